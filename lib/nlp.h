@@ -1,0 +1,18 @@
+/*
+** libnlp: neural natural-language processing in C.
+**
+** Umbrella header: includes every public module.  Programs may include
+** single modules instead (<nlp/rng.h>, ...).  All public names start with
+** nlp_; nothing here prints or exits; errors are NLP_E* codes (nlp/err.h).
+*/
+#ifndef NLP_H
+#define NLP_H
+
+#include <nlp/err.h>
+#include <nlp/rng.h>
+#include <nlp/progress.h>
+
+/* The library version, e.g. "0.1.0" (the package version from configure). */
+const char *nlp_version(void);
+
+#endif

@@ -1,0 +1,135 @@
+/* Unit tests for the core modules: err, rng, progress. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nlp.h"
+
+static void test_error_format(void **state)
+{
+    (void)state;
+    nlp_error e;
+    char buf[1024];
+    nlp_error_clear(&e);
+    assert_int_equal(e.code, NLP_OK);
+    assert_int_equal(nlp_error_set(&e, NLP_EFORMAT, "in.txt", 12, "bad %s", "thing"), NLP_EFORMAT);
+    assert_string_equal(nlp_error_format(&e, buf, sizeof buf), "in.txt:12: bad thing");
+    nlp_error_set(&e, NLP_EIO, "out.model", 0, NULL);
+    assert_string_equal(nlp_error_format(&e, buf, sizeof buf), "out.model: input/output error");
+    nlp_error_set(&e, NLP_EEMPTY, NULL, 0, NULL);
+    assert_string_equal(nlp_error_format(&e, buf, sizeof buf), "empty input");
+    /* A NULL error object is allowed everywhere. */
+    assert_int_equal(nlp_error_set(NULL, NLP_EINVAL, NULL, 0, NULL), NLP_EINVAL);
+    nlp_error_clear(NULL);
+    /* Every code has its own text. */
+    for (int c = NLP_ERANGE; c < NLP_OK; c++)
+        assert_string_not_equal(nlp_strerror(c), "unknown error");
+    assert_string_equal(nlp_strerror(-999), "unknown error");
+}
+
+static void test_rng_repeatable(void **state)
+{
+    (void)state;
+    nlp_rng a, b;
+    nlp_rng_seed(&a, 42);
+    nlp_rng_seed(&b, 42);
+    for (int i = 0; i < 1000; i++)
+        assert_true(nlp_rng_u64(&a) == nlp_rng_u64(&b));
+    nlp_rng_seed(&b, 43);
+    assert_true(nlp_rng_u64(&a) != nlp_rng_u64(&b));
+}
+
+static void test_rng_distributions(void **state)
+{
+    (void)state;
+    nlp_rng r;
+    nlp_rng_seed(&r, 7);
+    enum { N = 200000, K = 10 };
+    long counts[K] = {0};
+    double sum = 0, sumsq = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t k = nlp_rng_below(&r, K);
+        assert_true(k < K);
+        counts[k]++;
+        float u = nlp_rng_uniform(&r);
+        assert_true(u >= 0.0f && u < 1.0f);
+        double z = nlp_rng_normal(&r);
+        sum += z;
+        sumsq += z * z;
+    }
+    /* Each bucket within 5 standard deviations of N/K. */
+    double sd = sqrt(N * 0.1 * 0.9);
+    for (int k = 0; k < K; k++)
+        assert_true(fabs(counts[k] - N / K) < 5 * sd);
+    double mean = sum / N, var = sumsq / N - mean * mean;
+    assert_true(fabs(mean) < 0.02);
+    assert_true(fabs(var - 1.0) < 0.03);
+}
+
+static void test_rng_split(void **state)
+{
+    (void)state;
+    nlp_rng p, q, c1, c2;
+    nlp_rng_seed(&p, 1);
+    nlp_rng_seed(&q, 1);
+    nlp_rng_split(&p, &c1);
+    nlp_rng_split(&q, &c2);
+    /* Deterministic, and the child differs from the advanced parent. */
+    assert_memory_equal(&c1, &c2, sizeof c1);
+    assert_memory_equal(&p, &q, sizeof p);
+    assert_true(nlp_rng_u64(&c1) != nlp_rng_u64(&p));
+}
+
+static void test_progress(void **state)
+{
+    (void)state;
+    char buf[256];
+    assert_string_equal(nlp_progress_duration(3.44, buf, sizeof buf), "3.4s");
+    assert_string_equal(nlp_progress_duration(123, buf, sizeof buf), "2m03s");
+    assert_string_equal(nlp_progress_duration(3723, buf, sizeof buf), "1h02m03s");
+
+    /* Not live (a file): updates are dropped, lines are kept. */
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    nlp_progress p;
+    nlp_progress_init(&p, f, -1);
+    assert_int_equal(p.live, 0);
+    assert_int_equal(nlp_progress_update(&p, "%d%%", 50), 0);
+    nlp_progress_line(&p, "epoch %d", 1);
+    rewind(f);
+    memset(buf, 0, sizeof buf);
+    assert_true(fread(buf, 1, sizeof buf - 1, f) > 0);
+    assert_string_equal(buf, "epoch 1\n");
+    fclose(f);
+
+    /* Forced live: the first update draws, a second at once is throttled. */
+    f = tmpfile();
+    nlp_progress_init(&p, f, 1);
+    assert_int_equal(nlp_progress_update(&p, "a"), 1);
+    assert_int_equal(nlp_progress_update(&p, "b"), 0);
+    nlp_progress_line(&p, "done");
+    rewind(f);
+    memset(buf, 0, sizeof buf);
+    assert_true(fread(buf, 1, sizeof buf - 1, f) > 0);
+    assert_string_equal(buf, "\r\033[Ka\r\033[Kdone\n");
+    fclose(f);
+    assert_non_null(nlp_version());
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_format),
+        cmocka_unit_test(test_rng_repeatable),
+        cmocka_unit_test(test_rng_distributions),
+        cmocka_unit_test(test_rng_split),
+        cmocka_unit_test(test_progress),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
