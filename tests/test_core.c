@@ -66,7 +66,7 @@ static void test_rng_distributions(void **state)
     /* Each bucket within 5 standard deviations of N/K. */
     double sd = sqrt(N * 0.1 * 0.9);
     for (int k = 0; k < K; k++)
-        assert_true(fabs(counts[k] - N / K) < 5 * sd);
+        assert_true(fabs((double)counts[k] - N / K) < 5 * sd);
     double mean = sum / N, var = sumsq / N - mean * mean;
     assert_true(fabs(mean) < 0.02);
     assert_true(fabs(var - 1.0) < 0.03);
