@@ -12,6 +12,7 @@
 #include <nlp/rng.h>
 #include <nlp/progress.h>
 #include <nlp/utf8.h>
+#include <nlp/lines.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);
