@@ -1,0 +1,203 @@
+/*
+** model: the one binary model file format of every libnlp tool.
+**
+** A model file is self-describing: it names the tool that wrote it (its
+** "kind", e.g. "charlm"), carries key/value metadata (hyperparameters, the
+** command line, the library version), named float32 tensors with their
+** shapes, and optional raw blobs (e.g. a serialised vocabulary).  Every
+** field is fixed-width little-endian regardless of the host, so a model
+** moves between machines; a CRC-32 over the whole file catches corruption.
+**
+** Layout of format version 1 (all integers little-endian):
+**
+**   offset  size  field
+**   0       8     magic "NLPMODEL"
+**   8       4     u32 format version (NLP_MODEL_FORMAT_VERSION)
+**   12      4     u32 flags, 0
+**   16      8     u64 total file size in bytes, CRC included
+**   24            str kind                 (str = u32 length + bytes, no NUL)
+**                 u32 nmeta,    nmeta    x { str key, str value }
+**                 u32 ntensors, ntensors x { str name, u32 ndim (1..8),
+**                                           u64 dim[ndim], f32 data[prod] }
+**                 u32 nblobs,   nblobs   x { str name, u64 size, bytes }
+**   size-4  4     u32 CRC-32 (IEEE, as zlib's crc32()) of bytes [0, size-4)
+**
+** Loading checks, in this order: magic (NLP_EFORMAT "not a libnlp model
+** file"; a file that is a proper prefix of the magic, e.g. empty, is
+** NLP_ETRUNCATED), format version (NLP_EVERSION when newer than this
+** library), declared size against the real size (NLP_ETRUNCATED when
+** shorter, NLP_EFORMAT when longer), CRC (NLP_ECHECKSUM), structure
+** (NLP_EFORMAT), then kind (NLP_EKIND).  Lengths and counts are checked
+** against the bytes that remain before anything is allocated, so a corrupt
+** field can neither make the loader allocate absurd amounts nor read out of
+** bounds.  Every error message names the file.
+**
+** Saving is atomic: the file is written to a temporary file in the same
+** directory, flushed and fsync()ed, renamed over the target, and the
+** directory is fsync()ed.  On any failure the temporary file is removed and
+** an existing model at that path is left untouched.
+**
+** Writing:
+**     nlp_model *m = nlp_model_new("charlm");
+**     nlp_model_set_meta(m, "hidden", "256");
+**     nlp_model_add_tensor(m, "params", p->w, 1, (size_t[]){p->n});
+**     nlp_model_add_blob(m, "vocab", buf, len);
+**     rc = nlp_model_save(m, "dante.model", &err);
+**     nlp_model_free(m);
+** Reading:
+**     rc = nlp_model_load(&m, "dante.model", "charlm", &err);
+**     rc = nlp_model_meta_long(m, "hidden", &hidden, &err);
+**     rc = nlp_model_read_tensor(m, "params", p->w, 1, (size_t[]){p->n}, &err);
+**     blob = nlp_model_blob(m, "vocab", &len);
+*/
+#ifndef NLP_MODEL_H
+#define NLP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nlp/err.h>
+#include <nlp/optim.h>
+
+#define NLP_MODEL_MAGIC "NLPMODEL"
+#define NLP_MODEL_FORMAT_VERSION 1u
+#define NLP_MODEL_MAX_DIMS 8
+
+/* Key under which nlp_model_save() records nlp_version() unless set. */
+#define NLP_MODEL_META_LIBVERSION "libnlp.version"
+
+typedef struct nlp_model nlp_model;
+
+/* ---- building and saving ---- */
+
+/*
+** An empty model of the given kind (copied; non-empty, no NUL).  Returns
+** NULL when out of memory or kind is empty.  Free with nlp_model_free().
+*/
+nlp_model *nlp_model_new(const char *kind);
+
+/* Frees m and everything it owns (not the data added by pointer); NULL is a
+** no-op. */
+void nlp_model_free(nlp_model *m);
+
+/*
+** Sets metadata key to value (both copied; a key set twice keeps the last
+** value).  Keys are non-empty.  Returns NLP_OK, NLP_ENOMEM or NLP_EINVAL.
+*/
+int nlp_model_set_meta(nlp_model *m, const char *key, const char *value);
+
+/* nlp_model_set_meta with value printed as "%ld" / "%.17g" (round-trips). */
+int nlp_model_set_meta_long(nlp_model *m, const char *key, long value);
+int nlp_model_set_meta_double(nlp_model *m, const char *key, double value);
+
+/*
+** Adds a tensor named name (copied) of ndim (1..NLP_MODEL_MAX_DIMS)
+** dimensions shape[] (copied; every dim > 0) whose data is NOT copied: data
+** (prod(shape) floats) must stay valid and unchanged until nlp_model_save()
+** or nlp_model_free().  Returns NLP_OK, NLP_ENOMEM, or NLP_EINVAL (bad
+** shape, or a tensor of that name already exists).
+*/
+int nlp_model_add_tensor(nlp_model *m, const char *name, const float *data,
+                         int ndim, const size_t *shape);
+
+/*
+** Adds a blob of n bytes named name (copied); data is NOT copied and must
+** stay valid until nlp_model_save() or nlp_model_free() (n may be 0).
+** Returns NLP_OK, NLP_ENOMEM, or NLP_EINVAL (duplicate name).
+*/
+int nlp_model_add_blob(nlp_model *m, const char *name, const void *data, size_t n);
+
+/*
+** Stores an optimiser's state for resuming training: metadata "optim.kind",
+** "optim.step", "optim.n" and tensors "optim.m" / "optim.v" (those that
+** exist), added by pointer (o must outlive the save).  Returns NLP_OK,
+** NLP_ENOMEM or NLP_EINVAL.
+*/
+int nlp_model_add_optim(nlp_model *m, const nlp_optim *o);
+
+/*
+** Writes m atomically to path (see the top of this file).  Adds the
+** metadata NLP_MODEL_META_LIBVERSION = nlp_version() unless already set.
+** Returns NLP_OK, or NLP_EIO (with the system's reason and path in e) or
+** NLP_ENOMEM; on failure no temporary file is left behind and a previous
+** file at path is unchanged.  A loaded model can be saved again.
+*/
+int nlp_model_save(nlp_model *m, const char *path, nlp_error *e);
+
+/*
+** The serialised bytes of m (what nlp_model_save writes) in a malloc'ed
+** buffer the caller frees; *n gets its size.  Returns NLP_OK or NLP_ENOMEM.
+*/
+int nlp_model_to_buffer(nlp_model *m, unsigned char **buf, size_t *n);
+
+/* ---- loading and reading ---- */
+
+/*
+** Loads the model file path into *out (a new model; free with
+** nlp_model_free).  kind: the kind the caller expects, or NULL to accept
+** any.  Returns NLP_OK, or NLP_EIO, NLP_ENOMEM, NLP_EFORMAT,
+** NLP_ETRUNCATED, NLP_ECHECKSUM, NLP_EVERSION or NLP_EKIND with the message
+** and path in e; *out is NULL on failure.
+*/
+int nlp_model_load(nlp_model **out, const char *path, const char *kind, nlp_error *e);
+
+/*
+** As nlp_model_load, from the n bytes at buf (not kept); name is used in
+** error messages as the file name (may be NULL).
+*/
+int nlp_model_load_buffer(nlp_model **out, const void *buf, size_t n,
+                          const char *name, const char *kind, nlp_error *e);
+
+/* The model's kind. */
+const char *nlp_model_kind(const nlp_model *m);
+
+/* The value of metadata key, or NULL when absent.  Owned by m. */
+const char *nlp_model_meta(const nlp_model *m, const char *key);
+
+/*
+** Metadata key parsed as a whole integer / finite real into *value.
+** Returns NLP_OK, or NLP_EFORMAT (absent, or not a number) with a message
+** naming the file and key in e.
+*/
+int nlp_model_meta_long(const nlp_model *m, const char *key, long *value, nlp_error *e);
+int nlp_model_meta_double(const nlp_model *m, const char *key, double *value, nlp_error *e);
+
+/* Number of metadata entries, and entry i (0-based, in insertion/file
+** order) for listing; returns NLP_EINVAL when i is out of range. */
+size_t nlp_model_meta_count(const nlp_model *m);
+int nlp_model_meta_at(const nlp_model *m, size_t i, const char **key, const char **value);
+
+/*
+** Copies tensor name into dst (prod(shape) floats) after checking that it
+** exists and has exactly ndim dimensions equal to shape[].  Returns NLP_OK,
+** or NLP_EFORMAT with "FILE: tensor 'x' has shape [2,3], expected [3,3]"
+** (or "... has no tensor 'x'") in e.
+*/
+int nlp_model_read_tensor(const nlp_model *m, const char *name, float *dst,
+                          int ndim, const size_t *shape, nlp_error *e);
+
+/*
+** Read-only access to tensor name without copying: returns its data (owned
+** by m) and sets *ndim and *shape (owned by m; either pointer may be NULL),
+** or returns NULL when absent.
+*/
+const float *nlp_model_tensor(const nlp_model *m, const char *name,
+                              int *ndim, const size_t **shape);
+
+/* Number of tensors and the name of tensor i (NULL when out of range). */
+size_t nlp_model_tensor_count(const nlp_model *m);
+const char *nlp_model_tensor_name(const nlp_model *m, size_t i);
+
+/* Blob name (owned by m) and its size in *n (n may be NULL); NULL when
+** absent.  An empty blob gives a non-NULL pointer and *n == 0. */
+const void *nlp_model_blob(const nlp_model *m, const char *name, size_t *n);
+
+/*
+** Restores an optimiser's state saved with nlp_model_add_optim into o,
+** which must have been created with the same kind and parameter count.
+** Returns NLP_OK, or NLP_EFORMAT with a message (state absent or not
+** matching o) in e.
+*/
+int nlp_model_read_optim(const nlp_model *m, nlp_optim *o, nlp_error *e);
+
+#endif
