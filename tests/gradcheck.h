@@ -1,0 +1,149 @@
+/*
+** gradcheck: finite-difference gradient checks for the unit tests.
+**
+** Header-only (static functions), shared by the tests of every layer:
+**
+**     static double loss_fn(void *ctx) { ... forward, return a scalar ... }
+**     gc_result res = gc_check(param, analytic_grad, n, loss_fn, ctx, &opt);
+**     assert_true(res.max_rel < opt.tol);     // or gc_assert(&res, &opt)
+**
+** Numerical gradient: central differences  (L(x+h) - L(x-h)) / (2h),  with
+** the float parameter perturbed in place and restored bit-exactly, h taken
+** as the difference actually representable in float ((float)(x+h) - x) and
+** everything computed in double.  Truncation error is O(h^2 L''').
+**
+** Error metric (per checked element):
+**     rel = |a - num| / max(|a|, |num|, floor)
+** the usual relative error, with an absolute floor so that elements whose
+** true gradient is ~0 are judged by absolute error |a - num| / floor
+** instead of dividing rounding noise by ~0.
+**
+** Choosing tol: the layers compute in float32, so each loss evaluation
+** carries a rounding error of about e = 6e-8 * S, where S is the sum of
+** the magnitudes of the terms summed into the loss (the tests keep S
+** around 1-10 by using tiny shapes).  The difference quotient then carries
+** e / h of noise: with h = 1e-3, about 6e-4 (S = 10).  The defaults
+** h = 1e-3, floor = 1e-2, tol = 1e-2 leave a margin of ~2x over that noise
+** while a real bug (a wrong sign, a missing term, a wrong index) gives
+** rel >= 0.1 on some element.  Tests should call the loss function in
+** double (e.g. loss = sum of y[i] * fixed random weights, accumulated in
+** double) so the loss itself adds no extra rounding.
+*/
+#ifndef NLP_TESTS_GRADCHECK_H
+#define NLP_TESTS_GRADCHECK_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Computes the scalar loss at the current parameters (read through ctx). */
+typedef double (*gc_loss_fn)(void *ctx);
+
+typedef struct gc_options {
+    double h;         /* perturbation, default 1e-3 */
+    double floor;     /* denominator floor of the relative error, 1e-2 */
+    double tol;       /* pass when max_rel < tol, 1e-2 */
+    size_t max_check; /* check at most this many elements, spread evenly
+                         over the n (0 = all); default 0 */
+    int verbose;      /* print each element to stderr; default 0 */
+    const char *label; /* name printed in messages; default "param" */
+} gc_options;
+
+typedef struct gc_result {
+    double max_rel;   /* largest relative error seen */
+    size_t worst;     /* index of that element */
+    double worst_a;   /* analytic gradient there */
+    double worst_num; /* numerical gradient there */
+    size_t checked;   /* elements checked */
+} gc_result;
+
+static inline gc_options gc_defaults(void)
+{
+    gc_options o = {1e-3, 1e-2, 1e-2, 0, 0, "param"};
+    return o;
+}
+
+static inline double gc_rel_error(double a, double num, double floor)
+{
+    double d = fabs(a), e = fabs(num);
+    double den = d > e ? d : e;
+    if (den < floor)
+        den = floor;
+    return fabs(a - num) / den;
+}
+
+/*
+** Compares the analytic gradient grad (n) of the loss with respect to x (n)
+** with central differences of f(ctx) (which must read x).  x is restored
+** exactly.  grad must have been computed at the current x and is not
+** changed (so it may live in a buffer f does not touch).  Returns the
+** worst element; prints it to stderr (with opt->label) when it fails.
+*/
+static inline gc_result gc_check(float *x, const float *grad, size_t n,
+                                 gc_loss_fn f, void *ctx, const gc_options *opt)
+{
+    gc_options o = opt ? *opt : gc_defaults();
+    gc_result r = {0, 0, 0, 0, 0};
+    size_t stride = 1;
+    if (o.max_check && n > o.max_check)
+        stride = (n + o.max_check - 1) / o.max_check;
+    for (size_t i = 0; i < n; i += stride) {
+        float x0 = x[i];
+        float xp = (float)(x0 + o.h), xm = (float)(x0 - o.h);
+        x[i] = xp;
+        double lp = f(ctx);
+        x[i] = xm;
+        double lm = f(ctx);
+        x[i] = x0;
+        double num = (lp - lm) / ((double)xp - (double)xm);
+        double rel = gc_rel_error(grad[i], num, o.floor);
+        if (o.verbose)
+            fprintf(stderr, "%s[%zu]: analytic %.8g numerical %.8g rel %.3g\n",
+                    o.label ? o.label : "param", i, (double)grad[i], num, rel);
+        if (rel > r.max_rel || r.checked == 0) {
+            r.max_rel = rel;
+            r.worst = i;
+            r.worst_a = grad[i];
+            r.worst_num = num;
+        }
+        r.checked++;
+    }
+    if (!(r.max_rel < o.tol))
+        fprintf(stderr, "gradcheck %s: element %zu analytic %.8g numerical %.8g "
+                "rel error %.3g >= tol %.3g (%zu checked)\n",
+                o.label ? o.label : "param", r.worst, r.worst_a, r.worst_num,
+                r.max_rel, o.tol, r.checked);
+    return r;
+}
+
+/* 1 when r passes opt's tolerance (NaN fails). */
+static inline int gc_ok(const gc_result *r, const gc_options *opt)
+{
+    double tol = opt ? opt->tol : gc_defaults().tol;
+    return r->max_rel < tol;
+}
+
+/*
+** Fills w (n) with fixed pseudo-random weights in [-1,1) from a tiny LCG
+** seeded by seed, for "loss = sum w[i] * y[i]" projections that make every
+** output matter with a different weight.  No libnlp dependency.
+*/
+static inline void gc_weights(double *w, size_t n, unsigned long seed)
+{
+    unsigned long long s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        w[i] = (double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+    }
+}
+
+/* sum w[i] * y[i] in double: the usual test loss; dL/dy[i] = w[i]. */
+static inline double gc_dot(const double *w, const float *y, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += w[i] * (double)y[i];
+    return s;
+}
+
+#endif
