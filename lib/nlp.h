@@ -11,6 +11,7 @@
 #include <nlp/err.h>
 #include <nlp/rng.h>
 #include <nlp/progress.h>
+#include <nlp/vocab.h>
 #include <nlp/utf8.h>
 #include <nlp/lines.h>
 

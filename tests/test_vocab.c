@@ -1,0 +1,258 @@
+/*
+** Unit tests for vocab: counting, lookup, growth, pinning, sorting, pruning,
+** word2vec-format save/load (with FILE:LINE errors) and memory blobs.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nlp.h"
+
+static long add(nlp_vocab *v, const char *s)
+{
+    return nlp_vocab_add(v, s, strlen(s));
+}
+
+static void test_counting(void **state)
+{
+    (void)state;
+    nlp_vocab *v = nlp_vocab_new();
+    assert_non_null(v);
+    assert_int_equal(nlp_vocab_size(v), 0);
+    assert_int_equal(nlp_vocab_find_str(v, "a"), -1);
+    assert_int_equal(add(v, "the"), 0);
+    assert_int_equal(add(v, "cat"), 1);
+    assert_int_equal(add(v, "the"), 0);
+    assert_int_equal(nlp_vocab_add(v, "with space", 10), 2);
+    assert_int_equal(nlp_vocab_add(v, "", 0), 3);          /* empty word is a word */
+    assert_int_equal(nlp_vocab_add(v, "a\0b", 3), 4);      /* NUL inside */
+    assert_int_equal(nlp_vocab_add(v, "a", 1), 5);         /* differs from "a\0b" */
+    assert_int_equal(nlp_vocab_size(v), 6);
+    assert_int_equal(nlp_vocab_count(v, 0), 2);
+    assert_int_equal(nlp_vocab_count(v, 1), 1);
+    assert_int_equal(nlp_vocab_total(v), 7);
+    assert_string_equal(nlp_vocab_word(v, 2), "with space");
+    assert_int_equal(nlp_vocab_word_len(v, 4), 3);
+    assert_int_equal(nlp_vocab_find(v, "a\0b", 3), 4);
+    assert_int_equal(nlp_vocab_find_str(v, "dog"), -1);
+    assert_int_equal(nlp_vocab_add_count(v, "cat", 3, 10), 1);
+    assert_int_equal(nlp_vocab_count(v, 1), 11);
+    assert_int_equal(nlp_vocab_add_count(v, "x", 1, -1), NLP_EINVAL);
+    nlp_vocab_set_count(v, 1, 4);
+    assert_int_equal(nlp_vocab_total(v), 10);
+    nlp_vocab_free(v);
+    nlp_vocab_free(NULL);
+}
+
+static void test_growth_and_long_words(void **state)
+{
+    (void)state;
+    nlp_vocab *v = nlp_vocab_new();
+    char buf[32];
+    enum { N = 50000 };
+    for (int i = 0; i < N; i++) {
+        snprintf(buf, sizeof buf, "w%d", i);
+        assert_int_equal(add(v, buf), i);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(buf, sizeof buf, "w%d", i);
+        assert_int_equal(nlp_vocab_find_str(v, buf), i);
+        assert_string_equal(nlp_vocab_word(v, i), buf);
+    }
+    /* A long word is kept whole, never truncated. */
+    size_t big = 100000;
+    char *w = malloc(big);
+    memset(w, 'x', big);
+    long id = nlp_vocab_add(v, w, big);
+    assert_int_equal(id, N);
+    assert_int_equal(nlp_vocab_word_len(v, id), big);
+    assert_int_equal(nlp_vocab_find(v, w, big), id);
+    assert_int_equal(nlp_vocab_find(v, w, big - 1), -1);
+    free(w);
+    nlp_vocab_free(v);
+}
+
+static void test_sort_prune_pin(void **state)
+{
+    (void)state;
+    nlp_vocab *v = nlp_vocab_new();
+    assert_int_equal(nlp_vocab_add_count(v, "</s>", 4, 0), 0);
+    nlp_vocab_pin(v);
+    assert_int_equal(nlp_vocab_pinned(v), 1);
+    nlp_vocab_add_count(v, "b", 1, 3);
+    nlp_vocab_add_count(v, "a", 1, 3);
+    nlp_vocab_add_count(v, "rare", 4, 1);
+    nlp_vocab_add_count(v, "top", 3, 9);
+    nlp_vocab_add_count(v, "ab", 2, 3);
+    assert_int_equal(nlp_vocab_sort(v), NLP_OK);
+    const char *want[] = {"</s>", "top", "a", "ab", "b", "rare"};
+    for (long i = 0; i < 6; i++) {
+        assert_string_equal(nlp_vocab_word(v, i), want[i]);
+        assert_int_equal(nlp_vocab_find_str(v, want[i]), i);
+    }
+    /* Insertion order does not matter: the same pairs give the same order. */
+    nlp_vocab *w = nlp_vocab_new();
+    nlp_vocab_add_count(w, "</s>", 4, 0);
+    nlp_vocab_pin(w);
+    nlp_vocab_add_count(w, "ab", 2, 3);
+    nlp_vocab_add_count(w, "top", 3, 9);
+    nlp_vocab_add_count(w, "rare", 4, 1);
+    nlp_vocab_add_count(w, "a", 1, 3);
+    nlp_vocab_add_count(w, "b", 1, 3);
+    nlp_vocab_sort(w);
+    for (long i = 0; i < 6; i++)
+        assert_string_equal(nlp_vocab_word(w, i), want[i]);
+    nlp_vocab_free(w);
+
+    /* Prune keeps the pinned symbol despite its zero count. */
+    assert_int_equal(nlp_vocab_prune(v, 3), 1);
+    assert_int_equal(nlp_vocab_size(v), 5);
+    assert_int_equal(nlp_vocab_find_str(v, "rare"), -1);
+    assert_int_equal(nlp_vocab_find_str(v, "</s>"), 0);
+    assert_int_equal(nlp_vocab_find_str(v, "b"), 4);
+    assert_int_equal(nlp_vocab_total(v), 18);
+    assert_int_equal(nlp_vocab_prune(v, 3), 0);
+    /* Still usable after renumbering. */
+    assert_int_equal(add(v, "new"), 5);
+    assert_int_equal(nlp_vocab_truncate(v, 2), 4);
+    assert_int_equal(nlp_vocab_size(v), 2);
+    assert_int_equal(nlp_vocab_find_str(v, "top"), 1);
+    assert_int_equal(nlp_vocab_find_str(v, "a"), -1);
+    assert_int_equal(nlp_vocab_truncate(v, 0), 1);         /* pinned stays */
+    assert_int_equal(nlp_vocab_size(v), 1);
+    assert_int_equal(nlp_vocab_prune(v, 100), 0);
+    nlp_vocab_free(v);
+}
+
+static void test_save_load(void **state)
+{
+    (void)state;
+    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab_add_count(v, "</s>", 4, 7);
+    nlp_vocab_add_count(v, "new york", 8, 5);
+    nlp_vocab_add_count(v, "città", strlen("città"), 2);
+    FILE *f = tmpfile();
+    nlp_error e;
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_vocab_save(v, f, "v.txt", &e), NLP_OK);
+    rewind(f);
+    char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    assert_string_equal(buf, "</s> 7\nnew york 5\ncittà 2\n");
+    rewind(f);
+    nlp_vocab *w = nlp_vocab_new();
+    assert_int_equal(nlp_vocab_load(w, f, "v.txt", &e), NLP_OK);
+    assert_int_equal(nlp_vocab_size(w), 3);
+    assert_int_equal(nlp_vocab_find_str(w, "new york"), 1);
+    assert_int_equal(nlp_vocab_count(w, 2), 2);
+    fclose(f);
+    nlp_vocab_free(w);
+
+    /* A pinned symbol already present takes the listed count. */
+    w = nlp_vocab_new();
+    nlp_vocab_add_count(w, "</s>", 4, 0);
+    nlp_vocab_pin(w);
+    f = tmpfile();
+    fputs("cat 3\r\n\n</s> 9\n", f);
+    rewind(f);
+    assert_int_equal(nlp_vocab_load(w, f, "v.txt", &e), NLP_OK);
+    assert_int_equal(nlp_vocab_size(w), 2);
+    assert_int_equal(nlp_vocab_count(w, 0), 9);
+    assert_int_equal(nlp_vocab_find_str(w, "cat"), 1);
+    fclose(f);
+    nlp_vocab_free(w);
+
+    /* A word with a newline cannot be saved. */
+    nlp_vocab_add(v, "a\nb", 3);
+    f = tmpfile();
+    assert_int_equal(nlp_vocab_save(v, f, "v.txt", &e), NLP_EFORMAT);
+    fclose(f);
+    nlp_vocab_free(v);
+}
+
+/* Loads text; expects code and "file:line: ..." starting with prefix. */
+static void bad_load(const char *text, int code, const char *prefix)
+{
+    nlp_vocab *v = nlp_vocab_new();
+    FILE *f = tmpfile();
+    fputs(text, f);
+    rewind(f);
+    nlp_error e;
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_vocab_load(v, f, "bad.vocab", &e), code);
+    char buf[1024];
+    nlp_error_format(&e, buf, sizeof buf);
+    if (strncmp(buf, prefix, strlen(prefix)) != 0)
+        fail_msg("got '%s', expected it to start with '%s'", buf, prefix);
+    fclose(f);
+    nlp_vocab_free(v);
+}
+
+static void test_load_errors(void **state)
+{
+    (void)state;
+    bad_load("a 1\nnocount\n", NLP_EFORMAT, "bad.vocab:2: expected 'WORD COUNT'");
+    bad_load("a 1\nb 2\nc x3\n", NLP_EFORMAT, "bad.vocab:3: bad count 'x3'");
+    bad_load("a -1\n", NLP_EFORMAT, "bad.vocab:1: bad count");
+    bad_load("a 1\n\nb 99999999999999999999999\n", NLP_EFORMAT, "bad.vocab:3: bad count");
+    bad_load(" 5\n", NLP_EFORMAT, "bad.vocab:1: empty word");
+    bad_load("a 1\nb 1\na 2\n", NLP_EFORMAT, "bad.vocab:3: word 'a' listed twice");
+    bad_load("a 1\nb \n", NLP_EFORMAT, "bad.vocab:2: bad count ''");
+}
+
+static void test_blob(void **state)
+{
+    (void)state;
+    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab_add_count(v, "<unk>", 5, 0);
+    nlp_vocab_pin(v);
+    nlp_vocab_add_count(v, "a\nb", 3, 4);
+    nlp_vocab_add_count(v, "\0", 1, 1);
+    nlp_vocab_add_count(v, "", 0, 2);
+    unsigned char *b;
+    size_t n;
+    assert_int_equal(nlp_vocab_to_blob(v, &b, &n), NLP_OK);
+    nlp_vocab *w;
+    nlp_error e;
+    assert_int_equal(nlp_vocab_from_blob(b, n, &w, &e), NLP_OK);
+    assert_int_equal(nlp_vocab_size(w), 4);
+    assert_int_equal(nlp_vocab_pinned(w), 1);
+    for (long i = 0; i < 4; i++) {
+        assert_int_equal(nlp_vocab_word_len(w, i), nlp_vocab_word_len(v, i));
+        assert_memory_equal(nlp_vocab_word(w, i), nlp_vocab_word(v, i), nlp_vocab_word_len(v, i));
+        assert_int_equal(nlp_vocab_count(w, i), nlp_vocab_count(v, i));
+    }
+    nlp_vocab_free(w);
+    /* Every truncated prefix is refused cleanly. */
+    for (size_t k = 0; k < n; k++) {
+        assert_true(nlp_vocab_from_blob(b, k, &w, &e) < 0);
+        assert_null(w);
+    }
+    b[0] = 'X';
+    assert_int_equal(nlp_vocab_from_blob(b, n, &w, &e), NLP_EFORMAT);
+    b[0] = 'N';
+    b[4] = 9;
+    assert_int_equal(nlp_vocab_from_blob(b, n, &w, &e), NLP_EVERSION);
+    free(b);
+    nlp_vocab_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counting),
+        cmocka_unit_test(test_growth_and_long_words),
+        cmocka_unit_test(test_sort_prune_pin),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_blob),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
