@@ -8,14 +8,15 @@
 **   NLP_ATTN_ADDITIVE  score(q, k) = v^T tanh(Wq q + Wk k),
 **                      Wq (ha,hq), Wk (ha,hk), v (ha)         (no biases)
 **
-** then weights = softmax over the unmasked source positions and
-** context = sum_s weights[s] * enc[s].  Masked (padding) positions get weight
-** exactly 0; a batch row whose every position is masked gets all-zero
+** then weights = softmax over the non-padding source positions and
+** context = sum_s weights[s] * enc[s].  Padding positions get weight exactly 0;
+** a batch row of length 0 gets all-zero
 ** weights and a zero context (never NaN).
 **
 ** Shapes (time-major like nlp/rnn.h, row-major, contiguous):
 **   enc      (S,B,hk)  encoder states, S source steps, batch B
-**   mask     (S,B)     1 = real token, 0 = padding; NULL = nothing masked
+**   lengths  (B)       source length of each row, 0..S, as in nlp/rnn.h:
+**                      positions s >= lengths[b] are padding; NULL = all S
 **   keys     (S,B,kd)  projected keys, kd = nlp_attn_key_dim(): the part of
 **                      the score that depends only on enc, computed ONCE per
 **                      source batch and reused at every decoder step
@@ -30,10 +31,13 @@
 ** every activation buffer (enc, keys, weights, ctx and their gradients) and
 ** backward ADDS (+=) into its outputs, so zero them before a batch.
 **
-** Parameters live in the caller's flat parameter buffer (nlp/param.h):
-** reserve nlp_attn_nparams() floats there and point the module at them with
-** nlp_attn_bind().  Layout inside that block: additive: Wq (ha,hq), then
-** Wk (ha,hk), then v (ha); general: W (hq,hk); dot: nothing.
+** Parameters live in an nlp_params buffer (nlp/param.h), declared by
+** nlp_attn_new() in the layout phase, like every libnlp layer:
+**   additive  "<name>.wq" (ha,hq), "<name>.wk" (ha,hk), "<name>.v" (ha)
+**   general   "<name>.w"  (hq,hk)
+**   dot       none
+** The module refers to them by view index, so it stays valid when a loader
+** fills the buffer.
 **
 ** Dot and general use BLAS level 2 per batch row (sgemv/sger over strided
 ** rows) and level 3 for the key projections; additive uses an sgemm for each
@@ -44,6 +48,7 @@
 
 #include <stddef.h>
 
+#include <nlp/param.h>
 #include <nlp/rng.h>
 
 typedef enum nlp_attn_kind {
@@ -52,104 +57,97 @@ typedef enum nlp_attn_kind {
     NLP_ATTN_ADDITIVE = 2
 } nlp_attn_kind;
 
-typedef struct nlp_attn {
-    nlp_attn_kind kind;
-    int hq, hk, ha;         /* query, key (encoder), additive hidden sizes */
-    int max_s, max_b;       /* largest S and B the scratch space allows */
-    float *w, *g;           /* bound parameter block and its gradient */
-    float *wq, *wk, *v;     /* views: additive Wq (ha,hq), Wk (ha,hk), v (ha);
-                               general: wk = W (hq,hk); NULL when absent */
-    float *dwq, *dwk, *dv;  /* the matching gradient views */
-    float *scratch;         /* internal work space (owned) */
-} nlp_attn;
+typedef struct nlp_attn nlp_attn; /* opaque */
 
 /*
 ** Number of parameter floats for a kind and sizes: dot 0, general hq*hk,
-** additive ha*hq + ha*hk + ha.  Returns 0 also for invalid sizes (dot with
-** hq != hk, or a size <= 0): check with nlp_attn_new().
+** additive ha*hq + ha*hk + ha (padding between views not included).
 */
 size_t nlp_attn_nparams(nlp_attn_kind kind, int hq, int hk, int ha);
+
+/*
+** Creates an attention module of the given kind for queries of size hq over
+** encoder states of size hk (ha: additive hidden size, ignored otherwise),
+** for batches of up to max_B rows over up to max_S source steps (its scratch
+** space is sized here, so forward/backward never allocate).  Declares its
+** parameters in p (layout phase) under the prefix name; initialise them
+** after nlp_params_alloc() with nlp_attn_reset().  p must outlive the
+** module.  On success *out is the new module (free with nlp_attn_free) and
+** NLP_OK is returned; otherwise *out is NULL and the result is NLP_EINVAL
+** (a size < 1, dot with hq != hk, unknown kind), an error of
+** nlp_params_add(), or NLP_ENOMEM.
+*/
+int nlp_attn_new(nlp_attn **out, nlp_attn_kind kind, int hq, int hk, int ha,
+                 int max_S, int max_B, nlp_params *p, const char *name);
+
+/* Frees a (not its parameters); NULL is a no-op. */
+void nlp_attn_free(nlp_attn *a);
+
+/* The module's kind and sizes (any pointer may be NULL). */
+nlp_attn_kind nlp_attn_get_kind(const nlp_attn *a, int *hq, int *hk, int *ha);
+
+/*
+** Initialises the parameters (after nlp_params_alloc) like PyTorch's
+** nn.Linear default: uniform in +-1/sqrt(fan_in), fan_in = hk for W and Wk,
+** hq for Wq, ha for v; drawn from rng in declaration order.
+*/
+void nlp_attn_reset(nlp_attn *a, nlp_rng *rng);
 
 /* Width kd of the projected keys: dot 0 (keys are enc itself), general hq,
 ** additive ha. */
 int nlp_attn_key_dim(const nlp_attn *a);
 
-/*
-** A module of the given kind for queries of size hq over encoder states of
-** size hk (ha: additive hidden size, ignored otherwise), for batches of up to
-** max_b rows over up to max_s source steps (scratch space is sized once
-** here, so forward/backward never allocate).  Parameters are unbound: call
-** nlp_attn_bind() before use.  Returns NULL when out of memory or the sizes
-** are invalid (dot needs hq == hk; every size > 0).  Free with
-** nlp_attn_free().
-*/
-nlp_attn *nlp_attn_new(nlp_attn_kind kind, int hq, int hk, int ha, int max_s, int max_b);
-
-/* Frees a (not the parameters it is bound to); NULL is a no-op. */
-void nlp_attn_free(nlp_attn *a);
-
-/*
-** Points the parameter views at w and the gradient views at g, each a block
-** of nlp_attn_nparams() floats inside the caller's buffers (g may be NULL
-** for inference only).  The module does not own them; they must outlive
-** its use.
-*/
-void nlp_attn_bind(nlp_attn *a, float *w, float *g);
-
-/*
-** Initialises the bound parameters like PyTorch's nn.Linear default:
-** uniform in +-1/sqrt(fan_in) (fan_in hk for W and Wk, hq for Wq, ha for v).
-*/
-void nlp_attn_init(nlp_attn *a, nlp_rng *rng);
+/* Floats of per-step cache nlp_attn_forward() needs for B rows: B*ha for
+** additive, 0 otherwise. */
+size_t nlp_attn_cache_size(const nlp_attn *a, int B);
 
 /*
 ** keys (S,B,kd) = the query-independent projection of enc (S,B,hk):
 ** general: keys[s,b] = W enc[s,b]; additive: keys[s,b] = Wk enc[s,b];
 ** dot: nothing is written (keys may be NULL).  One GEMM.
-** Returns NLP_OK or NLP_EINVAL (S or B out of [1, max]).
+** Returns NLP_OK, NLP_ERANGE (S > max_S or B > max_B) or NLP_EINVAL (< 1).
 */
 int nlp_attn_keys_forward(const nlp_attn *a, float *keys, const float *enc, int S, int B);
 
 /*
 ** Backward of nlp_attn_keys_forward: with dkeys (S,B,kd) the gradient
-** accumulated over all decoder steps, adds into denc (S,B,hk) and into the
-** bound parameter gradient (dW or dWk).  No-op for dot.  Returns NLP_OK or
-** NLP_EINVAL.
+** accumulated over all decoder steps, adds into denc (S,B,hk) (NULL to
+** skip) and into the parameter gradient (dW or dWk).  No-op for dot.
+** Returns as nlp_attn_keys_forward.
 */
 int nlp_attn_keys_backward(nlp_attn *a, float *denc, const float *dkeys,
                            const float *enc, int S, int B);
 
 /*
 ** One decoder step.  Writes weights (B,S) and ctx (B,hk).
-**   cache  (B,ha) for additive (stores Wq q for the backward pass); ignored
+**   cache  (B,ha) for additive (keeps Wq q for the backward pass); ignored
 **          (may be NULL) otherwise.  Size: nlp_attn_cache_size().
 **   keys   from nlp_attn_keys_forward (ignored for dot).
-** Returns NLP_OK or NLP_EINVAL (S or B out of range).
+**   q      (B,hq), enc (S,B,hk), lengths (B) or NULL.
+** Returns NLP_OK, NLP_ERANGE or NLP_EINVAL as nlp_attn_keys_forward (also
+** NLP_EINVAL for a length outside 0..S).
 */
 int nlp_attn_forward(const nlp_attn *a, float *ctx, float *weights, float *cache,
                      const float *q, const float *enc, const float *keys,
-                     const float *mask, int S, int B);
-
-/* Floats of per-step cache nlp_attn_forward needs for B rows: B*ha for
-** additive, 0 otherwise. */
-size_t nlp_attn_cache_size(const nlp_attn *a, int B);
+                     const int *lengths, int S, int B);
 
 /*
 ** Backward of one nlp_attn_forward step.  Inputs are the step's forward
-** inputs and outputs (q, enc, keys, mask, weights, cache) and the
-** gradients dctx (B,hk) and, optionally, dweights (B,S) (NULL when the
+** inputs and outputs (q, enc, keys, lengths, weights, cache), unchanged, and
+** the gradients dctx (B,hk) and, optionally, dweights (B,S) (NULL when the
 ** weights feed nothing but the context).  Adds (+=) into:
-**   dq     (B,hq)
-**   denc   (S,B,hk)  through the context (and, for dot, through the scores)
-**   dkeys  (S,B,kd)  general/additive; ignored for dot (may be NULL)
-**   the bound parameter gradient (additive: dWq and dv)
-** Returns NLP_OK or NLP_EINVAL (S or B out of range, or no gradient bound
-** for a kind with parameters).
+**   dq     (B,hq)      NULL to skip
+**   denc   (S,B,hk)    through the context (and, for dot, through the
+**                      scores); NULL to skip
+**   dkeys  (S,B,kd)    general/additive (pass it to nlp_attn_keys_backward
+**                      after the last step); ignored for dot (may be NULL)
+**   the parameter gradient (additive: dWq and dv)
+** Returns NLP_OK, NLP_ERANGE or NLP_EINVAL as nlp_attn_keys_forward.
 */
 int nlp_attn_backward(nlp_attn *a, float *dq, float *denc, float *dkeys,
                       const float *dctx, const float *dweights,
                       const float *q, const float *enc, const float *keys,
-                      const float *mask, const float *weights, const float *cache,
+                      const int *lengths, const float *weights, const float *cache,
                       int S, int B);
 
 /* "dot", "general", "additive"; NULL for an unknown kind. */

@@ -58,6 +58,7 @@
 
 #include <nlp/err.h>
 #include <nlp/optim.h>
+#include <nlp/param.h>
 
 #define NLP_MODEL_MAGIC "NLPMODEL"
 #define NLP_MODEL_FORMAT_VERSION 1u
@@ -114,6 +115,13 @@ int nlp_model_add_blob(nlp_model *m, const char *name, const void *data, size_t 
 ** NLP_ENOMEM or NLP_EINVAL.
 */
 int nlp_model_add_optim(nlp_model *m, const nlp_optim *o);
+
+/*
+** Adds every view of p (allocated) as a tensor of the same name and shape,
+** by pointer into p->data (p must outlive the save).  Returns NLP_OK,
+** NLP_ENOMEM, or NLP_EINVAL (p not allocated, or a name already used).
+*/
+int nlp_model_add_params(nlp_model *m, const nlp_params *p);
 
 /*
 ** Writes m atomically to path (see the top of this file).  Adds the
@@ -191,6 +199,14 @@ const char *nlp_model_tensor_name(const nlp_model *m, size_t i);
 /* Blob name (owned by m) and its size in *n (n may be NULL); NULL when
 ** absent.  An empty blob gives a non-NULL pointer and *n == 0. */
 const void *nlp_model_blob(const nlp_model *m, const char *name, size_t *n);
+
+/*
+** Fills every view of p (allocated) from the tensor of the same name,
+** checking its shape (nlp_model_read_tensor).  Tensors in m that p does not
+** declare are ignored.  Returns NLP_OK, NLP_EINVAL (p not allocated) or
+** NLP_EFORMAT naming the first missing or misshapen tensor in e.
+*/
+int nlp_model_read_params(const nlp_model *m, nlp_params *p, nlp_error *e);
 
 /*
 ** Restores an optimiser's state saved with nlp_model_add_optim into o,
