@@ -14,6 +14,11 @@
 #include <nlp/vocab.h>
 #include <nlp/utf8.h>
 #include <nlp/lines.h>
+#include <nlp/tensor.h>
+#include <nlp/param.h>
+#include <nlp/embed.h>
+#include <nlp/linear.h>
+#include <nlp/rnn.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);

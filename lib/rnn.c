@@ -1,0 +1,628 @@
+/*
+** rnn: tanh RNN, LSTM and GRU layers, stacked and bidirectional, with
+** backpropagation through time (see nlp/rnn.h for the contract).
+**
+** Layout of the cache, per layer and direction, for the T and B of the
+** last forward (buffers are sized for max_T and max_B; a (T,B,X) buffer
+** uses its first T*B*X floats):
+**
+**   G   (T,B,G*H)  gate activations after their nonlinearities
+**                  (LSTM i f g o, GRU r z n, tanh h)
+**   Hs  (T+1,B,H)  states, time-aligned: for the forward direction
+**                  Hs[0] = h0 and Hs[t+1] = h after step t; for the reverse
+**                  direction Hs[T] = h0 and Hs[t] = h after step t.  Then
+**                  the previous state of every step, in time order, is ONE
+**                  contiguous (T*B,H) block (Hs[0..T-1] forward, Hs[1..T]
+**                  reverse), and the recurrent weight gradient over all
+**                  steps is one GEMM with it.
+**   Cs  (T+1,B,H)  LSTM cell states, aligned like Hs
+**   TC  (T,B,H)    LSTM tanh(c_t)
+**   HN  (T,B,H)    GRU W_hn h + b_hn (needed by dL/dr)
+**   dG  (T,B,G*H)  backward: gradients of the input-side pre-activations
+**   dGh (T,B,G*H)  GRU only: the hidden side (differs in the n block);
+**                  for LSTM and tanh it is dG itself
+**
+** Per layer below the top: Y (T,B,D*H) its output, and with dropout the
+** mask and the dropped output Yd that the next layer reads.
+*/
+#include "nlp/rnn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nlp/err.h"
+#include "nlp/tensor.h"
+
+#define MAX_LAYERS 64
+
+typedef struct rnn_dir {
+    int w_ih, w_hh, b_ih, b_hh; /* view indices in params */
+    float *G, *Hs, *Cs, *TC, *HN, *dG, *dGh;
+} rnn_dir;
+
+typedef struct rnn_layer {
+    int in;          /* I_l: input features of this layer */
+    rnn_dir dir[2];
+    float *Y;        /* (T,B,D*H) output (layers below the top) */
+    float *mask;     /* (T,B,D*H) dropout mask (below the top, dropout > 0) */
+    float *Yd;       /* (T,B,D*H) Y * mask */
+} rnn_layer;
+
+struct nlp_rnn {
+    nlp_rnn_config cfg;
+    nlp_params *params;
+    int G;               /* gates: 1, 4 or 3 */
+    int D;               /* directions: 1 or 2 */
+    rnn_layer *layer;    /* (L) */
+    float *block;        /* the one workspace allocation */
+    size_t block_floats;
+    float *S;            /* (B,G*H) GRU: W_hh h of one step */
+    float *dhc;          /* (B,H) dL/dh of the current step */
+    float *dhn;          /* (B,H) dL/dh flowing to the previous step */
+    float *dcn;          /* (B,H) dL/dc flowing to the previous step */
+    float *dping, *dpong; /* (T,B,D*H) gradients between layers */
+    int *len;            /* (max_B) lengths of the last forward */
+    /* The last forward, for backward. */
+    int T, B;            /* 0 when there is none */
+    int dropped;         /* dropout masks were applied */
+};
+
+static inline float sigm(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
+
+/* ---- creation ----------------------------------------------------------- */
+
+void nlp_rnn_config_default(nlp_rnn_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->cell = NLP_RNN_LSTM;
+    c->layers = 1;
+    c->max_T = 64;
+    c->max_B = 32;
+}
+
+/*
+** Carves the workspace out of one block.  Called with base == NULL it only
+** counts the floats needed (and changes nothing), then with the block to
+** assign the pointers.  Every buffer starts on a 16-float (64-byte) boundary.
+*/
+static size_t carve(nlp_rnn *r, float *base, int T, int B)
+{
+    size_t off = 0;
+    int H = r->cfg.hidden, GH = r->G * H, DH = r->D * H, L = r->cfg.layers;
+    size_t TB = (size_t)T * B;
+#define TAKE(ptr, n)                                       \
+    do {                                                   \
+        if (base)                                          \
+            (ptr) = base + off;                            \
+        off += ((size_t)(n) + 15) / 16 * 16;               \
+    } while (0)
+    for (int l = 0; l < L; l++) {
+        rnn_layer *ly = &r->layer[l];
+        for (int d = 0; d < r->D; d++) {
+            rnn_dir *dr = &ly->dir[d];
+            TAKE(dr->G, TB * GH);
+            TAKE(dr->dG, TB * GH);
+            TAKE(dr->Hs, (TB + B) * H);
+            if (base) {
+                dr->Cs = dr->TC = dr->HN = NULL;
+                dr->dGh = dr->dG;
+            }
+            if (r->cfg.cell == NLP_RNN_LSTM) {
+                TAKE(dr->Cs, (TB + B) * H);
+                TAKE(dr->TC, TB * H);
+            } else if (r->cfg.cell == NLP_RNN_GRU) {
+                TAKE(dr->HN, TB * H);
+                TAKE(dr->dGh, TB * GH);
+            }
+        }
+        if (base)
+            ly->Y = ly->mask = ly->Yd = NULL;
+        if (l < L - 1) {
+            TAKE(ly->Y, TB * DH);
+            if (r->cfg.dropout > 0) {
+                TAKE(ly->mask, TB * DH);
+                TAKE(ly->Yd, TB * DH);
+            }
+        }
+    }
+    if (base)
+        r->S = r->dping = r->dpong = NULL;
+    if (r->cfg.cell == NLP_RNN_GRU)
+        TAKE(r->S, (size_t)B * GH);
+    TAKE(r->dhc, (size_t)B * H);
+    TAKE(r->dhn, (size_t)B * H);
+    TAKE(r->dcn, (size_t)B * H);
+    if (L > 1) {
+        TAKE(r->dping, TB * DH);
+        TAKE(r->dpong, TB * DH);
+    }
+#undef TAKE
+    return off;
+}
+
+int nlp_rnn_resize(nlp_rnn *r, int max_T, int max_B)
+{
+    if (max_T < 1 || max_B < 1)
+        return NLP_EINVAL;
+    /* Refuse sizes whose float count would overflow (generous bound). */
+    double est = (double)(max_T + 1) * max_B * r->cfg.hidden * r->G * r->D *
+                 r->cfg.layers * 8.0;
+    if (est > 1e15)
+        return NLP_ERANGE;
+    size_t n = carve(r, NULL, max_T, max_B);
+    float *block = nlp_tensor_alloc(n);
+    int *len = malloc((size_t)max_B * sizeof(int));
+    if (!block || !len) {
+        nlp_tensor_free(block);
+        free(len);
+        return NLP_ENOMEM;
+    }
+    nlp_tensor_free(r->block);
+    free(r->len);
+    r->block = block;
+    r->block_floats = n;
+    r->len = len;
+    r->cfg.max_T = max_T;
+    r->cfg.max_B = max_B;
+    carve(r, block, max_T, max_B);
+    r->T = r->B = 0;
+    return NLP_OK;
+}
+
+static int add_view(nlp_params *p, const char *name, const char *what, int l,
+                    int rev, int rows, int cols)
+{
+    char full[NLP_PARAM_NAME_MAX + 64];
+    snprintf(full, sizeof full, "%s.%s_l%d%s", name, what, l, rev ? "_reverse" : "");
+    int shape[2] = {rows, cols};
+    return nlp_params_add(p, full, cols ? 2 : 1, shape);
+}
+
+int nlp_rnn_new(nlp_rnn **out, const nlp_rnn_config *cfg, nlp_params *p,
+                const char *name)
+{
+    *out = NULL;
+    if (!cfg || !p || !name)
+        return NLP_EINVAL;
+    if ((cfg->cell != NLP_RNN_TANH && cfg->cell != NLP_RNN_LSTM && cfg->cell != NLP_RNN_GRU) ||
+        cfg->input < 1 || cfg->hidden < 1 || cfg->layers < 1 || cfg->layers > MAX_LAYERS ||
+        (cfg->bidirectional != 0 && cfg->bidirectional != 1) ||
+        !(cfg->dropout >= 0.0f && cfg->dropout < 1.0f) || cfg->max_T < 1 || cfg->max_B < 1)
+        return NLP_EINVAL;
+    nlp_rnn *r = calloc(1, sizeof *r);
+    if (!r)
+        return NLP_ENOMEM;
+    r->cfg = *cfg;
+    r->params = p;
+    r->G = cfg->cell == NLP_RNN_LSTM ? 4 : cfg->cell == NLP_RNN_GRU ? 3 : 1;
+    r->D = cfg->bidirectional ? 2 : 1;
+    r->layer = calloc((size_t)cfg->layers, sizeof *r->layer);
+    if (!r->layer) {
+        free(r);
+        return NLP_ENOMEM;
+    }
+    int H = cfg->hidden, GH = r->G * H;
+    for (int l = 0; l < cfg->layers; l++) {
+        rnn_layer *ly = &r->layer[l];
+        ly->in = l == 0 ? cfg->input : r->D * H;
+        for (int d = 0; d < r->D; d++) {
+            rnn_dir *dr = &ly->dir[d];
+            int rc;
+            if ((rc = dr->w_ih = add_view(p, name, "weight_ih", l, d, GH, ly->in)) < 0 ||
+                (rc = dr->w_hh = add_view(p, name, "weight_hh", l, d, GH, H)) < 0 ||
+                (rc = dr->b_ih = add_view(p, name, "bias_ih", l, d, GH, 0)) < 0 ||
+                (rc = dr->b_hh = add_view(p, name, "bias_hh", l, d, GH, 0)) < 0) {
+                nlp_rnn_free(r);
+                return rc;
+            }
+        }
+    }
+    int rc = nlp_rnn_resize(r, cfg->max_T, cfg->max_B);
+    if (rc != NLP_OK) {
+        nlp_rnn_free(r);
+        return rc;
+    }
+    *out = r;
+    return NLP_OK;
+}
+
+void nlp_rnn_free(nlp_rnn *r)
+{
+    if (!r)
+        return;
+    nlp_tensor_free(r->block);
+    free(r->len);
+    free(r->layer);
+    free(r);
+}
+
+const nlp_rnn_config *nlp_rnn_get_config(const nlp_rnn *r)
+{
+    return &r->cfg;
+}
+
+int nlp_rnn_output_size(const nlp_rnn *r)
+{
+    return r->D * r->cfg.hidden;
+}
+
+size_t nlp_rnn_state_size(const nlp_rnn *r, int B)
+{
+    return (size_t)r->cfg.layers * r->D * (size_t)B * r->cfg.hidden;
+}
+
+size_t nlp_rnn_workspace_bytes(const nlp_rnn *r)
+{
+    return r->block_floats * sizeof(float) + (size_t)r->cfg.max_B * sizeof(int) +
+           (size_t)r->cfg.layers * sizeof(rnn_layer) + sizeof *r;
+}
+
+void nlp_rnn_reset(nlp_rnn *r, nlp_rng *rng)
+{
+    nlp_params *p = r->params;
+    int H = r->cfg.hidden;
+    for (int l = 0; l < r->cfg.layers; l++) {
+        rnn_layer *ly = &r->layer[l];
+        for (int d = 0; d < r->D; d++) {
+            rnn_dir *dr = &ly->dir[d];
+            float *wih = nlp_params_data(p, dr->w_ih), *whh = nlp_params_data(p, dr->w_hh);
+            float *bih = nlp_params_data(p, dr->b_ih), *bhh = nlp_params_data(p, dr->b_hh);
+            for (int k = 0; k < r->G; k++) {
+                nlp_tensor_xavier(wih + (size_t)k * H * ly->in, H, ly->in, 1.0f, rng);
+                nlp_tensor_orthogonal(whh + (size_t)k * H * H, H, H, H, 1.0f, rng);
+            }
+            memset(bih, 0, (size_t)r->G * H * sizeof(float));
+            memset(bhh, 0, (size_t)r->G * H * sizeof(float));
+            if (r->cfg.cell == NLP_RNN_LSTM)
+                for (int j = 0; j < H; j++)
+                    bih[H + j] = 1.0f; /* forget gate */
+        }
+    }
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+/*
+** One direction of one layer over all T steps.
+**   X (T*B, I) layer input; y (T,B,ldy) output, this direction's columns
+**   at y + d*H; h0, c0 (B,H) or NULL; hT, cT (B,H) or NULL.
+*/
+static void dir_forward(nlp_rnn *r, rnn_dir *dr, int d, const float *X, int I,
+                        float *y, int ldy, const float *h0, const float *c0,
+                        float *hT, float *cT, int T, int B)
+{
+    const nlp_params *p = r->params;
+    const int H = r->cfg.hidden, GH = r->G * H;
+    const size_t BH = (size_t)B * H, BGH = (size_t)B * GH;
+    const float *Wih = nlp_params_data(p, dr->w_ih), *Whh = nlp_params_data(p, dr->w_hh);
+    const float *bih = nlp_params_data(p, dr->b_ih), *bhh = nlp_params_data(p, dr->b_hh);
+    const int cell = r->cfg.cell;
+    const int *len = r->len;
+
+    /* Input projection of all steps at once, biases broadcast first. */
+    size_t TB = (size_t)T * B;
+    for (size_t i = 0; i < TB; i++) {
+        float *g = dr->G + i * GH;
+        if (cell == NLP_RNN_GRU) {
+            for (int j = 0; j < 2 * H; j++)
+                g[j] = bih[j] + bhh[j];
+            for (int j = 2 * H; j < GH; j++)
+                g[j] = bih[j];
+        } else
+            for (int j = 0; j < GH; j++)
+                g[j] = bih[j] + bhh[j];
+    }
+    nlp_gemm(NLP_NOTRANS, NLP_TRANS, (int)TB, GH, I, 1.0f, X, I, Wih, I, 1.0f, dr->G, GH);
+
+    /* Initial state slot. */
+    float *hs0 = dr->Hs + (d ? (size_t)T * BH : 0);
+    if (h0)
+        memcpy(hs0, h0, BH * sizeof(float));
+    else
+        memset(hs0, 0, BH * sizeof(float));
+    if (cell == NLP_RNN_LSTM) {
+        float *cs0 = dr->Cs + (d ? (size_t)T * BH : 0);
+        if (c0)
+            memcpy(cs0, c0, BH * sizeof(float));
+        else
+            memset(cs0, 0, BH * sizeof(float));
+    }
+
+    for (int s = 0; s < T; s++) {
+        int t = d ? T - 1 - s : s;
+        size_t prev = d ? (size_t)t + 1 : (size_t)t, cur = d ? (size_t)t : (size_t)t + 1;
+        const float *hp = dr->Hs + prev * BH;
+        float *hc = dr->Hs + cur * BH;
+        float *Gt = dr->G + (size_t)t * BGH;
+        float *yt = y + (size_t)t * B * ldy + (size_t)d * H;
+        if (cell == NLP_RNN_GRU)
+            nlp_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 0.0f, r->S, GH);
+        else
+            nlp_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 1.0f, Gt, GH);
+        for (int b = 0; b < B; b++) {
+            const float *hpb = hp + (size_t)b * H;
+            float *hcb = hc + (size_t)b * H;
+            float *g = Gt + (size_t)b * GH;
+            float *yb = yt + (size_t)b * ldy;
+            if (t >= len[b]) {
+                /* Padded step: state unchanged, output zero. */
+                memcpy(hcb, hpb, H * sizeof(float));
+                if (cell == NLP_RNN_LSTM)
+                    memcpy(dr->Cs + cur * BH + (size_t)b * H, dr->Cs + prev * BH + (size_t)b * H,
+                           H * sizeof(float));
+                memset(yb, 0, H * sizeof(float));
+                continue;
+            }
+            if (cell == NLP_RNN_LSTM) {
+                const float *cp = dr->Cs + prev * BH + (size_t)b * H;
+                float *cc = dr->Cs + cur * BH + (size_t)b * H;
+                float *tc = dr->TC + (size_t)t * BH + (size_t)b * H;
+                for (int j = 0; j < H; j++) {
+                    float ig = sigm(g[j]), fg = sigm(g[H + j]);
+                    float gg = tanhf(g[2 * H + j]), og = sigm(g[3 * H + j]);
+                    float c = fg * cp[j] + ig * gg;
+                    float th = tanhf(c);
+                    float h = og * th;
+                    g[j] = ig;
+                    g[H + j] = fg;
+                    g[2 * H + j] = gg;
+                    g[3 * H + j] = og;
+                    cc[j] = c;
+                    tc[j] = th;
+                    hcb[j] = h;
+                    yb[j] = h;
+                }
+            } else if (cell == NLP_RNN_GRU) {
+                const float *sh = r->S + (size_t)b * GH;
+                float *hn = dr->HN + (size_t)t * BH + (size_t)b * H;
+                for (int j = 0; j < H; j++) {
+                    float rg = sigm(g[j] + sh[j]);
+                    float zg = sigm(g[H + j] + sh[H + j]);
+                    float hnj = sh[2 * H + j] + bhh[2 * H + j];
+                    float ng = tanhf(g[2 * H + j] + rg * hnj);
+                    float h = (1.0f - zg) * ng + zg * hpb[j];
+                    g[j] = rg;
+                    g[H + j] = zg;
+                    g[2 * H + j] = ng;
+                    hn[j] = hnj;
+                    hcb[j] = h;
+                    yb[j] = h;
+                }
+            } else {
+                for (int j = 0; j < H; j++) {
+                    float h = tanhf(g[j]);
+                    g[j] = h;
+                    hcb[j] = h;
+                    yb[j] = h;
+                }
+            }
+        }
+    }
+    const float *hlast = dr->Hs + (d ? 0 : (size_t)T * BH);
+    if (hT)
+        memcpy(hT, hlast, BH * sizeof(float));
+    if (cT && cell == NLP_RNN_LSTM)
+        memcpy(cT, dr->Cs + (d ? 0 : (size_t)T * BH), BH * sizeof(float));
+}
+
+int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
+                    const float *x, const float *h0, const float *c0,
+                    const int *lengths, int T, int B, int train, nlp_rng *rng)
+{
+    if (T < 1 || B < 1)
+        return NLP_EINVAL;
+    if (T > r->cfg.max_T || B > r->cfg.max_B)
+        return NLP_ERANGE;
+    int use_dropout = train && r->cfg.dropout > 0 && r->cfg.layers > 1;
+    if (use_dropout && !rng)
+        return NLP_EINVAL;
+    if (lengths) {
+        for (int b = 0; b < B; b++)
+            if (lengths[b] < 0 || lengths[b] > T)
+                return NLP_EINVAL;
+        memcpy(r->len, lengths, (size_t)B * sizeof(int));
+    } else
+        for (int b = 0; b < B; b++)
+            r->len[b] = T;
+
+    const int H = r->cfg.hidden, D = r->D, L = r->cfg.layers, DH = D * H;
+    const size_t BH = (size_t)B * H, TB = (size_t)T * B;
+    const float *in = x;
+    for (int l = 0; l < L; l++) {
+        rnn_layer *ly = &r->layer[l];
+        float *out = l == L - 1 ? y : ly->Y;
+        for (int d = 0; d < D; d++) {
+            size_t k = (size_t)(l * D + d) * BH;
+            dir_forward(r, &ly->dir[d], d, in, ly->in, out, DH, h0 ? h0 + k : NULL,
+                        c0 ? c0 + k : NULL, hT ? hT + k : NULL, cT ? cT + k : NULL, T, B);
+        }
+        if (l < L - 1) {
+            if (use_dropout) {
+                nlp_dropout_forward(ly->Yd, ly->mask, ly->Y, TB * DH, r->cfg.dropout, rng);
+                in = ly->Yd;
+            } else
+                in = ly->Y;
+        }
+    }
+    r->T = T;
+    r->B = B;
+    r->dropped = use_dropout;
+    return NLP_OK;
+}
+
+/* ---- backward ----------------------------------------------------------- */
+
+/*
+** Backward recurrence of one direction of one layer: fills dG (and dGh)
+** for every step, from dy (T,B,ldy) (this direction's columns at
+** dy + d*H) and the state gradients dhT, dcT (B,H) or NULL; adds the
+** gradient of h0, c0 into dh0, dc0 (B,H) when not NULL.
+*/
+static void dir_backward(nlp_rnn *r, rnn_dir *dr, int d, const float *dy, int ldy,
+                         const float *dhT, const float *dcT, float *dh0, float *dc0,
+                         int T, int B)
+{
+    const nlp_params *p = r->params;
+    const int H = r->cfg.hidden, GH = r->G * H;
+    const size_t BH = (size_t)B * H, BGH = (size_t)B * GH;
+    const float *Whh = nlp_params_data(p, dr->w_hh);
+    const int cell = r->cfg.cell;
+    const int *len = r->len;
+    float *dhn = r->dhn, *dcn = r->dcn, *dhc = r->dhc;
+
+    if (dhT)
+        memcpy(dhn, dhT, BH * sizeof(float));
+    else
+        memset(dhn, 0, BH * sizeof(float));
+    if (cell == NLP_RNN_LSTM) {
+        if (dcT)
+            memcpy(dcn, dcT, BH * sizeof(float));
+        else
+            memset(dcn, 0, BH * sizeof(float));
+    }
+
+    for (int s = T - 1; s >= 0; s--) {
+        int t = d ? T - 1 - s : s;
+        size_t prev = d ? (size_t)t + 1 : (size_t)t;
+        const float *hp = dr->Hs + prev * BH;
+        const float *Gt = dr->G + (size_t)t * BGH;
+        float *dGt = dr->dG + (size_t)t * BGH;
+        float *dGht = dr->dGh + (size_t)t * BGH;
+        const float *dyt = dy + (size_t)t * B * ldy + (size_t)d * H;
+        for (int b = 0; b < B; b++) {
+            float *dgb = dGt + (size_t)b * GH;
+            float *dhcb = dhc + (size_t)b * H, *dhnb = dhn + (size_t)b * H;
+            if (t >= len[b]) {
+                /* Padded: the state passed through unchanged, so does its
+                   gradient (dhn, dcn keep their rows); no parameter use. */
+                memset(dgb, 0, GH * sizeof(float));
+                if (dGht != dGt)
+                    memset(dGht + (size_t)b * GH, 0, GH * sizeof(float));
+                continue;
+            }
+            const float *g = Gt + (size_t)b * GH;
+            const float *dyb = dyt + (size_t)b * ldy;
+            for (int j = 0; j < H; j++)
+                dhcb[j] = dhnb[j] + dyb[j];
+            if (cell == NLP_RNN_LSTM) {
+                const float *cp = dr->Cs + prev * BH + (size_t)b * H;
+                const float *tc = dr->TC + (size_t)t * BH + (size_t)b * H;
+                float *dcb = dcn + (size_t)b * H;
+                for (int j = 0; j < H; j++) {
+                    float ig = g[j], fg = g[H + j], gg = g[2 * H + j], og = g[3 * H + j];
+                    float dh = dhcb[j], th = tc[j];
+                    float dc = dcb[j] + dh * og * (1.0f - th * th);
+                    dgb[j] = dc * gg * ig * (1.0f - ig);
+                    dgb[H + j] = dc * cp[j] * fg * (1.0f - fg);
+                    dgb[2 * H + j] = dc * ig * (1.0f - gg * gg);
+                    dgb[3 * H + j] = dh * th * og * (1.0f - og);
+                    dcb[j] = dc * fg;
+                    dhnb[j] = 0.0f;
+                }
+            } else if (cell == NLP_RNN_GRU) {
+                const float *hn = dr->HN + (size_t)t * BH + (size_t)b * H;
+                const float *hpb = hp + (size_t)b * H;
+                float *dghb = dGht + (size_t)b * GH;
+                for (int j = 0; j < H; j++) {
+                    float rg = g[j], zg = g[H + j], ng = g[2 * H + j];
+                    float dh = dhcb[j];
+                    float dn = dh * (1.0f - zg) * (1.0f - ng * ng);
+                    float dz = dh * (hpb[j] - ng) * zg * (1.0f - zg);
+                    float dr_ = dn * hn[j] * rg * (1.0f - rg);
+                    dgb[j] = dr_;
+                    dgb[H + j] = dz;
+                    dgb[2 * H + j] = dn;
+                    dghb[j] = dr_;
+                    dghb[H + j] = dz;
+                    dghb[2 * H + j] = dn * rg;
+                    dhnb[j] = dh * zg;
+                }
+            } else {
+                for (int j = 0; j < H; j++) {
+                    float h = g[j];
+                    dgb[j] = dhcb[j] * (1.0f - h * h);
+                    dhnb[j] = 0.0f;
+                }
+            }
+        }
+        /* dL/dh_prev += dGh_t W_hh; padded rows of dGh are zero. */
+        nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, B, H, GH, 1.0f, dGht, GH, Whh, H, 1.0f, dhn, H);
+    }
+    if (dh0)
+        nlp_axpy(BH, 1.0f, dhn, dh0);
+    if (dc0 && cell == NLP_RNN_LSTM)
+        nlp_axpy(BH, 1.0f, dcn, dc0);
+}
+
+/* Weight and bias gradients of one direction over all steps, and dX. */
+static void dir_weights(nlp_rnn *r, rnn_dir *dr, int d, const float *X, int I,
+                        float *dX, float beta, int T, int B)
+{
+    nlp_params *p = r->params;
+    const int H = r->cfg.hidden, GH = r->G * H;
+    const int TB = T * B;
+    const float *Wih = nlp_params_data(p, dr->w_ih);
+    float *dWih = nlp_params_grad(p, dr->w_ih), *dWhh = nlp_params_grad(p, dr->w_hh);
+    float *dbih = nlp_params_grad(p, dr->b_ih), *dbhh = nlp_params_grad(p, dr->b_hh);
+    const float *Hprev = dr->Hs + (d ? (size_t)B * H : 0);
+
+    nlp_gemm(NLP_TRANS, NLP_NOTRANS, GH, H, TB, 1.0f, dr->dGh, GH, Hprev, H, 1.0f, dWhh, H);
+    nlp_gemm(NLP_TRANS, NLP_NOTRANS, GH, I, TB, 1.0f, dr->dG, GH, X, I, 1.0f, dWih, I);
+    for (int i = 0; i < TB; i++) {
+        const float *g = dr->dG + (size_t)i * GH, *gh = dr->dGh + (size_t)i * GH;
+        for (int j = 0; j < GH; j++) {
+            dbih[j] += g[j];
+            dbhh[j] += gh[j];
+        }
+    }
+    if (dX)
+        nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, TB, I, GH, 1.0f, dr->dG, GH, Wih, I, beta, dX, I);
+}
+
+int nlp_rnn_backward(nlp_rnn *r, float *dx, float *dh0, float *dc0,
+                     const float *dy, const float *dhT, const float *dcT,
+                     const float *x)
+{
+    if (r->T < 1)
+        return NLP_EINVAL;
+    const int T = r->T, B = r->B, H = r->cfg.hidden, D = r->D, L = r->cfg.layers;
+    const int DH = D * H;
+    const size_t BH = (size_t)B * H, TB = (size_t)T * B;
+    const float *dout = dy; /* gradient wrt this layer's output */
+    for (int l = L - 1; l >= 0; l--) {
+        rnn_layer *ly = &r->layer[l];
+        for (int d = 0; d < D; d++) {
+            size_t k = (size_t)(l * D + d) * BH;
+            dir_backward(r, &ly->dir[d], d, dout, DH, dhT ? dhT + k : NULL,
+                         dcT ? dcT + k : NULL, dh0 ? dh0 + k : NULL, dc0 ? dc0 + k : NULL,
+                         T, B);
+        }
+        /* This layer's input and where its gradient goes. */
+        const float *X;
+        float *dX;
+        float beta;
+        if (l == 0) {
+            X = x;
+            dX = dx;
+            beta = 1.0f;
+        } else {
+            rnn_layer *below = &r->layer[l - 1];
+            X = r->dropped ? below->Yd : below->Y;
+            dX = (L - 1 - l) % 2 ? r->dpong : r->dping;
+            beta = 0.0f;
+        }
+        for (int d = 0; d < D; d++)
+            dir_weights(r, &ly->dir[d], d, X, ly->in, dX, d ? 1.0f : beta, T, B);
+        if (l > 0) {
+            if (r->dropped)
+                nlp_dropout_backward(dX, dX, r->layer[l - 1].mask, TB * DH);
+            dout = dX;
+        }
+    }
+    return NLP_OK;
+}

@@ -1,0 +1,182 @@
+/*
+** tensor: aligned float buffers, OpenBLAS wrappers, initialisers, dropout.
+*/
+#include "nlp/tensor.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- memory -------------------------------------------------------- */
+
+#define TENSOR_ALIGN 64 /* bytes: one cache line, one AVX-512 vector */
+
+float *nlp_tensor_alloc(size_t n)
+{
+    if (n == 0 || n > (SIZE_MAX - TENSOR_ALIGN) / sizeof(float))
+        return NULL;
+    size_t bytes = (n * sizeof(float) + TENSOR_ALIGN - 1) / TENSOR_ALIGN * TENSOR_ALIGN;
+    float *p = aligned_alloc(TENSOR_ALIGN, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+void nlp_tensor_free(float *p)
+{
+    free(p);
+}
+
+/* ---- BLAS ------------------------------------------------------------ */
+
+void nlp_gemm(int transA, int transB, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta,
+              float *C, int ldc)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) {
+        /* Nothing to multiply: C = beta*C, with beta == 0 clearing C. */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
+                beta, C, ldc);
+}
+
+void nlp_gemv(int trans, int M, int N, float alpha, const float *A, int lda,
+              const float *x, float beta, float *y)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, M, N, alpha, A,
+                lda, x, 1, beta, y, 1);
+}
+
+void nlp_axpy(size_t n, float alpha, const float *x, float *y)
+{
+    /* cblas takes an int count: go in chunks for huge n. */
+    while (n > 0) {
+        int k = n > (size_t)1 << 30 ? 1 << 30 : (int)n;
+        cblas_saxpy(k, alpha, x, 1, y, 1);
+        x += k;
+        y += k;
+        n -= (size_t)k;
+    }
+}
+
+void nlp_blas_set_threads(int n)
+{
+    openblas_set_num_threads(n < 1 ? 1 : n);
+}
+
+int nlp_blas_threads(void)
+{
+    return openblas_get_num_threads();
+}
+
+/* ---- initialisers ------------------------------------------------------ */
+
+void nlp_tensor_uniform(float *w, size_t n, float lo, float hi, nlp_rng *r)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = lo + (hi - lo) * nlp_rng_uniform(r);
+}
+
+void nlp_tensor_normal(float *w, size_t n, float mean, float std, nlp_rng *r)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)(mean + std * nlp_rng_normal(r));
+}
+
+void nlp_tensor_xavier(float *w, int rows, int cols, float gain, nlp_rng *r)
+{
+    float a = gain * sqrtf(6.0f / (float)(rows + cols));
+    nlp_tensor_uniform(w, (size_t)rows * cols, -a, a, r);
+}
+
+/*
+** Orthonormalises `count` vectors of length `len` in place by modified
+** Gram-Schmidt; vector k, element j is at w[k*vs + j*es].  A vector that
+** collapses (norm below 1e-6 after projection, which for Gaussian input
+** happens with probability ~0) is redrawn and processed again.
+*/
+static void gram_schmidt(float *w, int count, int len, size_t vs, size_t es,
+                         nlp_rng *r)
+{
+    for (int k = 0; k < count; k++) {
+        float *v = w + (size_t)k * vs;
+        for (int tries = 0;; tries++) {
+            for (int p = 0; p < k; p++) {
+                const float *u = w + (size_t)p * vs;
+                double dot = 0;
+                for (int j = 0; j < len; j++)
+                    dot += (double)u[j * es] * v[j * es];
+                for (int j = 0; j < len; j++)
+                    v[j * es] = (float)(v[j * es] - dot * u[j * es]);
+            }
+            double nrm = 0;
+            for (int j = 0; j < len; j++)
+                nrm += (double)v[j * es] * v[j * es];
+            nrm = sqrt(nrm);
+            if (nrm > 1e-6 || tries > 8) {
+                for (int j = 0; j < len; j++)
+                    v[j * es] = (float)(v[j * es] / (nrm > 0 ? nrm : 1.0));
+                break;
+            }
+            for (int j = 0; j < len; j++)
+                v[j * es] = (float)nlp_rng_normal(r);
+        }
+    }
+}
+
+void nlp_tensor_orthogonal(float *w, int rows, int cols, int ld, float gain,
+                           nlp_rng *r)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            w[(size_t)i * ld + j] = (float)nlp_rng_normal(r);
+    if (rows <= cols)
+        gram_schmidt(w, rows, cols, (size_t)ld, 1, r);
+    else
+        gram_schmidt(w, cols, rows, 1, (size_t)ld, r);
+    if (gain != 1.0f)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                w[(size_t)i * ld + j] *= gain;
+}
+
+/* ---- dropout --------------------------------------------------------- */
+
+void nlp_dropout_forward(float *out, float *mask, const float *in, size_t n,
+                         float p, nlp_rng *r)
+{
+    if (p <= 0.0f) {
+        for (size_t i = 0; i < n; i++) {
+            mask[i] = 1.0f;
+            out[i] = in[i];
+        }
+        return;
+    }
+    float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = nlp_rng_uniform(r) < p ? 0.0f : keep;
+        out[i] = in[i] * mask[i];
+    }
+}
+
+void nlp_dropout_backward(float *din, const float *dout, const float *mask,
+                          size_t n)
+{
+    if (din == dout) {
+        for (size_t i = 0; i < n; i++)
+            din[i] *= mask[i];
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        din[i] += dout[i] * mask[i];
+}
