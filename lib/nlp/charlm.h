@@ -1,0 +1,333 @@
+/*
+** charlm: a character-level language model over Unicode code points.
+**
+**   id (T,B) -> embed (T,B,E) -> stacked RNN/LSTM/GRU (T,B,H) -> dropout
+**            -> linear (T,B,V) -> softmax cross-entropy against the next id
+**
+** Characters are Unicode code points, never bytes: "è", "’" and "«" are one
+** symbol each.  The vocabulary (nlp/vocab.h) holds each character as its
+** UTF-8 bytes; id 0 is the pinned unknown symbol "<unk>".  Characters seen
+** fewer than min_count times in the training text are trained as <unk>, so
+** the model learns a real probability for "a character I do not know"
+** (the Good-Turing idea: rare events stand for unseen ones); scoring gives
+** characters outside the vocabulary that probability, and generation never
+** emits <unk>.
+**
+** Training (nlp_charlm_trainer): the training ids are cut into B parallel
+** streams of L = n/B consecutive characters, stream b = ids[b*L, (b+1)*L);
+** each step takes the next T characters of every stream as a (T,B) batch,
+** predicts the T following ones, and back-propagates through those T steps
+** only (truncated BPTT) while the recurrent state is carried to the next
+** chunk.  An epoch ends when a stream has fewer than T+1 characters left;
+** the state is then reset.  This is exactly the data order of
+** ../shared/anchors/torch_charlm.py.
+**
+** Everything a run depends on (parameters, optimiser moments, the carried
+** state, the stream position, the epoch, the dropout rng) is saved by
+** nlp_charlm_checkpoint_save(), so a resumed run on one thread makes the
+** same floating-point operations in the same order as an uninterrupted one.
+**
+** Model files (nlp/model.h) have kind "charlm": metadata with the
+** hyperparameters, the vocabulary blob "vocab", one tensor per parameter
+** view (PyTorch-style names, e.g. "rnn.weight_hh_l0"); a checkpoint adds
+** "train.*" metadata, the optimiser state and the carried state tensors,
+** and can be used as a model too (its weights are the latest, not the best).
+*/
+#ifndef NLP_CHARLM_H
+#define NLP_CHARLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <nlp/embed.h>
+#include <nlp/err.h>
+#include <nlp/linear.h>
+#include <nlp/model.h>
+#include <nlp/optim.h>
+#include <nlp/param.h>
+#include <nlp/rng.h>
+#include <nlp/rnn.h>
+#include <nlp/vocab.h>
+
+#define NLP_CHARLM_KIND "charlm"      /* model-file kind */
+#define NLP_CHARLM_UNK "<unk>"        /* vocabulary word of id 0 */
+#define NLP_CHARLM_UNK_ID 0
+#define NLP_CHARLM_EVAL_STREAMS 32    /* most parallel streams of nlp_charlm_eval */
+#define NLP_CHARLM_EVAL_SEGMENT 1024  /* fewest predictions per stream */
+#define NLP_CHARLM_EVAL_T 64          /* steps per chunk of nlp_charlm_eval */
+
+/* ==== Text: UTF-8 in, code points out =================================== */
+
+/* A text as code points; after nlp_charlm_encode() the same array holds ids. */
+typedef struct nlp_charlm_text {
+    int32_t *cp;     /* (n) code points (or ids once encoded); malloc'd */
+    size_t n;        /* characters */
+    size_t cap;      /* allocated entries in cp */
+    size_t nbad;     /* ill-formed UTF-8 sequences replaced by U+FFFD */
+} nlp_charlm_text;
+
+/* Called once per input line holding invalid UTF-8 (e->file, e->line set). */
+typedef void (*nlp_charlm_warn_fn)(void *ctx, const nlp_error *e);
+
+/* Sets t to the empty text. */
+void nlp_charlm_text_init(nlp_charlm_text *t);
+
+/* Frees t's array and empties it; t itself is the caller's. */
+void nlp_charlm_text_free(nlp_charlm_text *t);
+
+/*
+** Reads all of f (UTF-8) and appends its code points to t.  name names f in
+** messages ("-" for stdin is fine).  Each ill-formed sequence (maximal
+** subpart, see nlp/utf8.h) becomes one U+FFFD and t->nbad grows; warn (may
+** be NULL) is called once per line that had any, with "invalid UTF-8" and
+** the 1-based line.  With strict != 0 the first one is an error instead:
+** NLP_EUTF8 with file and line in e.  Other errors: NLP_EIO, NLP_ENOMEM.
+*/
+int nlp_charlm_text_read(nlp_charlm_text *t, FILE *f, const char *name, int strict,
+                         nlp_charlm_warn_fn warn, void *ctx, nlp_error *e);
+
+/* As nlp_charlm_text_read for the n bytes at s (one "file" called name). */
+int nlp_charlm_text_append(nlp_charlm_text *t, const char *s, size_t n, const char *name,
+                           int strict, nlp_charlm_warn_fn warn, void *ctx, nlp_error *e);
+
+/*
+** Builds a character vocabulary from the code points cp[0..n): "<unk>"
+** (id 0, count = characters seen fewer than min_count times) then every
+** character seen at least min_count times (min_count >= 1), most frequent
+** first (ties by UTF-8 bytes, so the result depends only on the text).
+** On success *out is a new vocabulary the caller owns.  Returns NLP_OK,
+** NLP_EEMPTY (n == 0), NLP_EINVAL (min_count < 1 or a code point that is
+** not a Unicode scalar value) or NLP_ENOMEM.
+*/
+int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long min_count);
+
+/* ==== The model ========================================================== */
+
+typedef struct nlp_charlm_config {
+    nlp_rnn_cell cell; /* NLP_RNN_LSTM */
+    int layers;        /* stacked recurrent layers; 2 */
+    int hidden;        /* state size; 256 */
+    int embed;         /* embedding size; 64 */
+    float dropout;     /* between layers and before the output layer; 0 */
+} nlp_charlm_config;
+
+/* Fills c with the defaults written next to each field. */
+void nlp_charlm_config_default(nlp_charlm_config *c);
+
+/* Parses "lstm" / "gru" / "rnn" (also "tanh").  NLP_OK or NLP_EINVAL. */
+int nlp_charlm_cell_parse(const char *name, nlp_rnn_cell *cell);
+
+/* "lstm", "gru" or "rnn". */
+const char *nlp_charlm_cell_name(nlp_rnn_cell cell);
+
+typedef struct nlp_charlm {
+    nlp_charlm_config cfg;
+    nlp_vocab *vocab;   /* owned: id 0 "<unk>", then characters (UTF-8) */
+    int V;              /* vocabulary size */
+    nlp_params *params; /* owned: every weight, one buffer */
+    nlp_embed emb;      /* "embed.weight" (V,E) */
+    nlp_rnn *rnn;       /* owned: "rnn.*", PyTorch LSTM/GRU/RNN names */
+    nlp_linear out;     /* "out.weight" (V,H), "out.bias" (V) */
+    int cap_T, cap_B;   /* workspace capacity of rnn */
+} nlp_charlm;
+
+/*
+** A new model for vocabulary vocab (taken over: freed with the model, even
+** on failure), with the rnn workspace sized for chunks of up to max_T steps
+** over max_B streams, weights initialised from seed (embedding N(0,1),
+** recurrent weights orthogonal, input weights Xavier, output as
+** torch.nn.Linear).  Returns NLP_OK with *out set, or NLP_EINVAL (bad
+** config, vocabulary without "<unk>" at id 0), NLP_ENOMEM; *out is NULL on
+** failure.
+*/
+int nlp_charlm_new(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *vocab,
+                   int max_T, int max_B, uint64_t seed);
+
+/* Frees m and everything it owns.  NULL is a no-op. */
+void nlp_charlm_free(nlp_charlm *m);
+
+/* Grows the workspace to at least max_T x max_B (allocates; not in a loop). */
+int nlp_charlm_reserve(nlp_charlm *m, int max_T, int max_B);
+
+/* Number of trainable parameters. */
+size_t nlp_charlm_param_count(const nlp_charlm *m);
+
+/* The id of code point c, NLP_CHARLM_UNK_ID when not in the vocabulary. */
+int nlp_charlm_id(const nlp_charlm *m, int32_t c);
+
+/*
+** The UTF-8 bytes of id (not NUL-terminated when len is used) and their
+** length in *len; for <unk> an empty string.  Owned by m.
+*/
+const char *nlp_charlm_utf8(const nlp_charlm *m, int id, size_t *len);
+
+/*
+** Replaces the code points of t by their ids, in place; *nunk (may be
+** NULL) receives how many were not in the vocabulary (now <unk>).
+*/
+void nlp_charlm_encode(const nlp_charlm *m, nlp_charlm_text *t, size_t *nunk);
+
+/* ==== Evaluation ========================================================= */
+
+typedef struct nlp_charlm_score {
+    double nats;        /* -sum ln p(next char), over the predictions */
+    size_t count;       /* predictions made: n - 1 for a text of n ids */
+    size_t unk;         /* predicted characters that were <unk> */
+    double unk_nats;    /* their share of nats */
+} nlp_charlm_score;
+
+/* Bits per character of s (0 when nothing was predicted). */
+double nlp_charlm_bpc(const nlp_charlm_score *s);
+
+/*
+** Scores ids[0..n) (encoded with nlp_charlm_encode): every character but
+** the first is predicted from those before it.  The text is cut into
+** S = clamp((n-1) / NLP_CHARLM_EVAL_SEGMENT, 1, NLP_CHARLM_EVAL_STREAMS)
+** contiguous segments scored side by side (batched: much faster than one
+** stream), each from a zero state carried across chunks of
+** NLP_CHARLM_EVAL_T steps; a segment is long enough that its cold start
+** costs little.  The result depends only on the model and the text, so
+** training's validation figure equals charlm-score's on the same text.  No dropout.  Allocates its buffers (and may grow the rnn
+** workspace).  Returns NLP_OK (a text of fewer than 2 ids scores nothing),
+** NLP_ERANGE for an id outside the vocabulary, or NLP_ENOMEM.
+*/
+int nlp_charlm_eval(nlp_charlm *m, const int32_t *ids, size_t n, nlp_charlm_score *out);
+
+/* ==== Generation ======================================================== */
+
+/* The recurrent state of one stream, for stepping a character at a time. */
+typedef struct nlp_charlm_state {
+    float *h, *c;       /* (L,1,H) state; c only for LSTM */
+    float *x;           /* (E) embedded input */
+    float *y;           /* (H) top-layer output */
+    float *logits;      /* (V) scores of the next character */
+} nlp_charlm_state;
+
+/* Allocates s for m, zero state.  NLP_OK or NLP_ENOMEM (s is then empty). */
+int nlp_charlm_state_init(nlp_charlm_state *s, const nlp_charlm *m);
+
+/* Frees the arrays of s (s itself is the caller's). */
+void nlp_charlm_state_free(nlp_charlm_state *s);
+
+/* Zeroes the state: the model has seen nothing. */
+void nlp_charlm_state_reset(nlp_charlm_state *s, const nlp_charlm *m);
+
+/*
+** Feeds one id: advances s and leaves the scores of the next character in
+** s->logits (V floats), which the caller may modify.  Never allocates.
+** Returns NLP_OK or NLP_ERANGE (bad id).
+*/
+int nlp_charlm_step(nlp_charlm *m, nlp_charlm_state *s, int id);
+
+/* ==== Training ========================================================== */
+
+typedef struct nlp_charlm_train_config {
+    int batch;              /* B parallel streams; 32 */
+    int seq_len;            /* T steps per chunk; 64 */
+    float clip;             /* global gradient-norm limit, 0 = none; 5 */
+    nlp_optim_config optim; /* Adam, lr 2e-3 */
+    uint64_t seed;          /* dropout rng; 1 */
+} nlp_charlm_train_config;
+
+/* Fills c with the defaults written next to each field. */
+void nlp_charlm_train_config_default(nlp_charlm_train_config *c);
+
+typedef struct nlp_charlm_trainer {
+    nlp_charlm *m;               /* the model trained (not owned) */
+    nlp_charlm_train_config cfg;
+    const int32_t *ids;          /* (n) training ids (not owned) */
+    size_t n;
+    size_t L;                    /* characters per stream: n / batch */
+    long steps_per_epoch;        /* floor((L-1) / seq_len) */
+    /* Position: everything below is saved in a checkpoint. */
+    long epoch;                  /* epochs completed */
+    long step;                   /* steps done in all */
+    size_t pos;                  /* start of the next chunk in each stream */
+    nlp_rng rng;                 /* dropout masks */
+    double epoch_nats;           /* training loss so far in this epoch */
+    size_t epoch_count;          /* predictions so far in this epoch */
+    double last_epoch_nats;      /* totals of the last completed epoch */
+    size_t last_epoch_count;     /* (for reports; not saved) */
+    float *h, *c;                /* (L,B,H) carried state; c for LSTM only */
+    nlp_optim *opt;
+    /* Workspace, allocated once. */
+    int *x_ids, *y_ids;          /* (T,B) inputs and targets */
+    float *emb, *demb;           /* (T,B,E) */
+    float *y, *dy;               /* (T,B,H) rnn output and its gradient */
+    float *yd, *mask;            /* (T,B,H) output after dropout, its mask */
+    float *logits;               /* (T,B,V), gradient in place */
+} nlp_charlm_trainer;
+
+/*
+** A trainer for m over ids[0..n) (borrowed: must outlive it).  Needs
+** n >= batch * (seq_len + 1); grows m's workspace to (seq_len, batch).
+** Returns NLP_OK with *out set, NLP_EINVAL (bad config), NLP_EEMPTY (text
+** too short; e->text says how long it must be) or NLP_ENOMEM.
+*/
+int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
+                           const nlp_charlm_train_config *cfg,
+                           const int32_t *ids, size_t n, nlp_error *e);
+
+/* Frees the trainer (not the model or the ids).  NULL is a no-op. */
+void nlp_charlm_trainer_free(nlp_charlm_trainer *t);
+
+/*
+** One training step on the next chunk: forward, loss, backward, clipping,
+** optimiser update.  Adds the chunk's loss to epoch_nats/epoch_count and
+** stores its mean (nats per character) in *loss (may be NULL).  Returns 1
+** when this step ended an epoch (position, carried state and the epoch_*
+** sums are reset, their totals moved to last_epoch_*, and epoch is
+** incremented), 0 otherwise, or NLP_ERANGE when the loss or the gradient
+** is not finite (diverged; the weights are not updated).
+*/
+int nlp_charlm_train_step(nlp_charlm_trainer *t, double *loss);
+
+/* ==== Files ============================================================= */
+
+/*
+** Saves m to path (atomically, see nlp/model.h) with extra metadata pairs
+** meta[0], meta[1], meta[2], ... up to a NULL key (meta may be NULL).
+** Returns NLP_OK, NLP_EIO or NLP_ENOMEM with e filled.
+*/
+int nlp_charlm_save(const nlp_charlm *m, const char *path, const char *const *meta,
+                    nlp_error *e);
+
+/*
+** Loads a model (or a checkpoint) of kind "charlm" from path, with its
+** workspace sized for max_T x max_B.  Returns NLP_OK with *out set, or the
+** errors of nlp_model_load (NLP_EKIND for another tool's model,
+** NLP_ETRUNCATED, NLP_ECHECKSUM, ...) and NLP_EFORMAT for a charlm file
+** whose content does not add up; e names the file.
+** If file is not NULL, *file receives the loaded nlp_model (caller frees
+** it with nlp_model_free) for reading more metadata; else it is freed.
+*/
+int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
+                    nlp_model **file, nlp_error *e);
+
+/*
+** Writes everything needed to resume t to path: the model as
+** nlp_charlm_save would, plus its training configuration, position, rng,
+** carried state and optimiser state, and the metadata pairs in meta.
+*/
+int nlp_charlm_checkpoint_save(const nlp_charlm_trainer *t, const char *path,
+                               const char *const *meta, nlp_error *e);
+
+/*
+** Restores a trainer's position, rng, carried state and optimiser from a
+** checkpoint file already loaded as file (by nlp_charlm_load), into t,
+** which must have been made for that model with the configuration read by
+** nlp_charlm_checkpoint_config.  Returns NLP_OK or NLP_EFORMAT (not a
+** checkpoint, or not matching t) with e filled.
+*/
+int nlp_charlm_checkpoint_restore(nlp_charlm_trainer *t, const nlp_model *file,
+                                  nlp_error *e);
+
+/*
+** Reads the training configuration stored in a checkpoint into c.
+** Returns NLP_OK or NLP_EFORMAT ("not a checkpoint") with e filled.
+*/
+int nlp_charlm_checkpoint_config(const nlp_model *file, nlp_charlm_train_config *c,
+                                 nlp_error *e);
+
+#endif
