@@ -19,6 +19,11 @@
 #include <nlp/embed.h>
 #include <nlp/linear.h>
 #include <nlp/rnn.h>
+#include <nlp/loss.h>
+#include <nlp/optim.h>
+#include <nlp/attn.h>
+#include <nlp/model.h>
+#include <nlp/crc32.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);

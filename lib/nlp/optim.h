@@ -42,16 +42,19 @@ typedef enum nlp_lr_schedule {
 } nlp_lr_schedule;
 
 typedef struct nlp_optim_config {
+    /* Hyperparameters are doubles, as PyTorch's Python floats: derived
+    ** coefficients such as 1 - beta2 are formed in double and then rounded
+    ** to float once, so they equal PyTorch's bit for bit. */
     nlp_optim_kind kind;
-    float lr;              /* base learning rate, > 0 */
-    float momentum;        /* SGD, RMSprop: momentum in [0,1); 0 = none */
+    double lr;             /* base learning rate, > 0 */
+    double momentum;       /* SGD, RMSprop: momentum in [0,1); 0 = none */
     int nesterov;          /* SGD: Nesterov momentum (needs momentum > 0) */
-    float beta1, beta2;    /* Adam: moment decay rates in [0,1) */
-    float alpha;           /* RMSprop: square-average decay in [0,1) */
-    float eps;             /* Adam, RMSprop: denominator guard, > 0 */
-    float weight_decay;    /* L2 penalty added to the gradient, >= 0 */
+    double beta1, beta2;   /* Adam: moment decay rates in [0,1) */
+    double alpha;          /* RMSprop: square-average decay in [0,1) */
+    double eps;            /* Adam, RMSprop: denominator guard, > 0 */
+    double weight_decay;   /* L2 penalty added to the gradient, >= 0 */
     nlp_lr_schedule schedule;
-    float gamma;           /* NLP_LR_EXP / NLP_LR_STEP decay factor in (0,1] */
+    double gamma;          /* NLP_LR_EXP / NLP_LR_STEP decay factor in (0,1] */
     long step_size;        /* NLP_LR_STEP: steps between decays, > 0 */
     long warmup;           /* linear warm-up over the first `warmup` steps
                               (lr * (t+1)/warmup, then the schedule); 0 = none */

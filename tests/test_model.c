@@ -1,0 +1,672 @@
+/*
+** Unit tests for model files (and crc32).  The focus is what a damaged or
+** foreign file does: every truncated prefix, every single flipped byte,
+** another tool's kind, a newer format version, absurd lengths inside a file
+** whose checksum is valid, trailing bytes, failing writes (an unwritable
+** directory, a file-size limit hit in the middle of a save) -- each must
+** be refused with its own error code, leave an older model untouched, and
+** stay clean under ASan.  And the round trip must be bit-exact.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nlp.h"
+#include "nlp/crc32.h"
+#include "nlp/model.h"
+#include "nlp/optim.h"
+
+/* ---- helpers ---- */
+
+static char tmpdir[256];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/test_model.XXXXXX", base && *base ? base : "/tmp");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    DIR *d = opendir(tmpdir);
+    if (d) {
+        struct dirent *de;
+        char p[512];
+        while ((de = readdir(d)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
+                unlink(p);
+            }
+        closedir(d);
+    }
+    rmdir(tmpdir);
+    return 0;
+}
+
+static void path_in(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", tmpdir, name);
+}
+
+static unsigned char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(sz > 0 ? (size_t)sz : 1);
+    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+static void write_all(const char *path, const void *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Number of entries in tmpdir other than . and .. */
+static int dir_entries(void)
+{
+    DIR *d = opendir(tmpdir);
+    int k = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            k++;
+    closedir(d);
+    return k;
+}
+
+/* Test data: floats with awkward bit patterns to prove bit-exactness. */
+static float t_a[2 * 3];
+static float t_b[4];
+static const char blob_vocab[] = "a\nb\nc\n\xc3\xa9\n";
+
+static void fill_tensors(void)
+{
+    const float special[6] = { 1.0f, -0.0f, 1e-45f /* denormal */, -3.4e38f, NAN, INFINITY };
+    memcpy(t_a, special, sizeof t_a);
+    for (int i = 0; i < 4; i++)
+        t_b[i] = (float)i / 3.0f - 0.5f;
+}
+
+/* A small model: a few hundred bytes, so every prefix can be tried. */
+static nlp_model *small_model(const char *kind)
+{
+    fill_tensors();
+    nlp_model *m = nlp_model_new(kind);
+    assert_non_null(m);
+    assert_int_equal(nlp_model_set_meta(m, "hidden", "8"), NLP_OK);
+    assert_int_equal(nlp_model_set_meta_double(m, "lr", 0.002), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(m, "command", "charlm-train -o x.model --hidden 8"), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(m, NLP_MODEL_META_LIBVERSION, "0.0-test"), NLP_OK);
+    assert_int_equal(nlp_model_add_tensor(m, "a", t_a, 2, (size_t[]){ 2, 3 }), NLP_OK);
+    assert_int_equal(nlp_model_add_tensor(m, "b.weight", t_b, 1, (size_t[]){ 4 }), NLP_OK);
+    assert_int_equal(nlp_model_add_blob(m, "vocab", blob_vocab, sizeof blob_vocab - 1), NLP_OK);
+    assert_int_equal(nlp_model_add_blob(m, "empty", NULL, 0), NLP_OK);
+    return m;
+}
+
+static void small_bytes(unsigned char **buf, size_t *n)
+{
+    nlp_model *m = small_model("charlm");
+    assert_int_equal(nlp_model_to_buffer(m, buf, n), NLP_OK);
+    nlp_model_free(m);
+}
+
+static void put32(unsigned char *p, uint32_t x)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(x >> (8 * i));
+}
+
+/* Recomputes the trailing CRC of a crafted file. */
+static void fix_crc(unsigned char *b, size_t n)
+{
+    put32(b + n - 4, nlp_crc32(0, b, n - 4));
+}
+
+/* ---- tests ---- */
+
+static void test_crc32(void **state)
+{
+    (void)state;
+    assert_true(nlp_crc32(0, "123456789", 9) == 0xCBF43926u);
+    assert_true(nlp_crc32(0, "", 0) == 0);
+    /* Incremental equals one shot. */
+    uint32_t c = nlp_crc32(0, "1234", 4);
+    assert_true(nlp_crc32(c, "56789", 5) == 0xCBF43926u);
+}
+
+static void test_round_trip(void **state)
+{
+    (void)state;
+    char path[512];
+    path_in(path, sizeof path, "rt.model");
+    nlp_model *m = small_model("charlm");
+    nlp_error e;
+    assert_int_equal(nlp_model_save(m, path, &e), NLP_OK);
+    unsigned char *buf;
+    size_t n;
+    assert_int_equal(nlp_model_to_buffer(m, &buf, &n), NLP_OK);
+    nlp_model_free(m);
+
+    /* The file is exactly the serialised bytes, nothing left behind. */
+    size_t fn;
+    unsigned char *file = read_all(path, &fn);
+    assert_int_equal(fn, n);
+    assert_memory_equal(file, buf, n);
+    assert_int_equal(dir_entries(), 1);
+    assert_memory_equal(file, "NLPMODEL", 8);
+    assert_true(file[8] == 1 && file[9] == 0 && file[10] == 0 && file[11] == 0);
+
+    nlp_model *l;
+    assert_int_equal(nlp_model_load(&l, path, "charlm", &e), NLP_OK);
+    assert_string_equal(nlp_model_kind(l), "charlm");
+    assert_string_equal(nlp_model_meta(l, "hidden"), "8");
+    assert_string_equal(nlp_model_meta(l, "command"), "charlm-train -o x.model --hidden 8");
+    assert_string_equal(nlp_model_meta(l, NLP_MODEL_META_LIBVERSION), "0.0-test");
+    assert_null(nlp_model_meta(l, "nope"));
+    long hidden;
+    double lr;
+    assert_int_equal(nlp_model_meta_long(l, "hidden", &hidden, &e), NLP_OK);
+    assert_int_equal(hidden, 8);
+    assert_int_equal(nlp_model_meta_double(l, "lr", &lr, &e), NLP_OK);
+    assert_true(lr == 0.002);
+    assert_int_equal(nlp_model_meta_count(l), 4);
+    const char *k, *v;
+    assert_int_equal(nlp_model_meta_at(l, 1, &k, &v), NLP_OK);
+    assert_string_equal(k, "lr");
+    assert_int_equal(nlp_model_meta_at(l, 4, &k, &v), NLP_EINVAL);
+
+    /* Tensors: bit-exact, including -0, a denormal, NaN and infinity. */
+    float a[6], b[4];
+    assert_int_equal(nlp_model_read_tensor(l, "a", a, 2, (size_t[]){ 2, 3 }, &e), NLP_OK);
+    assert_memory_equal(a, t_a, sizeof a);
+    assert_int_equal(nlp_model_read_tensor(l, "b.weight", b, 1, (size_t[]){ 4 }, &e), NLP_OK);
+    assert_memory_equal(b, t_b, sizeof b);
+    int ndim;
+    const size_t *shape;
+    const float *pa = nlp_model_tensor(l, "a", &ndim, &shape);
+    assert_non_null(pa);
+    assert_int_equal(ndim, 2);
+    assert_true(shape[0] == 2 && shape[1] == 3);
+    assert_null(nlp_model_tensor(l, "c", NULL, NULL));
+    assert_int_equal(nlp_model_tensor_count(l), 2);
+    assert_string_equal(nlp_model_tensor_name(l, 1), "b.weight");
+    assert_null(nlp_model_tensor_name(l, 2));
+
+    /* Blobs, including an empty one. */
+    size_t bn;
+    const void *bv = nlp_model_blob(l, "vocab", &bn);
+    assert_non_null(bv);
+    assert_int_equal(bn, sizeof blob_vocab - 1);
+    assert_memory_equal(bv, blob_vocab, bn);
+    assert_non_null(nlp_model_blob(l, "empty", &bn));
+    assert_int_equal(bn, 0);
+    assert_null(nlp_model_blob(l, "other", NULL));
+
+    /* Shape checks name the file and both shapes. */
+    assert_int_equal(nlp_model_read_tensor(l, "a", a, 2, (size_t[]){ 3, 2 }, &e), NLP_EFORMAT);
+    assert_string_equal(e.file, path);
+    assert_non_null(strstr(e.text, "[2,3]"));
+    assert_non_null(strstr(e.text, "[3,2]"));
+    assert_int_equal(nlp_model_read_tensor(l, "a", a, 1, (size_t[]){ 6 }, &e), NLP_EFORMAT);
+    assert_int_equal(nlp_model_read_tensor(l, "zz", a, 1, (size_t[]){ 6 }, &e), NLP_EFORMAT);
+    assert_non_null(strstr(e.text, "zz"));
+    assert_int_equal(nlp_model_meta_long(l, "command", &hidden, &e), NLP_EFORMAT);
+    assert_int_equal(nlp_model_meta_long(l, "missing", &hidden, &e), NLP_EFORMAT);
+
+    /* Saving a loaded model again gives the same bytes. */
+    char path2[512];
+    path_in(path2, sizeof path2, "rt2.model");
+    assert_int_equal(nlp_model_save(l, path2, &e), NLP_OK);
+    size_t fn2;
+    unsigned char *file2 = read_all(path2, &fn2);
+    assert_int_equal(fn2, n);
+    assert_memory_equal(file2, buf, n);
+    nlp_model_free(l);
+
+    /* Also from memory. */
+    assert_int_equal(nlp_model_load_buffer(&l, buf, n, "mem", NULL, &e), NLP_OK);
+    assert_string_equal(nlp_model_kind(l), "charlm");
+    nlp_model_free(l);
+
+    unlink(path);
+    unlink(path2);
+    free(file);
+    free(file2);
+    free(buf);
+}
+
+static void test_version_stamp(void **state)
+{
+    (void)state;
+    nlp_model *m = nlp_model_new("x");
+    unsigned char *buf;
+    size_t n;
+    assert_int_equal(nlp_model_to_buffer(m, &buf, &n), NLP_OK);
+    nlp_model *l;
+    assert_int_equal(nlp_model_load_buffer(&l, buf, n, NULL, "x", NULL), NLP_OK);
+    assert_string_equal(nlp_model_meta(l, NLP_MODEL_META_LIBVERSION), nlp_version());
+    assert_int_equal(nlp_model_tensor_count(l), 0);
+    nlp_model_free(l);
+    nlp_model_free(m);
+    free(buf);
+}
+
+static void test_build_errors(void **state)
+{
+    (void)state;
+    assert_null(nlp_model_new(""));
+    assert_null(nlp_model_new(NULL));
+    nlp_model_free(NULL);
+    nlp_model *m = nlp_model_new("k");
+    float x[2] = { 1, 2 };
+    assert_int_equal(nlp_model_add_tensor(m, "x", x, 1, (size_t[]){ 2 }), NLP_OK);
+    assert_int_equal(nlp_model_add_tensor(m, "x", x, 1, (size_t[]){ 2 }), NLP_EINVAL);
+    assert_int_equal(nlp_model_add_tensor(m, "y", x, 0, (size_t[]){ 2 }), NLP_EINVAL);
+    assert_int_equal(nlp_model_add_tensor(m, "y", x, 9, (size_t[]){ 2 }), NLP_EINVAL);
+    assert_int_equal(nlp_model_add_tensor(m, "y", x, 2, (size_t[]){ 2, 0 }), NLP_EINVAL);
+    assert_int_equal(nlp_model_add_tensor(m, "y", x, 2, (size_t[]){ SIZE_MAX / 2, 4 }), NLP_EINVAL);
+    assert_int_equal(nlp_model_add_tensor(m, "", x, 1, (size_t[]){ 2 }), NLP_EINVAL);
+    assert_int_equal(nlp_model_add_blob(m, "b", "x", 1), NLP_OK);
+    assert_int_equal(nlp_model_add_blob(m, "b", "x", 1), NLP_EINVAL);
+    assert_int_equal(nlp_model_set_meta(m, "", "v"), NLP_EINVAL);
+    /* Setting a key twice keeps the last value. */
+    assert_int_equal(nlp_model_set_meta(m, "k", "1"), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(m, "k", "2"), NLP_OK);
+    assert_int_equal(nlp_model_meta_count(m), 1);
+    assert_string_equal(nlp_model_meta(m, "k"), "2");
+    nlp_model_free(m);
+}
+
+/* Every proper prefix, from a file and from memory: NLP_ETRUNCATED. */
+static void test_truncated_every_byte(void **state)
+{
+    (void)state;
+    unsigned char *buf;
+    size_t n;
+    small_bytes(&buf, &n);
+    assert_true(n > 100 && n < 1000);
+    char path[512];
+    path_in(path, sizeof path, "trunc.model");
+    for (size_t k = 0; k < n; k++) {
+        nlp_model *m = (nlp_model *)1;
+        nlp_error e;
+        nlp_error_clear(&e);
+        write_all(path, buf, k);
+        int rc = nlp_model_load(&m, path, "charlm", &e);
+        if (rc != NLP_ETRUNCATED)
+            fail_msg("prefix of %zu bytes: got %d (%s), want NLP_ETRUNCATED", k, rc, e.text);
+        assert_null(m);
+        assert_int_equal(e.code, NLP_ETRUNCATED);
+        assert_string_equal(e.file, path);
+        assert_int_equal(nlp_model_load_buffer(&m, buf, k, "mem", "charlm", NULL), NLP_ETRUNCATED);
+        assert_null(m);
+    }
+    unlink(path);
+    free(buf);
+}
+
+/* Every byte flipped (two patterns): always refused; inside the checked
+** part with a valid header, always NLP_ECHECKSUM. */
+static void test_flipped_bytes(void **state)
+{
+    (void)state;
+    unsigned char *buf;
+    size_t n;
+    small_bytes(&buf, &n);
+    const unsigned char flips[2] = { 0x01, 0x80 };
+    for (size_t i = 0; i < n; i++)
+        for (int f = 0; f < 2; f++) {
+            buf[i] ^= flips[f];
+            nlp_model *m = NULL;
+            nlp_error e;
+            nlp_error_clear(&e);
+            int rc = nlp_model_load_buffer(&m, buf, n, "flip", "charlm", &e);
+            buf[i] ^= flips[f];
+            if (rc == NLP_OK)
+                fail_msg("byte %zu ^ 0x%02x accepted", i, flips[f]);
+            assert_null(m);
+            int want = i < 8 ? NLP_EFORMAT : i < 12 ? NLP_EVERSION : i < 16 ? NLP_ECHECKSUM : 0;
+            if (i >= 24)
+                want = NLP_ECHECKSUM;
+            /* Flipping a low bit of the version gives 0 (invalid) or 3. */
+            if (i == 8 && f == 0)
+                want = NLP_EFORMAT;
+            if (want && rc != want)
+                fail_msg("byte %zu ^ 0x%02x: got %d (%s), want %d", i, flips[f], rc, e.text, want);
+            if (i >= 16 && i < 24)  /* the declared size */
+                assert_true(rc == NLP_ETRUNCATED || rc == NLP_EFORMAT);
+        }
+    free(buf);
+}
+
+static void test_wrong_kind(void **state)
+{
+    (void)state;
+    char path[512];
+    path_in(path, sizeof path, "kind.model");
+    nlp_model *m = small_model("word2vec");
+    nlp_error e;
+    assert_int_equal(nlp_model_save(m, path, &e), NLP_OK);
+    nlp_model_free(m);
+    nlp_model *l = (nlp_model *)1;
+    assert_int_equal(nlp_model_load(&l, path, "charlm", &e), NLP_EKIND);
+    assert_null(l);
+    assert_int_equal(e.code, NLP_EKIND);
+    assert_string_equal(e.file, path);
+    assert_non_null(strstr(e.text, "word2vec"));
+    assert_non_null(strstr(e.text, "charlm"));
+    char msg[1024];
+    nlp_error_format(&e, msg, sizeof msg);
+    assert_non_null(strstr(msg, path));
+    /* NULL accepts any kind. */
+    assert_int_equal(nlp_model_load(&l, path, NULL, &e), NLP_OK);
+    assert_string_equal(nlp_model_kind(l), "word2vec");
+    nlp_model_free(l);
+    unlink(path);
+}
+
+static void test_newer_version(void **state)
+{
+    (void)state;
+    unsigned char *buf;
+    size_t n;
+    small_bytes(&buf, &n);
+    put32(buf + 8, NLP_MODEL_FORMAT_VERSION + 1);
+    fix_crc(buf, n);
+    nlp_model *m;
+    nlp_error e;
+    assert_int_equal(nlp_model_load_buffer(&m, buf, n, "new.model", "charlm", &e), NLP_EVERSION);
+    assert_null(m);
+    assert_string_equal(e.file, "new.model");
+    assert_non_null(strstr(e.text, "newer"));
+    /* Even a newer file of another layout (short, CRC elsewhere) says so. */
+    unsigned char hdr[32] = "NLPMODEL";
+    put32(hdr + 8, 7);
+    assert_int_equal(nlp_model_load_buffer(&m, hdr, sizeof hdr, NULL, NULL, NULL), NLP_EVERSION);
+    free(buf);
+}
+
+static void test_not_a_model(void **state)
+{
+    (void)state;
+    nlp_model *m;
+    nlp_error e;
+    const char text[] = "this is a text file, not a model\n";
+    assert_int_equal(nlp_model_load_buffer(&m, text, sizeof text - 1, "t", NULL, &e), NLP_EFORMAT);
+    assert_non_null(strstr(e.text, "not a libnlp model"));
+    assert_int_equal(nlp_model_load_buffer(&m, "NLX", 3, "t", NULL, &e), NLP_EFORMAT);
+    /* Missing file, directory. */
+    char path[512];
+    path_in(path, sizeof path, "missing.model");
+    assert_int_equal(nlp_model_load(&m, path, NULL, &e), NLP_EIO);
+    assert_string_equal(e.file, path);
+    assert_int_equal(nlp_model_load(&m, tmpdir, NULL, &e), NLP_EIO);
+    /* Trailing bytes after a valid model. */
+    unsigned char *buf;
+    size_t n;
+    small_bytes(&buf, &n);
+    unsigned char *longer = malloc(n + 3);
+    memcpy(longer, buf, n);
+    memset(longer + n, 0, 3);
+    assert_int_equal(nlp_model_load_buffer(&m, longer, n + 3, "t", NULL, &e), NLP_EFORMAT);
+    free(longer);
+    free(buf);
+}
+
+/*
+** Crafted files with a valid checksum but absurd fields: counts and sizes
+** far beyond the file must be refused as NLP_EFORMAT before any large
+** allocation (ASan would report a huge malloc; a missing bound would read
+** out of bounds).
+*/
+static void test_absurd_fields(void **state)
+{
+    (void)state;
+    unsigned char *buf;
+    size_t n;
+    small_bytes(&buf, &n);
+    /* Offsets inside the small model: kind "charlm" at 24. */
+    size_t kind_len = 24, nmeta = 24 + 4 + 6;
+    static const struct { const char *what; size_t off; int width; uint64_t value; } cases[] = {
+        { "kind length", 0, 4, 0xFFFFFFFFu },
+        { "kind length 0", 0, 4, 0 },
+        { "metadata count", 1, 4, 0xFFFFFFFFu },
+        { "metadata count + 1", 1, 4, 5 },
+        { "first key length", 2, 4, 0x7FFFFFFFu },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        unsigned char *b = malloc(n);
+        memcpy(b, buf, n);
+        size_t off = cases[c].off == 0 ? kind_len : cases[c].off == 1 ? nmeta : nmeta + 4;
+        put32(b + off, (uint32_t)cases[c].value);
+        fix_crc(b, n);
+        nlp_model *m = (nlp_model *)1;
+        nlp_error e;
+        int rc = nlp_model_load_buffer(&m, b, n, "crafted", NULL, &e);
+        if (rc != NLP_EFORMAT)
+            fail_msg("%s: got %d, want NLP_EFORMAT", cases[c].what, rc);
+        assert_null(m);
+        assert_string_equal(e.file, "crafted");
+        free(b);
+    }
+
+    /* Hand-made bodies: a tensor claiming 2^40 x 2^40 floats, a rank of
+    ** 1000, a blob of 2^63 bytes, a tensor count of 2^31. */
+    unsigned char body[256];
+    size_t k;
+#define U32(x) (put32(body + k, (uint32_t)(x)), k += 4)
+#define U64(x) (put32(body + k, (uint32_t)(uint64_t)(x)), put32(body + k + 4, (uint32_t)((uint64_t)(x) >> 32)), k += 8)
+#define BYTES(s, len) (memcpy(body + k, s, len), k += len)
+    for (int variant = 0; variant < 5; variant++) {
+        k = 0;
+        memcpy(body, "NLPMODEL", 8);
+        k = 8;
+        U32(1);
+        U32(0);
+        U64(0);  /* total, filled below */
+        U32(1);
+        BYTES("k", 1);
+        U32(0);  /* no metadata */
+        if (variant == 0) {
+            U32(1); U32(1); BYTES("t", 1); U32(2); U64(1ull << 40); U64(1ull << 40);
+        } else if (variant == 1) {
+            U32(1); U32(1); BYTES("t", 1); U32(1000); U64(1);
+        } else if (variant == 2) {
+            U32(0); U32(1); U32(1); BYTES("b", 1); U64(1ull << 63);
+        } else if (variant == 3) {
+            U32(0x80000000u);
+        } else {
+            /* Two tensors of the same name. */
+            U32(2); U32(1); BYTES("t", 1); U32(1); U64(1); U32(0);
+            U32(1); BYTES("t", 1); U32(1); U64(1); U32(0); U32(0);
+        }
+        k += 4;  /* CRC */
+        put32(body + 16, (uint32_t)k);
+        put32(body + 20, 0);
+        fix_crc(body, k);
+        nlp_model *m = (nlp_model *)1;
+        nlp_error e;
+        int rc = nlp_model_load_buffer(&m, body, k, "crafted", NULL, &e);
+        if (rc != NLP_EFORMAT)
+            fail_msg("variant %d: got %d (%s), want NLP_EFORMAT", variant, rc, e.text);
+        assert_null(m);
+    }
+#undef U32
+#undef U64
+#undef BYTES
+    free(buf);
+}
+
+static void test_unwritable(void **state)
+{
+    (void)state;
+    nlp_model *m = small_model("charlm");
+    nlp_error e;
+    char path[600];
+    snprintf(path, sizeof path, "%s/no/such/dir/x.model", tmpdir);
+    assert_int_equal(nlp_model_save(m, path, &e), NLP_EIO);
+    assert_string_equal(e.file, path);
+    assert_non_null(strstr(e.text, "No such file"));
+    /* A directory where the model should go. */
+    assert_int_equal(nlp_model_save(m, tmpdir, &e), NLP_EIO);
+    assert_int_equal(dir_entries(), 0);
+
+    /* A read-only directory (permissions do not bind root: skipped then). */
+    if (geteuid() != 0) {
+        char ro[512];
+        path_in(ro, sizeof ro, "ro");
+        assert_int_equal(mkdir(ro, 0555), 0);
+        snprintf(path, sizeof path, "%s/x.model", ro);
+        assert_int_equal(nlp_model_save(m, path, &e), NLP_EIO);
+        assert_non_null(strstr(e.text, "Permission denied"));
+        rmdir(ro);
+    }
+    nlp_model_free(m);
+}
+
+/*
+** A write that fails half way (the file-size limit, as a full disk would):
+** the old model stays as it was and no temporary file is left.
+*/
+static void test_failed_save_keeps_old(void **state)
+{
+    (void)state;
+    char path[512];
+    path_in(path, sizeof path, "keep.model");
+    nlp_model *m = small_model("charlm");
+    nlp_error e;
+    assert_int_equal(nlp_model_save(m, path, &e), NLP_OK);
+    nlp_model_free(m);
+    size_t n_old;
+    unsigned char *old = read_all(path, &n_old);
+
+    /* A bigger model that cannot be written under the limit. */
+    enum { BIG = 20000 };
+    float *big = calloc(BIG, sizeof *big);
+    nlp_model *m2 = nlp_model_new("charlm");
+    assert_int_equal(nlp_model_add_tensor(m2, "big", big, 1, (size_t[]){ BIG }), NLP_OK);
+
+    struct rlimit saved, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    void (*oldsig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = saved;
+    lim.rlim_cur = 4096;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = nlp_model_save(m2, path, &e);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, oldsig);
+    assert_int_equal(rc, NLP_EIO);
+    assert_string_equal(e.file, path);
+
+    size_t n_now;
+    unsigned char *now = read_all(path, &n_now);
+    assert_int_equal(n_now, n_old);
+    assert_memory_equal(now, old, n_old);
+    assert_int_equal(dir_entries(), 1);  /* no temporary file left */
+
+    /* Without the limit the same save succeeds and replaces the file. */
+    assert_int_equal(nlp_model_save(m2, path, &e), NLP_OK);
+    nlp_model *l;
+    assert_int_equal(nlp_model_load(&l, path, "charlm", &e), NLP_OK);
+    assert_non_null(nlp_model_tensor(l, "big", NULL, NULL));
+    nlp_model_free(l);
+    assert_int_equal(dir_entries(), 1);
+
+    nlp_model_free(m2);
+    free(big);
+    free(old);
+    free(now);
+    unlink(path);
+}
+
+static void test_optim_state(void **state)
+{
+    (void)state;
+    nlp_optim_config c;
+    nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
+    nlp_optim *o = nlp_optim_new(5, &c);
+    float w[5] = { 1, 2, 3, 4, 5 }, g[5] = { 0.1f, -0.2f, 0.3f, -0.4f, 0.5f };
+    nlp_optim_step(o, w, g);
+    nlp_optim_step(o, w, g);
+    nlp_model *m = nlp_model_new("test");
+    assert_int_equal(nlp_model_add_optim(m, o), NLP_OK);
+    unsigned char *buf;
+    size_t n;
+    assert_int_equal(nlp_model_to_buffer(m, &buf, &n), NLP_OK);
+    nlp_model_free(m);
+
+    nlp_model *l;
+    nlp_error e;
+    assert_int_equal(nlp_model_load_buffer(&l, buf, n, "s", "test", &e), NLP_OK);
+    nlp_optim *o2 = nlp_optim_new(5, &c);
+    assert_int_equal(nlp_model_read_optim(l, o2, &e), NLP_OK);
+    assert_int_equal(o2->step, 2);
+    assert_memory_equal(o2->m, o->m, 5 * sizeof(float));
+    assert_memory_equal(o2->v, o->v, 5 * sizeof(float));
+    /* Resumed and uninterrupted runs then agree bit for bit. */
+    float w2[5];
+    memcpy(w2, w, sizeof w);
+    nlp_optim_step(o, w, g);
+    nlp_optim_step(o2, w2, g);
+    assert_memory_equal(w, w2, sizeof w);
+
+    /* Mismatches are refused. */
+    nlp_optim *o3 = nlp_optim_new(6, &c);
+    assert_int_equal(nlp_model_read_optim(l, o3, &e), NLP_EFORMAT);
+    nlp_optim_free(o3);
+    nlp_optim_config_default(&c, NLP_OPTIM_SGD);
+    o3 = nlp_optim_new(5, &c);
+    assert_int_equal(nlp_model_read_optim(l, o3, &e), NLP_EFORMAT);
+    nlp_optim_free(o3);
+
+    nlp_model_free(l);
+    nlp_optim_free(o);
+    nlp_optim_free(o2);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_version_stamp),
+        cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_truncated_every_byte),
+        cmocka_unit_test(test_flipped_bytes),
+        cmocka_unit_test(test_wrong_kind),
+        cmocka_unit_test(test_newer_version),
+        cmocka_unit_test(test_not_a_model),
+        cmocka_unit_test(test_absurd_fields),
+        cmocka_unit_test(test_unwritable),
+        cmocka_unit_test(test_failed_save_keeps_old),
+        cmocka_unit_test(test_optim_state),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
