@@ -12,6 +12,8 @@
 #include <nlp/rng.h>
 #include <nlp/progress.h>
 #include <nlp/vocab.h>
+#include <nlp/w2v.h>
+#include <nlp/vectors.h>
 #include <nlp/utf8.h>
 #include <nlp/lines.h>
 #include <nlp/tensor.h>

@@ -1,0 +1,81 @@
+/*
+** vectors: word vectors in word2vec's file formats, and the standard ways
+** to use them (nearest neighbours, analogies, rank correlation).
+**
+** Text format: a header line "ROWS DIM", then per row the word, a space and
+** DIM numbers separated by spaces.  Binary format: the same header line,
+** then per row the word, a space, DIM little-endian IEEE floats and a
+** newline.  The writer produces exactly what the original word2vec writes
+** ("%lf " per number in text), so gensim's load_word2vec_format and other
+** tools read it.  The reader accepts both formats (detected from the first
+** row), with or without the newline after binary rows and with or without a
+** trailing space in text rows (gensim writes none).
+*/
+#ifndef NLP_VECTORS_H
+#define NLP_VECTORS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <nlp/err.h>
+#include <nlp/vocab.h>
+
+typedef struct nlp_vectors {
+    long n;           /* rows */
+    int dim;          /* floats per row */
+    nlp_vocab *words; /* row i is word id i (counts are 0) */
+    float *data;      /* (n, dim) row-major */
+} nlp_vectors;
+
+/*
+** Writes n rows of dim floats (data, row-major) labelled by the first n
+** words of words, in text (binary == 0) or binary format.  A word holding
+** whitespace or a NUL byte cannot be written in this format: NLP_EFORMAT.
+** Write errors give NLP_EIO.  path only names the file in e.
+*/
+int nlp_vectors_write(FILE *f, const nlp_vocab *words, const float *data, long n, int dim,
+                      int binary, const char *path, nlp_error *e);
+
+/*
+** Reads a vectors file in either format.  max_rows > 0 keeps only the first
+** max_rows rows (the rest of the file is not read).  On success *out is a
+** new nlp_vectors (free with nlp_vectors_free).  Errors, with path and the
+** line (the header is line 1, row i is line i+2) in e: NLP_EFORMAT for a
+** bad header, a bad number, a row with too few or too many numbers or a
+** word listed twice; NLP_ETRUNCATED when the file ends before the rows the
+** header announces; NLP_EIO; NLP_ENOMEM.  *out is NULL on error.
+*/
+int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out, nlp_error *e);
+
+/* Frees v.  NULL is a no-op. */
+void nlp_vectors_free(nlp_vectors *v);
+
+/* Scales every row to unit Euclidean length (all-zero rows stay zero). */
+void nlp_vectors_normalize(nlp_vectors *v);
+
+/*
+** The k rows among the first limit (<= 0: all) with the largest dot product
+** with q (cosine when rows and q are unit length), best first, skipping the
+** nex row ids in exclude.  Fills ids[] and scores[] (room for k each) and
+** returns how many were found (< k when there are too few rows).
+*/
+int nlp_vectors_nearest(const nlp_vectors *v, const float *q, long limit, const long *exclude,
+                        int nex, int k, long *ids, float *scores);
+
+/*
+** Answers n analogy questions a:b :: c:? over the first limit rows (<= 0:
+** all): for question i (rows q[3i], q[3i+1], q[3i+2]) answer[i] is the row
+** maximising (b - a + c) . x among rows other than a, b and c, as word2vec's
+** compute-accuracy does (rows should be unit length).  Uses BLAS in
+** batches.  Returns NLP_OK or NLP_ENOMEM.
+*/
+int nlp_vectors_analogy(const nlp_vectors *v, long limit, const long *q, long n, long *answer);
+
+/*
+** Spearman's rank correlation of x and y (n pairs), ties given the average
+** of their ranks (so it equals Pearson's correlation of the ranks).  NaN when
+** n < 2 or either side is constant.
+*/
+double nlp_vectors_spearman(const double *x, const double *y, long n);
+
+#endif

@@ -1,0 +1,495 @@
+/*
+** Unit tests for w2v (Huffman codes, the unigram table, corpus counting,
+** training) and vectors (text/binary round trips, bad files, queries,
+** Spearman).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nlp.h"
+
+/* ---- Huffman -------------------------------------------------------------- */
+
+static void check_huffman(const int64_t *counts, long n)
+{
+    nlp_w2v_huffman *h = nlp_w2v_huffman_new(counts, n);
+    assert_non_null(h);
+    double kraft = 0;
+    for (long i = 0; i < n; i++) {
+        int64_t len = h->offset[i + 1] - h->offset[i];
+        assert_true(len >= 1 && len <= n - 1);
+        kraft += ldexp(1.0, -(int)len);
+        /* The root (inner node n-2) is first on every path; points are inner ids. */
+        assert_int_equal(h->points[h->offset[i]], n - 2);
+        for (int64_t d = h->offset[i]; d < h->offset[i + 1]; d++)
+            assert_true(h->points[d] >= 0 && h->points[d] <= n - 2);
+        /* A more frequent word never has a longer code. */
+        for (long j = 0; j < n; j++)
+            if (counts[j] > counts[i])
+                assert_true(h->offset[j + 1] - h->offset[j] <= len);
+        /* Prefix-free: no code is a prefix of another. */
+        for (long j = 0; j < n; j++) {
+            if (j == i)
+                continue;
+            int64_t lj = h->offset[j + 1] - h->offset[j];
+            if (lj < len)
+                continue;
+            assert_false(memcmp(h->bits + h->offset[i], h->bits + h->offset[j], (size_t)len) == 0);
+        }
+    }
+    /* A full binary tree: the Kraft sum is exactly 1. */
+    assert_true(fabs(kraft - 1.0) < 1e-9);
+    nlp_w2v_huffman_free(h);
+}
+
+static void test_huffman(void **state)
+{
+    (void)state;
+    int64_t a[] = {45, 13, 12, 16, 9, 5};
+    check_huffman(a, 6);
+    /* Textbook example (CLRS 16.3): code lengths 1,3,3,3,4,4. */
+    nlp_w2v_huffman *h = nlp_w2v_huffman_new(a, 6);
+    int want[] = {1, 3, 3, 3, 4, 4};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(h->offset[i + 1] - h->offset[i], want[i]);
+    nlp_w2v_huffman_free(h);
+    int64_t two[] = {3, 1};
+    check_huffman(two, 2);
+    int64_t eq[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    check_huffman(eq, 8);
+    int64_t zipf[200];
+    for (int i = 0; i < 200; i++)
+        zipf[i] = 100000 / (i + 1);
+    check_huffman(zipf, 200);
+}
+
+/* ---- unigram table --------------------------------------------------------- */
+
+static void test_unigram(void **state)
+{
+    (void)state;
+    int64_t counts[] = {1000, 500, 100, 10, 1, 0, 50};
+    long n = 7;
+    nlp_w2v_unigram *u = nlp_w2v_unigram_new(counts, n, 0.75, 1);
+    assert_non_null(u);
+    double w[7], sum = 0;
+    for (long i = 0; i < n; i++) {
+        w[i] = i < 1 ? 0 : pow((double)counts[i], 0.75);
+        sum += w[i];
+    }
+    nlp_rng r;
+    nlp_rng_seed(&r, 3);
+    enum { N = 1000000 };
+    long got[7] = {0};
+    for (int k = 0; k < N; k++) {
+        long id = nlp_w2v_unigram_draw(u, nlp_rng_u64(&r));
+        assert_true(id >= 0 && id < n);
+        got[id]++;
+    }
+    assert_int_equal(got[0], 0);   /* skipped ("</s>") */
+    assert_int_equal(got[5], 0);   /* count 0 */
+    for (long i = 1; i < n; i++) {
+        double p = w[i] / sum, sd = sqrt(N * p * (1 - p));
+        if (fabs((double)got[i] - N * p) > 5 * sd + 1)
+            fail_msg("word %ld drawn %ld times, expected %.0f", i, got[i], N * p);
+    }
+    nlp_w2v_unigram_free(u);
+    /* Nothing to draw: refused. */
+    int64_t zero[] = {5, 0};
+    assert_null(nlp_w2v_unigram_new(zero, 2, 0.75, 1));
+    nlp_w2v_unigram_free(NULL);
+}
+
+/* ---- counting ----------------------------------------------------------- */
+
+static FILE *text_file(const char *s)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fputs(s, f);
+    fflush(f);
+    return f;
+}
+
+static void test_count(void **state)
+{
+    (void)state;
+    FILE *f = text_file("the cat\tsat\n\non  the\r\nmat the\n");
+    nlp_vocab *v = nlp_vocab_new();
+    assert_int_equal(nlp_w2v_vocab_init(v), NLP_OK);
+    nlp_error e;
+    assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
+    assert_int_equal(nlp_vocab_count(v, 0), 4);  /* four newlines */
+    assert_int_equal(nlp_vocab_count(v, nlp_vocab_find_str(v, "the")), 3);
+    assert_int_equal(nlp_vocab_size(v), 6);
+    assert_int_equal(nlp_w2v_vocab_finish(v, 2, &e), NLP_OK);
+    assert_int_equal(nlp_vocab_size(v), 2);
+    assert_string_equal(nlp_vocab_word(v, 0), "</s>");
+    assert_string_equal(nlp_vocab_word(v, 1), "the");
+    assert_int_equal(nlp_w2v_vocab_finish(v, 5, &e), NLP_EEMPTY);
+    nlp_vocab_free(v);
+    fclose(f);
+
+    /* A word longer than the read block is kept whole. */
+    size_t big = (1 << 20) * 2 + 17;
+    char *s = malloc(big + 8);
+    memset(s, 'y', big);
+    strcpy(s + big, " x\n");
+    f = text_file(s);
+    v = nlp_vocab_new();
+    nlp_w2v_vocab_init(v);
+    assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
+    assert_int_equal(nlp_vocab_size(v), 3);
+    assert_int_equal(nlp_vocab_word_len(v, 1), big);
+    nlp_vocab_free(v);
+    fclose(f);
+    free(s);
+
+    /* max_words bounds the table: words of count 1 go first. */
+    f = text_file("a a a b c d e f g a\n");
+    v = nlp_vocab_new();
+    nlp_w2v_vocab_init(v);
+    assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 4, "t", &e), NLP_OK);
+    assert_true(nlp_vocab_size(v) <= 4);
+    assert_true(nlp_vocab_find_str(v, "a") > 0);
+    nlp_vocab_free(v);
+    fclose(f);
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+/* Two groups of words that co-occur only within their group. */
+static FILE *two_groups(int lines)
+{
+    FILE *f = tmpfile();
+    nlp_rng r;
+    nlp_rng_seed(&r, 11);
+    for (int i = 0; i < lines; i++) {
+        int g = (int)nlp_rng_below(&r, 2);
+        for (int k = 0; k < 8; k++)
+            fprintf(f, "%c%d ", g ? 'b' : 'a', (int)nlp_rng_below(&r, 10));
+        fputc('\n', f);
+    }
+    fflush(f);
+    return f;
+}
+
+static nlp_w2v *train(FILE *f, nlp_vocab **vout, int cbow, int hs, int neg, int shared, int threads)
+{
+    nlp_vocab *v = nlp_vocab_new();
+    nlp_error e;
+    nlp_w2v_vocab_init(v);
+    assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
+    assert_int_equal(nlp_w2v_vocab_finish(v, 1, &e), NLP_OK);
+    nlp_w2v_config c;
+    nlp_w2v_config_default(&c);
+    c.size = 20;
+    c.cbow = cbow;
+    c.hs = hs;
+    c.negative = neg;
+    c.shared_negatives = shared;
+    c.threads = threads;
+    c.iter = 3;
+    c.seed = 5;
+    c.sample = 0;
+    nlp_w2v *m;
+    assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+    fseek(f, 0, SEEK_END);
+    assert_int_equal(nlp_w2v_train(m, fileno(f), ftell(f), "t", &e), NLP_OK);
+    *vout = v;
+    return m;
+}
+
+static double cosine(const float *a, const float *b, int d)
+{
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < d; i++) {
+        ab += a[i] * b[i];
+        aa += a[i] * a[i];
+        bb += b[i] * b[i];
+    }
+    return ab / sqrt(aa * bb);
+}
+
+/* Mean cosine within groups minus mean cosine across groups. */
+static double separation(nlp_w2v *m, nlp_vocab *v)
+{
+    const float *x = nlp_w2v_vectors(m);
+    int d = nlp_w2v_dim(m);
+    double within = 0, across = 0;
+    long nw = 0, na = 0;
+    for (long i = 1; i < nlp_vocab_size(v); i++)
+        for (long j = i + 1; j < nlp_vocab_size(v); j++) {
+            double c = cosine(x + i * d, x + j * d, d);
+            if (nlp_vocab_word(v, i)[0] == nlp_vocab_word(v, j)[0]) {
+                within += c;
+                nw++;
+            } else {
+                across += c;
+                na++;
+            }
+        }
+    return within / nw - across / na;
+}
+
+static void test_train_separates(void **state)
+{
+    (void)state;
+    FILE *f = two_groups(400);
+    struct { int cbow, hs, neg, shared, threads; } cfg[] = {
+        {0, 0, 5, 0, 1}, {1, 0, 5, 0, 1}, {0, 1, 0, 0, 1}, {1, 1, 0, 0, 2}, {0, 0, 5, 1, 1}, {0, 1, 3, 0, 2},
+    };
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
+        nlp_vocab *v;
+        nlp_w2v *m = train(f, &v, cfg[k].cbow, cfg[k].hs, cfg[k].neg, cfg[k].shared, cfg[k].threads);
+        assert_int_equal(nlp_vocab_size(v), 21);
+        assert_true(nlp_w2v_words_processed(m) > 0);
+        double s = separation(m, v);
+        print_message("config %zu: separation %.3f\n", k, s);
+        if (!(s > 0.3))
+            fail_msg("config %zu: separation %.3f", k, s);
+        nlp_w2v_free(m);
+        nlp_vocab_free(v);
+    }
+    fclose(f);
+}
+
+static void test_train_repeatable(void **state)
+{
+    (void)state;
+    FILE *f = two_groups(100);
+    nlp_vocab *v1, *v2;
+    nlp_w2v *a = train(f, &v1, 0, 0, 5, 0, 1);
+    nlp_w2v *b = train(f, &v2, 0, 0, 5, 0, 1);
+    long n = nlp_vocab_size(v1) * nlp_w2v_dim(a);
+    assert_memory_equal(nlp_w2v_vectors(a), nlp_w2v_vectors(b), (size_t)n * sizeof(float));
+    nlp_w2v_free(a);
+    nlp_w2v_free(b);
+    nlp_vocab_free(v1);
+    nlp_vocab_free(v2);
+    fclose(f);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    nlp_vocab *v = nlp_vocab_new();
+    nlp_w2v_vocab_init(v);
+    nlp_vocab_add(v, "a", 1);
+    nlp_w2v_config c;
+    nlp_w2v_config_default(&c);
+    nlp_w2v *m;
+    nlp_error e;
+    c.negative = 0;
+    assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_EINVAL);
+    assert_null(m);
+    nlp_w2v_config_default(&c);
+    c.size = 0;
+    assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_EINVAL);
+    nlp_w2v_config_default(&c);
+    assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+    nlp_w2v_free(m);
+    nlp_w2v_free(NULL);
+    nlp_vocab_free(v);
+}
+
+/* ---- vectors files ---------------------------------------------------------- */
+
+static nlp_vocab *words3(void)
+{
+    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab_add(v, "</s>", 4);
+    nlp_vocab_add(v, "città", strlen("città"));
+    nlp_vocab_add(v, "b", 1);
+    return v;
+}
+
+static void roundtrip(int binary)
+{
+    nlp_vocab *w = words3();
+    float data[] = {0.5f, -0.25f, 1e-7f, 0.123456789f, -3.0f, 2.0f, 0.0f, 1.0f, -1.0f};
+    FILE *f = tmpfile();
+    nlp_error e;
+    assert_int_equal(nlp_vectors_write(f, w, data, 3, 3, binary, "v", &e), NLP_OK);
+    rewind(f);
+    nlp_vectors *v;
+    assert_int_equal(nlp_vectors_read(f, "v", 0, &v, &e), NLP_OK);
+    assert_int_equal(v->n, 3);
+    assert_int_equal(v->dim, 3);
+    assert_string_equal(nlp_vocab_word(v->words, 1), "città");
+    for (int i = 0; i < 9; i++) {
+        if (binary)
+            assert_true(v->data[i] == data[i]);
+        else
+            assert_true(fabs(v->data[i] - data[i]) <= 5e-7);
+    }
+    nlp_vectors_free(v);
+    rewind(f);
+    assert_int_equal(nlp_vectors_read(f, "v", 2, &v, &e), NLP_OK);
+    assert_int_equal(v->n, 2);
+    nlp_vectors_free(v);
+    fclose(f);
+    nlp_vocab_free(w);
+}
+
+static void test_vectors_roundtrip(void **state)
+{
+    (void)state;
+    roundtrip(0);
+    roundtrip(1);
+    /* The text layout is word2vec's exactly: "%lf " per number. */
+    nlp_vocab *w = words3();
+    float data[] = {0.5f, -0.25f, 1, 2, 3, 4, 5, 6, 7};
+    FILE *f = tmpfile();
+    nlp_error e;
+    assert_int_equal(nlp_vectors_write(f, w, data, 1, 2, 0, "v", &e), NLP_OK);
+    rewind(f);
+    char buf[128];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    assert_string_equal(buf, "1 2\n</s> 0.500000 -0.250000 \n");
+    fclose(f);
+    /* Binary: word, space, raw floats, newline. */
+    f = tmpfile();
+    assert_int_equal(nlp_vectors_write(f, w, data, 1, 2, 1, "v", &e), NLP_OK);
+    rewind(f);
+    n = fread(buf, 1, sizeof buf, f);
+    assert_int_equal(n, 4 + 5 + 8 + 1);
+    assert_memory_equal(buf, "1 2\n</s> ", 9);
+    float x[2];
+    memcpy(x, buf + 9, 8);
+    assert_true(x[0] == 0.5f && x[1] == -0.25f);
+    assert_int_equal(buf[17], '\n');
+    fclose(f);
+    /* A word with a space cannot be written. */
+    nlp_vocab_add(w, "a b", 3);
+    f = tmpfile();
+    assert_int_equal(nlp_vectors_write(f, w, data, 4, 2, 0, "v", &e), NLP_EFORMAT);
+    fclose(f);
+    nlp_vocab_free(w);
+    /* gensim's text layout (no trailing space) and a binary file without newlines. */
+    f = text_file("2 2\nx 1 2\ny 3 4");
+    rewind(f);
+    nlp_vectors *v;
+    assert_int_equal(nlp_vectors_read(f, "g", 0, &v, &e), NLP_OK);
+    assert_true(v->data[3] == 4.0f);
+    nlp_vectors_free(v);
+    fclose(f);
+    f = tmpfile();
+    float one[2] = {1.5f, 2.5f};
+    fputs("2 2\nx ", f);
+    fwrite(one, 4, 2, f);
+    fputs("y ", f);
+    fwrite(one, 4, 2, f);
+    rewind(f);
+    assert_int_equal(nlp_vectors_read(f, "g", 0, &v, &e), NLP_OK);
+    assert_string_equal(nlp_vocab_word(v->words, 1), "y");
+    assert_true(v->data[3] == 2.5f);
+    nlp_vectors_free(v);
+    fclose(f);
+}
+
+static void bad_vectors(const char *text, int code, const char *prefix)
+{
+    FILE *f = text_file(text);
+    rewind(f);
+    nlp_vectors *v;
+    nlp_error e;
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_vectors_read(f, "bad.vec", 0, &v, &e), code);
+    assert_null(v);
+    char buf[1024];
+    nlp_error_format(&e, buf, sizeof buf);
+    if (strncmp(buf, prefix, strlen(prefix)) != 0)
+        fail_msg("got '%s', expected '%s...'", buf, prefix);
+    fclose(f);
+}
+
+static void test_vectors_bad(void **state)
+{
+    (void)state;
+    bad_vectors("", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("2 x\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("2 2\na 1 2\n", NLP_ETRUNCATED, "bad.vec:3: file ends after 1 of 2 rows");
+    bad_vectors("2 2\na 1 2\nb 1\n", NLP_EFORMAT, "bad.vec:3: row has 1 numbers, expected 2");
+    bad_vectors("2 2\na 1 2\nb 1 2 3\n", NLP_EFORMAT, "bad.vec:3: row has more than 2");
+    bad_vectors("2 2\na 1 2\nb 1 zz\n", NLP_EFORMAT, "bad.vec:3: bad number at position 2");
+    bad_vectors("2 2\na 1 2\na 1 2\n", NLP_EFORMAT, "bad.vec:3: word 'a' listed twice");
+}
+
+/* ---- queries -------------------------------------------------------------- */
+
+static void test_queries(void **state)
+{
+    (void)state;
+    FILE *f = text_file("5 2\nman 1 0\nwoman 1 1\nking 0 1\nqueen -1 2\napple 0.1 -1\n");
+    rewind(f);
+    nlp_vectors *v;
+    nlp_error e;
+    assert_int_equal(nlp_vectors_read(f, "q", 0, &v, &e), NLP_OK);
+    fclose(f);
+    nlp_vectors_normalize(v);
+    long ids[3];
+    float sc[3];
+    long ex = 0;
+    int k = nlp_vectors_nearest(v, v->data, 0, &ex, 1, 3, ids, sc);
+    assert_int_equal(k, 3);
+    assert_int_equal(ids[0], 1);
+    assert_true(sc[0] >= sc[1] && sc[1] >= sc[2]);
+    assert_int_equal(nlp_vectors_nearest(v, v->data, 2, &ex, 1, 3, ids, sc), 1);
+    /* man : woman :: king : ? -> queen */
+    long q[3] = {0, 1, 2}, ans;
+    assert_int_equal(nlp_vectors_analogy(v, 0, q, 1, &ans), NLP_OK);
+    assert_int_equal(ans, 3);
+    /* Restricted to 3 rows, queen is out of reach and a, b, c are excluded: nothing. */
+    assert_int_equal(nlp_vectors_analogy(v, 3, q, 1, &ans), NLP_OK);
+    assert_int_equal(ans, -1);
+    nlp_vectors_free(v);
+}
+
+static void test_spearman(void **state)
+{
+    (void)state;
+    double x[] = {1, 2, 3, 4, 5}, y[] = {2, 4, 6, 8, 100}, z[] = {5, 4, 3, 2, 1};
+    assert_true(fabs(nlp_vectors_spearman(x, y, 5) - 1) < 1e-12);
+    assert_true(fabs(nlp_vectors_spearman(x, z, 5) + 1) < 1e-12);
+    /* Ties get average ranks: ranks of t are 1.5 1.5 3 4 5. */
+    double t[] = {1, 1, 2, 3, 4};
+    double rt[] = {1.5, 1.5, 3, 4, 5}, rx[] = {1, 2, 3, 4, 5};
+    double mx = 3, my = 3, sxy = 0, sxx = 0, syy = 0;
+    for (int i = 0; i < 5; i++) {
+        sxy += (rx[i] - mx) * (rt[i] - my);
+        sxx += (rx[i] - mx) * (rx[i] - mx);
+        syy += (rt[i] - my) * (rt[i] - my);
+    }
+    assert_true(fabs(nlp_vectors_spearman(x, t, 5) - sxy / sqrt(sxx * syy)) < 1e-12);
+    double c[] = {1, 1, 1, 1, 1};
+    assert_true(isnan(nlp_vectors_spearman(x, c, 5)));
+    assert_true(isnan(nlp_vectors_spearman(x, y, 1)));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_huffman),
+        cmocka_unit_test(test_unigram),
+        cmocka_unit_test(test_count),
+        cmocka_unit_test(test_train_separates),
+        cmocka_unit_test(test_train_repeatable),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_vectors_roundtrip),
+        cmocka_unit_test(test_vectors_bad),
+        cmocka_unit_test(test_queries),
+        cmocka_unit_test(test_spearman),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
