@@ -651,6 +651,56 @@ static void test_optim_state(void **state)
     free(buf);
 }
 
+/* A whole nlp_params buffer, view by view, and back; shapes checked. */
+static void test_params(void **state)
+{
+    (void)state;
+    nlp_params *p = nlp_params_new();
+    assert_int_equal(nlp_params_add(p, "embed.weight", 2, (int[]){ 5, 3 }), 0);
+    assert_int_equal(nlp_params_add(p, "out.bias", 1, (int[]){ 5 }), 1);
+    assert_int_equal(nlp_params_alloc(p), NLP_OK);
+    nlp_model *m = nlp_model_new("k");
+    /* Not allocated yet: refused. */
+    nlp_params *q = nlp_params_new();
+    assert_int_equal(nlp_params_add(q, "embed.weight", 2, (int[]){ 5, 3 }), 0);
+    assert_int_equal(nlp_model_add_params(m, q), NLP_EINVAL);
+    for (size_t i = 0; i < p->n; i++)
+        p->data[i] = (float)i * 0.25f - 3.0f;
+    assert_int_equal(nlp_model_add_params(m, p), NLP_OK);
+    unsigned char *buf;
+    size_t n;
+    assert_int_equal(nlp_model_to_buffer(m, &buf, &n), NLP_OK);
+    nlp_model_free(m);
+
+    nlp_model *l;
+    nlp_error e;
+    assert_int_equal(nlp_model_load_buffer(&l, buf, n, "p.model", "k", &e), NLP_OK);
+    int ndim;
+    const size_t *shape;
+    assert_non_null(nlp_model_tensor(l, "embed.weight", &ndim, &shape));
+    assert_true(ndim == 2 && shape[0] == 5 && shape[1] == 3);
+    nlp_params *p2 = nlp_params_new();
+    assert_int_equal(nlp_params_add(p2, "embed.weight", 2, (int[]){ 5, 3 }), 0);
+    assert_int_equal(nlp_params_add(p2, "out.bias", 1, (int[]){ 5 }), 1);
+    assert_int_equal(nlp_model_read_params(l, p2, &e), NLP_EINVAL);  /* not allocated */
+    assert_int_equal(nlp_params_alloc(p2), NLP_OK);
+    assert_int_equal(nlp_model_read_params(l, p2, &e), NLP_OK);
+    for (int v = 0; v < 2; v++)
+        assert_memory_equal(nlp_params_data(p2, v), nlp_params_data(p, v),
+                            p->views[v].size * sizeof(float));
+    /* A model of another shape is refused, naming the tensor. */
+    assert_int_equal(nlp_params_add(q, "out.bias", 1, (int[]){ 6 }), 1);
+    assert_int_equal(nlp_params_alloc(q), NLP_OK);
+    assert_int_equal(nlp_model_read_params(l, q, &e), NLP_EFORMAT);
+    assert_non_null(strstr(e.text, "out.bias"));
+    assert_string_equal(e.file, "p.model");
+    nlp_model_free(l);
+    nlp_params_free(p);
+    nlp_params_free(p2);
+    nlp_params_free(q);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_unwritable),
         cmocka_unit_test(test_failed_save_keeps_old),
         cmocka_unit_test(test_optim_state),
+        cmocka_unit_test(test_params),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
