@@ -102,7 +102,7 @@ static _Noreturn void usage(void)
            "Exit status: 0 success, 1 error, 2 usage error.\n",
            DEF_EPOCHS, DEF_TIME_LIMIT, nlp_charlm_cell_name(m.cell), m.layers, m.hidden,
            m.embed, (double)m.dropout, DEF_MIN_COUNT, t.seq_len, t.batch, DEF_EPOCHS,
-           DEF_TIME_LIMIT, (double)t.optim.lr, nlp_optim_kind_name(t.optim.kind),
+           DEF_TIME_LIMIT, t.optim.lr, nlp_optim_kind_name(t.optim.kind),
            (double)t.clip, DEF_VALID, (unsigned long long)t.seed);
     exit(CLI_EXIT_OK);
 }
@@ -348,7 +348,7 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_STEPS: o.max_steps = cli_parse_long(flag, optarg, 0, LONG_MAX); break;
         case OPT_LR:
-            o.train.optim.lr = (float)cli_parse_double(flag, optarg, 1e-9, 100);
+            o.train.optim.lr = cli_parse_double(flag, optarg, 1e-9, 100);
             given_lr = 1;
             break;
         case OPT_OPTIMIZER: {
@@ -394,7 +394,7 @@ int main(int argc, char **argv)
     /* Each optimiser keeps its own PyTorch defaults except the learning
     ** rate, which is ours unless given. */
     if (given_optim) {
-        float lr = o.train.optim.lr;
+        double lr = o.train.optim.lr;
         nlp_optim_config_default(&o.train.optim, o.train.optim.kind);
         if (given_lr || o.train.optim.kind == NLP_OPTIM_ADAM)
             o.train.optim.lr = lr;
@@ -438,10 +438,13 @@ int main(int argc, char **argv)
             o.epochs = l;
         if (!given_time && nlp_model_meta_double(ckfile, "train.time_limit", &d, &e) == NLP_OK)
             o.time_limit = d;
-        if (!o.output)
-            o.output = nlp_model_meta(ckfile, "train.output");
-        if (!o.output || !*o.output)
-            cli_usage_error("no output model given (-o MODEL) and none in %s", o.resume);
+        if (!o.output) {
+            const char *out = nlp_model_meta(ckfile, "train.output");
+            if (!out || !*out)
+                cli_usage_error("no output model given (-o MODEL) and none in %s", o.resume);
+            if (!(o.output = strdup(out))) /* ckfile is freed before the end */
+                cli_die("out of memory");
+        }
     }
     check_writable(o.output);
     size_t olen = strlen(o.output);
@@ -547,7 +550,7 @@ int main(int argc, char **argv)
                           "<unk> (min-count %ld); batch %d, seq-len %d, %s lr %g, clip %g, "
                           "dropout %g, %d threads", nunk_train, nunk - nunk_train, o.min_count,
                           o.train.batch, o.train.seq_len,
-                          nlp_optim_kind_name(o.train.optim.kind), (double)o.train.optim.lr,
+                          nlp_optim_kind_name(o.train.optim.kind), o.train.optim.lr,
                           (double)o.train.clip, (double)o.model.dropout, o.threads);
         if (o.resume)
             nlp_progress_line(pg, "charlm-train: resuming %s at epoch %ld, step %ld "
@@ -653,21 +656,22 @@ int main(int argc, char **argv)
         int improved;
         double vbpc = evaluate(&r, &improved);
         if (steps_since_eval > 0)
-            nlp_progress_line(pg, "stopped in epoch %ld (%s): valid %.4f bpc%s", r.t->epoch + 1,
-                              why, vbpc, improved ? " (best)" : "");
+            nlp_progress_line(pg, "stopped in epoch %ld (%s): valid %.4f bpc%s, elapsed %s",
+                              r.t->epoch + 1, why, vbpc, improved ? " (best)" : "",
+                              nlp_progress_duration(r.elapsed, b2, sizeof b2));
     }
     if (o.checkpoint_every > 0)
         save_checkpoint(&r);
     double rate = run_train > 0 ? (double)(steps_this_run * (long)chars_per_step) / run_train : 0;
     if (r.nvalid >= 2)
-        nlp_progress_line(pg, "charlm-train: %ld steps, %s chars/s, training time %s; best "
-                          "valid %.4f bpc (step %ld) in %s", r.t->step,
+        nlp_progress_line(pg, "charlm-train: done (%s): %ld steps, %s chars/s, training time %s; "
+                          "best valid %.4f bpc (step %ld) in %s", why, r.t->step,
                           fmt_rate(rate, b1, sizeof b1),
                           nlp_progress_duration(r.elapsed, b2, sizeof b2), r.best,
                           r.best_step, o.output);
     else
-        nlp_progress_line(pg, "charlm-train: %ld steps, %s chars/s, training time %s; model in "
-                          "%s", r.t->step, fmt_rate(rate, b1, sizeof b1),
+        nlp_progress_line(pg, "charlm-train: done (%s): %ld steps, %s chars/s, training time %s; "
+                          "model in %s", why, r.t->step, fmt_rate(rate, b1, sizeof b1),
                           nlp_progress_duration(r.elapsed, b2, sizeof b2), o.output);
     if (o.verbose > 0)
         nlp_progress_line(pg, "charlm-train: chars_per_s=%.0f steps=%ld valid_bpc=%.4f",

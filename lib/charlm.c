@@ -500,7 +500,7 @@ void nlp_charlm_train_config_default(nlp_charlm_train_config *c)
     c->seq_len = 64;
     c->clip = 5.0f;
     nlp_optim_config_default(&c->optim, NLP_OPTIM_ADAM);
-    c->optim.lr = 2e-3f;
+    c->optim.lr = 2e-3;
     c->seed = 1;
 }
 
@@ -927,16 +927,16 @@ int nlp_charlm_checkpoint_config(const nlp_model *f, nlp_charlm_train_config *c,
     c->seq_len = (int)seq_len;
     c->clip = (float)clip;
     c->seed = seed;
-    c->optim.lr = (float)lr;
-    c->optim.momentum = (float)momentum;
+    c->optim.lr = lr;
+    c->optim.momentum = momentum;
     c->optim.nesterov = (int)nesterov;
-    c->optim.beta1 = (float)beta1;
-    c->optim.beta2 = (float)beta2;
-    c->optim.alpha = (float)alpha;
-    c->optim.eps = (float)eps;
-    c->optim.weight_decay = (float)wd;
+    c->optim.beta1 = beta1;
+    c->optim.beta2 = beta2;
+    c->optim.alpha = alpha;
+    c->optim.eps = eps;
+    c->optim.weight_decay = wd;
     c->optim.schedule = (nlp_lr_schedule)schedule;
-    c->optim.gamma = (float)gamma;
+    c->optim.gamma = gamma;
     c->optim.step_size = step_size;
     c->optim.warmup = warmup;
     if (nlp_optim_config_check(&c->optim) != NLP_OK)

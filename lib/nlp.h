@@ -26,6 +26,8 @@
 #include <nlp/attn.h>
 #include <nlp/model.h>
 #include <nlp/crc32.h>
+#include <nlp/sample.h>
+#include <nlp/charlm.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);
