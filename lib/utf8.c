@@ -299,6 +299,37 @@ int nlp_utf8_casefold(const char *s, size_t n, char **out, size_t *outlen)
 ** GRAVE ACCENT, NFC_QC=Maybe); everything below it is NFC-stable. */
 #define NFC_QC_YES_BELOW 0x300
 
+/* Hangul jamo and syllables compose algorithmically (utf8proc's tables do
+** not show it): always "may change". */
+static int is_hangul(int32_t cp)
+{
+    return (cp >= 0x1100 && cp <= 0x11FF) || (cp >= 0xA960 && cp <= 0xA97F) ||
+           (cp >= 0xAC00 && cp <= 0xD7FF);
+}
+
+/* 1 when cp is certainly left alone by the map with these flags, whatever
+** surrounds it: canonical combining class 0, no decomposition that the
+** form applies, not the second character of a composition pair (utf8proc
+** marks those with comb_index >= 0x8000), no case folding when folding. */
+static int cp_is_stable(int32_t cp, int flags)
+{
+    const utf8proc_property_t *p = utf8proc_get_property(cp);
+    int fold = (flags & NLP_UTF8_CASEFOLD) != 0;
+    if (fold && p->casefold_seqindex != UINT16_MAX)
+        return 0;
+    if (cp < NFC_QC_YES_BELOW)
+        return !(flags & NLP_UTF8_NFKC) || p->decomp_seqindex == UINT16_MAX || p->decomp_type == 0;
+    if (!(flags & (NLP_UTF8_NFC | NLP_UTF8_NFKC)))
+        return !fold;   /* casefold alone on text above U+02FF: let utf8proc decide */
+    if (p->combining_class != 0 || is_hangul(cp) || p->comp_exclusion)
+        return 0;
+    if (p->comb_index != UINT16_MAX && p->comb_index >= 0x8000)
+        return 0;
+    if (p->decomp_seqindex != UINT16_MAX && (p->decomp_type == 0 || (flags & NLP_UTF8_NFKC)))
+        return 0;
+    return 1;
+}
+
 int nlp_utf8_map_is_identity(const char *str, size_t n, int flags)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -313,12 +344,7 @@ int nlp_utf8_map_is_identity(const char *str, size_t n, int flags)
         }
         int32_t cp;
         int k = nlp_utf8_decode(str + i, n - i, &cp);
-        if (k <= 0 || cp >= NFC_QC_YES_BELOW)
-            return 0;
-        const utf8proc_property_t *p = utf8proc_get_property(cp);
-        if ((flags & NLP_UTF8_NFKC) && p->decomp_seqindex != UINT16_MAX && p->decomp_type != 0)
-            return 0;
-        if (fold && p->casefold_seqindex != UINT16_MAX)
+        if (k <= 0 || !cp_is_stable(cp, flags))
             return 0;
         i += (size_t)k;
     }

@@ -1,0 +1,349 @@
+/* Unit tests for the tokenize module: ICU word/sentence/grapheme units,
+** each post-rule (numbers, URLs, e-mail, abbreviations, punctuation runs,
+** English clitics, Italian elision), options, invalid UTF-8, batching. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nlp.h"
+#include "nlp/tokenize.h"
+
+/* Joined tokens: ' ' between tokens, '|' before a sentence start. */
+typedef struct joined {
+    char *buf;
+    size_t len, cap;
+    int count;
+} joined;
+
+static int append(const char *tok, size_t len, int flags, void *arg)
+{
+    joined *j = arg;
+    if (j->len + len + 2 > j->cap) {
+        j->cap = (j->len + len + 2) * 2;
+        j->buf = realloc(j->buf, j->cap);
+        assert_non_null(j->buf);
+    }
+    if (j->count > 0)
+        j->buf[j->len++] = (flags & NLP_TOKEN_SENT_START) ? '|' : ' ';
+    memcpy(j->buf + j->len, tok, len);
+    j->len += len;
+    j->buf[j->len] = '\0';
+    j->count++;
+    return 0;
+}
+
+/* Tokenizes s with options o and compares the joined tokens with want. */
+static void check_opts(const nlp_tokenize_options *o, const char *s, const char *want)
+{
+    nlp_tokenizer *t;
+    nlp_error e;
+    assert_int_equal(nlp_tokenizer_new(&t, o, &e), NLP_OK);
+    joined j = {calloc(1, 1), 0, 1, 0};
+    assert_int_equal(nlp_tokenize_each(t, s, strlen(s), append, &j, &e), NLP_OK);
+    if (strcmp(j.buf, want) != 0)
+        fail_msg("input   \"%s\"\n  got   \"%s\"\n  want  \"%s\"", s, j.buf, want);
+    free(j.buf);
+    nlp_tokenizer_free(t);
+}
+
+static void check_lang(const char *lang, const char *s, const char *want)
+{
+    nlp_tokenize_options o;
+    nlp_tokenize_options_init(&o);
+    o.lang = lang;
+    check_opts(&o, s, want);
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    check_lang(NULL, "Hello, world!", "Hello , world !");
+    check_lang(NULL, "", "");
+    check_lang(NULL, " \t ", "");
+    check_lang(NULL, "  a  b\tc\n", "a b c");
+    check_lang(NULL, "(a) [b] \"c\"", "( a ) [ b ] \" c \"");
+    check_lang(NULL, "e\xCC\x81t\xC3\xA9", "\xC3\xA9t\xC3\xA9");           /* NFC by default */
+    check_lang(NULL, "\xE4\xBB\x8A\xE6\x97\xA5\xE3\x81\xAF", "\xE4\xBB\x8A\xE6\x97\xA5 \xE3\x81\xAF");
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    check_lang(NULL, "3.14 1,000 -5 12:30 08/16/2000 1,234.56", "3.14 1,000 - 5 12:30 08/16/2000 1,234.56");
+    check_lang(NULL, "24/7", "24 / 7");
+    check_lang("en", "call 303-832-8160 or +1 now", "call 303-832-8160 or +1 now");
+    check_lang("en", "the '90s and '93.", "the '90s and '93 .");
+    check_lang("en", "in the 70's", "in the 70's");
+    check_lang("en", "39K 375mm 10th 3rd", "39 K 375 mm 10th 3rd");
+}
+
+static void test_urls_emails(void **state)
+{
+    (void)state;
+    check_lang(NULL, "see http://example.com/a?b=1.", "see http://example.com/a?b=1 .");
+    check_lang(NULL, "(https://x.org/wiki/C_(language)), ok",
+               "( https://x.org/wiki/C_(language) ) , ok");
+    check_lang(NULL, "at www.gnu.org/software!", "at www.gnu.org/software !");
+    check_lang(NULL, "ftp://a.b/c:d", "ftp://a.b/c:d");
+    check_lang(NULL, "mail john.doe+x@example.co.uk, now", "mail john.doe+x@example.co.uk , now");
+    check_lang(NULL, "<a@b.org>", "< a@b.org >");
+    check_lang(NULL, "we @ home", "we @ home");
+    check_lang(NULL, "file report.pdf and .doc", "file report.pdf and . doc");
+}
+
+static void test_abbreviations(void **state)
+{
+    (void)state;
+    check_lang("en", "Dr. Smith and Mr. Jones, e.g. U.S. i.e. Inc. left.",
+               "Dr. Smith and Mr. Jones , e.g. U.S. i.e. Inc. left .");
+    check_lang("en", "Jennifer M. Anderson", "Jennifer M. Anderson");
+    /* EWT splits the period that ends the text. */
+    check_lang("en", "apples, pears, etc.", "apples , pears , etc .");
+    check_lang("en", "It's in the U.S.", "It 's in the U.S .");
+    check_lang("it", "il sig. Rossi, v. art. 5", "il sig. Rossi , v. art. 5");
+    check_lang("it", "dell'art. 941", "dell' art. 941");
+    check_lang(NULL, "the end.", "the end .");
+}
+
+static void test_punctuation(void **state)
+{
+    (void)state;
+    check_lang(NULL, "Wait... what?! Oh!!! --- ok", "Wait ... what ?! Oh !!! --- ok");
+    check_lang(NULL, "smile :-) :) ;) :(", "smile :-) :) ;) :(");
+    check_lang(NULL, "a:b", "a : b");
+    check_lang(NULL, "#hashtag #1", "#hashtag # 1");
+    check_lang(NULL, "====----", "====----");
+    check_lang(NULL, "((a))", "( ( a ) )");
+}
+
+static void test_english(void **state)
+{
+    (void)state;
+    check_lang("en", "don't can't won't ain't it's I'm we're they've I'd we'll",
+               "do n't ca n't wo n't ai n't it 's I 'm we 're they 've I 'd we 'll");
+    check_lang("en", "DON'T IT'S", "DO N'T IT 'S");
+    check_lang("en", "don\xE2\x80\x99t it\xE2\x80\x99s",
+               "do n\xE2\x80\x99t it \xE2\x80\x99s");
+    check_lang("en", "o'clock O'Neill rock'n'roll y'all", "o'clock O'Neill rock'n'roll y'all");
+    check_lang("en", "the Smiths' car", "the Smiths ' car");
+    check_lang("en", "a 15-year e-mail non-human", "a 15 - year e-mail non-human");
+    check_lang("en", "alot", "a lot");
+    check_lang(NULL, "don't a 15-year", "don't a 15-year");
+}
+
+static void test_italian(void **state)
+{
+    (void)state;
+    check_lang("it", "l'amor dell'anima c'\xC3\xA8 un'altra",
+               "l' amor dell' anima c' \xC3\xA8 un' altra");
+    check_lang("it", "l\xE2\x80\x99" "amor dell\xE2\x80\x99" "anima",
+               "l\xE2\x80\x99 amor dell\xE2\x80\x99 anima");
+    check_lang("it", "L'Italia nell'altr'anno", "L' Italia nell' altr' anno");
+    check_lang("it", "un po' di pane, E' vero", "un po' di pane , E' vero");
+    check_lang("it", "l'8 marzo", "l' 8 marzo");
+    check_lang("it", "la Renania-Palatinato", "la Renania-Palatinato");
+    check_lang("it", "'O sole mio'", "' O sole mio '");
+    check_lang(NULL, "l'amor", "l'amor");
+}
+
+static void test_sentences(void **state)
+{
+    (void)state;
+    nlp_tokenize_options o;
+    nlp_tokenize_options_init(&o);
+    o.unit = NLP_TOKENIZE_SENTENCE;
+    o.lang = "en";
+    check_opts(&o, "Mr. Smith went home. He slept! Then? Yes", "Mr. Smith went home .|He slept !|Then ?|Yes");
+    check_opts(&o, "One", "One");
+    o.no_punct = 1;
+    check_opts(&o, "A b. C d. \"E\"", "A b|C d|E");
+    o.lang = "it";
+    o.no_punct = 0;
+    check_opts(&o, "Nel mezzo. Mi ritrovai.", "Nel mezzo .|Mi ritrovai .");
+}
+
+static void test_chars(void **state)
+{
+    (void)state;
+    nlp_tokenize_options o;
+    nlp_tokenize_options_init(&o);
+    o.unit = NLP_TOKENIZE_CHAR;
+    check_opts(&o, "ab c", "a b c");
+    check_opts(&o, "e\xCC\x81", "\xC3\xA9");                        /* NFC first */
+    o.normalize = NLP_TOKENIZE_NONE;
+    check_opts(&o, "e\xCC\x81!", "e\xCC\x81 !");                    /* one cluster */
+    check_opts(&o, "\xF0\x9F\x87\xAE\xF0\x9F\x87\xB9", "\xF0\x9F\x87\xAE\xF0\x9F\x87\xB9");  /* flag */
+    check_opts(&o, "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD", "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD");  /* skin tone */
+    o.no_punct = 1;
+    o.lower = 1;
+    check_opts(&o, "A, b!", "a b");
+}
+
+static void test_lower_normalize(void **state)
+{
+    (void)state;
+    nlp_tokenize_options o;
+    nlp_tokenize_options_init(&o);
+    o.lower = 1;
+    check_opts(&o, "Stra\xC3\x9F" "e \xCE\xA3\xCE\x99\xCE\xA3 \xC3\x89T\xC3\x89 HeLLo",
+               "strasse \xCF\x83\xCE\xB9\xCF\x83 \xC3\xA9t\xC3\xA9 hello");
+    o.lang = "en";
+    check_opts(&o, "DR. Smith DON'T", "dr. smith do n't");
+    o.lang = NULL;
+    o.lower = 0;
+    o.normalize = NLP_TOKENIZE_NFKC;
+    check_opts(&o, "\xEF\xAC\x81x x\xC2\xB2 \xEF\xBC\xA1", "fix x2 A");
+    o.lower = 1;
+    check_opts(&o, "\xE1\xBA\x9E \xEF\xBC\xA1", "ss a");
+    o.normalize = NLP_TOKENIZE_NONE;
+    o.lower = 0;
+    check_opts(&o, "e\xCC\x81", "e\xCC\x81");
+    o.no_punct = 1;
+    check_opts(&o, "Hello, world... $5 \xC2\xBF" "a?", "Hello world $ 5 a");
+}
+
+static void test_invalid_utf8(void **state)
+{
+    (void)state;
+    nlp_tokenizer *t;
+    nlp_error e;
+    nlp_tokenize_options o;
+    nlp_tokenize_options_init(&o);
+    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_OK);
+    joined j = {calloc(1, 1), 0, 1, 0};
+    const char bad[] = "ok caf\xE9s \xC0\xAF end";
+    assert_int_equal(nlp_tokenize_each(t, bad, sizeof bad - 1, append, &j, &e), NLP_OK);
+    assert_string_equal(j.buf, "ok caf\xEF\xBF\xBDs \xEF\xBF\xBD\xEF\xBF\xBD end");
+    size_t first;
+    assert_int_equal(nlp_tokenize_invalid(t, &first), 3);
+    assert_int_equal(first, 6);
+    free(j.buf);
+    nlp_tokenizer_free(t);
+
+    o.strict = 1;
+    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_OK);
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_tokenize_begin(t, bad, sizeof bad - 1, &e), NLP_EUTF8);
+    assert_int_equal(e.code, NLP_EUTF8);
+    assert_int_equal(e.column, 7);
+    nlp_tokens b;
+    assert_int_equal(nlp_tokenize_next(t, &b), 0);
+    /* still usable afterwards */
+    assert_int_equal(nlp_tokenize_begin(t, "a b", 3, &e), NLP_OK);
+    assert_int_equal(nlp_tokenize_next(t, &b), 1);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(nlp_tokenize_invalid(t, NULL), 0);
+    nlp_tokenizer_free(t);
+}
+
+static void test_options(void **state)
+{
+    (void)state;
+    nlp_tokenizer *t = (nlp_tokenizer *)1;
+    nlp_error e;
+    nlp_tokenize_options o;
+    nlp_tokenize_options_init(&o);
+    o.unit = 7;
+    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_EINVAL);
+    assert_null(t);
+    nlp_tokenize_options_init(&o);
+    o.normalize = -1;
+    assert_int_equal(nlp_tokenizer_new(&t, &o, NULL), NLP_EINVAL);
+    nlp_tokenize_options_init(&o);
+    o.lang = "e n";
+    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_EINVAL);
+    assert_string_equal(e.text, "invalid language 'e n'");
+    o.lang = "pt_BR";
+    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_OK);
+    nlp_tokenizer_free(t);
+    assert_int_equal(nlp_tokenizer_new(&t, NULL, &e), NLP_OK);
+    nlp_tokenizer_free(t);
+    nlp_tokenizer_free(NULL);
+}
+
+static int stop_at_third(const char *tok, size_t len, int flags, void *arg)
+{
+    (void)tok, (void)len, (void)flags;
+    return ++*(int *)arg == 3 ? 42 : 0;
+}
+
+static void test_each_stops(void **state)
+{
+    (void)state;
+    nlp_tokenizer *t;
+    assert_int_equal(nlp_tokenizer_new(&t, NULL, NULL), NLP_OK);
+    int n = 0;
+    assert_int_equal(nlp_tokenize_each(t, "a b c d e", 9, stop_at_third, &n, NULL), 42);
+    assert_int_equal(n, 3);
+    nlp_tokenizer_free(t);
+}
+
+/* A text of many batches: joins and splits near batch ends, kinds,
+** offsets and the sentence flags must be the same as for short texts. */
+static void test_batches(void **state)
+{
+    (void)state;
+    const char *unit = "Dr. Who's e-mail: who@tardis.org, see http://bbc.co.uk/who... Yes! ";
+    const char *want = "Dr. Who 's e-mail : who@tardis.org , see http://bbc.co.uk/who ...|Yes !";
+    size_t reps = 3000, ulen = strlen(unit);
+    char *text = malloc(reps * ulen + 1);
+    assert_non_null(text);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(text + i * ulen, unit, ulen);
+    text[reps * ulen] = '\0';
+    nlp_tokenize_options o;
+    nlp_tokenize_options_init(&o);
+    o.lang = "en";
+    o.unit = NLP_TOKENIZE_SENTENCE;
+    nlp_tokenizer *t;
+    assert_int_equal(nlp_tokenizer_new(&t, &o, NULL), NLP_OK);
+    joined j = {calloc(1, 1), 0, 1, 0};
+    assert_int_equal(nlp_tokenize_begin(t, text, reps * ulen, NULL), NLP_OK);
+    nlp_tokens b;
+    int batches = 0, rc;
+    while ((rc = nlp_tokenize_next(t, &b)) == 1) {
+        batches++;
+        for (size_t i = 0; i < b.n; i++) {
+            assert_true(b.tok[i].len > 0);
+            append(b.text + b.tok[i].start, b.tok[i].len, b.tok[i].flags, &j);
+        }
+    }
+    assert_int_equal(rc, 0);
+    assert_true(batches > 5);
+    size_t wlen = strlen(want);
+    for (size_t i = 0; i < reps; i++) {
+        if (memcmp(j.buf + i * (wlen + 1), want, wlen) != 0)
+            fail_msg("repetition %zu: %.*s", i, (int)wlen, j.buf + i * (wlen + 1));
+    }
+    assert_int_equal(j.len, reps * (wlen + 1) - 1);
+    free(j.buf);
+    free(text);
+    nlp_tokenizer_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_urls_emails),
+        cmocka_unit_test(test_abbreviations),
+        cmocka_unit_test(test_punctuation),
+        cmocka_unit_test(test_english),
+        cmocka_unit_test(test_italian),
+        cmocka_unit_test(test_sentences),
+        cmocka_unit_test(test_chars),
+        cmocka_unit_test(test_lower_normalize),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_each_stops),
+        cmocka_unit_test(test_batches),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
