@@ -16,6 +16,7 @@
 #include <nlp/vectors.h>
 #include <nlp/utf8.h>
 #include <nlp/lines.h>
+#include <nlp/tokenize.h>
 #include <nlp/tensor.h>
 #include <nlp/param.h>
 #include <nlp/embed.h>
