@@ -1,0 +1,115 @@
+#!/bin/sh
+# Benchmark of charlm-train / charlm-generate against the PyTorch reference
+# (../shared/anchors/torch_charlm.py), side by side in one run, on the Divina
+# Commedia.  Run from a built tree (after `make`):
+#
+#   bench/charlm.sh                    throughput + generation, 3 runs each
+#   bench/charlm.sh --quality          also the 5-minute quality race (slow)
+#   bench/charlm.sh --runs 5 --steps 100 --threads 2
+#
+# Throughput: training characters per second (training steps only, as the
+# reference measures) for the same configuration, ours on --threads (default
+# 2) and on 1 thread, PyTorch on 1 thread (its best here); medians of --runs
+# runs, interleaved so that machine noise hits both sides alike.
+#   lstm256: 2-layer LSTM 256, embed 64, batch 32, seq 64 (the default model)
+#   charrnn: char-rnn's 2-layer LSTM 128, embed 64, batch 50, seq 50
+# Generation: characters per second of charlm-generate from a 2x256 model on
+# one thread (target: at least 2000).
+# Quality (--quality): each side trains for --quality-seconds (default 300)
+# of wall-clock training, one after the other (never concurrently), then the
+# validation bits per character on the last 5% are compared.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+build=${top_builddir:-$top}
+TRAIN=$build/bin/charlm-train
+GEN=$build/bin/charlm-generate
+PY=/usr/bin/python3
+REF=${NLP_ANCHORS:-$top/../shared/anchors}/torch_charlm.py
+export NLP_CORPORA=${NLP_CORPORA:-$(cd "$top/.." && pwd)/shared/corpora}
+
+runs=3 steps=60 threads=2 quality=0 qseconds=300
+while [ $# -gt 0 ]; do
+    case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --quality) quality=1; shift ;;
+    --quality-seconds) qseconds=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "charlm.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -x "$TRAIN" ] && [ -x "$GEN" ] || { echo "charlm.sh: build first (make)" >&2; exit 1; }
+$PY -c 'import torch' 2> /dev/null || { echo "charlm.sh: $PY cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
+[ -f "$REF" ] || { echo "charlm.sh: $REF not found (set NLP_ANCHORS)" >&2; exit 1; }
+corpus=$(sh "$top/corpora/fetch.sh" divina_commedia.txt)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/charlm-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+value() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | tail -n 1; }
+
+echo "charlm bench: $(nproc) CPUs, corpus $corpus ($(wc -m < "$corpus") characters)"
+echo "torch $($PY -c 'import torch; print(torch.__version__)'), $(basename "$TRAIN") $("$TRAIN" --version | awk '{ print $NF }')"
+uptime
+
+# ---- throughput -------------------------------------------------------------
+for cfg in lstm256 charrnn; do
+    case $cfg in
+    lstm256) model="--layers 2 --hidden 256 --embed 64"; shape="--batch 32 --seq-len 64" ;;
+    charrnn) model="--layers 2 --hidden 128 --embed 64"; shape="--batch 50 --seq-len 50" ;;
+    esac
+    : > "$tmp/torch" ; : > "$tmp/ours" ; : > "$tmp/ours1"
+    r=1
+    while [ "$r" -le "$runs" ]; do
+        $PY "$REF" "$corpus" --cell lstm $model $shape --threads 1 --max-steps "$steps" \
+            > "$tmp/t.out" 2>&1
+        value chars_per_s < "$tmp/t.out" >> "$tmp/torch"
+        "$TRAIN" $model $shape --threads "$threads" --max-steps "$steps" --time-limit 0 \
+            --verbose -o "$tmp/m.model" "$corpus" > "$tmp/o.out" 2>&1
+        value chars_per_s < "$tmp/o.out" >> "$tmp/ours"
+        "$TRAIN" $model $shape --threads 1 --max-steps "$steps" --time-limit 0 \
+            --verbose -o "$tmp/m.model" "$corpus" > "$tmp/o1.out" 2>&1
+        value chars_per_s < "$tmp/o1.out" >> "$tmp/ours1"
+        printf '  %s run %d: torch(1t) %s  ours(%st) %s  ours(1t) %s chars/s\n' "$cfg" "$r" \
+            "$(tail -n 1 "$tmp/torch")" "$threads" "$(tail -n 1 "$tmp/ours")" "$(tail -n 1 "$tmp/ours1")"
+        r=$((r + 1))
+    done
+    mt=$(median < "$tmp/torch"); mo=$(median < "$tmp/ours"); m1=$(median < "$tmp/ours1")
+    awk -v c="$cfg" -v t="$mt" -v o="$mo" -v o1="$m1" -v th="$threads" 'BEGIN {
+        printf "%s: median chars/s torch(1 thread) %.0f, ours(%s threads) %.0f = %.2fx, ours(1 thread) %.0f = %.2fx\n",
+            c, t, th, o, o / t, o1, o1 / t }'
+done
+
+# ---- generation ---------------------------------------------------------------
+"$TRAIN" --layers 2 --hidden 256 --embed 64 --max-steps 5 --time-limit 0 --threads "$threads" \
+    --quiet -o "$tmp/g.model" "$corpus"
+: > "$tmp/gen"
+r=1
+while [ "$r" -le "$runs" ]; do
+    n=20000
+    t0=$(date +%s.%N)
+    "$GEN" -m "$tmp/g.model" --length $n --seed "$r" --threads 1 > "$tmp/g.txt"
+    t1=$(date +%s.%N)
+    awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", n / (b - a) }' >> "$tmp/gen"
+    r=$((r + 1))
+done
+echo "generation (2x256 LSTM, 1 thread, 20000 characters incl. model load): median $(median < "$tmp/gen") chars/s (target 2000)"
+
+# ---- quality ----------------------------------------------------------------------
+if [ "$quality" = 1 ]; then
+    echo "quality: ${qseconds}s of training each, one after the other"
+    $PY "$REF" "$corpus" --cell lstm --layers 2 --hidden 256 --embed 64 --batch 32 --seq-len 64 \
+        --threads 1 --seconds "$qseconds" > "$tmp/tq.out" 2>&1
+    cat "$tmp/tq.out"
+    "$TRAIN" --layers 2 --hidden 256 --embed 64 --batch 32 --seq-len 64 --threads "$threads" \
+        --epochs 1000 --time-limit "$qseconds" --verbose -o "$tmp/q.model" "$corpus" \
+        > "$tmp/oq.out" 2>&1
+    grep -v '^charlm-train: chars_per_s' "$tmp/oq.out"
+    tv=$(value valid_bpc < "$tmp/tq.out")
+    ov=$(value valid_bpc < "$tmp/oq.out")
+    awk -v t="$tv" -v o="$ov" -v s="$qseconds" 'BEGIN {
+        printf "quality after %ss: valid bpc torch %.3f, ours %.3f (%s)\n", s, t, o,
+            o <= t ? "ours no worse" : "ours worse" }'
+fi
