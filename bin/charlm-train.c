@@ -154,6 +154,7 @@ typedef struct options {
     int threads;
     int strict;
     const char *output;
+    char *output_copy;        /* output read from a checkpoint (freed at exit) */
     double checkpoint_every;
     const char *resume;
     int verbose;              /* -1 quiet, 0 normal, 1 verbose */
@@ -442,7 +443,7 @@ int main(int argc, char **argv)
             const char *out = nlp_model_meta(ckfile, "train.output");
             if (!out || !*out)
                 cli_usage_error("no output model given (-o MODEL) and none in %s", o.resume);
-            if (!(o.output = strdup(out))) /* ckfile is freed before the end */
+            if (!(o.output = o.output_copy = strdup(out))) /* ckfile is freed early */
                 cli_die("out of memory");
         }
     }
@@ -649,6 +650,7 @@ int main(int argc, char **argv)
         nlp_charlm_free(r.m);
         nlp_charlm_text_free(&text);
         free(r.ckpt);
+        free(o.output_copy);
         return 128 + sig;
     }
     /* Stopped in the middle of an epoch: measure the weights we stopped with. */
@@ -680,5 +682,6 @@ int main(int argc, char **argv)
     nlp_charlm_free(r.m);
     nlp_charlm_text_free(&text);
     free(r.ckpt);
+    free(o.output_copy);
     return CLI_EXIT_OK;
 }

@@ -25,6 +25,20 @@ has() {
     fi
 }
 
+# run_ CODE ERRFILE CMD...: runs CMD with its stderr in ERRFILE, true when it
+# exits with CODE; otherwise says so and shows ERRFILE.
+run_() {
+    code=$1 err=$2
+    shift 2
+    "$@" 2> "$err"
+    rc=$?
+    if [ "$rc" -ne "$code" ]; then
+        echo "FAIL: '$*' exited $rc, expected $code:" >&2
+        head -20 "$err" | sed 's/^/  | /' >&2
+        return 1
+    fi
+}
+
 # A number from a "name: value" line of charlm-score.
 field() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" "$2"; }
 
@@ -44,8 +58,8 @@ while [ $i -lt 150 ]; do
     i=$((i + 1))
 done
 check "train on a repeating text" \
-    returns_ 0 "$TRAIN" $SMALL --epochs 12 --time-limit 0 --lr 0.01 -o "$T/rep.model" \
-    "$T/rep.txt" 2> "$T/rep.err"
+    run_ 0 "$T/rep.err" "$TRAIN" $SMALL --epochs 12 --time-limit 0 --lr 0.01 -o "$T/rep.model" \
+    "$T/rep.txt"
 check "per-epoch report" has 'epoch 12/12: train [0-9.]* bpc, valid [0-9.]* bpc.*chars/s, elapsed .*, ETA' "$T/rep.err"
 best=$(sed -n 's/.*best valid \([0-9.]*\) bpc.*/\1/p' "$T/rep.err")
 check "learned to under 0.1 bpc (got '$best')" lt "${best:-9}" 0.1
@@ -94,7 +108,8 @@ printf 'nel mezzo «del» cammin\n' > "$T/unk.txt"
 check "unknown characters reported" has '^unknown: 2 U+00AB « U+00BB »$' "$T/unk.out"
 check "scoring text with unknowns still gives a number" has '^bits-per-character: [0-9]' "$T/unk.out"
 printf 'x' > "$T/one.txt"
-check "one character: nothing to score" returns_ 1 "$SCORE" -m "$T/rep.model" "$T/one.txt" 2> "$T/one.err"
+check "one character: nothing to score" \
+    run_ 1 "$T/one.err" "$SCORE" -m "$T/rep.model" "$T/one.txt"
 check "one character: message" has 'nothing to score' "$T/one.err"
 
 # ---- characters are code points, never bytes ---------------------------------
@@ -105,7 +120,7 @@ while [ $i -lt 60 ]; do
     i=$((i + 1))
 done
 check "train on accented text" \
-    returns_ 0 "$TRAIN" $SMALL --epochs 2 --min-count 1 --valid 0.1 -o "$T/it.model" "$T/it.txt" 2> "$T/it.err"
+    run_ 0 "$T/it.err" "$TRAIN" $SMALL --epochs 2 --min-count 1 --valid 0.1 -o "$T/it.model" "$T/it.txt"
 # 31 distinct code points (bytes would give fewer, with no è, ’, « ...) + <unk>
 nsym=$(( $(grep -o . "$T/it.txt" | sort -u | wc -l) + 2 ))
 check "vocabulary = distinct characters + <unk> ($nsym)" has " $nsym symbols;" "$T/it.err"
@@ -119,48 +134,59 @@ check "prime with multi-byte characters" has '^Tant’ è' "$T/it.gen2"
 { cat "$T/rep.txt"; printf 'bad \377 byte\n'; cat "$T/rep.txt"; } > "$T/bad.txt"
 badline=$(( $(wc -l < "$T/rep.txt") + 1 ))
 check "invalid UTF-8 is replaced with a warning" \
-    returns_ 0 "$TRAIN" $SMALL --max-steps 2 --time-limit 0 -o "$T/bad.model" "$T/bad.txt" 2> "$T/bad.err"
+    run_ 0 "$T/bad.err" "$TRAIN" $SMALL --max-steps 2 --time-limit 0 -o "$T/bad.model" "$T/bad.txt"
 check "warning names file and line" has "^charlm-train: $T/bad.txt:$badline: invalid UTF-8\$" "$T/bad.err"
 check "replacement count" has '1 invalid UTF-8 sequences replaced by U+FFFD' "$T/bad.err"
 check "--strict refuses invalid UTF-8" \
-    returns_ 1 "$TRAIN" $SMALL --strict -o "$T/bad2.model" < "$T/bad.txt" 2> "$T/bad2.err"
+    run_ 1 "$T/bad2.err" "$TRAIN" $SMALL --strict -o "$T/bad2.model" < "$T/bad.txt"
 check "--strict message (stdin is '-')" has "^charlm-train: -:$badline: invalid UTF-8\$" "$T/bad2.err"
 check "--strict: no model" test ! -e "$T/bad2.model"
 check "score warns on invalid UTF-8 too" \
-    returns_ 0 "$SCORE" -m "$T/rep.model" "$T/bad.txt" > /dev/null 2> "$T/bad3.err"
+    run_ 0 "$T/bad3.err" "$SCORE" -m "$T/rep.model" "$T/bad.txt" > /dev/null
 check "score warning" has "^charlm-score: $T/bad.txt:$badline: invalid UTF-8\$" "$T/bad3.err"
-check "score --strict" returns_ 1 "$SCORE" --strict -m "$T/rep.model" "$T/bad.txt" 2> /dev/null
+check "score --strict" \
+    run_ 1 "$T/null.err" "$SCORE" --strict -m "$T/rep.model" "$T/bad.txt"
 
 # ---- errors before any training ------------------------------------------------
 : > "$T/empty.txt"
-check "empty input" returns_ 1 "$TRAIN" $SMALL -o "$T/e.model" < "$T/empty.txt" 2> "$T/e.err"
+check "empty input" \
+    run_ 1 "$T/e.err" "$TRAIN" $SMALL -o "$T/e.model" < "$T/empty.txt"
 check "empty input message" has '^charlm-train: empty input' "$T/e.err"
 check "empty input: no model" test ! -e "$T/e.model"
 head -c 200 "$T/rep.txt" > "$T/short.txt"
-check "too short for one sequence" returns_ 1 "$TRAIN" $SMALL -o "$T/s.model" "$T/short.txt" 2> "$T/s.err"
+check "too short for one sequence" \
+    run_ 1 "$T/s.err" "$TRAIN" $SMALL -o "$T/s.model" "$T/short.txt"
 check "too short message" has 'corpus too short: 190 characters of training text, but --batch 8 and --seq-len 32 need at least 264' "$T/s.err"
-check "unwritable output" returns_ 1 "$TRAIN" $SMALL -o "$T/no/such/dir/m.model" "$T/rep.txt" 2> "$T/w.err"
+check "unwritable output" \
+    run_ 1 "$T/w.err" "$TRAIN" $SMALL -o "$T/no/such/dir/m.model" "$T/rep.txt"
 check "unwritable output message" has "^charlm-train: $T/no/such/dir/m.model: cannot write" "$T/w.err"
 check "unwritable output: no training" sh -c "! grep -q epoch '$T/w.err'"
 mkdir "$T/dir.model"
-check "output is a directory" returns_ 1 "$TRAIN" $SMALL -o "$T/dir.model" "$T/rep.txt" 2> "$T/d.err"
+check "output is a directory" \
+    run_ 1 "$T/d.err" "$TRAIN" $SMALL -o "$T/dir.model" "$T/rep.txt"
 check "directory message" has 'is a directory' "$T/d.err"
-check "missing input file" returns_ 1 "$TRAIN" $SMALL -o "$T/x.model" "$T/nonexistent.txt" 2> "$T/n.err"
+check "missing input file" \
+    run_ 1 "$T/n.err" "$TRAIN" $SMALL -o "$T/x.model" "$T/nonexistent.txt"
 check "missing input message" has "nonexistent.txt: No such file" "$T/n.err"
 
 # ---- wrong model files -----------------------------------------------------------
-check "generate: no such model" returns_ 1 "$GEN" -m "$T/nonexistent.model" 2> "$T/m1.err"
+check "generate: no such model" \
+    run_ 1 "$T/m1.err" "$GEN" -m "$T/nonexistent.model"
 check "no such model: message" has "^charlm-generate: .*nonexistent.model" "$T/m1.err"
-check "generate: text file as model" returns_ 1 "$GEN" -m "$T/rep.txt" 2> "$T/m2.err"
+check "generate: text file as model" \
+    run_ 1 "$T/m2.err" "$GEN" -m "$T/rep.txt"
 check "foreign file: message" has "^charlm-generate: $T/rep.txt.*not a libnlp model" "$T/m2.err"
 head -c 300 "$T/rep.model" > "$T/trunc.model"
-check "truncated model" returns_ 1 "$SCORE" -m "$T/trunc.model" < "$T/valid.txt" 2> "$T/m3.err"
+check "truncated model" \
+    run_ 1 "$T/m3.err" "$SCORE" -m "$T/trunc.model" < "$T/valid.txt"
 check "truncated model: message" has "^charlm-score: $T/trunc.model.*truncated" "$T/m3.err"
 cp "$T/rep.model" "$T/flip.model"
 printf 'Z' | dd of="$T/flip.model" bs=1 seek=400 conv=notrunc 2> /dev/null
-check "corrupted model" returns_ 1 "$GEN" -m "$T/flip.model" 2> "$T/m4.err"
+check "corrupted model" \
+    run_ 1 "$T/m4.err" "$GEN" -m "$T/flip.model"
 check "corrupted model: message" has "^charlm-generate: $T/flip.model.*checksum" "$T/m4.err"
-check "empty model file" returns_ 1 "$GEN" -m "$T/empty.txt" 2> /dev/null
+check "empty model file" \
+    run_ 1 "$T/null.err" "$GEN" -m "$T/empty.txt"
 # A well-formed model of another kind (the kind renamed, the CRC redone).
 if command -v python3 > /dev/null 2>&1; then
     python3 - "$T/rep.model" "$T/other.model" <<'EOF'
@@ -171,13 +197,16 @@ b[i:i + 6] = b"w2vecs"
 b[-4:] = struct.pack("<I", zlib.crc32(bytes(b[:-4])) & 0xffffffff)
 open(sys.argv[2], "wb").write(b)
 EOF
-    check "model of another kind" returns_ 1 "$GEN" -m "$T/other.model" 2> "$T/m5.err"
+    check "model of another kind" \
+        run_ 1 "$T/m5.err" "$GEN" -m "$T/other.model"
     check "another kind: message" has "^charlm-generate: $T/other.model: this is a 'w2vecs' model, not a 'charlm' model" "$T/m5.err"
-    check "another kind (score)" returns_ 1 "$SCORE" -m "$T/other.model" < "$T/valid.txt" 2> /dev/null
-    check "another kind (resume)" returns_ 1 "$TRAIN" --resume "$T/other.model" "$T/rep.txt" 2> /dev/null
+    check "another kind (score)" \
+        run_ 1 "$T/null.err" "$SCORE" -m "$T/other.model" < "$T/valid.txt"
+    check "another kind (resume)" \
+        run_ 1 "$T/null.err" "$TRAIN" --resume "$T/other.model" "$T/rep.txt"
 fi
 check "resume from a best-model file (no training state)" \
-    returns_ 1 "$TRAIN" --resume "$T/rep.model" "$T/rep.txt" 2> "$T/m6.err"
+    run_ 1 "$T/m6.err" "$TRAIN" --resume "$T/rep.model" "$T/rep.txt"
 check "not a checkpoint: message" has "not a checkpoint" "$T/m6.err"
 
 # ---- SIGINT writes a checkpoint; --resume finishes bit-identically ----------------
@@ -188,7 +217,8 @@ while [ $i -lt 3 ]; do
     cat "$T/rep.txt" "$T/it.txt" >> "$T/long.txt"
     i=$((i + 1))
 done
-check "uninterrupted run" returns_ 0 "$TRAIN" $RUN -o "$T/a.model" "$T/long.txt" 2> "$T/a.err"
+check "uninterrupted run" \
+    run_ 0 "$T/a.err" "$TRAIN" $RUN -o "$T/a.model" "$T/long.txt"
 "$TRAIN" $RUN -o "$T/b.model" "$T/long.txt" 2> "$T/b.err" &
 pid=$!
 # Wait for the first epoch line (the handler is installed by then), then interrupt.
@@ -209,11 +239,12 @@ else
     check "checkpoint written" test -s "$T/b.model.ckpt"
     check "checkpoint is a usable model" returns_ 0 "$GEN" -m "$T/b.model.ckpt" --length 10 --seed 1 > /dev/null
     check "resume with other data is refused" \
-        returns_ 1 "$TRAIN" --resume "$T/b.model.ckpt" "$T/rep.txt" 2> "$T/r0.err"
+        run_ 1 "$T/r0.err" "$TRAIN" --resume "$T/b.model.ckpt" "$T/rep.txt"
     check "other data: message" has 'training text differs' "$T/r0.err"
     check "resume can't change the model" \
-        returns_ 2 "$TRAIN" --resume "$T/b.model.ckpt" --hidden 64 "$T/long.txt" 2> /dev/null
-    check "resume finishes" returns_ 0 "$TRAIN" --resume "$T/b.model.ckpt" --threads 1 "$T/long.txt" 2> "$T/r.err"
+        run_ 2 "$T/null.err" "$TRAIN" --resume "$T/b.model.ckpt" --hidden 64 "$T/long.txt"
+    check "resume finishes" \
+        run_ 0 "$T/r.err" "$TRAIN" --resume "$T/b.model.ckpt" --threads 1 "$T/long.txt"
     check "resumed run reaches the last epoch" has '^epoch 4/4' "$T/r.err"
     "$GEN" -m "$T/a.model" --length 300 --seed 11 > "$T/a.gen"
     "$GEN" -m "$T/b.model" --length 300 --seed 11 > "$T/b.gen"
@@ -230,26 +261,30 @@ check "SIGTERM also checkpoints" sh -c '
     kill -TERM $pid; wait $pid; rc=$?
     [ $rc -eq 143 ] && [ -s "$3/c.model.ckpt" ]' sh "$TRAIN" "$SMALL --time-limit 0" "$T"
 check "--checkpoint-every writes MODEL.ckpt" \
-    returns_ 0 "$TRAIN" $SMALL --max-steps 3 --checkpoint-every 1000 -o "$T/ck.model" "$T/rep.txt" 2> /dev/null
+    run_ 0 "$T/null.err" "$TRAIN" $SMALL --max-steps 3 --checkpoint-every 1000 -o "$T/ck.model" "$T/rep.txt"
 check "checkpoint at the end" test -s "$T/ck.model.ckpt"
 check "--time-limit stops training" \
-    returns_ 0 "$TRAIN" $SMALL --epochs 100000 --time-limit 0.5 -o "$T/tl.model" "$T/rep.txt" 2> "$T/tl.err"
+    run_ 0 "$T/tl.err" "$TRAIN" $SMALL --epochs 100000 --time-limit 0.5 -o "$T/tl.model" "$T/rep.txt"
 check "time limit reported" has '^charlm-train: done (time limit)' "$T/tl.err"
-check "--quiet is quiet" returns_ 0 "$TRAIN" $SMALL --max-steps 2 --quiet -o "$T/q.model" "$T/rep.txt" 2> "$T/q.err"
+check "--quiet is quiet" \
+    run_ 0 "$T/q.err" "$TRAIN" $SMALL --max-steps 2 --quiet -o "$T/q.model" "$T/rep.txt"
 check "--quiet: nothing on stderr" test ! -s "$T/q.err"
 check "--valid 0: model kept anyway" \
-    returns_ 0 "$TRAIN" $SMALL --max-steps 2 --valid 0 -o "$T/v0.model" "$T/rep.txt" 2> /dev/null
+    run_ 0 "$T/null.err" "$TRAIN" $SMALL --max-steps 2 --valid 0 -o "$T/v0.model" "$T/rep.txt"
 check "--valid 0: model written" test -s "$T/v0.model"
 for cell in gru rnn; do
-    check "--cell $cell trains" returns_ 0 "$TRAIN" $SMALL --cell $cell --layers 2 --max-steps 3 \
-        -o "$T/$cell.model" "$T/rep.txt" 2> /dev/null
+    check "--cell $cell trains" \
+        run_ 0 "$T/null.err" "$TRAIN" $SMALL --cell $cell --layers 2 --max-steps 3 \
+        -o "$T/$cell.model" "$T/rep.txt"
     check "--cell $cell generates" returns_ 0 "$GEN" -m "$T/$cell.model" --length 20 --seed 1 > /dev/null
 done
 for opt in sgd rmsprop; do
-    check "--optimizer $opt" returns_ 0 "$TRAIN" $SMALL --optimizer $opt --max-steps 3 \
-        -o "$T/$opt.model" "$T/rep.txt" 2> /dev/null
+    check "--optimizer $opt" \
+        run_ 0 "$T/null.err" "$TRAIN" $SMALL --optimizer $opt --max-steps 3 \
+        -o "$T/$opt.model" "$T/rep.txt"
 done
-check "stdin and '-'" returns_ 0 "$TRAIN" $SMALL --max-steps 2 -o "$T/dash.model" - < "$T/rep.txt" 2> /dev/null
+check "stdin and '-'" \
+    run_ 0 "$T/null.err" "$TRAIN" $SMALL --max-steps 2 -o "$T/dash.model" - < "$T/rep.txt"
 
 # ---- every option accepted or refused properly --------------------------------------
 # Usage errors exit 2 with "Try ... --help" and never start training.
@@ -284,10 +319,11 @@ for args in "--bogus" "--threads 0" "-m"; do
 done
 check "charlm-score without -m refused" usage_error "$SCORE"
 # Every long option of --help parses (values from the help's defaults).
-check "all train options accepted" returns_ 0 "$TRAIN" --cell lstm --layers 1 --hidden 16 \
+check "all train options accepted" \
+    run_ 0 "$T/all.err" "$TRAIN" --cell lstm --layers 1 --hidden 16 \
     --embed 8 --dropout 0.2 --min-count 1 --seq-len 16 --batch 4 --epochs 1 --time-limit 10 \
     --max-steps 2 --lr 0.002 --optimizer adam --clip 5 --valid 0.05 --seed 1 --threads 1 \
-    --strict --output "$T/all.model" --checkpoint-every 0 --verbose "$T/rep.txt" 2> "$T/all.err"
+    --strict --output "$T/all.model" --checkpoint-every 0 --verbose "$T/rep.txt"
 check "--verbose says more" has '<unk> (min-count 1)' "$T/all.err"
 check "all generate options accepted" returns_ 0 "$GEN" --model "$T/all.model" --length 5 \
     --temperature 0.5 --top-k 3 --top-p 0.9 --prime "n" --seed 1 --threads 1 > /dev/null
