@@ -110,65 +110,120 @@ static inline void copy_token(char *o, const char *s, size_t n)
 static void write_batch(tool *tl, const nlp_tokens *b, int *first)
 {
     outbuf *o = &tl->out;
+    /* locals, so that stores through buf do not force reloads of o->len */
+    char *buf = o->buf;
+    size_t len = o->len;
+    int opl = tl->one_per_line, sentences = tl->sentences;
     for (size_t i = 0; i < b->n; i++) {
         const nlp_token *k = &b->tok[i];
         /* separator before the token: none, ' ' or '\n' */
         char sep = 0;
         if (!*first) {
-            int sent = tl->sentences && (k->flags & NLP_TOKEN_SENT_START);
-            sep = sent ? '\n' : tl->one_per_line ? 0 : ' ';
+            int sent = sentences && (k->flags & NLP_TOKEN_SENT_START);
+            sep = sent ? '\n' : opl ? 0 : ' ';
         }
         *first = 0;
-        if (k->len + 2 > OUT_BUFSIZE - o->len) {
+        if (k->len + 2 > OUT_BUFSIZE - len) {
+            o->len = len;
             out_flush(o);
+            len = 0;
             if (k->len + 2 > OUT_BUFSIZE) {   /* a token longer than the buffer */
                 if (sep)
                     out_char(o, sep);
                 out_write(o, b->text + k->start, k->len);
-                if (tl->one_per_line)
+                if (opl)
                     out_char(o, '\n');
+                len = o->len;
                 continue;
             }
         }
         if (sep)
-            o->buf[o->len++] = sep;
-        copy_token(o->buf + o->len, b->text + k->start, k->len);
-        o->len += k->len;
-        if (tl->one_per_line)
-            o->buf[o->len++] = '\n';
+            buf[len++] = sep;
+        copy_token(buf + len, b->text + k->start, k->len);
+        len += k->len;
+        if (opl)
+            buf[len++] = '\n';
     }
+    o->len = len;
 }
 
-/* Tokenizes one open file; returns 0, or 1 after an error was reported. */
+/* Writes n newlines. */
+static void out_newlines(outbuf *o, long n)
+{
+    while (n-- > 0)
+        out_char(o, '\n');
+}
+
+/*
+** Tokenizes text s[0..n) holding nlines lines, the first numbered lineno,
+** and writes one output line per input line.  Invalid UTF-8 is reported
+** with its line, so a caller passes a block of many lines only when it is
+** valid, and single lines otherwise.
+*/
+static void run_text(tool *tl, const char *s, size_t n, long nlines, const char *name, long lineno)
+{
+    nlp_error err;
+    int rc = nlp_tokenize_begin(tl->tz, s, n, &err);
+    if (rc == NLP_EUTF8 || (rc == NLP_OK && nlp_tokenize_invalid(tl->tz, NULL) > 0)) {
+        out_flush(&tl->out);
+        fflush(stdout);
+        cli_warn("%s:%ld: invalid UTF-8", name, lineno);
+        if (rc == NLP_EUTF8)
+            exit(CLI_EXIT_FAILURE);
+    } else if (rc != NLP_OK) {
+        cli_die("%s:%ld: %s", name, lineno, err.text[0] ? err.text : nlp_strerror(rc));
+    }
+    nlp_tokens b;
+    int first = 1;
+    long line = 0;   /* line of the text being written */
+    while ((rc = nlp_tokenize_next(tl->tz, &b)) == 1) {
+        size_t i = 0;
+        while (i < b.n) {
+            /* the run of tokens on the current line */
+            size_t j = i;
+            while (j < b.n && b.tok[j].line == line)
+                j++;
+            if (j > i) {
+                nlp_tokens run = {b.text, b.tok + i, j - i};
+                write_batch(tl, &run, &first);
+            }
+            if (j < b.n) {
+                out_newlines(&tl->out, (long)b.tok[j].line - line);
+                line = b.tok[j].line;
+                first = 1;
+            }
+            i = j;
+        }
+    }
+    if (rc < 0)
+        cli_die("%s:%ld: %s", name, lineno + line, nlp_strerror(rc));
+    out_newlines(&tl->out, nlines - line);
+}
+
+/* Tokenizes one open file; returns 0, or 1 after a read error was reported. */
 static int run_file(tool *tl, FILE *f, const char *name)
 {
     nlp_lines *r = nlp_lines_new(f, 0);
     if (!r)
         cli_die("out of memory");
-    char *line;
+    char *block;
     size_t len;
+    long nlines;
     int rc, status = 0;
-    nlp_error err;   /* filled by the library only on an error */
-    nlp_error_clear(&err);
-    while ((rc = nlp_lines_next(r, &line, &len)) == 1) {
-        long lineno = nlp_lines_number(r);
-        rc = nlp_tokenize_begin(tl->tz, line, len, &err);
-        if (rc == NLP_EUTF8 || (rc == NLP_OK && nlp_tokenize_invalid(tl->tz, NULL) > 0)) {
-            out_flush(&tl->out);
-            fflush(stdout);
-            cli_warn("%s:%ld: invalid UTF-8", name, lineno);
-            if (rc == NLP_EUTF8)
-                exit(CLI_EXIT_FAILURE);
-        } else if (rc != NLP_OK) {
-            cli_die("%s:%ld: %s", name, lineno, err.text[0] ? err.text : nlp_strerror(rc));
+    while ((rc = nlp_lines_next_block(r, &block, &len, &nlines)) == 1) {
+        long lineno = nlp_lines_number(r) - nlines + 1;
+        if (nlp_utf8_is_valid(block, len)) {
+            run_text(tl, block, len, nlines, name, lineno);
+            continue;
         }
-        nlp_tokens b;
-        int first = 1;
-        while ((rc = nlp_tokenize_next(tl->tz, &b)) == 1)
-            write_batch(tl, &b, &first);
-        if (rc < 0)
-            cli_die("%s:%ld: %s", name, lineno, nlp_strerror(rc));
-        out_char(&tl->out, '\n');
+        /* line by line, to report each bad line */
+        for (long k = 0; k < nlines; k++) {
+            char *nl = memchr(block, '\n', len);
+            size_t n = nl ? (size_t)(nl - block) : len;
+            run_text(tl, block, n, 1, name, lineno + k);
+            block += n + (nl != NULL);
+            len -= n + (nl != NULL);
+        }
     }
     if (rc == NLP_EIO) {
         cli_warn("%s: read error: %s", name, strerror(errno));

@@ -126,3 +126,37 @@ int nlp_lines_next(nlp_lines *r, char **line, size_t *len)
             r->eof = feof(r->f) || ferror(r->f);
     }
 }
+
+int nlp_lines_next_block(nlp_lines *r, char **block, size_t *len, long *nlines)
+{
+    for (;;) {
+        char *nl = NULL;
+        if (r->scan < r->end)
+            nl = memrchr(r->buf + r->scan, '\n', r->end - r->scan);
+        if (nl || (r->eof && r->start < r->end)) {
+            size_t stop = nl ? (size_t)(nl - r->buf) + 1 : r->end;
+            long count = 0;
+            for (const char *p = r->buf + r->start;
+                 (p = memchr(p, '\n', (size_t)(r->buf + stop - p))) != NULL; p++)
+                count++;
+            if (!nl)
+                count++;                     /* final line without a newline */
+            *block = r->buf + r->start;
+            *len = stop - r->start;
+            *nlines = count;
+            r->lineno += count;
+            r->start = r->scan = stop;
+            return 1;
+        }
+        r->scan = r->end;
+        if (r->eof)
+            return ferror(r->f) ? NLP_EIO : 0;
+        int rc = make_room(r);
+        if (rc != NLP_OK)
+            return rc;
+        size_t got = fread(r->buf + r->end, 1, LINES_BLOCK, r->f);
+        r->end += got;
+        if (got < LINES_BLOCK)
+            r->eof = feof(r->f) || ferror(r->f);
+    }
+}

@@ -61,6 +61,8 @@ struct nlp_tokenizer {
     int32_t sent_next;         /* next sentence boundary not yet passed */
     int pending_start;         /* a dropped token started a sentence */
     int after_title;           /* the last token was a title: "Dr." */
+    size_t line_pos;           /* newlines before this byte are counted in line */
+    uint32_t line;             /* 0-based line of the text at line_pos */
 
     nlp_token *tok, *tok2;     /* the batch, and scratch for passes */
     size_t ntok, cap, cap2;
@@ -137,6 +139,10 @@ static int is_apostrophe(int32_t cp)
 /* The token's only code point, or -1 when it holds more than one. */
 static int32_t single_cp(const nlp_tokenizer *t, const nlp_token *k)
 {
+    if (k->len == 1)
+        return (unsigned char)t->text[k->start] < 0x80 ? (unsigned char)t->text[k->start] : -1;
+    if (k->len > 4)
+        return -1;
     int32_t cp;
     int n = nlp_utf8_decode(t->text + k->start, k->len, &cp);
     return n > 0 && (uint32_t)n == k->len ? cp : -1;
@@ -166,8 +172,11 @@ static int tok_is(const nlp_tokenizer *t, const nlp_token *k, const char *w)
 
 static int tok_in(const nlp_tokenizer *t, const nlp_token *k, const char *const *list)
 {
+    unsigned char c0 = (unsigned char)t->text[k->start];
+    if (c0 >= 'A' && c0 <= 'Z')
+        c0 = (unsigned char)(c0 | 0x20);
     for (; *list; list++)
-        if (tok_is(t, k, *list))
+        if ((unsigned char)(*list)[0] == c0 && tok_is(t, k, *list))
             return 1;
     return 0;
 }
@@ -377,6 +386,8 @@ int nlp_tokenize_begin(nlp_tokenizer *t, const char *s, size_t n, nlp_error *e)
     t->sent_next = 0;
     t->pending_start = 0;
     t->after_title = 0;
+    t->line_pos = 0;
+    t->line = 0;
     t->done = 0;
     t->started = 1;
     return NLP_OK;
@@ -398,18 +409,20 @@ enum { SEG_DROP = -1 };
 
 /* ASCII classes: 0 separator (dropped), 1 punctuation (P*), 2 symbol (S*),
 ** 3 letter or digit. */
+static const unsigned char ascii_classes[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* controls */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1,   /*  !"#$%&'()*+,-./ */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 2, 2, 2, 1,   /* 0-9 :;<=>? */
+    1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* @A-O */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 2, 1,   /* P-Z [\]^_ */
+    2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,   /* `a-o */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 2, 1, 2, 0    /* p-z {|}~ DEL */
+};
+
 static int ascii_class(unsigned char c)
 {
-    if (c <= ' ' || c == 0x7F)
-        return 0;
-    if (is_ascii_alnum(c))
-        return 3;
-    switch (c) {
-    case '$': case '+': case '<': case '=': case '>': case '^': case '`': case '|': case '~':
-        return 2;
-    default:
-        return 1;
-    }
+    return ascii_classes[c & 0x7F];
 }
 
 static int other_kind(int32_t cp)
@@ -424,7 +437,7 @@ static int other_kind(int32_t cp)
     return u_ispunct(cp) ? NLP_TOKEN_PUNCT : u_isalnum(cp) ? NLP_TOKEN_WORD : NLP_TOKEN_SYMBOL;
 }
 
-static int push(nlp_tokenizer *t, size_t start, size_t end, int kind)
+static inline int push(nlp_tokenizer *t, size_t start, size_t end, int kind)
 {
     if (t->ntok == t->cap && grow((void **)&t->tok, &t->cap, t->ntok + 1, sizeof *t->tok))
         return NLP_ENOMEM;
@@ -612,7 +625,7 @@ static int push2(nlp_tokenizer *t, size_t *w, size_t start, size_t end, int kind
     if (*w == t->cap2 && grow((void **)&t->tok2, &t->cap2, *w + 1, sizeof *t->tok2))
         return NLP_ENOMEM;
     t->tok2[*w] = (nlp_token){(uint32_t)start, (uint32_t)(end - start), (uint16_t)kind,
-                              (uint16_t)flags};
+                              (uint16_t)flags, 0};
     (*w)++;
     return NLP_OK;
 }
@@ -631,17 +644,14 @@ static void swap_tokens(nlp_tokenizer *t, size_t n)
 /* Replaces the tokens that overlap a span by the span. */
 static int pass_spans(nlp_tokenizer *t, size_t lo, size_t hi)
 {
-    /* Most text has none: look for what starts one first, with memchr
-** and on the tokens ("www.x.org" is one ICU word). */
-    const char *s = t->text;
+    /* Most text has none: look for '@', "://" and "www." with memchr. */
+    const char *s = t->text, *stop = t->text + hi;
     int maybe = memchr(s + lo, '@', hi - lo) != NULL;
-    for (const char *p = s + lo; !maybe && (p = memchr(p, ':', (size_t)(s + hi - p))) != NULL; p++)
-        maybe = p + 2 < s + hi && p[1] == '/' && p[2] == '/';
-    for (size_t k = 0; !maybe && k < t->ntok; k++) {
-        const char *w = s + t->tok[k].start;
-        maybe = t->tok[k].len > 4 && (w[0] | 0x20) == 'w' && (w[1] | 0x20) == 'w' &&
-                (w[2] | 0x20) == 'w' && w[3] == '.';
-    }
+    for (const char *p = s + lo; !maybe && (p = memchr(p, ':', (size_t)(stop - p))) != NULL; p++)
+        maybe = p + 2 < stop && p[1] == '/' && p[2] == '/';
+    for (const char *p = s + lo; !maybe && (p = memchr(p, '.', (size_t)(stop - p))) != NULL; p++)
+        maybe = p - 3 >= s + lo && (p[-1] | 0x20) == 'w' && (p[-2] | 0x20) == 'w' &&
+                (p[-3] | 0x20) == 'w';
     if (!maybe)
         return NLP_OK;
     if (find_spans(t, lo, hi))
@@ -692,7 +702,7 @@ static int is_abbrev(const nlp_tokenizer *t, const nlp_token *word)
         /* dell'art. -> the part after the elision */
         const char *s0 = t->text + word->start;
         for (size_t i = word->len; i-- > 0;) {
-            if (s0[i] == '\'' || (unsigned char)s0[i] == 0x99) {
+            if (s0[i] == '\'' || (i >= 2 && memcmp(s0 + i - 2, "\xE2\x80\x99", 3) == 0)) {
                 tail.start = word->start + (uint32_t)i + 1;
                 tail.len = word->len - (uint32_t)i - 1;
                 break;
@@ -804,10 +814,10 @@ static int is_alnum_kind(const nlp_token *k)
     return k->kind == NLP_TOKEN_WORD || k->kind == NLP_TOKEN_NUMBER;
 }
 
-/* Only whitespace from byte i to the end of the text. */
+/* Only whitespace from byte i to the end of the line. */
 static int only_space_after(const nlp_tokenizer *t, size_t i)
 {
-    while (i < t->len) {
+    while (i < t->len && t->text[i] != '\n') {
         if (other_kind(cp_at(t, i)) != SEG_DROP)
             return 0;
         i += (unsigned char)t->text[i] < 0x80 ? 1 : 1 + ((unsigned char)t->text[i] >= 0xE0) +
@@ -995,7 +1005,7 @@ static size_t split_en(const nlp_tokenizer *t, const nlp_token *k)
     if (a == n || a == 0)
         return 0;
     nlp_token suffix = {k->start + (uint32_t)a + (uint32_t)alen,
-                        k->len - (uint32_t)a - (uint32_t)alen, 0, 0};
+                        k->len - (uint32_t)a - (uint32_t)alen, 0, 0, 0};
     if (suffix.len == 1 && (s[n - 1] | 0x20) == 't' && a >= 2 && (s[a - 1] | 0x20) == 'n')
         return a - 1;                       /* do|n't ca|n't wo|n't */
     if (suffix.len > 0 && suffix.len <= 2 && tok_in(t, &suffix, clitic_en))
@@ -1015,7 +1025,7 @@ static size_t split_unit(const nlp_tokenizer *t, const nlp_token *k)
         i++;
     if (i == 0 || i == k->len)
         return 0;
-    nlp_token unit = {k->start + (uint32_t)i, k->len - (uint32_t)i, 0, 0};
+    nlp_token unit = {k->start + (uint32_t)i, k->len - (uint32_t)i, 0, 0, 0};
     if (unit.len == 1 && s[i] == 'K')
         return i;
     for (size_t j = i; j < k->len; j++)
@@ -1024,38 +1034,94 @@ static size_t split_unit(const nlp_tokenizer *t, const nlp_token *k)
     return tok_in(t, &unit, units_en) ? i : 0;
 }
 
-static int pass_splits(nlp_tokenizer *t)
+/* The next apostrophe (' or ’) at or after byte i of text[..hi), or hi. */
+static size_t next_apostrophe(const nlp_tokenizer *t, size_t i, size_t hi)
 {
-    size_t w = 0;
-    for (size_t r = 0; r < t->ntok; r++) {
-        nlp_token k = t->tok[r];
-        size_t start = k.start, end = tok_end(&k);
-        if (t->rules == RULES_EN && is_alnum_kind(&k)) {
-            size_t cut = k.kind == NLP_TOKEN_WORD ? split_en(t, &k) : 0;
-            if (cut == 0)
-                cut = split_unit(t, &k);
-            if (cut > 0) {
-                if (push2(t, &w, start, start + cut, k.kind, 0))
-                    return NLP_ENOMEM;
-                start += cut;
-            }
-        } else if (k.kind == NLP_TOKEN_WORD && t->rules == RULES_IT) {
-            /* l'amor -> l' amor; dell'all'altra -> dell' all' altra */
-            for (size_t i = start + 1; i + 1 < end; i++) {
-                size_t alen = t->text[i] == '\'' ? 1 :
-                              (i + 3 < end && memcmp(t->text + i, "\xE2\x80\x99", 3) == 0) ? 3 : 0;
-                if (alen == 0)
-                    continue;
-                if (push2(t, &w, start, i + alen, k.kind, 0))
-                    return NLP_ENOMEM;
-                start = i + alen;
-                i = start;
-            }
+    const char *s = t->text;
+    const char *a = i < hi ? memchr(s + i, '\'', hi - i) : NULL;
+    size_t lim = a ? (size_t)(a - s) : hi;
+    for (const char *p = s + i; p < s + lim && (p = memchr(p, 0xE2, (size_t)(s + lim - p))) != NULL;
+         p++)
+        if (p + 2 < s + hi && (unsigned char)p[1] == 0x80 && (unsigned char)p[2] == 0x99)
+            return (size_t)(p - s);
+    return lim;
+}
+
+/* The cuts a language rule makes inside token k (at most MAX_CUTS offsets
+** into the text, increasing); returns their number. */
+#define MAX_CUTS 8
+static int token_cuts(const nlp_tokenizer *t, const nlp_token *k, int has_apostrophe,
+                      size_t cuts[MAX_CUTS])
+{
+    size_t start = k->start, end = tok_end(k);
+    int n = 0;
+    if (t->rules == RULES_EN) {
+        size_t cut = k->kind == NLP_TOKEN_WORD && has_apostrophe ? split_en(t, k) : 0;
+        if (cut == 0)
+            cut = split_unit(t, k);
+        if (cut > 0)
+            cuts[n++] = start + cut;
+    } else if (t->rules == RULES_IT && k->kind == NLP_TOKEN_WORD && has_apostrophe) {
+        /* l'amor -> l' amor; dell'all'altra -> dell' all' altra */
+        for (size_t i = start + 1; i + 1 < end && n < MAX_CUTS; i++) {
+            size_t alen = t->text[i] == '\'' ? 1 :
+                          (i + 3 < end && memcmp(t->text + i, "\xE2\x80\x99", 3) == 0) ? 3 : 0;
+            if (alen == 0)
+                continue;
+            cuts[n++] = i + alen;
+            i += alen - 1;
         }
-        if (push2(t, &w, start, end, k.kind, 0))
-            return NLP_ENOMEM;
     }
-    swap_tokens(t, w);
+    return n;
+}
+
+/* Splits tokens by the language rules.  Candidates are found cheaply
+** (apostrophes by memchr over the batch text; in English also tokens that
+** start with a digit, or "alot"), and the batch is copied only from the
+** first split on, in runs. */
+static int pass_splits(nlp_tokenizer *t, size_t lo, size_t hi)
+{
+    size_t n = t->ntok, w = 0, copied = 0;   /* tok[0..copied) are in tok2[0..w) */
+    size_t ap = next_apostrophe(t, lo, hi);
+    int en = t->rules == RULES_EN;
+    for (size_t r = 0; r < n; r++) {
+        const nlp_token *k = &t->tok[r];
+        if (!is_alnum_kind(k))
+            continue;
+        while (ap < k->start)
+            ap = next_apostrophe(t, ap + 1, hi);
+        int has_ap = ap < tok_end(k);
+        if (!has_ap) {
+            const unsigned char *s = (const unsigned char *)t->text + k->start;
+            if (!en || !((s[0] >= '0' && s[0] <= '9' && is_ascii_alpha(s[k->len - 1])) ||
+                         (k->len == 4 && (s[0] | 0x20) == 'a')))
+                continue;
+        }
+        size_t cuts[MAX_CUTS];
+        int nc = token_cuts(t, k, has_ap, cuts);
+        if (nc == 0)
+            continue;
+        /* copy the unchanged run before this token, then the pieces */
+        size_t run = r - copied;
+        if (grow((void **)&t->tok2, &t->cap2, w + run + (size_t)nc + 1, sizeof *t->tok2))
+            return NLP_ENOMEM;
+        memcpy(t->tok2 + w, t->tok + copied, run * sizeof *t->tok);
+        w += run;
+        size_t start = k->start;
+        for (int c = 0; c <= nc; c++) {
+            size_t stop = c < nc ? cuts[c] : tok_end(k);
+            t->tok2[w++] = (nlp_token){(uint32_t)start, (uint32_t)(stop - start), k->kind, 0, 0};
+            start = stop;
+        }
+        copied = r + 1;
+    }
+    if (copied == 0)
+        return NLP_OK;   /* nothing split: no copy */
+    size_t run = n - copied;
+    if (grow((void **)&t->tok2, &t->cap2, w + run, sizeof *t->tok2))
+        return NLP_ENOMEM;
+    memcpy(t->tok2 + w, t->tok + copied, run * sizeof *t->tok);
+    swap_tokens(t, w + run);
     return NLP_OK;
 }
 
@@ -1086,6 +1152,10 @@ static int pass_finish(nlp_tokenizer *t)
     t->flen = 0;
     for (size_t r = 0; r < t->ntok; r++) {
         nlp_token k = t->tok[r];
+        for (size_t p = t->line_pos; p < k.start; p++)
+            t->line += t->text[p] == '\n';
+        t->line_pos = tok_end(&k);
+        k.line = t->line;
         if (t->sbi) {
             if ((int32_t)k.start >= t->sent_next) {
                 if (!t->after_title)
@@ -1154,7 +1224,7 @@ int nlp_tokenize_next(nlp_tokenizer *t, nlp_tokens *out)
             if (pass_spans(t, lo, hi))
                 return NLP_ENOMEM;
             pass_joins(t);
-            if (t->rules != RULES_NONE && pass_splits(t))
+            if (t->rules != RULES_NONE && pass_splits(t, lo, hi))
                 return NLP_ENOMEM;
         }
         int rc = pass_finish(t);

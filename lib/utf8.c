@@ -337,9 +337,13 @@ int nlp_utf8_map_is_identity(const char *str, size_t n, int flags)
     size_t i = 0;
     while (i < n) {
         if (s[i] < 0x80) {
-            if (fold && s[i] >= 'A' && s[i] <= 'Z')
-                return 0;
-            i++;
+            if (fold) {
+                if (s[i] >= 'A' && s[i] <= 'Z')
+                    return 0;
+                i++;
+            } else {
+                i += ascii_prefix(s + i, n - i);
+            }
             continue;
         }
         int32_t cp;

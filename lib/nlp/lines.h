@@ -37,6 +37,20 @@ nlp_lines *nlp_lines_new(FILE *f, int flags);
 */
 int nlp_lines_next(nlp_lines *r, char **line, size_t *len);
 
+/*
+** Reads a block of whole lines at once, for callers that process text in
+** bulk: every complete line now buffered (at least one; a final line
+** without a newline counts), each with its '\n' kept, so the block is
+** *len bytes of plain text, not NUL-terminated.  *nlines receives the
+** number of lines in it: they are numbered nlp_lines_number(r) - *nlines
+** + 1 to nlp_lines_number(r).  NLP_LINES_STRIP_CR does not apply.  A block
+** is at most the read block size (64 KiB) or one line when that is longer,
+** so memory stays proportional to the longest line.  Returns 1, 0 at end
+** of input, or NLP_EIO / NLP_ENOMEM.  The block stays valid until the next
+** call; it may be mixed with nlp_lines_next.
+*/
+int nlp_lines_next_block(nlp_lines *r, char **block, size_t *len, long *nlines);
+
 /* 1-based number of the line last returned by nlp_lines_next (0 before). */
 long nlp_lines_number(const nlp_lines *r);
 

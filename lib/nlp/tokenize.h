@@ -84,6 +84,9 @@ typedef struct nlp_token {
     uint32_t len;     /* length in bytes, > 0 */
     uint16_t kind;    /* enum nlp_token_kind */
     uint16_t flags;   /* NLP_TOKEN_* flags */
+    uint32_t line;    /* 0-based line of the text the token is on (the
+                         number of '\n' before it), for callers that pass
+                         many lines at once */
 } nlp_token;
 
 /* One batch of tokens: views into the tokenizer, valid until its next call
@@ -115,8 +118,9 @@ int nlp_tokenizer_new(nlp_tokenizer **t, const nlp_tokenize_options *o, nlp_erro
 void nlp_tokenizer_free(nlp_tokenizer *t);
 
 /*
-** Starts tokenizing s[0..n), usually one line (a newline inside is just
-** whitespace).  s may hold any bytes (NUL and other controls separate
+** Starts tokenizing s[0..n): one line, or many lines at once (faster:
+** tokens never span a newline, sentences end at one, and each token's
+** line field tells its line).  s may hold any bytes (NUL and other controls separate
 ** tokens and are dropped) and must stay unchanged until the last
 ** nlp_tokenize_next of this text.  Invalid UTF-8 is repaired (each bad
 ** sequence becomes U+FFFD, see nlp/utf8.h) unless the tokenizer is strict.
