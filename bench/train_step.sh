@@ -118,6 +118,7 @@ echo "Allocations inside our timed steps, per step, by the caller's shared objec
 echo "(libnlp.so never appears: it allocates nothing in a step):"
 awk '{
     for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    printf "  %s h=%s %s thread(s): %.1f per step (%s)\n", v["cell"], v["hidden"], v["threads"],
-        v["allocs_in_steps"] / v["steps"], v["alloc_callers"]
+    who = v["alloc_callers"]; gsub(/:[0-9]+/, "", who)
+    printf "  %s h=%s, %s thread(s): %.1f per step, from %s\n", v["cell"], v["hidden"], v["threads"],
+        v["allocs_in_steps"] / v["steps"], who
 }' "$tmp/log" | sort -u

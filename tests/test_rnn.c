@@ -44,6 +44,36 @@ static const float ref_lstm_cT[] = {-0.129056286f, 0.175412372f, 0.146033676f, -
 static const float ref_gru_y[] = {-0.154338874f, -0.556904470f, 0.156452211f, -0.130397954f, -0.195904290f, -0.580750535f, 0.235131513f, -0.192465323f, -0.083129440f, -0.581808933f, 0.044223233f, -0.124178708f, -0.117600352f, -0.593824848f, 0.137344521f, -0.168620860f, -0.055095447f, -0.579945865f, -0.127052473f, -0.163464097f, -0.043293561f, -0.627577475f, -0.010214614f, -0.137318910f};
 static const float ref_gru_hT[] = {-0.234384762f, 0.075691038f, 0.200969787f, -0.047945199f, -0.184646207f, -0.499630099f, 0.159591372f, -0.591252724f, -0.055095447f, -0.579945865f, -0.043293561f, -0.627577475f, 0.156452211f, -0.130397954f, 0.235131513f, -0.192465323f};
 
+
+/* ---- allocation counter ----------------------------------------------------
+** Interposes malloc & co. (not under AddressSanitizer, which owns them) to
+** check that forward and backward never allocate.
+*/
+#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
+#define COUNT_ALLOCS 1
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+static int counting;
+static long nallocs;
+void *malloc(size_t n);
+void *calloc(size_t a, size_t b);
+void *realloc(void *p, size_t n);
+void *aligned_alloc(size_t al, size_t n);
+int posix_memalign(void **p, size_t al, size_t n);
+void *malloc(size_t n) { nallocs += counting; return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { nallocs += counting; return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { nallocs += counting; return __libc_realloc(p, n); }
+void *aligned_alloc(size_t al, size_t n) { nallocs += counting; return __libc_memalign(al, n); }
+int posix_memalign(void **p, size_t al, size_t n)
+{
+    nallocs += counting;
+    *p = __libc_memalign(al, n);
+    return *p ? 0 : 12;
+}
+#endif
+
 static const char *cell_name(int cell)
 {
     return cell == NLP_RNN_LSTM ? "lstm" : cell == NLP_RNN_GRU ? "gru" : "tanh";
@@ -462,6 +492,52 @@ static void test_reset(void **state)
     nlp_params_free(p);
 }
 
+/* Forward and backward never allocate (every option on). */
+static void test_no_allocation(void **state)
+{
+    (void)state;
+#ifdef COUNT_ALLOCS
+    enum { T = 5, B = 3, I = 4, H = 6, L = 2 };
+    for (int cell = 0; cell < 3; cell++) {
+        nlp_params *p = nlp_params_new();
+        nlp_rnn_config cfg;
+        nlp_rnn_config_default(&cfg);
+        cfg.cell = cell;
+        cfg.input = I;
+        cfg.hidden = H;
+        cfg.layers = L;
+        cfg.bidirectional = 1;
+        cfg.dropout = 0.2f;
+        cfg.max_T = T;
+        cfg.max_B = B;
+        nlp_rnn *r;
+        assert_int_equal(nlp_rnn_new(&r, &cfg, p, "r"), NLP_OK);
+        assert_int_equal(nlp_params_alloc(p), NLP_OK);
+        nlp_rng g;
+        nlp_rng_seed(&g, 3);
+        nlp_rnn_reset(r, &g);
+        enum { NS = L * 2 * B * H };
+        static float x[T * B * I], dx[T * B * I], y[T * B * 2 * H], dy[T * B * 2 * H];
+        static float h[NS], c[NS], dh[NS], dc[NS];
+        const int lens[B] = {5, 3, 1};
+        nlp_tensor_uniform(x, T * B * I, -1, 1, &g);
+        nlp_tensor_uniform(dy, T * B * 2 * H, -1, 1, &g);
+        counting = 1;
+        nallocs = 0;
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(nlp_rnn_forward(r, y, h, c, x, h, c, lens, T, B, 1, &g), NLP_OK);
+            assert_int_equal(nlp_rnn_backward(r, dx, dh, dc, dy, dh, dc, x), NLP_OK);
+        }
+        counting = 0;
+        assert_int_equal(nallocs, 0);
+        nlp_rnn_free(r);
+        nlp_params_free(p);
+    }
+#else
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_dropout_determinism),
         cmocka_unit_test(test_reset),
+        cmocka_unit_test(test_no_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
