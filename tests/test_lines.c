@@ -142,6 +142,59 @@ static void test_long_lines(void **state)
     free(data);
 }
 
+/* Blocks of whole lines: their concatenation is the input, each ends with
+** a newline but the last of a file without one, line numbers add up, and
+** they mix with nlp_lines_next. */
+static void test_blocks(void **state)
+{
+    (void)state;
+    size_t total = 300000;
+    char *data = malloc(total);
+    assert_non_null(data);
+    long lines = 0;
+    for (size_t i = 0; i < total; i++) {
+        data[i] = (i * 7919) % 61 == 0 ? '\n' : (char)('a' + i % 26);
+        lines += data[i] == '\n';
+    }
+    data[total - 1] = 'z';   /* no final newline */
+    lines++;
+    FILE *f = file_with(data, total);
+    nlp_lines *r = nlp_lines_new(f, 0);
+    char *line, *block;
+    size_t len, got = 0, blen;
+    long nl, counted = 0;
+    expect_line(r, data, (size_t)((char *)memchr(data, '\n', total) - data), 1);
+    got = (size_t)((char *)memchr(data, '\n', total) - data) + 1;
+    counted = 1;
+    int rc;
+    while ((rc = nlp_lines_next_block(r, &block, &blen, &nl)) == 1) {
+        assert_true(blen > 0 && nl > 0);
+        assert_memory_equal(block, data + got, blen);
+        long c = 0;
+        for (size_t i = 0; i < blen; i++)
+            c += block[i] == '\n';
+        if (got + blen < total)
+            assert_int_equal(block[blen - 1], '\n');
+        assert_int_equal(nl, got + blen == total ? c + 1 : c);
+        counted += nl;
+        assert_int_equal(nlp_lines_number(r), counted);
+        got += blen;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(got, total);
+    assert_int_equal(counted, lines);
+    assert_int_equal(nlp_lines_next(r, &line, &len), 0);
+    nlp_lines_free(r);
+    fclose(f);
+
+    f = file_with("", 0);
+    r = nlp_lines_new(f, 0);
+    assert_int_equal(nlp_lines_next_block(r, &block, &blen, &nl), 0);
+    nlp_lines_free(r);
+    fclose(f);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_nul_and_cr),
         cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

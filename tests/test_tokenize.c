@@ -284,6 +284,39 @@ static void test_each_stops(void **state)
     nlp_tokenizer_free(t);
 }
 
+/* Many lines in one text: tokens never span a newline, each knows its
+** line, sentences end at a newline, abbreviation rules see line ends. */
+static void test_lines_in_text(void **state)
+{
+    (void)state;
+    nlp_tokenize_options o;
+    nlp_tokenize_options_init(&o);
+    o.lang = "en";
+    o.unit = NLP_TOKENIZE_SENTENCE;
+    o.lower = 1;
+    nlp_tokenizer *t;
+    assert_int_equal(nlp_tokenizer_new(&t, &o, NULL), NLP_OK);
+    const char *text = "It's one\n\nin the U.S.\nDr.\nTwo http://a.b\r\nx";
+    const char *want[] = {"it", "'s", "one", "in", "the", "u.s", ".", "dr", ".", "two",
+                          "http://a.b", "x"};
+    uint32_t lines[] = {0, 0, 0, 2, 2, 2, 2, 3, 3, 4, 4, 5};
+    int starts[] = {1, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 1};
+    assert_int_equal(nlp_tokenize_begin(t, text, strlen(text), NULL), NLP_OK);
+    nlp_tokens b;
+    size_t i = 0;
+    while (nlp_tokenize_next(t, &b) == 1) {
+        for (size_t j = 0; j < b.n; j++, i++) {
+            assert_true(i < sizeof lines / sizeof lines[0]);
+            assert_int_equal(b.tok[j].len, strlen(want[i]));
+            assert_memory_equal(b.text + b.tok[j].start, want[i], b.tok[j].len);
+            assert_int_equal(b.tok[j].line, lines[i]);
+            assert_int_equal((b.tok[j].flags & NLP_TOKEN_SENT_START) != 0, starts[i]);
+        }
+    }
+    assert_int_equal(i, sizeof lines / sizeof lines[0]);
+    nlp_tokenizer_free(t);
+}
+
 /* A text of many batches: joins and splits near batch ends, kinds,
 ** offsets and the sentence flags must be the same as for short texts. */
 static void test_batches(void **state)
@@ -343,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_each_stops),
+        cmocka_unit_test(test_lines_in_text),
         cmocka_unit_test(test_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
