@@ -103,8 +103,8 @@ static inline float fexp(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { float f; int32_t i; } u = {p};
-    u.i += (int32_t)n << 23;
+    union { float f; uint32_t i; } u = {p};
+    u.i += (uint32_t)(int32_t)n << 23; /* unsigned: n < 0 wraps as intended */
     return u.f;
 }
 
