@@ -100,25 +100,36 @@ void nlp_tensor_xavier(float *w, int rows, int cols, float gain, nlp_rng *r)
 }
 
 /*
-** Orthonormalises `count` vectors of length `len` in place by modified
-** Gram-Schmidt; vector k, element j is at w[k*vs + j*es].  A vector that
-** collapses (norm below 1e-6 after projection, which for Gaussian input
-** happens with probability ~0) is redrawn and processed again.
+** Orthonormalises `count` vectors of length `len` in place: vector k,
+** element j is at w[k*vs + j*es], with either es == 1 (rows, vs = ld) or
+** vs == 1 (columns, es = ld).  Classical Gram-Schmidt applied twice
+** ("CGS2", Giraud et al. 2005: as orthogonal as modified Gram-Schmidt and
+** made of matrix-vector products, so it runs in BLAS), over the earlier
+** vectors in blocks of GS_BLOCK so the coefficients fit on the stack.  A
+** vector that collapses (norm below 1e-6 after projection, which for
+** Gaussian input happens with probability ~0) is redrawn.
 */
-static void gram_schmidt(float *w, int count, int len, size_t vs, size_t es,
-                         nlp_rng *r)
+#define GS_BLOCK 256
+
+static void gram_schmidt(float *w, int count, int len, int ld, int by_rows, nlp_rng *r)
 {
+    float c[GS_BLOCK];
+    size_t vs = by_rows ? (size_t)ld : 1, es = by_rows ? 1 : (size_t)ld;
     for (int k = 0; k < count; k++) {
         float *v = w + (size_t)k * vs;
         for (int tries = 0;; tries++) {
-            for (int p = 0; p < k; p++) {
-                const float *u = w + (size_t)p * vs;
-                double dot = 0;
-                for (int j = 0; j < len; j++)
-                    dot += (double)u[j * es] * v[j * es];
-                for (int j = 0; j < len; j++)
-                    v[j * es] = (float)(v[j * es] - dot * u[j * es]);
-            }
+            for (int pass = 0; pass < 2; pass++)
+                for (int j0 = 0; j0 < k; j0 += GS_BLOCK) {
+                    int n = k - j0 < GS_BLOCK ? k - j0 : GS_BLOCK;
+                    const float *U = w + (size_t)j0 * vs;
+                    if (by_rows) { /* U is (n, len) row-major */
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, len, 1.0f, U, ld, v, 1, 0.0f, c, 1);
+                        cblas_sgemv(CblasRowMajor, CblasTrans, n, len, -1.0f, U, ld, c, 1, 1.0f, v, 1);
+                    } else { /* U is (len, n) with leading dimension ld */
+                        cblas_sgemv(CblasRowMajor, CblasTrans, len, n, 1.0f, U, ld, v, ld, 0.0f, c, 1);
+                        cblas_sgemv(CblasRowMajor, CblasNoTrans, len, n, -1.0f, U, ld, c, 1, 1.0f, v, ld);
+                    }
+                }
             double nrm = 0;
             for (int j = 0; j < len; j++)
                 nrm += (double)v[j * es] * v[j * es];
@@ -141,9 +152,9 @@ void nlp_tensor_orthogonal(float *w, int rows, int cols, int ld, float gain,
         for (int j = 0; j < cols; j++)
             w[(size_t)i * ld + j] = (float)nlp_rng_normal(r);
     if (rows <= cols)
-        gram_schmidt(w, rows, cols, (size_t)ld, 1, r);
+        gram_schmidt(w, rows, cols, ld, 1, r);
     else
-        gram_schmidt(w, cols, rows, 1, (size_t)ld, r);
+        gram_schmidt(w, cols, rows, ld, 0, r);
     if (gain != 1.0f)
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++)

@@ -167,6 +167,13 @@ static void test_orthogonal(void **state)
     assert_true(ortho_error(w, 8, 24, 24, 0, 2.0f) < 1e-4);
     nlp_tensor_orthogonal(w, 24, 8, 16, 1.0f, &r); /* tall, padded ld */
     assert_true(ortho_error(w, 24, 8, 16, 1, 1.0f) < 1e-5);
+    /* More vectors than one block of the orthogonaliser (256). */
+    float *big = malloc(300 * 300 * sizeof(float));
+    nlp_tensor_orthogonal(big, 300, 300, 300, 1.0f, &r);
+    assert_true(ortho_error(big, 300, 300, 300, 0, 1.0f) < 1e-5);
+    nlp_tensor_orthogonal(big, 290, 270, 300, 1.0f, &r); /* tall, by columns */
+    assert_true(ortho_error(big, 290, 270, 300, 1, 1.0f) < 1e-5);
+    free(big);
 }
 
 static void test_dropout(void **state)

@@ -84,7 +84,7 @@ void nlp_tensor_xavier(float *w, int rows, int cols, float gain, nlp_rng *r);
 /*
 ** Orthogonal initialisation (Saxe et al. 2014) of w (rows, cols), row-major
 ** with leading dimension ld >= cols: a Gaussian matrix orthonormalised by
-** modified Gram-Schmidt (accumulated in double), then scaled by gain.
+** Gram-Schmidt (classical, applied twice, in BLAS), then scaled by gain.
 ** When rows <= cols the rows come out orthonormal, otherwise the columns.
 ** For a recurrent weight (G*H, H) call it once per (H,H) gate block.
 ** Needs no memory; never fails.
