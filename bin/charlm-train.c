@@ -507,6 +507,9 @@ int main(int argc, char **argv)
         int rc = nlp_charlm_vocab_build(&v, text.cp, ntrain, o.min_count);
         if (rc != NLP_OK)
             cli_die("building the vocabulary: %s", nlp_strerror(rc));
+        if (nlp_vocab_size(v) < 2)
+            cli_die("no character occurs %ld times in the training text (lower --min-count)",
+                    o.min_count);
         rc = nlp_charlm_new(&r.m, &o.model, v, cap_T, cap_B, o.train.seed);
         if (rc != NLP_OK)
             cli_die("creating the model: %s", nlp_strerror(rc));

@@ -157,6 +157,10 @@ head -c 200 "$T/rep.txt" > "$T/short.txt"
 check "too short for one sequence" \
     run_ 1 "$T/s.err" "$TRAIN" $SMALL -o "$T/s.model" "$T/short.txt"
 check "too short message" has 'corpus too short: 190 characters of training text, but --batch 8 and --seq-len 32 need at least 264' "$T/s.err"
+awk 'BEGIN { for (i = 33; i < 127; i++) printf "%c", i }' > "$T/distinct.txt"
+check "no character frequent enough" \
+    run_ 1 "$T/dc.err" "$TRAIN" --batch 2 --seq-len 8 -o "$T/dc.model" "$T/distinct.txt"
+check "no character frequent enough: message" has 'no character occurs 2 times' "$T/dc.err"
 check "unwritable output" \
     run_ 1 "$T/w.err" "$TRAIN" $SMALL -o "$T/no/such/dir/m.model" "$T/rep.txt"
 check "unwritable output message" has "^charlm-train: $T/no/such/dir/m.model: cannot write" "$T/w.err"
