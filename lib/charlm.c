@@ -217,8 +217,10 @@ static int config_ok(const nlp_charlm_config *c)
         && c->dropout >= 0 && c->dropout < 1;
 }
 
-int nlp_charlm_new(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *vocab,
-                   int max_T, int max_B, uint64_t seed)
+/* nlp_charlm_new; init == 0 leaves the weights at zero (a loader fills them,
+** and orthogonal initialisation of a large model is not free). */
+static int create(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *vocab,
+                  int max_T, int max_B, uint64_t seed, int init)
 {
     *out = NULL;
     if (!vocab || !config_ok(cfg) || max_T < 1 || max_B < 1 || nlp_vocab_size(vocab) < 2
@@ -257,17 +259,25 @@ int nlp_charlm_new(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *vo
         goto fail;
     if ((rc = nlp_params_alloc(m->params)) != NLP_OK)
         goto fail;
-    /* Initialisation order is part of the seed's meaning: keep it. */
-    nlp_rng r;
-    nlp_rng_seed(&r, seed);
-    nlp_embed_reset(&m->emb, &r);
-    nlp_rnn_reset(m->rnn, &r);
-    nlp_linear_reset(&m->out, &r);
+    if (init) {
+        /* Initialisation order is part of the seed's meaning: keep it. */
+        nlp_rng r;
+        nlp_rng_seed(&r, seed);
+        nlp_embed_reset(&m->emb, &r);
+        nlp_rnn_reset(m->rnn, &r);
+        nlp_linear_reset(&m->out, &r);
+    }
     *out = m;
     return NLP_OK;
 fail:
     nlp_charlm_free(m);
     return rc;
+}
+
+int nlp_charlm_new(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *vocab,
+                   int max_T, int max_B, uint64_t seed)
+{
+    return create(out, cfg, vocab, max_T, max_B, seed, 1);
 }
 
 void nlp_charlm_free(nlp_charlm *m)
@@ -773,7 +783,7 @@ int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
         }
     }
     nlp_charlm *m;
-    if ((rc = nlp_charlm_new(&m, &cfg, v, max_T, max_B, 0)) != NLP_OK) {
+    if ((rc = create(&m, &cfg, v, max_T, max_B, 0, 0)) != NLP_OK) {
         nlp_error_set(e, rc, path, 0, rc == NLP_ENOMEM ? NULL : "bad model configuration");
         goto fail;
     }
