@@ -54,7 +54,8 @@ struct nlp_tokenizer {
     size_t n_invalid, first_invalid;
     char *rbuf;                /* repaired text */
     size_t rcap;
-    char *nbuf;                /* normalised text (malloc'd by nlp_utf8_map) */
+    char *nbuf;                /* normalised text */
+    size_t ncap;
     int started;               /* begin succeeded, next may run */
     int done;                  /* ICU reached the end of the text */
     int32_t pos;               /* ICU position: start of the next segment */
@@ -333,13 +334,58 @@ static size_t ascii_run(const char *s, size_t n)
     return i;
 }
 
+/* Normalises s[0..n) into t->nbuf in pieces of about NORM_CHUNK bytes,
+** each cut before an ASCII space or newline: a starter that composes with
+** nothing before it, so normalising the pieces apart gives the same text,
+** while utf8proc's temporary buffers (4 bytes per code point) stay small.
+** Pieces that need no change are copied. */
+#define NORM_CHUNK (64 * 1024)
+static int normalize_chunked(nlp_tokenizer *t, const char *s, size_t n, int flags, size_t *outlen)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        size_t end = n;
+        if (n - i > NORM_CHUNK) {
+            end = i + NORM_CHUNK;
+            while (end > i && s[end] != ' ' && s[end] != '\n')
+                end--;
+            if (end == i) {   /* no space in the piece: go on to the next one */
+                end = i + NORM_CHUNK;
+                while (end < n && s[end] != ' ' && s[end] != '\n')
+                    end++;
+            }
+        }
+        size_t m = end - i;
+        if (nlp_utf8_map_is_identity(s + i, m, flags)) {
+            if (grow((void **)&t->nbuf, &t->ncap, o + m, 1))
+                return NLP_ENOMEM;
+            memcpy(t->nbuf + o, s + i, m);
+            o += m;
+        } else {
+            char *p;
+            size_t plen;
+            int rc = nlp_utf8_map(s + i, m, flags, &p, &plen);
+            if (rc != NLP_OK)
+                return rc;
+            if (grow((void **)&t->nbuf, &t->ncap, o + plen, 1)) {
+                free(p);
+                return NLP_ENOMEM;
+            }
+            memcpy(t->nbuf + o, p, plen);
+            free(p);
+            o += plen;
+        }
+        i = end;
+    }
+    *outlen = o;
+    return NLP_OK;
+}
+
 int nlp_tokenize_begin(nlp_tokenizer *t, const char *s, size_t n, nlp_error *e)
 {
     t->started = 0;
     t->n_invalid = 0;
     t->first_invalid = n;
-    free(t->nbuf);
-    t->nbuf = NULL;
     if (n > INT32_MAX - 1)
         return nlp_error_set(e, NLP_ERANGE, NULL, 0, "text of %zu bytes is too long", n);
     int ascii = ascii_run(s, n) == n;
@@ -364,7 +410,7 @@ int nlp_tokenize_begin(nlp_tokenizer *t, const char *s, size_t n, nlp_error *e)
         int flags = t->o.normalize == NLP_TOKENIZE_NFKC ? NLP_UTF8_NFKC : NLP_UTF8_NFC;
         if (!nlp_utf8_map_is_identity(s, n, flags)) {
             size_t outlen;
-            int rc = nlp_utf8_map(s, n, flags, &t->nbuf, &outlen);
+            int rc = normalize_chunked(t, s, n, flags, &outlen);
             if (rc != NLP_OK)
                 return nlp_error_set(e, rc, NULL, 0, "normalisation failed");
             if (outlen > INT32_MAX - 1)

@@ -317,6 +317,45 @@ static void test_lines_in_text(void **state)
     nlp_tokenizer_free(t);
 }
 
+/* Normalisation of a long text goes by pieces: the result must be the
+** same everywhere, also for a piece with no space in it. */
+static void test_long_normalize(void **state)
+{
+    (void)state;
+    const char *unit = "e\xCC\x81te\xCC\x81 ";   /* été, decomposed */
+    size_t reps = 20000, ulen = strlen(unit), nospace = 70000;
+    size_t n = reps * ulen + nospace * 3;
+    char *text = malloc(n);
+    assert_non_null(text);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(text + i * ulen, unit, ulen);
+    for (size_t i = 0; i < nospace; i++)
+        memcpy(text + reps * ulen + 3 * i, "a\xCC\x8A", 3);   /* å, decomposed */
+    nlp_tokenizer *t;
+    assert_int_equal(nlp_tokenizer_new(&t, NULL, NULL), NLP_OK);
+    assert_int_equal(nlp_tokenize_begin(t, text, n, NULL), NLP_OK);
+    nlp_tokens b;
+    size_t count = 0, big = 0;
+    while (nlp_tokenize_next(t, &b) == 1) {
+        for (size_t i = 0; i < b.n; i++, count++) {
+            const char *tok = b.text + b.tok[i].start;
+            if (count < reps) {
+                assert_int_equal(b.tok[i].len, 5);
+                assert_memory_equal(tok, "\xC3\xA9t\xC3\xA9", 5);
+            } else {
+                assert_int_equal(b.tok[i].len, 2 * nospace);
+                for (size_t j = 0; j < nospace; j++)
+                    assert_memory_equal(tok + 2 * j, "\xC3\xA5", 2);
+                big++;
+            }
+        }
+    }
+    assert_int_equal(count, reps + 1);
+    assert_int_equal(big, 1);
+    nlp_tokenizer_free(t);
+    free(text);
+}
+
 /* A text of many batches: joins and splits near batch ends, kinds,
 ** offsets and the sentence flags must be the same as for short texts. */
 static void test_batches(void **state)
@@ -377,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_each_stops),
         cmocka_unit_test(test_lines_in_text),
+        cmocka_unit_test(test_long_normalize),
         cmocka_unit_test(test_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
