@@ -279,6 +279,45 @@ static void test_train_repeatable(void **state)
     fclose(f);
 }
 
+/* Every word is read exactly once per epoch, however the file is sliced. */
+static void test_slices_exact(void **state)
+{
+    (void)state;
+    /* Long and short words, blank runs and lines, no final newline. */
+    FILE *f = tmpfile();
+    nlp_rng r;
+    nlp_rng_seed(&r, 2);
+    for (int i = 0; i < 3000; i++) {
+        int len = 1 + (int)nlp_rng_below(&r, 3);
+        for (int k = 0; k < len; k++)
+            fputc('a' + (int)nlp_rng_below(&r, 4), f);
+        fputs(nlp_rng_below(&r, 5) == 0 ? "\n" : nlp_rng_below(&r, 2) ? " " : " \t  ", f);
+    }
+    fputs("zz", f);
+    fflush(f);
+    long size = ftell(f);
+    nlp_vocab *v = nlp_vocab_new();
+    nlp_error e;
+    nlp_w2v_vocab_init(v);
+    assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
+    assert_int_equal(nlp_w2v_vocab_finish(v, 1, &e), NLP_OK);
+    int threads[] = {1, 2, 3, 7, 16};
+    for (int k = 0; k < 5; k++) {
+        nlp_w2v_config c;
+        nlp_w2v_config_default(&c);
+        c.size = 4;
+        c.iter = 2;
+        c.threads = threads[k];
+        nlp_w2v *m;
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        assert_int_equal(nlp_w2v_train(m, fileno(f), size, "t", &e), NLP_OK);
+        assert_int_equal(nlp_w2v_words_processed(m), 2 * nlp_vocab_total(v));
+        nlp_w2v_free(m);
+    }
+    nlp_vocab_free(v);
+    fclose(f);
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -485,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_count),
         cmocka_unit_test(test_train_separates),
         cmocka_unit_test(test_train_repeatable),
+        cmocka_unit_test(test_slices_exact),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_vectors_roundtrip),
         cmocka_unit_test(test_vectors_bad),
