@@ -254,7 +254,8 @@ int main(int argc, char **argv)
     nlp_tokenize_options_init(&o);
     tool tl = {0};
     int c;
-    while ((c = getopt_long(argc, argv, "u:l:h", longopts, NULL)) != -1) {
+    opterr = 0;   /* messages below name the tool, not argv[0] */
+    while ((c = getopt_long(argc, argv, ":u:l:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'u':
             if (strcmp(optarg, "word") == 0)
@@ -297,9 +298,12 @@ int main(int argc, char **argv)
             usage();
         case OPT_VERSION:
             cli_version();
+        case ':':
+            cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
         default:
-            fprintf(stderr, "Try '%s --help' for more information.\n", cli_name());
-            exit(CLI_EXIT_USAGE);
+            if (optopt)
+                cli_usage_error("invalid option -- '%c'", optopt);
+            cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
     nlp_error err;

@@ -141,7 +141,12 @@ for opt in --unit --lang --lower --normalize --no-punct --one-per-line --strict 
     check "help lists $opt" grep -q -e "$opt" "$T/help"
 done
 check "version" returns_ 0 "$tok" --version > /dev/null
-check "unknown option: exit 2" returns_ 2 "$tok" --bogus < /dev/null 2> /dev/null
+check "unknown option: exit 2" returns_ 2 "$tok" --bogus < /dev/null 2> "$T/err"
+check "unknown option: message" grep -q "^tokenize: unrecognized option '--bogus'" "$T/err"
+check "unknown short option: exit 2" returns_ 2 "$tok" -x < /dev/null 2> "$T/err"
+check "unknown short option: message" grep -q "^tokenize: invalid option -- 'x'" "$T/err"
+check "missing argument: exit 2" returns_ 2 "$tok" --unit < /dev/null 2> "$T/err"
+check "missing argument: message" grep -q "^tokenize: option '--unit' requires an argument" "$T/err"
 check "bad --unit: exit 2" returns_ 2 "$tok" --unit=line < /dev/null 2> "$T/err"
 check "bad --unit: message" grep -q "^tokenize: invalid value for --unit: 'line'" "$T/err"
 check "bad --normalize: exit 2" returns_ 2 "$tok" --normalize=nfd < /dev/null 2> /dev/null
