@@ -14,6 +14,10 @@
 **     stay whole;
 **   - lang "en": clitics split off (don't -> do n't, can't -> ca n't,
 **     won't -> wo n't, it's -> it 's, I'm, we're, they've, I'd, we'll);
+**     as in UD English EWT, hyphenated words split (15 - year) except
+**     after common prefixes (e-mail, non-human) and in digit groups
+**     (303-832-8160), units split from numbers (39 K, 375 mm), and an
+**     abbreviation's period that ends the line is its own token ("etc .");
 **   - lang "it": elision splits after the apostrophe (l'amor -> l' amor,
 **     dell'anima -> dell' anima, c'è, un'altra), and apocopes like po'
 **     keep their apostrophe;
@@ -36,7 +40,7 @@
 /* What one token is. */
 enum nlp_token_unit {
     NLP_TOKENIZE_WORD = 0,       /* words, numbers, punctuation (default) */
-    NLP_TOKENIZE_SENTENCE = 1,   /* words, with sentence ends marked */
+    NLP_TOKENIZE_SENTENCE = 1,   /* words, with sentence starts marked */
     NLP_TOKENIZE_CHAR = 2        /* grapheme clusters (UAX #29) */
 };
 
