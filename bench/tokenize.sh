@@ -10,10 +10,12 @@
 #
 # Every figure is the median of RUNS runs (NLTK: NLTK_RUNS), the programs
 # interleaved so that load from elsewhere hits them alike.  Throughput is
-# bytes / wall-clock seconds; tokenize is timed as a whole process (start,
-# reading, writing to /dev/null), ICU and NLTK only around their loop, so
-# the ratios are conservative.  CPU-time rates (user+sys of the process)
-# are shown too: the machine is shared and wall clocks are noisy.
+# bytes / second, both by CPU time (user+sys of the process: tokenize,
+# ICU and NLTK are all single-threaded, and on a shared machine this is the
+# stable figure, used for the verdict) and by wall clock.  tokenize is
+# timed as a whole process (start, reading, writing to /dev/null), the ICU
+# anchor's wall clock only around its loop, NLTK only around its loop
+# (both clocks), so the ratios are conservative.
 # Environment: NLP_CORPORA (corpus mirror, default ../shared/corpora),
 # NLP_ANCHORS (default ../shared/anchors), PYTHON (default /usr/bin/python3).
 set -eu
@@ -98,15 +100,18 @@ print("%-28s %10s %10s   (all runs, wall MB/s)" % ("", "wall MB/s", "CPU MB/s"))
 for k in ("icu", "tok", "tok_en", "nltk"):
     print("%-28s %10.1f %10.1f   %s" % (names[k], med[k][0], med[k][1],
                                       " ".join("%.1f" % x[0] for x in res[k])))
-ok = True
+ok_cpu = ok_wall = True
 for k in ("tok", "tok_en"):
-    ri = med[k][0] / med["icu"][0]
-    rn = med[k][0] / med["nltk"][0]
-    ci = med[k][1] / med["icu"][1]
-    print("%-19s / ICU: %.2fx wall (%.2fx CPU), target >= 0.6   / NLTK: %.1fx wall (%.1fx CPU), target >= 15"
-          % (names[k], ri, ci, rn, med[k][1] / med["nltk"][1]))
-    ok = ok and ri >= 0.6 and rn >= 15
-print("throughput targets:", "met" if ok else "NOT met")
+    ri, ci = med[k][0] / med["icu"][0], med[k][1] / med["icu"][1]
+    rn, cn = med[k][0] / med["nltk"][0], med[k][1] / med["nltk"][1]
+    print("%-19s / ICU: %.2fx CPU (%.2fx wall), target >= 0.6   / NLTK: %.1fx CPU (%.1fx wall), target >= 15"
+          % (names[k], ci, ri, cn, rn))
+    ok_cpu = ok_cpu and ci >= 0.6 and cn >= 15
+    ok_wall = ok_wall and ri >= 0.6 and rn >= 15
+# All three programs are single-threaded; on a shared machine their wall
+# clocks mostly measure the other load, so the verdict uses CPU time.
+print("throughput targets: %s by CPU time (%s by wall clock)"
+      % ("met" if ok_cpu else "NOT met", "met" if ok_wall else "not met"))
 EOF
 
 echo
