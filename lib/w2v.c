@@ -35,7 +35,7 @@
 #define REPORT_EVERY 10000
 /* Floor of the learning rate, as a fraction of the start (word2vec: 1e-4). */
 #define MIN_ALPHA_FRACTION 1e-4
-/* Rows are padded to this many floats (64 bytes: one cache line). */
+/* Rows are padded to this many floats (64 bytes: one cache line); dot() assumes 16. */
 #define ROW_ALIGN 16
 /* Bytes read from the corpus at a time. */
 #define READ_BLOCK (1 << 20)
@@ -635,17 +635,28 @@ INLINE float dot(const float *restrict a, const float *restrict b, int n)
     for (int i = 0; i < n; i += ROW_ALIGN)
         for (int k = 0; k < ROW_ALIGN; k++)
             acc[k] += a[i + k] * b[i + k];
-    float s = 0;
-    for (int k = 0; k < ROW_ALIGN; k++)
-        s += acc[k];
-    return s;
+    /* Pairwise tree: vector halves, then a few scalars. */
+    for (int k = 0; k < 8; k++)
+        acc[k] += acc[k + 8];
+    for (int k = 0; k < 4; k++)
+        acc[k] += acc[k + 4];
+    return (acc[0] + acc[2]) + (acc[1] + acc[3]);
 }
 
-/* y += g * x */
+/* y += g * x, in fixed blocks so that -O2 vectorises it too. */
 INLINE void axpy(float *restrict y, float g, const float *restrict x, int n)
 {
-    for (int i = 0; i < n; i++)
-        y[i] += g * x[i];
+    for (int i = 0; i < n; i += ROW_ALIGN)
+        for (int k = 0; k < ROW_ALIGN; k++)
+            y[i + k] += g * x[i + k];
+}
+
+/* y = 0, same blocks. */
+INLINE void zero(float *restrict y, int n)
+{
+    for (int i = 0; i < n; i += ROW_ALIGN)
+        for (int k = 0; k < ROW_ALIGN; k++)
+            y[i + k] = 0;
 }
 
 /* word2vec's gradient for a target with label given f = input . output. */
@@ -775,8 +786,9 @@ HOT static void train_sentence(nlp_w2v *m, worker *w, const int32_t *sen, int le
             if (cw == 0)
                 continue;
             float inv = 1.0f / (float)cw;
-            for (int i = 0; i < S; i++)
-                neu1[i] *= inv;
+            for (int i = 0; i < S; i += ROW_ALIGN)
+                for (int k = 0; k < ROW_ALIGN; k++)
+                    neu1[i + k] *= inv;
             train_pair(m, w, neu1, word, alpha);
             for (int a = b; a < window * 2 + 1 - b; a++) {
                 int c = pos - window + a;

@@ -437,6 +437,57 @@ static void test_vectors_roundtrip(void **state)
     fclose(f);
 }
 
+/* The fast text formatter prints exactly what printf("%lf ") prints. */
+static void test_vectors_text_exact(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    float *x = malloc(N * sizeof *x);
+    nlp_rng r;
+    nlp_rng_seed(&r, 9);
+    float special[] = {0.0f, -0.0f, 0.0078125f, -0.0078125f, 0.5e-6f, 1.5e-6f, 2.5e-6f, 1e-45f,
+                       -1e-38f, 1.0f, -1.0f, 999999.9f, 123456789.0f, 3e11f, 2e12f, -4e20f,
+                       0.1f, 0.0000005f, 0.0000015f, 1e30f, INFINITY, -INFINITY, NAN};
+    int ns = (int)(sizeof special / sizeof special[0]);
+    for (int i = 0; i < N; i++) {
+        if (i < ns) {
+            x[i] = special[i];
+        } else {
+            /* Random bit patterns of every magnitude, and typical small values. */
+            uint32_t u = (uint32_t)nlp_rng_u64(&r);
+            memcpy(&x[i], &u, 4);
+            if (i % 2)
+                x[i] = (float)((nlp_rng_uniform(&r) - 0.5) * pow(10, (int)nlp_rng_below(&r, 8) - 4));
+            if (i % 7 == 0)  /* exact multiples of 2^-k near ties */
+                x[i] = (float)ldexp((double)nlp_rng_below(&r, 1 << 20), -(int)nlp_rng_below(&r, 30));
+        }
+    }
+    nlp_vocab *w = nlp_vocab_new();
+    nlp_vocab_add(w, "w", 1);
+    char *got = NULL, *want = NULL;
+    size_t gn = 0, wn = 0;
+    FILE *f = open_memstream(&got, &gn);
+    nlp_error e;
+    assert_int_equal(nlp_vectors_write(f, w, x, 1, N, 0, "v", &e), NLP_OK);
+    fclose(f);
+    f = open_memstream(&want, &wn);
+    fprintf(f, "1 %d\nw ", N);
+    for (int i = 0; i < N; i++)
+        fprintf(f, "%lf ", (double)x[i]);
+    fputc('\n', f);
+    fclose(f);
+    if (gn != wn || memcmp(got, want, gn) != 0) {
+        size_t k = 0;
+        while (k < gn && k < wn && got[k] == want[k])
+            k++;
+        fail_msg("text differs at byte %zu: got '%.30s' want '%.30s'", k, got + k, want + k);
+    }
+    free(got);
+    free(want);
+    free(x);
+    nlp_vocab_free(w);
+}
+
 static void bad_vectors(const char *text, int code, const char *prefix)
 {
     FILE *f = text_file(text);
@@ -527,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_slices_exact),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_vectors_roundtrip),
+        cmocka_unit_test(test_vectors_text_exact),
         cmocka_unit_test(test_vectors_bad),
         cmocka_unit_test(test_queries),
         cmocka_unit_test(test_spearman),
