@@ -39,6 +39,8 @@
 #define DEF_TIME_LIMIT 300.0
 #define DEF_VALID 0.05
 #define DEF_MIN_COUNT 2
+#define DEF_LR_DECAY 0.5
+#define DEF_THREADS 1
 #define MAX_WARNINGS 10   /* invalid-UTF-8 lines reported one by one */
 
 static volatile sig_atomic_t stop_signal; /* set by the handler only */
@@ -78,11 +80,14 @@ static _Noreturn void usage(void)
            "                             resumed runs too; 0 = no limit [%.0f]\n"
            "      --max-steps N          stop after N training steps; 0 = no limit [0]\n"
            "      --lr RATE              learning rate [%g]\n"
+           "      --lr-decay FACTOR      multiply the learning rate by FACTOR after an\n"
+           "                             epoch that does not improve the validation\n"
+           "                             bpc; 1 = never [%g]\n"
            "      --optimizer NAME       adam, rmsprop or sgd [%s]\n"
            "      --clip NORM            global gradient-norm limit; 0 = none [%g]\n"
            "      --valid FRACTION       held out from the end for validation [%g]\n"
            "      --seed N               initial weights and dropout [%llu]\n"
-           "      --threads N            BLAS/OpenMP threads [number of CPUs]\n"
+           "      --threads N            BLAS/OpenMP threads [%d]\n"
            "      --strict               refuse invalid UTF-8 (default: replace it by\n"
            "                             U+FFFD and warn)\n"
            "Files:\n"
@@ -102,14 +107,14 @@ static _Noreturn void usage(void)
            "Exit status: 0 success, 1 error, 2 usage error.\n",
            DEF_EPOCHS, DEF_TIME_LIMIT, nlp_charlm_cell_name(m.cell), m.layers, m.hidden,
            m.embed, (double)m.dropout, DEF_MIN_COUNT, t.seq_len, t.batch, DEF_EPOCHS,
-           DEF_TIME_LIMIT, t.optim.lr, nlp_optim_kind_name(t.optim.kind),
-           (double)t.clip, DEF_VALID, (unsigned long long)t.seed);
+           DEF_TIME_LIMIT, t.optim.lr, DEF_LR_DECAY, nlp_optim_kind_name(t.optim.kind),
+           (double)t.clip, DEF_VALID, (unsigned long long)t.seed, DEF_THREADS);
     exit(CLI_EXIT_OK);
 }
 
 enum {
     OPT_CELL = 256, OPT_LAYERS, OPT_HIDDEN, OPT_EMBED, OPT_DROPOUT, OPT_MIN_COUNT,
-    OPT_SEQ_LEN, OPT_BATCH, OPT_EPOCHS, OPT_TIME_LIMIT, OPT_MAX_STEPS, OPT_LR,
+    OPT_SEQ_LEN, OPT_BATCH, OPT_EPOCHS, OPT_TIME_LIMIT, OPT_MAX_STEPS, OPT_LR, OPT_LR_DECAY,
     OPT_OPTIMIZER, OPT_CLIP, OPT_VALID, OPT_SEED, OPT_THREADS, OPT_STRICT,
     OPT_CHECKPOINT_EVERY, OPT_RESUME, OPT_VERSION
 };
@@ -127,6 +132,7 @@ static const struct option long_options[] = {
     {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
     {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
     {"lr", required_argument, NULL, OPT_LR},
+    {"lr-decay", required_argument, NULL, OPT_LR_DECAY},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
     {"clip", required_argument, NULL, OPT_CLIP},
     {"valid", required_argument, NULL, OPT_VALID},
@@ -151,6 +157,7 @@ typedef struct options {
     double time_limit;
     long max_steps;
     double valid;
+    double lr_decay;
     int threads;
     int strict;
     const char *output;
@@ -252,6 +259,7 @@ static void run_meta(const run *r, char vals[][32], const char *meta[])
     META("train.epochs", "%ld", r->o->epochs);
     META("train.time_limit", "%.17g", r->o->time_limit);
     META("train.steps_done", "%ld", r->t->step);
+    META("train.lr_decay", "%.17g", r->o->lr_decay);
 #undef META
     meta[k++] = "train.output";
     meta[k++] = r->o->output;
@@ -314,8 +322,8 @@ int main(int argc, char **argv)
     o.epochs = DEF_EPOCHS;
     o.time_limit = DEF_TIME_LIMIT;
     o.valid = DEF_VALID;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    o.threads = ncpu > 0 ? (int)ncpu : 1;
+    o.lr_decay = DEF_LR_DECAY;
+    o.threads = DEF_THREADS;
     int given_epochs = 0, given_time = 0, given_optim = 0, given_lr = 0;
     int c;
     opterr = 0;
@@ -352,6 +360,7 @@ int main(int argc, char **argv)
             o.train.optim.lr = cli_parse_double(flag, optarg, 1e-9, 100);
             given_lr = 1;
             break;
+        case OPT_LR_DECAY: o.lr_decay = cli_parse_double(flag, optarg, 0.01, 1); break;
         case OPT_OPTIMIZER: {
             nlp_optim_kind k;
             if (nlp_optim_kind_parse(optarg, &k) != NLP_OK)
@@ -386,6 +395,7 @@ int main(int argc, char **argv)
         switch (c) {
         case OPT_CELL: case OPT_LAYERS: case OPT_HIDDEN: case OPT_EMBED: case OPT_DROPOUT:
         case OPT_MIN_COUNT: case OPT_SEQ_LEN: case OPT_BATCH: case OPT_LR: case OPT_OPTIMIZER:
+        case OPT_LR_DECAY:
         case OPT_CLIP: case OPT_VALID: case OPT_SEED:
             if (!o.shape_option)
                 o.shape_option = name;
@@ -429,6 +439,9 @@ int main(int argc, char **argv)
         if (nlp_model_meta_long(ckfile, "train.min_count", &l, &e) != NLP_OK)
             die_error(&e, o.resume);
         o.min_count = l;
+        if (nlp_model_meta_double(ckfile, "train.lr_decay", &d, &e) != NLP_OK)
+            die_error(&e, o.resume);
+        o.lr_decay = d;
         if (nlp_model_meta_double(ckfile, "train.best_valid_bpc", &d, &e) == NLP_OK)
             r.best = d;
         if (nlp_model_meta_long(ckfile, "train.best_step", &l, &e) == NLP_OK)
@@ -601,14 +614,24 @@ int main(int argc, char **argv)
             int improved;
             double vbpc = evaluate(&r, &improved);
             steps_since_eval = 0;
+            /* No progress on held-out text: smaller steps (saved in the
+            ** checkpoint with the optimiser, so resuming stays exact). */
+            int decayed = 0;
+            if (!improved && r.nvalid >= 2 && o.lr_decay < 1) {
+                r.t->opt->cfg.lr *= o.lr_decay;
+                decayed = 1;
+            }
             double tbpc = r.t->last_epoch_count
                               ? r.t->last_epoch_nats / (double)r.t->last_epoch_count / log(2.0)
                               : NAN;
             double erate = (double)((r.t->step - epoch_start_step) * (long)chars_per_step)
                            / (r.elapsed - epoch_start_elapsed);
-            nlp_progress_line(pg, "epoch %ld/%ld: train %.4f bpc, valid %.4f bpc%s, %s chars/s, "
+            char lrnote[48] = "";
+            if (decayed)
+                snprintf(lrnote, sizeof lrnote, ", lr now %g", r.t->opt->cfg.lr);
+            nlp_progress_line(pg, "epoch %ld/%ld: train %.4f bpc, valid %.4f bpc%s%s, %s chars/s, "
                               "elapsed %s, ETA %s", r.t->epoch, o.epochs, tbpc, vbpc,
-                              improved ? " (best)" : "", fmt_rate(erate, b1, sizeof b1),
+                              improved ? " (best)" : "", lrnote, fmt_rate(erate, b1, sizeof b1),
                               nlp_progress_duration(r.elapsed, b2, sizeof b2),
                               nlp_progress_duration(r.t->epoch >= o.epochs ? 0 : eta, b3,
                                                     sizeof b3));

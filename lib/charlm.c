@@ -854,7 +854,8 @@ int nlp_charlm_checkpoint_save(const nlp_charlm_trainer *t, const char *path,
     int rc = model_file(m, meta, &f, &blob);
     if (rc != NLP_OK)
         return nlp_error_set(e, rc, path, 0, NULL);
-    const nlp_optim_config *o = &t->cfg.optim;
+    /* The optimiser's live settings: the caller may have lowered cfg.lr. */
+    const nlp_optim_config *o = &t->opt->cfg;
     char key[32];
     rc = nlp_model_set_meta(f, "train.checkpoint", "1");
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.batch", t->cfg.batch);

@@ -306,7 +306,7 @@ O="-o $T/u.model"
 for args in "--cell lstmx" "--layers 0" "--layers x" "--hidden 0" "--hidden 12x" \
     "--embed -1" "--dropout 1" "--dropout -0.1" "--min-count 0" "--seq-len 0" \
     "--batch 0" "--epochs 0" "--time-limit -1" "--max-steps -1" "--lr 0" "--lr x" \
-    "--optimizer adagrad" "--clip -1" "--valid 0.6" "--valid x" "--seed -1" \
+    "--optimizer adagrad" "--lr-decay 0" "--lr-decay 1.5" "--clip -1" "--valid 0.6" "--valid x" "--seed -1" \
     "--threads 0" "--checkpoint-every -5" "--bogus" "-x" "--layers"; do
     check "charlm-train $args refused" usage_error "$TRAIN" $O $args
 done
@@ -326,7 +326,7 @@ check "charlm-score without -m refused" usage_error "$SCORE"
 check "all train options accepted" \
     run_ 0 "$T/all.err" "$TRAIN" --cell lstm --layers 1 --hidden 16 \
     --embed 8 --dropout 0.2 --min-count 1 --seq-len 16 --batch 4 --epochs 1 --time-limit 10 \
-    --max-steps 2 --lr 0.002 --optimizer adam --clip 5 --valid 0.05 --seed 1 --threads 1 \
+    --max-steps 2 --lr 0.002 --lr-decay 0.5 --optimizer adam --clip 5 --valid 0.05 --seed 1 --threads 1 \
     --strict --output "$T/all.model" --checkpoint-every 0 --verbose "$T/rep.txt"
 check "--verbose says more" has '<unk> (min-count 1)' "$T/all.err"
 check "all generate options accepted" returns_ 0 "$GEN" --model "$T/all.model" --length 5 \

@@ -456,13 +456,19 @@ static void test_checkpoint_resume_bit_identical(void **state)
         nlp_charlm_trainer *ta;
         assert_int_equal(nlp_charlm_trainer_new(&ta, a, &tc, t.cp, t.n, &e), NLP_OK);
         const int K = 17; /* crosses an epoch boundary (13 steps) */
-        for (int i = 0; i < 2 * K; i++)
+        for (int i = 0; i < 2 * K; i++) {
+            /* Halfway the learning rate is lowered (as --lr-decay does): the
+            ** checkpoint must carry the lowered rate. */
+            if (i == K)
+                ta->opt->cfg.lr *= 0.5;
             assert_true(nlp_charlm_train_step(ta, NULL) >= 0);
+        }
 
         nlp_charlm_trainer *tb;
         assert_int_equal(nlp_charlm_trainer_new(&tb, b, &tc, t.cp, t.n, &e), NLP_OK);
         for (int i = 0; i < K; i++)
             assert_true(nlp_charlm_train_step(tb, NULL) >= 0);
+        tb->opt->cfg.lr *= 0.5;
         assert_int_equal(nlp_charlm_checkpoint_save(tb, path, NULL, &e), NLP_OK);
         nlp_charlm_trainer_free(tb);
         nlp_charlm_free(b);
@@ -475,7 +481,7 @@ static void test_checkpoint_resume_bit_identical(void **state)
         assert_int_equal(rc.seq_len, tc.seq_len);
         assert_true(rc.seed == tc.seed);
         assert_int_equal(rc.optim.kind, tc.optim.kind);
-        assert_true(rc.optim.lr == tc.optim.lr);
+        assert_true(rc.optim.lr == tc.optim.lr * 0.5);
         assert_int_equal(nlp_charlm_trainer_new(&tb, b, &rc, t.cp, t.n, &e), NLP_OK);
         assert_int_equal(nlp_charlm_checkpoint_restore(tb, f, &e), NLP_OK);
         assert_int_equal(tb->step, K);

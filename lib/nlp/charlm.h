@@ -307,8 +307,10 @@ int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
 
 /*
 ** Writes everything needed to resume t to path: the model as
-** nlp_charlm_save would, plus its training configuration, position, rng,
-** carried state and optimiser state, and the metadata pairs in meta.
+** nlp_charlm_save would, plus its training configuration (with the
+** optimiser's current settings, t->opt->cfg, so a learning rate lowered
+** during training is kept), position, rng, carried state and optimiser
+** state, and the metadata pairs in meta.
 */
 int nlp_charlm_checkpoint_save(const nlp_charlm_trainer *t, const char *path,
                                const char *const *meta, nlp_error *e);
