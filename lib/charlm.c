@@ -184,7 +184,7 @@ void nlp_charlm_config_default(nlp_charlm_config *c)
     c->layers = 2;
     c->hidden = 256;
     c->embed = 64;
-    c->dropout = 0;
+    c->dropout = 0.25f;
 }
 
 int nlp_charlm_cell_parse(const char *name, nlp_rnn_cell *cell)

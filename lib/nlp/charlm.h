@@ -109,7 +109,7 @@ typedef struct nlp_charlm_config {
     int layers;        /* stacked recurrent layers; 2 */
     int hidden;        /* state size; 256 */
     int embed;         /* embedding size; 64 */
-    float dropout;     /* between layers and before the output layer; 0 */
+    float dropout;     /* between layers and before the output layer; 0.25 */
 } nlp_charlm_config;
 
 /* Fills c with the defaults written next to each field. */
