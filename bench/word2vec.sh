@@ -103,6 +103,27 @@ run() {
     echo "$secs $rss"
 }
 
+if [ -x "$orig" ] && [ "${SKIP_COMPAT:-0}" != 1 ]; then
+    echo
+    echo "== compatibility with the original word2vec (same corpus, -iter 1)"
+    "$W2V" -train "$corpus" -output "$work/c.ours.bin" -binary 1 -save-vocab "$work/c.ours.vocab" \
+        -iter 1 -size 10 -threads 2 -debug 0
+    "$orig" -train "$corpus" -output "$work/c.orig.bin" -binary 1 -save-vocab "$work/c.orig.vocab" \
+        -iter 1 -size 10 -threads 2 -debug 0 > /dev/null
+    if cmp -s "$work/c.ours.vocab" "$work/c.orig.vocab"; then echo "-save-vocab files: identical"
+    else echo "-save-vocab files: DIFFER"; fi
+    # Same words in the same order, same sizes: only the numbers differ.
+    if [ "$(stat -c %s "$work/c.ours.bin")" = "$(stat -c %s "$work/c.orig.bin")" ]; then
+        echo "binary vectors: same size ($(stat -c %s "$work/c.ours.bin") bytes)"
+    else echo "binary vectors: sizes DIFFER"; fi
+    "$W2V" -train "$corpus" -output "$work/c.ours.txt" -iter 1 -size 10 -threads 2 -debug 0
+    "$orig" -train "$corpus" -output "$work/c.orig.txt" -iter 1 -size 10 -threads 2 -debug 0 > /dev/null
+    mask() { sed -E 's/-?[0-9]+\.[0-9]{6} /N /g' "$1" | md5sum; }
+    if [ "$(mask "$work/c.ours.txt")" = "$(mask "$work/c.orig.txt")" ]; then
+        echo "text vectors: identical layout and word order (numbers masked)"
+    else echo "text vectors: layout DIFFERS"; fi
+fi
+
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 if [ "${SKIP_SPEED:-0}" != 1 ]; then

@@ -46,7 +46,8 @@ static void train_usage(void)
            "       word2vec analogy -m VECTORS [--restrict N] [FILE]\n"
            "       word2vec similarity -m VECTORS [FILE]\n"
            "Train word vectors on whitespace-separated text (a newline ends a\n"
-           "sentence) read from FILE or standard input; write them to standard output.\n"
+           "sentence) read from standard input or -train FILE; write them to standard\n"
+           "output or -output FILE.\n"
            "The original word2vec flags (-train -output -size ... with one dash) work\n"
            "unchanged, with the original defaults; only -threads defaults to the\n"
            "number of CPUs here (12 in the original).\n\n");

@@ -303,17 +303,13 @@ static int renumber(nlp_vocab *v, const long *keep, long m)
     return NLP_OK;
 }
 
-/* Merge sort of ids (count descending, then bytes); tmp has room for n. */
+/* Merge sort of ids: count descending, ties by id (stable); tmp has room for n. */
 static int before(const nlp_vocab *v, long a, long b)
 {
     const entry *x = &v->e[a], *y = &v->e[b];
     if (x->count != y->count)
         return x->count > y->count;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(v->pool + x->off, v->pool + y->off, n);
-    if (c != 0)
-        return c < 0;
-    return x->len < y->len;
+    return a < b;
 }
 
 static void merge_sort(const nlp_vocab *v, long *ids, long *tmp, long n)

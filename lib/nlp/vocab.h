@@ -93,10 +93,12 @@ void nlp_vocab_pin(nlp_vocab *v);
 long nlp_vocab_pinned(const nlp_vocab *v);
 
 /*
-** Renumbers the unpinned words by count, highest first.  Ties are broken by
-** the byte-wise order of the words (memcmp, then shorter first), so the
-** result depends only on the set of (word, count) pairs, never on insertion
-** order or hash layout.  Pinned words stay first, in their order.
+** Renumbers the unpinned words by count, highest first.  The sort is
+** stable: words of equal count keep their order of first insertion (their
+** current id order), as in word2vec's SortVocab (glibc's qsort is a merge
+** sort), so a vocabulary counted from a text lists words exactly as the
+** original word2vec does.  Deterministic: it never depends on hash layout.
+** Pinned words stay first, in their order.
 ** Returns NLP_OK or NLP_ENOMEM (v unchanged).
 */
 int nlp_vocab_sort(nlp_vocab *v);
