@@ -66,9 +66,10 @@ void nlp_w2v_config_default(nlp_w2v_config *c)
 
 /* ---- reading the corpus ------------------------------------------------ */
 
+/* Word separators: ASCII whitespace, and NUL (never part of a word, so every word can be written out). */
 static int is_space(unsigned char c)
 {
-    return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\0';
 }
 
 /*

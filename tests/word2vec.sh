@@ -47,6 +47,10 @@ check "another seed gives other vectors" test "$(cmp -s "$T/r1.txt" "$T/r4.txt";
 check "two threads train" "$W2V" -size 20 -min-count 1 -threads 2 -iter 1 -train "$T/corpus" -output "$T/t2.txt"
 check "two threads: all rows written" test "$(wc -l < "$T/t2.txt")" -eq 22
 
+printf 'x\000y z\nx y\n' > "$T/nul"
+"$W2V" -size 4 -min-count 1 -threads 1 -iter 1 -train "$T/nul" > "$T/nul.txt"
+check "NUL separates words" test "$(cut -d' ' -f1 "$T/nul.txt" | sort | tr '\n' ' ')" = "4 </s> x y z "
+
 # --- both spellings of the options --------------------------------------------
 "$W2V" -size 8 -window 3 -sample 1e-4 -hs 0 -negative 3 -threads 1 -iter 2 -min-count 2 \
     -alpha 0.03 -cbow 0 -binary 0 -debug 0 -train "$T/corpus" -output "$T/legacy.txt"

@@ -4,7 +4,7 @@
 ** linear learning-rate decay and lock-free ("Hogwild") threads.
 **
 ** The corpus is a file of whitespace-separated words (space, tab, CR, VT,
-** FF, newline); a newline ends a sentence and counts as the word "</s>",
+** FF, NUL, newline); a newline ends a sentence and counts as the word "</s>",
 ** which is id 0 of the vocabulary, as in the original word2vec.  Training
 ** reads the file through a descriptor with pread(), each thread its own
 ** byte slice, once per epoch: memory holds the vocabulary, the weight
