@@ -660,7 +660,11 @@ INLINE void zero(float *restrict y, int n)
             y[i + k] = 0;
 }
 
-/* word2vec's gradient for a target with label given f = input . output. */
+/*
+** word2vec's gradient for a target with label given f = input . output.
+** The table index keeps word2vec's integer EXP_TABLE_SIZE / MAX_EXP / 2
+** (83, not 83.3), so the same f reads the same entry as in the original.
+*/
 INLINE float grad_ns(const nlp_w2v *m, float f, int label, float alpha)
 {
     if (f > MAX_EXP)
@@ -753,7 +757,7 @@ INLINE void train_window_shared(nlp_w2v *m, worker *w, long word, const int32_t 
     /* Context gradients first: T's update below needs C before its own. */
     for (int j = 0; j < k; j++) {
         float *dc = w->dctx + (size_t)j * S;
-        memset(dc, 0, (size_t)S * sizeof *dc);
+        zero(dc, S);
         for (int i = 0; i < t; i++)
             axpy(dc, G[j * nt + i], m->syn1neg + (size_t)targets[i] * S, S);
     }
@@ -774,8 +778,8 @@ HOT static void train_sentence(nlp_w2v *m, worker *w, const int32_t *sen, int le
         long word = sen[pos];
         int b = (int)nlp_rng_below(&w->rng, (uint64_t)window);
         if (m->c.cbow) {
-            memset(neu1, 0, (size_t)S * sizeof *neu1);
-            memset(neu1e, 0, (size_t)S * sizeof *neu1e);
+            zero(neu1, S);
+            zero(neu1e, S);
             int cw = 0;
             for (int a = b; a < window * 2 + 1 - b; a++) {
                 int c = pos - window + a;
@@ -813,7 +817,7 @@ HOT static void train_sentence(nlp_w2v *m, worker *w, const int32_t *sen, int le
                 if (a == window || c < 0 || c >= len)
                     continue;
                 float *l1 = m->syn0 + (size_t)sen[c] * S;
-                memset(neu1e, 0, (size_t)S * sizeof *neu1e);
+                zero(neu1e, S);
                 train_pair(m, w, l1, word, alpha);
                 axpy(l1, 1.0f, neu1e, S);
             }
