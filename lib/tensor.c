@@ -43,6 +43,18 @@ void nlp_gemm(int transA, int transB, int M, int N, int K, float alpha,
                 C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return;
     }
+    if (M == 1) {
+        /* One row (a generation step): sgemm would pack the whole of B on
+           every call; sgemv reads it once, several times faster. */
+        int incx = transA ? lda : 1;
+        if (beta == 0.0f)
+            memset(C, 0, sizeof(float) * (size_t)N); /* beta 0 must not keep NaNs */
+        if (transB)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, incx, beta, C, 1);
+        else
+            cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, incx, beta, C, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
                 beta, C, ldc);

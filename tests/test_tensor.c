@@ -38,11 +38,13 @@ static void test_gemm(void **state)
     (void)state;
     nlp_rng r;
     nlp_rng_seed(&r, 1);
-    enum { M = 5, N = 7, K = 3, PAD = 2 };
-    float A[(M + PAD) * (K + PAD) * 2], B[(N + PAD) * (K + PAD) * 2];
-    float C1[M * (N + PAD)], C2[M * (N + PAD)];
+    enum { MMAX = 5, N = 7, K = 3, PAD = 2 };
+    float A[(MMAX + PAD) * (K + PAD) * 2], B[(N + PAD) * (K + PAD) * 2];
+    float C1[MMAX * (N + PAD)], C2[MMAX * (N + PAD)];
     nlp_tensor_uniform(A, sizeof A / sizeof *A, -1, 1, &r);
     nlp_tensor_uniform(B, sizeof B / sizeof *B, -1, 1, &r);
+    /* M == 1 takes the sgemv path (generation steps). */
+    for (int M = 1; M <= MMAX; M += MMAX - 1)
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
             for (int bi = 0; bi < 3; bi++) {
