@@ -21,7 +21,6 @@
 #include "nlp/utf8.h"
 
 #define MAX_LISTED 10     /* unknown characters shown by name */
-#define MAX_WARNINGS 10
 
 static _Noreturn void usage(void)
 {
@@ -60,17 +59,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0}
 };
 
-static int warnings;
-
-static void warn_utf8(void *ctx, const nlp_error *e)
-{
-    (void)ctx;
-    if (++warnings <= MAX_WARNINGS) {
-        char buf[NLP_ERROR_FILE_MAX + NLP_ERROR_TEXT_MAX + 32];
-        cli_warn("%s", nlp_error_format(e, buf, sizeof buf));
-    }
-}
-
 int main(int argc, char **argv)
 {
     cli_init("charlm-score");
@@ -105,17 +93,17 @@ int main(int argc, char **argv)
 
     nlp_charlm_text text;
     nlp_charlm_text_init(&text);
+    int warnings = 0; /* lines with invalid UTF-8 */
     int nfiles = argc - optind;
     for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
         const char *path = nfiles ? argv[optind + i] : "-";
         FILE *f = cli_open_read(path);
-        if (nlp_charlm_text_read(&text, f, path, strict, warn_utf8, NULL, &e) != NLP_OK)
+        if (nlp_charlm_text_read(&text, f, path, strict, cli_warn_limited, &warnings, &e) != NLP_OK)
             cli_die_error(&e);
         if (f != stdin)
             fclose(f);
     }
-    if (warnings > MAX_WARNINGS)
-        cli_warn("%d more lines with invalid UTF-8 not shown", warnings - MAX_WARNINGS);
+    cli_warn_summary(warnings, "lines with invalid UTF-8");
     if (text.nbad)
         cli_warn("%zu invalid UTF-8 sequences replaced by U+FFFD", text.nbad);
 

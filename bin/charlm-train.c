@@ -41,7 +41,6 @@
 #define DEF_MIN_COUNT 2
 #define DEF_LR_DECAY 0.5
 #define DEF_THREADS 1
-#define MAX_WARNINGS 10   /* invalid-UTF-8 lines reported one by one */
 
 static volatile sig_atomic_t stop_signal; /* set by the handler only */
 
@@ -169,17 +168,6 @@ typedef struct options {
 } options;
 
 /* ---- helpers ---- */
-
-static int warnings;
-
-static void warn_utf8(void *ctx, const nlp_error *e)
-{
-    (void)ctx;
-    if (++warnings <= MAX_WARNINGS) {
-        char buf[NLP_ERROR_FILE_MAX + NLP_ERROR_TEXT_MAX + 32];
-        cli_warn("%s", nlp_error_format(e, buf, sizeof buf));
-    }
-}
 
 /* Dies unless a file can be created in the directory of path (and path is
 ** not a directory), so a bad -o fails before any training. */
@@ -482,17 +470,17 @@ int main(int argc, char **argv)
     /* The corpus. */
     nlp_charlm_text text;
     nlp_charlm_text_init(&text);
+    int warnings = 0; /* lines with invalid UTF-8 */
     int nfiles = argc - optind;
     for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
         const char *path = nfiles ? argv[optind + i] : "-";
         FILE *f = cli_open_read(path);
-        if (nlp_charlm_text_read(&text, f, path, o.strict, warn_utf8, NULL, &e) != NLP_OK)
+        if (nlp_charlm_text_read(&text, f, path, o.strict, cli_warn_limited, &warnings, &e) != NLP_OK)
             cli_die_error(&e);
         if (f != stdin)
             fclose(f);
     }
-    if (warnings > MAX_WARNINGS)
-        cli_warn("%d more lines with invalid UTF-8 not shown", warnings - MAX_WARNINGS);
+    cli_warn_summary(warnings, "lines with invalid UTF-8");
     if (text.nbad)
         cli_warn("%zu invalid UTF-8 sequences replaced by U+FFFD", text.nbad);
     if (text.n == 0)

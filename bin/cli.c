@@ -105,6 +105,21 @@ double cli_parse_double(const char *option, const char *arg, double min, double 
     return v;
 }
 
+void cli_warn_limited(void *count, const nlp_error *e)
+{
+    int *n = count;
+    if (++*n <= CLI_MAX_WARNINGS) {
+        char buf[NLP_ERROR_FILE_MAX + NLP_ERROR_TEXT_MAX + 32];
+        cli_warn("%s", nlp_error_format(e, buf, sizeof buf));
+    }
+}
+
+void cli_warn_summary(int count, const char *what)
+{
+    if (count > CLI_MAX_WARNINGS)
+        cli_warn("%d more %s not shown", count - CLI_MAX_WARNINGS, what);
+}
+
 FILE *cli_open_read(const char *path)
 {
     if (strcmp(path, "-") == 0)

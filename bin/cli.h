@@ -43,6 +43,16 @@ _Noreturn void cli_version(void);
 long cli_parse_long(const char *option, const char *arg, long min, long max);
 double cli_parse_double(const char *option, const char *arg, double min, double max);
 
+/*
+** Warning callback for library readers (e.g. invalid UTF-8 lines): ctx is
+** an int counter; the first CLI_MAX_WARNINGS are printed as
+** "tool: FILE:LINE: text", the rest only counted.  cli_warn_summary() then
+** says how many were not shown ("WHAT" names them).
+*/
+#define CLI_MAX_WARNINGS 10
+void cli_warn_limited(void *count, const nlp_error *e);
+void cli_warn_summary(int count, const char *what);
+
 /* Opens path for reading ("-" is stdin) or dies with "tool: path: strerror". */
 FILE *cli_open_read(const char *path);
 
