@@ -11,6 +11,7 @@
 ** steps.
 */
 #include "nlp/attn.h"
+#include "nlp/alloc.h"
 #include "nlp/err.h"
 #include "nlp/tensor.h"
 
@@ -65,7 +66,7 @@ int nlp_attn_new(nlp_attn **out, nlp_attn_kind kind, int hq, int hk, int ha,
         return NLP_EINVAL;
     if ((kind == NLP_ATTN_DOT && hq != hk) || (kind == NLP_ATTN_ADDITIVE && ha < 1))
         return NLP_EINVAL;
-    nlp_attn *a = calloc(1, sizeof *a);
+    nlp_attn *a = nlp_calloc(1, sizeof *a);
     if (!a)
         return NLP_ENOMEM;
     a->kind = kind;
@@ -88,9 +89,9 @@ int nlp_attn_new(nlp_attn **out, nlp_attn_kind kind, int hq, int hk, int ha,
         nlp_attn_free(a);
         return rc;
     }
-    a->dscore = malloc((size_t)max_B * (size_t)max_S * sizeof *a->dscore);
+    a->dscore = nlp_malloc((size_t)max_B * (size_t)max_S * sizeof *a->dscore);
     if (kind == NLP_ATTN_ADDITIVE)
-        a->dqa = malloc((size_t)max_B * (size_t)ha * sizeof *a->dqa);
+        a->dqa = nlp_malloc((size_t)max_B * (size_t)ha * sizeof *a->dqa);
     if (!a->dscore || (kind == NLP_ATTN_ADDITIVE && !a->dqa)) {
         nlp_attn_free(a);
         return NLP_ENOMEM;
@@ -103,9 +104,9 @@ void nlp_attn_free(nlp_attn *a)
 {
     if (!a)
         return;
-    free(a->dscore);
-    free(a->dqa);
-    free(a);
+    nlp_free(a->dscore);
+    nlp_free(a->dqa);
+    nlp_free(a);
 }
 
 nlp_attn_kind nlp_attn_get_kind(const nlp_attn *a, int *hq, int *hk, int *ha)

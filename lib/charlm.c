@@ -7,6 +7,7 @@
 ** streaming evaluation, one-step generation and the checkpoint state.
 */
 #include "nlp/charlm.h"
+#include "nlp/alloc.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -30,7 +31,7 @@ void nlp_charlm_text_free(nlp_charlm_text *t)
 {
     if (!t)
         return;
-    free(t->cp);
+    nlp_free(t->cp);
     memset(t, 0, sizeof *t);
 }
 
@@ -44,7 +45,7 @@ static int text_reserve(nlp_charlm_text *t, size_t more)
             return NLP_ENOMEM;
         cap *= 2;
     }
-    int32_t *p = realloc(t->cp, cap * sizeof *p);
+    int32_t *p = nlp_realloc(t->cp, cap * sizeof *p);
     if (!p)
         return NLP_ENOMEM;
     t->cp = p;
@@ -101,14 +102,14 @@ int nlp_charlm_text_read(nlp_charlm_text *t, FILE *f, const char *name, int stri
     /* Whole file in memory: a sequence split across reads needs no care,
     ** and the code points take four times as much anyway. */
     size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
+    char *buf = nlp_malloc(cap);
     if (!buf)
         return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
     for (;;) {
         if (len == cap) {
-            char *p = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+            char *p = cap <= SIZE_MAX / 2 ? nlp_realloc(buf, cap * 2) : NULL;
             if (!p) {
-                free(buf);
+                nlp_free(buf);
                 return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
             }
             buf = p;
@@ -120,11 +121,11 @@ int nlp_charlm_text_read(nlp_charlm_text *t, FILE *f, const char *name, int stri
             break;
     }
     if (ferror(f)) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_EIO, name, 0, "read error");
     }
     int rc = nlp_charlm_text_append(t, buf, len, name, strict, warn, ctx, e);
-    free(buf);
+    nlp_free(buf);
     return rc;
 }
 
@@ -135,13 +136,13 @@ int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long mi
         return NLP_EINVAL;
     if (n == 0)
         return NLP_EEMPTY;
-    uint64_t *count = calloc(NLP_UTF8_MAX_CP + 1, sizeof *count);
+    uint64_t *count = nlp_calloc(NLP_UTF8_MAX_CP + 1, sizeof *count);
     if (!count)
         return NLP_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         int32_t c = cp[i];
         if (c < 0 || c > NLP_UTF8_MAX_CP || (c >= 0xD800 && c <= 0xDFFF)) {
-            free(count);
+            nlp_free(count);
             return NLP_EINVAL;
         }
         count[c]++;
@@ -167,11 +168,11 @@ int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long mi
     nlp_vocab_set_count(v, NLP_CHARLM_UNK_ID, (int64_t)rare);
     if ((rc = nlp_vocab_sort(v)) != NLP_OK)
         goto fail;
-    free(count);
+    nlp_free(count);
     *out = v;
     return NLP_OK;
 fail:
-    free(count);
+    nlp_free(count);
     nlp_vocab_free(v);
     return rc;
 }
@@ -229,7 +230,7 @@ static int create(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *voc
         nlp_vocab_free(vocab);
         return NLP_EINVAL;
     }
-    nlp_charlm *m = calloc(1, sizeof *m);
+    nlp_charlm *m = nlp_calloc(1, sizeof *m);
     if (!m) {
         nlp_vocab_free(vocab);
         return NLP_ENOMEM;
@@ -287,7 +288,7 @@ void nlp_charlm_free(nlp_charlm *m)
     nlp_rnn_free(m->rnn);
     nlp_params_free(m->params);
     nlp_vocab_free(m->vocab);
-    free(m);
+    nlp_free(m);
 }
 
 int nlp_charlm_reserve(nlp_charlm *m, int max_T, int max_B)
@@ -372,11 +373,11 @@ int nlp_charlm_eval(nlp_charlm *m, const int32_t *ids, size_t n, nlp_charlm_scor
     if (rc != NLP_OK)
         return rc;
 
-    size_t *start = malloc((size_t)S * sizeof *start);
-    size_t *len = malloc((size_t)S * sizeof *len);
-    int *lengths = malloc((size_t)S * sizeof *lengths);
-    int *xid = malloc((size_t)Tc * S * sizeof *xid);
-    int *tid = malloc((size_t)Tc * S * sizeof *tid);
+    size_t *start = nlp_malloc((size_t)S * sizeof *start);
+    size_t *len = nlp_malloc((size_t)S * sizeof *len);
+    int *lengths = nlp_malloc((size_t)S * sizeof *lengths);
+    int *xid = nlp_malloc((size_t)Tc * S * sizeof *xid);
+    int *tid = nlp_malloc((size_t)Tc * S * sizeof *tid);
     float *emb = nlp_tensor_alloc((size_t)Tc * S * E);
     float *y = nlp_tensor_alloc((size_t)Tc * S * H);
     float *logits = nlp_tensor_alloc((size_t)Tc * S * V);
@@ -437,11 +438,11 @@ int nlp_charlm_eval(nlp_charlm *m, const int32_t *ids, size_t n, nlp_charlm_scor
     }
     rc = NLP_OK;
 done:
-    free(start);
-    free(len);
-    free(lengths);
-    free(xid);
-    free(tid);
+    nlp_free(start);
+    nlp_free(len);
+    nlp_free(lengths);
+    nlp_free(xid);
+    nlp_free(tid);
     nlp_tensor_free(emb);
     nlp_tensor_free(y);
     nlp_tensor_free(logits);
@@ -521,8 +522,8 @@ void nlp_charlm_trainer_free(nlp_charlm_trainer *t)
     nlp_optim_free(t->opt);
     nlp_tensor_free(t->h);
     nlp_tensor_free(t->c);
-    free(t->x_ids);
-    free(t->y_ids);
+    nlp_free(t->x_ids);
+    nlp_free(t->y_ids);
     nlp_tensor_free(t->emb);
     nlp_tensor_free(t->demb);
     nlp_tensor_free(t->y);
@@ -530,7 +531,7 @@ void nlp_charlm_trainer_free(nlp_charlm_trainer *t)
     nlp_tensor_free(t->yd);
     nlp_tensor_free(t->mask);
     nlp_tensor_free(t->logits);
-    free(t);
+    nlp_free(t);
 }
 
 int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
@@ -553,7 +554,7 @@ int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
     if (nlp_charlm_reserve(m, cfg->seq_len, cfg->batch) != NLP_OK)
         return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
 
-    nlp_charlm_trainer *t = calloc(1, sizeof *t);
+    nlp_charlm_trainer *t = nlp_calloc(1, sizeof *t);
     if (!t)
         return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
     t->m = m;
@@ -569,8 +570,8 @@ int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
     const size_t state = (size_t)m->cfg.layers * cfg->batch * H;
     t->h = nlp_tensor_alloc(state);
     t->c = m->cfg.cell == NLP_RNN_LSTM ? nlp_tensor_alloc(state) : NULL;
-    t->x_ids = malloc(TB * sizeof *t->x_ids);
-    t->y_ids = malloc(TB * sizeof *t->y_ids);
+    t->x_ids = nlp_malloc(TB * sizeof *t->x_ids);
+    t->y_ids = nlp_malloc(TB * sizeof *t->y_ids);
     t->emb = nlp_tensor_alloc(TB * E);
     t->demb = nlp_tensor_alloc(TB * E);
     t->y = nlp_tensor_alloc(TB * H);
@@ -698,7 +699,7 @@ static int model_file(const nlp_charlm *m, const char *const *meta, nlp_model **
         rc = nlp_model_add_params(f, m->params);
     if (rc != NLP_OK) {
         nlp_model_free(f);
-        free(*blob);
+        nlp_free(*blob);
         *blob = NULL;
         return rc;
     }
@@ -716,7 +717,7 @@ int nlp_charlm_save(const nlp_charlm *m, const char *path, const char *const *me
         return nlp_error_set(e, rc, path, 0, NULL);
     rc = nlp_model_save(f, path, e);
     nlp_model_free(f);
-    free(blob);
+    nlp_free(blob);
     return rc;
 }
 
@@ -895,7 +896,7 @@ int nlp_charlm_checkpoint_save(const nlp_charlm_trainer *t, const char *path,
     else
         rc = nlp_model_save(f, path, e);
     nlp_model_free(f);
-    free(blob);
+    nlp_free(blob);
     return rc;
 }
 

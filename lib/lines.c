@@ -8,6 +8,7 @@
 ** by a NUL in place, so a line costs no copy.
 */
 #include "nlp/lines.h"
+#include "nlp/alloc.h"
 #include "nlp/err.h"
 
 #include <stdint.h>
@@ -30,13 +31,13 @@ struct nlp_lines {
 
 nlp_lines *nlp_lines_new(FILE *f, int flags)
 {
-    nlp_lines *r = calloc(1, sizeof *r);
+    nlp_lines *r = nlp_calloc(1, sizeof *r);
     if (!r)
         return NULL;
     r->cap = LINES_BLOCK + 1;
-    r->buf = malloc(r->cap);
+    r->buf = nlp_malloc(r->cap);
     if (!r->buf) {
-        free(r);
+        nlp_free(r);
         return NULL;
     }
     r->f = f;
@@ -48,8 +49,8 @@ void nlp_lines_free(nlp_lines *r)
 {
     if (!r)
         return;
-    free(r->buf);
-    free(r);
+    nlp_free(r->buf);
+    nlp_free(r);
 }
 
 long nlp_lines_number(const nlp_lines *r)
@@ -76,7 +77,7 @@ static int make_room(nlp_lines *r)
             return NLP_ENOMEM;
         c *= 2;
     }
-    char *p = realloc(r->buf, c);
+    char *p = nlp_realloc(r->buf, c);
     if (!p)
         return NLP_ENOMEM;
     r->buf = p;

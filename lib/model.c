@@ -10,6 +10,7 @@
 ** byte by byte, so the format is the same on every host.
 */
 #include "nlp/model.h"
+#include "nlp/alloc.h"
 #include "nlp/crc32.h"
 #include "nlp.h"
 
@@ -106,7 +107,7 @@ static float bits_float(uint32_t u)
 static char *dupstr(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *d = malloc(n);
+    char *d = nlp_malloc(n);
     if (d)
         memcpy(d, s, n);
     return d;
@@ -118,7 +119,7 @@ static int grow(void **arr, size_t n, size_t *cap, size_t sz)
     if (n < *cap)
         return NLP_OK;
     size_t nc = *cap ? *cap * 2 : 8;
-    void *p = realloc(*arr, nc * sz);
+    void *p = nlp_realloc(*arr, nc * sz);
     if (!p)
         return NLP_ENOMEM;
     *arr = p;
@@ -130,7 +131,7 @@ nlp_model *nlp_model_new(const char *kind)
 {
     if (!kind || !kind[0])
         return NULL;
-    nlp_model *m = calloc(1, sizeof *m);
+    nlp_model *m = nlp_calloc(1, sizeof *m);
     if (!m)
         return NULL;
     m->kind = dupstr(kind);
@@ -147,22 +148,22 @@ void nlp_model_free(nlp_model *m)
     if (!m)
         return;
     for (size_t i = 0; i < m->nmeta; i++) {
-        free(m->meta[i].key);
-        free(m->meta[i].value);
+        nlp_free(m->meta[i].key);
+        nlp_free(m->meta[i].value);
     }
     for (size_t i = 0; i < m->ntensors; i++) {
-        free(m->tensors[i].name);
-        free(m->tensors[i].owned);
+        nlp_free(m->tensors[i].name);
+        nlp_free(m->tensors[i].owned);
     }
     for (size_t i = 0; i < m->nblobs; i++)
-        free(m->blobs[i].name);
-    free(m->meta);
-    free(m->tensors);
-    free(m->blobs);
-    free(m->file);
-    free(m->kind);
-    free(m->path);
-    free(m);
+        nlp_free(m->blobs[i].name);
+    nlp_free(m->meta);
+    nlp_free(m->tensors);
+    nlp_free(m->blobs);
+    nlp_free(m->file);
+    nlp_free(m->kind);
+    nlp_free(m->path);
+    nlp_free(m);
 }
 
 static meta_entry *find_meta(const nlp_model *m, const char *key)
@@ -198,14 +199,14 @@ int nlp_model_set_meta(nlp_model *m, const char *key, const char *value)
         return NLP_ENOMEM;
     meta_entry *e = find_meta(m, key);
     if (e) {
-        free(e->value);
+        nlp_free(e->value);
         e->value = v;
         return NLP_OK;
     }
     char *k = dupstr(key);
     if (!k || grow((void **)&m->meta, m->nmeta, &m->capmeta, sizeof *m->meta) != NLP_OK) {
-        free(k);
-        free(v);
+        nlp_free(k);
+        nlp_free(v);
         return NLP_ENOMEM;
     }
     m->meta[m->nmeta].key = k;
@@ -251,7 +252,7 @@ int nlp_model_add_tensor(nlp_model *m, const char *name, const float *data,
         return NLP_EINVAL;
     char *nm = dupstr(name);
     if (!nm || grow((void **)&m->tensors, m->ntensors, &m->captensors, sizeof *m->tensors) != NLP_OK) {
-        free(nm);
+        nlp_free(nm);
         return NLP_ENOMEM;
     }
     tensor_entry *t = &m->tensors[m->ntensors++];
@@ -270,7 +271,7 @@ int nlp_model_add_blob(nlp_model *m, const char *name, const void *data, size_t 
         return NLP_EINVAL;
     char *nm = dupstr(name);
     if (!nm || grow((void **)&m->blobs, m->nblobs, &m->capblobs, sizeof *m->blobs) != NLP_OK) {
-        free(nm);
+        nlp_free(nm);
         return NLP_ENOMEM;
     }
     blob_entry *b = &m->blobs[m->nblobs++];
@@ -478,7 +479,7 @@ int nlp_model_to_buffer(nlp_model *m, unsigned char **buf, size_t *n)
     if (total > SIZE_MAX)
         return NLP_ENOMEM;
     sink s = {0};
-    s.buf = malloc((size_t)total);
+    s.buf = nlp_malloc((size_t)total);
     if (!s.buf)
         return NLP_ENOMEM;
     serialise(m, &s, total);
@@ -494,7 +495,7 @@ static char *dir_of(const char *path)
     if (!slash)
         return dupstr(".");
     size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *d = malloc(n + 1);
+    char *d = nlp_malloc(n + 1);
     if (d) {
         memcpy(d, path, n);
         d[n] = '\0';
@@ -516,7 +517,7 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
     /* A temporary name in the same directory (so rename() is atomic),
     ** created exclusively with the usual 0666 & ~umask permissions. */
     size_t tn = strlen(path) + 64;
-    char *tmp = malloc(tn);
+    char *tmp = nlp_malloc(tn);
     if (!tmp)
         return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
     int fd = -1;
@@ -528,7 +529,7 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
     }
     if (fd < 0) {
         int err = errno;
-        free(tmp);
+        nlp_free(tmp);
         return nlp_error_set(e, NLP_EIO, path, 0, "cannot create a temporary file: %s",
                              strerror(err));
     }
@@ -537,7 +538,7 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
         int err = errno;
         close(fd);
         unlink(tmp);
-        free(tmp);
+        nlp_free(tmp);
         return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(err));
     }
     sink s = {0};
@@ -566,10 +567,10 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
     }
     if (s.failed) {
         unlink(tmp);
-        free(tmp);
+        nlp_free(tmp);
         return nlp_error_set(e, NLP_EIO, path, 0, "%s: %s", what, strerror(err ? err : EIO));
     }
-    free(tmp);
+    nlp_free(tmp);
     /* Make the rename itself durable.  The new file is already in place;
     ** a directory that cannot be synced (some file systems refuse) is not
     ** a reason to report the save as failed. */
@@ -580,7 +581,7 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
             (void)fsync(dfd);
             close(dfd);
         }
-        free(dir);
+        nlp_free(dir);
     }
     return NLP_OK;
 }
@@ -645,7 +646,7 @@ static int rd_str(reader *r, char **out, const char *what, int nonempty)
         return bad(r, "empty %s", what);
     if (memchr(r->p + r->off, '\0', len))
         return bad(r, "%s contains a NUL byte", what);
-    char *s = malloc((size_t)len + 1);
+    char *s = nlp_malloc((size_t)len + 1);
     if (!s)
         return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
     memcpy(s, r->p + r->off, len);
@@ -668,7 +669,7 @@ static int parse_body(nlp_model *m, reader *r)
         return rc;
     if (n > left(r) / 8)
         return bad(r, "metadata count %lu too large for the file", (unsigned long)n);
-    if (n && !(m->meta = calloc(n, sizeof *m->meta)))
+    if (n && !(m->meta = nlp_calloc(n, sizeof *m->meta)))
         return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
     m->capmeta = n;
     for (uint32_t i = 0; i < n; i++) {
@@ -676,7 +677,7 @@ static int parse_body(nlp_model *m, reader *r)
         if ((rc = rd_str(r, &me->key, "metadata key", 1)))
             return rc;
         if ((rc = rd_str(r, &me->value, "metadata value", 0))) {
-            free(me->key);
+            nlp_free(me->key);
             return rc;
         }
         m->nmeta++;
@@ -689,7 +690,7 @@ static int parse_body(nlp_model *m, reader *r)
         return rc;
     if (n > left(r) / 20)  /* name length, ndim, one dim, one float */
         return bad(r, "tensor count %lu too large for the file", (unsigned long)n);
-    if (n && !(m->tensors = calloc(n, sizeof *m->tensors)))
+    if (n && !(m->tensors = nlp_calloc(n, sizeof *m->tensors)))
         return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
     m->captensors = n;
     for (uint32_t i = 0; i < n; i++) {
@@ -721,7 +722,7 @@ static int parse_body(nlp_model *m, reader *r)
         if (count > left(r) / 4)
             return bad(r, "tensor '%s' data runs past the end", t->name);
         t->count = (size_t)count;
-        if (!(t->owned = malloc(t->count * sizeof(float))))
+        if (!(t->owned = nlp_malloc(t->count * sizeof(float))))
             return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
         const unsigned char *src = r->p + r->off;
         for (size_t k = 0; k < t->count; k++)
@@ -734,7 +735,7 @@ static int parse_body(nlp_model *m, reader *r)
         return rc;
     if (n > left(r) / 12)
         return bad(r, "blob count %lu too large for the file", (unsigned long)n);
-    if (n && !(m->blobs = calloc(n, sizeof *m->blobs)))
+    if (n && !(m->blobs = nlp_calloc(n, sizeof *m->blobs)))
         return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
     m->capblobs = n;
     for (uint32_t i = 0; i < n; i++) {
@@ -768,27 +769,27 @@ static int load_owned(nlp_model **out, unsigned char *buf, size_t n,
     *out = NULL;
     if (n < MAGIC_SIZE) {
         int prefix = memcmp(buf, NLP_MODEL_MAGIC, n) == 0;
-        free(buf);
+        nlp_free(buf);
         if (prefix)
             return nlp_error_set(e, NLP_ETRUNCATED, nm, 0,
                                  "model file is truncated (%zu bytes)", n);
         return nlp_error_set(e, NLP_EFORMAT, nm, 0, "not a libnlp model file");
     }
     if (memcmp(buf, NLP_MODEL_MAGIC, MAGIC_SIZE) != 0) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_EFORMAT, nm, 0, "not a libnlp model file");
     }
     if (n < HEADER_SIZE + CRC_SIZE) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_ETRUNCATED, nm, 0, "model file is truncated (%zu bytes)", n);
     }
     uint32_t version = get_u32(buf + 8);
     if (version == 0) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_EFORMAT, nm, 0, "model format version 0 is invalid");
     }
     if (version > NLP_MODEL_FORMAT_VERSION) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_EVERSION, nm, 0,
                              "model format version %lu is newer than this libnlp "
                              "(%s) reads (up to %u); upgrade libnlp",
@@ -796,13 +797,13 @@ static int load_owned(nlp_model **out, unsigned char *buf, size_t n,
     }
     uint64_t total = get_u64(buf + 16);
     if (total > n) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_ETRUNCATED, nm, 0,
                              "model file is truncated (%zu of %llu bytes)", n,
                              (unsigned long long)total);
     }
     if (total < n) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_EFORMAT, nm, 0,
                              "malformed model file: %zu bytes after its end (byte %llu)",
                              n - (size_t)total, (unsigned long long)total);
@@ -810,20 +811,20 @@ static int load_owned(nlp_model **out, unsigned char *buf, size_t n,
     uint32_t stored = get_u32(buf + n - CRC_SIZE);
     uint32_t actual = nlp_crc32(0, buf, n - CRC_SIZE);
     if (stored != actual) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_ECHECKSUM, nm, 0,
                              "model file is corrupt: checksum %08lx, expected %08lx",
                              (unsigned long)actual, (unsigned long)stored);
     }
     if (get_u32(buf + 12) != 0) {
-        free(buf);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_EFORMAT, nm, 0, "malformed model file: unknown flags");
     }
 
-    nlp_model *m = calloc(1, sizeof *m);
+    nlp_model *m = nlp_calloc(1, sizeof *m);
     if (!m || !(m->path = dupstr(nm))) {
-        free(m);
-        free(buf);
+        nlp_free(m);
+        nlp_free(buf);
         return nlp_error_set(e, NLP_ENOMEM, nm, 0, NULL);
     }
     m->file = buf;
@@ -847,7 +848,7 @@ int nlp_model_load_buffer(nlp_model **out, const void *buf, size_t n,
                           const char *name, const char *kind, nlp_error *e)
 {
     *out = NULL;
-    unsigned char *copy = malloc(n ? n : 1);
+    unsigned char *copy = nlp_malloc(n ? n : 1);
     if (!copy)
         return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
     if (n)
@@ -878,7 +879,7 @@ int nlp_model_load(nlp_model **out, const char *path, const char *kind, nlp_erro
         return nlp_error_set(e, NLP_ENOMEM, path, 0, "model file too large");
     }
     size_t size = (size_t)st.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
+    unsigned char *buf = nlp_malloc(size ? size : 1);
     if (!buf) {
         close(fd);
         return nlp_error_set(e, NLP_ENOMEM, path, 0, "model file too large for memory");
@@ -892,7 +893,7 @@ int nlp_model_load(nlp_model **out, const char *path, const char *kind, nlp_erro
             continue;
         if (k < 0) {
             int err = errno;
-            free(buf);
+            nlp_free(buf);
             close(fd);
             return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(err));
         }

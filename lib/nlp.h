@@ -8,6 +8,7 @@
 #ifndef NLP_H
 #define NLP_H
 
+#include <nlp/alloc.h>
 #include <nlp/err.h>
 #include <nlp/rng.h>
 #include <nlp/progress.h>

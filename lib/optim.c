@@ -8,6 +8,7 @@
 ** same bits on any thread count.
 */
 #include "nlp/optim.h"
+#include "nlp/alloc.h"
 #include "nlp/err.h"
 
 #include <math.h>
@@ -87,16 +88,16 @@ nlp_optim *nlp_optim_new(size_t n, const nlp_optim_config *c)
 {
     if (n == 0 || nlp_optim_config_check(c) != NLP_OK)
         return NULL;
-    nlp_optim *o = calloc(1, sizeof *o);
+    nlp_optim *o = nlp_calloc(1, sizeof *o);
     if (!o)
         return NULL;
     o->cfg = *c;
     o->n = n;
     int need_m = (c->kind == NLP_OPTIM_ADAM) || c->momentum > 0.0;
     int need_v = (c->kind == NLP_OPTIM_ADAM) || (c->kind == NLP_OPTIM_RMSPROP);
-    if (need_m && !(o->m = calloc(n, sizeof *o->m)))
+    if (need_m && !(o->m = nlp_calloc(n, sizeof *o->m)))
         goto fail;
-    if (need_v && !(o->v = calloc(n, sizeof *o->v)))
+    if (need_v && !(o->v = nlp_calloc(n, sizeof *o->v)))
         goto fail;
     return o;
 fail:
@@ -108,9 +109,9 @@ void nlp_optim_free(nlp_optim *o)
 {
     if (!o)
         return;
-    free(o->m);
-    free(o->v);
-    free(o);
+    nlp_free(o->m);
+    nlp_free(o->v);
+    nlp_free(o);
 }
 
 void nlp_optim_reset(nlp_optim *o)

@@ -2,6 +2,7 @@
 ** param: one contiguous parameter buffer with named views (see nlp/param.h).
 */
 #include "nlp/param.h"
+#include "nlp/alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 
 nlp_params *nlp_params_new(void)
 {
-    return calloc(1, sizeof(nlp_params));
+    return nlp_calloc(1, sizeof(nlp_params));
 }
 
 void nlp_params_free(nlp_params *p)
@@ -21,8 +22,8 @@ void nlp_params_free(nlp_params *p)
         return;
     nlp_tensor_free(p->data);
     nlp_tensor_free(p->grad);
-    free(p->views);
-    free(p);
+    nlp_free(p->views);
+    nlp_free(p);
 }
 
 int nlp_params_index(const nlp_params *p, const char *name)
@@ -60,7 +61,7 @@ int nlp_params_add(nlp_params *p, const char *name, int ndim, const int *shape)
         return NLP_ERANGE;
     if (p->nviews == p->cap) {
         int cap = p->cap ? 2 * p->cap : 16;
-        nlp_param_view *v = realloc(p->views, (size_t)cap * sizeof *v);
+        nlp_param_view *v = nlp_realloc(p->views, (size_t)cap * sizeof *v);
         if (!v)
             return NLP_ENOMEM;
         p->views = v;

@@ -26,6 +26,7 @@
 ** mask and the dropped output Yd that the next layer reads.
 */
 #include "nlp/rnn.h"
+#include "nlp/alloc.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -328,14 +329,14 @@ int nlp_rnn_resize(nlp_rnn *r, int max_T, int max_B)
         return NLP_ERANGE;
     size_t n = carve(r, NULL, max_T, max_B);
     float *block = nlp_tensor_alloc(n);
-    int *len = malloc((size_t)max_B * sizeof(int));
+    int *len = nlp_malloc((size_t)max_B * sizeof(int));
     if (!block || !len) {
         nlp_tensor_free(block);
-        free(len);
+        nlp_free(len);
         return NLP_ENOMEM;
     }
     nlp_tensor_free(r->block);
-    free(r->len);
+    nlp_free(r->len);
     r->block = block;
     r->block_floats = n;
     r->len = len;
@@ -366,16 +367,16 @@ int nlp_rnn_new(nlp_rnn **out, const nlp_rnn_config *cfg, nlp_params *p,
         (cfg->bidirectional != 0 && cfg->bidirectional != 1) ||
         !(cfg->dropout >= 0.0f && cfg->dropout < 1.0f) || cfg->max_T < 1 || cfg->max_B < 1)
         return NLP_EINVAL;
-    nlp_rnn *r = calloc(1, sizeof *r);
+    nlp_rnn *r = nlp_calloc(1, sizeof *r);
     if (!r)
         return NLP_ENOMEM;
     r->cfg = *cfg;
     r->params = p;
     r->G = cfg->cell == NLP_RNN_LSTM ? 4 : cfg->cell == NLP_RNN_GRU ? 3 : 1;
     r->D = cfg->bidirectional ? 2 : 1;
-    r->layer = calloc((size_t)cfg->layers, sizeof *r->layer);
+    r->layer = nlp_calloc((size_t)cfg->layers, sizeof *r->layer);
     if (!r->layer) {
-        free(r);
+        nlp_free(r);
         return NLP_ENOMEM;
     }
     int H = cfg->hidden, GH = r->G * H;
@@ -408,9 +409,9 @@ void nlp_rnn_free(nlp_rnn *r)
     if (!r)
         return;
     nlp_tensor_free(r->block);
-    free(r->len);
-    free(r->layer);
-    free(r);
+    nlp_free(r->len);
+    nlp_free(r->layer);
+    nlp_free(r);
 }
 
 const nlp_rnn_config *nlp_rnn_get_config(const nlp_rnn *r)

@@ -8,6 +8,7 @@
 ** plain case (neither) skips the sort and walks them in index order.
 */
 #include "nlp/sample.h"
+#include "nlp/alloc.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -46,12 +47,12 @@ nlp_sampler *nlp_sampler_new(size_t n)
 {
     if (n == 0)
         return NULL;
-    nlp_sampler *s = calloc(1, sizeof *s);
+    nlp_sampler *s = nlp_calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->n = n;
-    s->c = malloc(n * sizeof *s->c);
-    s->w = malloc(n * sizeof *s->w);
+    s->c = nlp_malloc(n * sizeof *s->c);
+    s->w = nlp_malloc(n * sizeof *s->w);
     if (!s->c || !s->w) {
         nlp_sampler_free(s);
         return NULL;
@@ -63,9 +64,9 @@ void nlp_sampler_free(nlp_sampler *s)
 {
     if (!s)
         return;
-    free(s->c);
-    free(s->w);
-    free(s);
+    nlp_free(s->c);
+    nlp_free(s->w);
+    nlp_free(s);
 }
 
 size_t nlp_sample_argmax(const float *x, size_t n)

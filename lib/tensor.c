@@ -3,6 +3,8 @@
 */
 #include "nlp/tensor.h"
 
+#include "nlp/alloc.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -16,16 +18,12 @@ float *nlp_tensor_alloc(size_t n)
 {
     if (n == 0 || n > (SIZE_MAX - TENSOR_ALIGN) / sizeof(float))
         return NULL;
-    size_t bytes = (n * sizeof(float) + TENSOR_ALIGN - 1) / TENSOR_ALIGN * TENSOR_ALIGN;
-    float *p = aligned_alloc(TENSOR_ALIGN, bytes);
-    if (p)
-        memset(p, 0, bytes);
-    return p;
+    return nlp_aligned_alloc(TENSOR_ALIGN, n * sizeof(float));
 }
 
 void nlp_tensor_free(float *p)
 {
-    free(p);
+    nlp_free(p);
 }
 
 /* ---- BLAS ------------------------------------------------------------ */

@@ -16,6 +16,7 @@
 **            finish  sentence starts, --no-punct, case folding
 */
 #include "nlp/tokenize.h"
+#include "nlp/alloc.h"
 #include "nlp/utf8.h"
 
 #include <stdint.h>
@@ -94,7 +95,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
         c *= 2;
     if (c > SIZE_MAX / sz)
         return NLP_ENOMEM;
-    void *q = realloc(*p, c * sz);
+    void *q = nlp_realloc(*p, c * sz);
     if (!q)
         return NLP_ENOMEM;
     *p = q;
@@ -263,7 +264,7 @@ int nlp_tokenizer_new(nlp_tokenizer **tp, const nlp_tokenize_options *o, nlp_err
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "unknown normalisation %d", o->normalize);
     if (o->lang && o->lang[0] && !valid_locale(o->lang))
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "invalid language '%s'", o->lang);
-    nlp_tokenizer *t = calloc(1, sizeof *t);
+    nlp_tokenizer *t = nlp_calloc(1, sizeof *t);
     if (!t)
         return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
     t->o = *o;
@@ -305,13 +306,13 @@ void nlp_tokenizer_free(nlp_tokenizer *t)
         ubrk_close(t->sbi);
     if (t->ut)
         utext_close(t->ut);
-    free(t->rbuf);
-    free(t->nbuf);
-    free(t->tok);
-    free(t->tok2);
-    free(t->spans);
-    free(t->fbuf);
-    free(t);
+    nlp_free(t->rbuf);
+    nlp_free(t->nbuf);
+    nlp_free(t->tok);
+    nlp_free(t->tok2);
+    nlp_free(t->spans);
+    nlp_free(t->fbuf);
+    nlp_free(t);
 }
 
 /* ---------------------------------------------------------------------
@@ -368,11 +369,11 @@ static int normalize_chunked(nlp_tokenizer *t, const char *s, size_t n, int flag
             if (rc != NLP_OK)
                 return rc;
             if (grow((void **)&t->nbuf, &t->ncap, o + plen, 1)) {
-                free(p);
+                nlp_free(p);
                 return NLP_ENOMEM;
             }
             memcpy(t->nbuf + o, p, plen);
-            free(p);
+            nlp_free(p);
             o += plen;
         }
         i = end;
@@ -1240,13 +1241,13 @@ static int pass_finish(nlp_tokenizer *t)
                 if (rc != NLP_OK)
                     return rc;
                 if (mlen == 0 || grow((void **)&t->fbuf, &t->fcap, t->flen + mlen, 1)) {
-                    free(m);
+                    nlp_free(m);
                     if (mlen == 0)
                         continue;   /* folded to nothing: cannot happen, be safe */
                     return NLP_ENOMEM;
                 }
                 memcpy(t->fbuf + t->flen, m, mlen);
-                free(m);
+                nlp_free(m);
                 k.start = (uint32_t)t->flen;
                 k.len = (uint32_t)mlen;
                 t->flen += mlen;

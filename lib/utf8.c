@@ -3,6 +3,7 @@
 ** See nlp/utf8.h for the contracts and the maximal-subpart rule.
 */
 #include "nlp/utf8.h"
+#include "nlp/alloc.h"
 #include "nlp/err.h"
 
 #include <stdint.h>
@@ -176,7 +177,7 @@ static int reserve(char **buf, size_t *cap, size_t need)
             return NLP_ENOMEM;
         c *= 2;
     }
-    char *p = realloc(*buf, c);
+    char *p = nlp_realloc(*buf, c);
     if (!p)
         return NLP_ENOMEM;
     *buf = p;
@@ -255,7 +256,7 @@ int nlp_utf8_map(const char *s, size_t n, int flags, char **out, size_t *outlen)
     if (!nlp_utf8_is_valid(s, n))
         return NLP_EUTF8;
     if (n == 0 || (flags & (NLP_UTF8_NFC | NLP_UTF8_NFKC | NLP_UTF8_CASEFOLD)) == 0) {
-        char *p = malloc(n + 1);
+        char *p = nlp_malloc(n + 1);
         if (!p)
             return NLP_ENOMEM;
         memcpy(p, s, n);
@@ -270,7 +271,7 @@ int nlp_utf8_map(const char *s, size_t n, int flags, char **out, size_t *outlen)
     utf8proc_uint8_t *dst = NULL;
     utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst, opt);
     if (m < 0) {
-        free(dst);
+        free(dst); /* utf8proc_map allocates with malloc */
         return m == UTF8PROC_ERROR_NOMEM ? NLP_ENOMEM :
                m == UTF8PROC_ERROR_OVERFLOW ? NLP_ERANGE : NLP_EUTF8;
     }

@@ -2,6 +2,7 @@
 ** vectors: word2vec vector files and their evaluation.  See nlp/vectors.h.
 */
 #include "nlp/vectors.h"
+#include "nlp/alloc.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -88,7 +89,7 @@ int nlp_vectors_write(FILE *f, const nlp_vocab *words, const float *data, long n
                       int binary, const char *path, nlp_error *e)
 {
     unsigned char *row = NULL;
-    if (binary && !(row = malloc((size_t)dim * 4 + 1)))
+    if (binary && !(row = nlp_malloc((size_t)dim * 4 + 1)))
         return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
     int rc = NLP_OK;
     if (fprintf(f, "%ld %d\n", n, dim) < 0)
@@ -97,7 +98,7 @@ int nlp_vectors_write(FILE *f, const nlp_vocab *words, const float *data, long n
         const char *w = nlp_vocab_word(words, i);
         size_t len = nlp_vocab_word_len(words, i);
         if (has_space_or_nul(w, len)) {
-            free(row);
+            nlp_free(row);
             return nlp_error_set(e, NLP_EFORMAT, path, 0,
                                  "word %ld holds whitespace or a NUL byte: not representable", i);
         }
@@ -126,7 +127,7 @@ int nlp_vectors_write(FILE *f, const nlp_vocab *words, const float *data, long n
                 rc = NLP_EIO;
         }
     }
-    free(row);
+    nlp_free(row);
     if (rc == NLP_OK && (fflush(f) != 0 || ferror(f)))
         rc = NLP_EIO;
     if (rc != NLP_OK)
@@ -182,7 +183,7 @@ static int wbuf_push(wbuf *b, int c)
 {
     if (b->n + 1 >= b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
-        char *p = realloc(b->p, cap);
+        char *p = nlp_realloc(b->p, cap);
         if (!p)
             return NLP_ENOMEM;
         b->p = p;
@@ -297,12 +298,12 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
         return nlp_error_set(e, ferror(f) ? NLP_EIO : NLP_EFORMAT, path, 1,
                              "expected a header 'ROWS DIMENSIONS'");
     long keep = max_rows > 0 && max_rows < rows ? max_rows : rows;
-    nlp_vectors *v = calloc(1, sizeof *v);
+    nlp_vectors *v = nlp_calloc(1, sizeof *v);
     if (!v)
         return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
     v->dim = dim;
     v->words = nlp_vocab_new();
-    v->data = malloc((size_t)(keep > 0 ? keep : 1) * (size_t)dim * sizeof(float));
+    v->data = nlp_malloc((size_t)(keep > 0 ? keep : 1) * (size_t)dim * sizeof(float));
     wbuf w = {0};
     int rc = NLP_OK;
     long line = 2;
@@ -325,7 +326,7 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
         if (binary < 0) {
             /* Sniff: a text row continues with numbers; binary bytes almost never all look so. */
             size_t want = (size_t)dim * 4;
-            s.pb = malloc(want);
+            s.pb = nlp_malloc(want);
             if (!s.pb) {
                 rc = nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
                 goto done;
@@ -404,8 +405,8 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
     if (ferror(f))
         rc = nlp_error_set(e, NLP_EIO, path, 0, "read error: %s", strerror(errno));
 done:
-    free(w.p);
-    free(s.pb);
+    nlp_free(w.p);
+    nlp_free(s.pb);
     if (rc != NLP_OK) {
         nlp_vectors_free(v);
         return rc;
@@ -419,8 +420,8 @@ void nlp_vectors_free(nlp_vectors *v)
     if (!v)
         return;
     nlp_vocab_free(v->words);
-    free(v->data);
-    free(v);
+    nlp_free(v->data);
+    nlp_free(v);
 }
 
 void nlp_vectors_normalize(nlp_vectors *v)
@@ -474,11 +475,11 @@ int nlp_vectors_analogy(const nlp_vectors *v, long limit, const long *q, long n,
 {
     long rows = limit > 0 && limit < v->n ? limit : v->n;
     int D = v->dim;
-    float *target = malloc((size_t)ANALOGY_BATCH * (size_t)D * sizeof(float));
-    float *scores = malloc((size_t)ANALOGY_BATCH * (size_t)(rows > 0 ? rows : 1) * sizeof(float));
+    float *target = nlp_malloc((size_t)ANALOGY_BATCH * (size_t)D * sizeof(float));
+    float *scores = nlp_malloc((size_t)ANALOGY_BATCH * (size_t)(rows > 0 ? rows : 1) * sizeof(float));
     if (!target || !scores) {
-        free(target);
-        free(scores);
+        nlp_free(target);
+        nlp_free(scores);
         return NLP_ENOMEM;
     }
     for (long b0 = 0; b0 < n; b0 += ANALOGY_BATCH) {
@@ -506,8 +507,8 @@ int nlp_vectors_analogy(const nlp_vectors *v, long limit, const long *q, long n,
             answer[b0 + j] = best;
         }
     }
-    free(target);
-    free(scores);
+    nlp_free(target);
+    nlp_free(scores);
     return NLP_OK;
 }
 
@@ -527,7 +528,7 @@ static int by_x(const void *a, const void *b)
 /* Average ranks (1-based) of x into r; 0 or NLP_ENOMEM. */
 static int ranks(const double *x, long n, double *r)
 {
-    ranked *t = malloc((size_t)n * sizeof *t);
+    ranked *t = nlp_malloc((size_t)n * sizeof *t);
     if (!t)
         return NLP_ENOMEM;
     for (long i = 0; i < n; i++) {
@@ -544,7 +545,7 @@ static int ranks(const double *x, long n, double *r)
             r[t[k].i] = avg;
         i = j + 1;
     }
-    free(t);
+    nlp_free(t);
     return NLP_OK;
 }
 
@@ -552,7 +553,7 @@ double nlp_vectors_spearman(const double *x, const double *y, long n)
 {
     if (n < 2)
         return NAN;
-    double *rx = malloc((size_t)n * sizeof *rx), *ry = malloc((size_t)n * sizeof *ry);
+    double *rx = nlp_malloc((size_t)n * sizeof *rx), *ry = nlp_malloc((size_t)n * sizeof *ry);
     double r = NAN;
     if (rx && ry && ranks(x, n, rx) == NLP_OK && ranks(y, n, ry) == NLP_OK) {
         double mx = 0, my = 0;
@@ -571,7 +572,7 @@ double nlp_vectors_spearman(const double *x, const double *y, long n)
         if (sxx > 0 && syy > 0)
             r = sxy / sqrt(sxx * syy);
     }
-    free(rx);
-    free(ry);
+    nlp_free(rx);
+    nlp_free(ry);
     return r;
 }

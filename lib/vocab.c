@@ -7,6 +7,7 @@
 ** half full, so an absent word usually costs one or two probes.
 */
 #include "nlp/vocab.h"
+#include "nlp/alloc.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -70,11 +71,11 @@ static uint64_t hash_bytes(const char *s, size_t len)
 
 nlp_vocab *nlp_vocab_new(void)
 {
-    nlp_vocab *v = calloc(1, sizeof *v);
+    nlp_vocab *v = nlp_calloc(1, sizeof *v);
     if (!v)
         return NULL;
-    v->slots = malloc(INITIAL_SLOTS * sizeof *v->slots);
-    v->pool = malloc(INITIAL_POOL);
+    v->slots = nlp_malloc(INITIAL_SLOTS * sizeof *v->slots);
+    v->pool = nlp_malloc(INITIAL_POOL);
     if (!v->slots || !v->pool) {
         nlp_vocab_free(v);
         return NULL;
@@ -89,16 +90,16 @@ void nlp_vocab_free(nlp_vocab *v)
 {
     if (!v)
         return;
-    free(v->e);
-    free(v->pool);
-    free(v->slots);
-    free(v);
+    nlp_free(v->e);
+    nlp_free(v->pool);
+    nlp_free(v->slots);
+    nlp_free(v);
 }
 
 /* Fills a fresh slots[] of nslots (a power of two) from the entries. */
 static int rehash(nlp_vocab *v, size_t nslots)
 {
-    long *slots = malloc(nslots * sizeof *slots);
+    long *slots = nlp_malloc(nslots * sizeof *slots);
     if (!slots)
         return NLP_ENOMEM;
     memset(slots, 0xff, nslots * sizeof *slots);
@@ -109,7 +110,7 @@ static int rehash(nlp_vocab *v, size_t nslots)
             i = (i + 1) & mask;
         slots[i] = id;
     }
-    free(v->slots);
+    nlp_free(v->slots);
     v->slots = slots;
     v->mask = mask;
     return NLP_OK;
@@ -159,7 +160,7 @@ long nlp_vocab_add_count(nlp_vocab *v, const char *s, size_t len, int64_t count)
     /* A new word: make room in entries, pool and table first. */
     if (v->n == v->cap) {
         long cap = v->cap ? v->cap * 2 : 256;
-        entry *e = realloc(v->e, (size_t)cap * sizeof *e);
+        entry *e = nlp_realloc(v->e, (size_t)cap * sizeof *e);
         if (!e)
             return NLP_ENOMEM;
         v->e = e;
@@ -169,7 +170,7 @@ long nlp_vocab_add_count(nlp_vocab *v, const char *s, size_t len, int64_t count)
         size_t cap = v->pool_cap * 2;
         while (cap - v->pool_len < len + 1)
             cap *= 2;
-        char *p = realloc(v->pool, cap);
+        char *p = nlp_realloc(v->pool, cap);
         if (!p)
             return NLP_ENOMEM;
         v->pool = p;
@@ -263,13 +264,13 @@ static int renumber(nlp_vocab *v, const long *keep, long m)
     size_t nslots = INITIAL_SLOTS;
     while ((size_t)m * 2 > nslots)
         nslots *= 2;
-    entry *e = malloc((size_t)(m > 0 ? m : 1) * sizeof *e);
-    char *pool = malloc(pool_cap);
-    long *slots = malloc(nslots * sizeof *slots);
+    entry *e = nlp_malloc((size_t)(m > 0 ? m : 1) * sizeof *e);
+    char *pool = nlp_malloc(pool_cap);
+    long *slots = nlp_malloc(nslots * sizeof *slots);
     if (!e || !pool || !slots) {
-        free(e);
-        free(pool);
-        free(slots);
+        nlp_free(e);
+        nlp_free(pool);
+        nlp_free(slots);
         return NLP_ENOMEM;
     }
     size_t off = 0;
@@ -281,9 +282,9 @@ static int renumber(nlp_vocab *v, const long *keep, long m)
         off += (size_t)e[i].len + 1;
         total += e[i].count;
     }
-    free(v->e);
-    free(v->pool);
-    free(v->slots);
+    nlp_free(v->e);
+    nlp_free(v->pool);
+    nlp_free(v->slots);
     v->e = e;
     v->n = m;
     v->cap = m > 0 ? m : 1;
@@ -332,25 +333,25 @@ static void merge_sort(const nlp_vocab *v, long *ids, long *tmp, long n)
 int nlp_vocab_sort(nlp_vocab *v)
 {
     long n = v->n;
-    long *ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
-    long *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
+    long *ids = nlp_malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
+    long *tmp = nlp_malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
     if (!ids || !tmp) {
-        free(ids);
-        free(tmp);
+        nlp_free(ids);
+        nlp_free(tmp);
         return NLP_ENOMEM;
     }
     for (long i = 0; i < n; i++)
         ids[i] = i;
     merge_sort(v, ids + v->pinned, tmp, n - v->pinned);
-    free(tmp);
+    nlp_free(tmp);
     int rc = renumber(v, ids, n);
-    free(ids);
+    nlp_free(ids);
     return rc;
 }
 
 long nlp_vocab_prune(nlp_vocab *v, int64_t min_count)
 {
-    long *ids = malloc((size_t)(v->n > 0 ? v->n : 1) * sizeof *ids);
+    long *ids = nlp_malloc((size_t)(v->n > 0 ? v->n : 1) * sizeof *ids);
     if (!ids)
         return NLP_ENOMEM;
     long m = 0;
@@ -359,7 +360,7 @@ long nlp_vocab_prune(nlp_vocab *v, int64_t min_count)
             ids[m++] = i;
     long removed = v->n - m;
     int rc = removed ? renumber(v, ids, m) : NLP_OK;
-    free(ids);
+    nlp_free(ids);
     return rc == NLP_OK ? removed : rc;
 }
 
@@ -369,14 +370,14 @@ long nlp_vocab_truncate(nlp_vocab *v, long n)
         n = v->pinned;
     if (n >= v->n)
         return 0;
-    long *ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
+    long *ids = nlp_malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
     if (!ids)
         return NLP_ENOMEM;
     for (long i = 0; i < n; i++)
         ids[i] = i;
     long removed = v->n - n;
     int rc = renumber(v, ids, n);
-    free(ids);
+    nlp_free(ids);
     return rc == NLP_OK ? removed : rc;
 }
 
@@ -425,7 +426,7 @@ int nlp_vocab_load(nlp_vocab *v, FILE *f, const char *path, nlp_error *e)
     int rc = NLP_OK;
     /* Words listed so far, to refuse duplicates (pinned symbols may be listed once). */
     long first_new = v->n;
-    unsigned char *seen_pinned = calloc((size_t)(v->n > 0 ? v->n : 1), 1);
+    unsigned char *seen_pinned = nlp_calloc((size_t)(v->n > 0 ? v->n : 1), 1);
     if (!seen_pinned)
         return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
     errno = 0;
@@ -476,8 +477,8 @@ int nlp_vocab_load(nlp_vocab *v, FILE *f, const char *path, nlp_error *e)
     }
     if (rc == NLP_OK && ferror(f))
         rc = nlp_error_set(e, NLP_EIO, path, 0, "read error: %s", strerror(errno));
-    free(line);
-    free(seen_pinned);
+    free(line); /* getline allocates with malloc */
+    nlp_free(seen_pinned);
     return rc;
 }
 
@@ -541,7 +542,7 @@ int nlp_vocab_to_blob(const nlp_vocab *v, unsigned char **out, size_t *n)
     size_t size = BLOB_HEADER;
     for (long id = 0; id < v->n; id++)
         size += 4 + 8 + v->e[id].len;
-    unsigned char *b = malloc(size);
+    unsigned char *b = nlp_malloc(size);
     if (!b)
         return NLP_ENOMEM;
     memcpy(b, BLOB_MAGIC, 4);

@@ -17,6 +17,7 @@
 **     centre word and updates the whole window as small matrix products.
 */
 #include "nlp/w2v.h"
+#include "nlp/alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -94,13 +95,13 @@ static int reader_init(reader *r, int fd)
     memset(r, 0, sizeof *r);
     r->fd = fd;
     r->cap = READ_BLOCK;
-    r->buf = malloc(r->cap);
+    r->buf = nlp_malloc(r->cap);
     return r->buf ? NLP_OK : NLP_ENOMEM;
 }
 
 static void reader_free(reader *r)
 {
-    free(r->buf);
+    nlp_free(r->buf);
     r->buf = NULL;
 }
 
@@ -134,7 +135,7 @@ static int reader_fill(reader *r)
         r->at = 0;
     }
     if (r->len == r->cap) {
-        char *b = realloc(r->buf, r->cap * 2);
+        char *b = nlp_realloc(r->buf, r->cap * 2);
         if (!b)
             return NLP_ENOMEM;
         r->buf = b;
@@ -283,14 +284,14 @@ static int by_count_desc(const void *a, const void *b, void *counts)
 
 nlp_w2v_huffman *nlp_w2v_huffman_new(const int64_t *counts, long n)
 {
-    nlp_w2v_huffman *h = calloc(1, sizeof *h);
+    nlp_w2v_huffman *h = nlp_calloc(1, sizeof *h);
     long nodes = 2 * n;  /* leaves 0..n-1, inner n..2n-2 */
-    long *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
-    int64_t *cnt = malloc((size_t)(nodes > 0 ? nodes : 1) * sizeof *cnt);
-    long *parent = malloc((size_t)(nodes > 0 ? nodes : 1) * sizeof *parent);
-    uint8_t *bit = malloc((size_t)(nodes > 0 ? nodes : 1));
+    long *order = nlp_malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+    int64_t *cnt = nlp_malloc((size_t)(nodes > 0 ? nodes : 1) * sizeof *cnt);
+    long *parent = nlp_malloc((size_t)(nodes > 0 ? nodes : 1) * sizeof *parent);
+    uint8_t *bit = nlp_malloc((size_t)(nodes > 0 ? nodes : 1));
     if (h)
-        h->offset = malloc((size_t)(n + 1) * sizeof *h->offset);
+        h->offset = nlp_malloc((size_t)(n + 1) * sizeof *h->offset);
     if (!h || !order || !cnt || !parent || !bit || !h->offset)
         goto fail;
     h->n = n;
@@ -328,8 +329,8 @@ nlp_w2v_huffman *nlp_w2v_huffman_new(const int64_t *counts, long n)
         h->offset[order[i]] = len;  /* temporarily the length */
         total += len;
     }
-    h->bits = malloc((size_t)(total > 0 ? total : 1));
-    h->points = malloc((size_t)(total > 0 ? total : 1) * sizeof *h->points);
+    h->bits = nlp_malloc((size_t)(total > 0 ? total : 1));
+    h->points = nlp_malloc((size_t)(total > 0 ? total : 1) * sizeof *h->points);
     if (!h->bits || !h->points)
         goto fail;
     int64_t off = 0;
@@ -350,16 +351,16 @@ nlp_w2v_huffman *nlp_w2v_huffman_new(const int64_t *counts, long n)
             b = parent[b];
         }
     }
-    free(order);
-    free(cnt);
-    free(parent);
-    free(bit);
+    nlp_free(order);
+    nlp_free(cnt);
+    nlp_free(parent);
+    nlp_free(bit);
     return h;
 fail:
-    free(order);
-    free(cnt);
-    free(parent);
-    free(bit);
+    nlp_free(order);
+    nlp_free(cnt);
+    nlp_free(parent);
+    nlp_free(bit);
     nlp_w2v_huffman_free(h);
     return NULL;
 }
@@ -368,10 +369,10 @@ void nlp_w2v_huffman_free(nlp_w2v_huffman *h)
 {
     if (!h)
         return;
-    free(h->offset);
-    free(h->bits);
-    free(h->points);
-    free(h);
+    nlp_free(h->offset);
+    nlp_free(h->bits);
+    nlp_free(h->points);
+    nlp_free(h);
 }
 
 /* ---- negative sampling: Walker's alias method ------------------------- */
@@ -390,11 +391,11 @@ nlp_w2v_unigram *nlp_w2v_unigram_new(const int64_t *counts, long n, double power
 {
     if (n <= 0 || n > INT32_MAX)
         return NULL;
-    nlp_w2v_unigram *u = malloc(sizeof *u);
-    double *p = malloc((size_t)n * sizeof *p);
-    long *small = malloc((size_t)n * sizeof *small);
-    long *large = malloc((size_t)n * sizeof *large);
-    alias_entry *t = u ? malloc((size_t)n * sizeof *t) : NULL;
+    nlp_w2v_unigram *u = nlp_malloc(sizeof *u);
+    double *p = nlp_malloc((size_t)n * sizeof *p);
+    long *small = nlp_malloc((size_t)n * sizeof *small);
+    long *large = nlp_malloc((size_t)n * sizeof *large);
+    alias_entry *t = u ? nlp_malloc((size_t)n * sizeof *t) : NULL;
     double sum = 0;
     if (!u || !p || !small || !large || !t)
         goto fail;
@@ -435,16 +436,16 @@ nlp_w2v_unigram *nlp_w2v_unigram_new(const int64_t *counts, long n, double power
     }
     u->n = n;
     u->t = t;
-    free(p);
-    free(small);
-    free(large);
+    nlp_free(p);
+    nlp_free(small);
+    nlp_free(large);
     return u;
 fail:
-    free(u);
-    free(p);
-    free(small);
-    free(large);
-    free(t);
+    nlp_free(u);
+    nlp_free(p);
+    nlp_free(small);
+    nlp_free(large);
+    nlp_free(t);
     return NULL;
 }
 
@@ -452,8 +453,8 @@ void nlp_w2v_unigram_free(nlp_w2v_unigram *u)
 {
     if (!u)
         return;
-    free(u->t);
-    free(u);
+    nlp_free(u->t);
+    nlp_free(u);
 }
 
 INLINE long unigram_draw(const nlp_w2v_unigram *u, uint64_t bits)
@@ -494,12 +495,10 @@ struct nlp_w2v {
 
 static float *alloc_rows(long rows, int stride)
 {
-    size_t bytes = (size_t)(rows > 0 ? rows : 1) * (size_t)stride * sizeof(float);
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes) != 0)
+    size_t n = (size_t)(rows > 0 ? rows : 1);
+    if (n > SIZE_MAX / sizeof(float) / (size_t)stride)
         return NULL;
-    memset(p, 0, bytes);
-    return p;
+    return nlp_aligned_alloc(64, n * (size_t)stride * sizeof(float));
 }
 
 int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v, nlp_error *e)
@@ -524,7 +523,7 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     long V = nlp_vocab_size(v);
     if (V < 2 || V > INT32_MAX)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "the vocabulary must hold 2..2^31-1 words");
-    nlp_w2v *m = calloc(1, sizeof *m);
+    nlp_w2v *m = nlp_calloc(1, sizeof *m);
     if (!m)
         return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
     m->c = *c;
@@ -534,8 +533,8 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     m->stride = (c->size + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     m->alpha0 = c->alpha > 0 ? c->alpha : c->cbow ? 0.05 : 0.025;
     m->syn0 = alloc_rows(V, m->stride);
-    m->keep = malloc((size_t)V * sizeof *m->keep);
-    int64_t *counts = malloc((size_t)V * sizeof *counts);
+    m->keep = nlp_malloc((size_t)V * sizeof *m->keep);
+    int64_t *counts = nlp_malloc((size_t)V * sizeof *counts);
     if (!m->syn0 || !m->keep || !counts)
         goto nomem;
     for (long i = 0; i < V; i++)
@@ -561,7 +560,7 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
                 goto nomem;
         }
     }
-    free(counts);
+    nlp_free(counts);
     counts = NULL;
     /* word2vec: expTable[i] = sigmoid((i / EXP_TABLE_SIZE * 2 - 1) * MAX_EXP). */
     for (int i = 0; i < EXP_TABLE_SIZE; i++) {
@@ -583,7 +582,7 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     *out = m;
     return NLP_OK;
 nomem:
-    free(counts);
+    nlp_free(counts);
     nlp_w2v_free(m);
     return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
 }
@@ -592,14 +591,14 @@ void nlp_w2v_free(nlp_w2v *m)
 {
     if (!m)
         return;
-    free(m->syn0);
-    free(m->syn1);
-    free(m->syn1neg);
-    free(m->out);
-    free(m->keep);
+    nlp_free(m->syn0);
+    nlp_free(m->syn1);
+    nlp_free(m->syn1neg);
+    nlp_free(m->out);
+    nlp_free(m->keep);
     nlp_w2v_huffman_free(m->huff);
     nlp_w2v_unigram_free(m->uni);
-    free(m);
+    nlp_free(m);
 }
 
 int nlp_w2v_dim(const nlp_w2v *m)
@@ -618,7 +617,7 @@ const float *nlp_w2v_vectors(const nlp_w2v *m)
         return m->syn0;
     nlp_w2v *mm = (nlp_w2v *)m;  /* the unpadded copy is a cache */
     if (!mm->out) {
-        mm->out = malloc((size_t)m->V * (size_t)m->D * sizeof(float));
+        mm->out = nlp_malloc((size_t)m->V * (size_t)m->D * sizeof(float));
         if (!mm->out)
             return NULL;
     }
@@ -899,12 +898,12 @@ static void *worker_main(void *arg)
 int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e)
 {
     int T = m->c.threads;
-    worker *ws = calloc((size_t)T, sizeof *ws);
-    pthread_t *tids = calloc((size_t)T, sizeof *tids);
+    worker *ws = nlp_calloc((size_t)T, sizeof *ws);
+    pthread_t *tids = nlp_calloc((size_t)T, sizeof *tids);
     int rc = NLP_OK;
     if (!ws || !tids) {
-        free(ws);
-        free(tids);
+        nlp_free(ws);
+        nlp_free(tids);
         return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
     }
     m->words_done = 0;
@@ -924,8 +923,8 @@ int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e
         w->neu1e = alloc_rows(1, m->stride);
         w->grad = alloc_rows(W2, nt);
         w->dctx = alloc_rows(W2, m->stride);
-        w->ctx = malloc((size_t)W2 * sizeof *w->ctx);
-        w->sen = malloc(NLP_W2V_MAX_SENTENCE * sizeof *w->sen);
+        w->ctx = nlp_malloc((size_t)W2 * sizeof *w->ctx);
+        w->sen = nlp_malloc(NLP_W2V_MAX_SENTENCE * sizeof *w->sen);
         if (!w->neu1 || !w->neu1e || !w->grad || !w->dctx || !w->ctx || !w->sen)
             rc = NLP_ENOMEM;
     }
@@ -947,15 +946,15 @@ int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e
     for (int t = 0; t < T; t++) {
         if (rc == NLP_OK && ws[t].rc != NLP_OK)
             rc = ws[t].rc;
-        free(ws[t].neu1);
-        free(ws[t].neu1e);
-        free(ws[t].grad);
-        free(ws[t].dctx);
-        free(ws[t].ctx);
-        free(ws[t].sen);
+        nlp_free(ws[t].neu1);
+        nlp_free(ws[t].neu1e);
+        nlp_free(ws[t].grad);
+        nlp_free(ws[t].dctx);
+        nlp_free(ws[t].ctx);
+        nlp_free(ws[t].sen);
     }
-    free(ws);
-    free(tids);
+    nlp_free(ws);
+    nlp_free(tids);
     if (rc == NLP_EIO)
         return nlp_error_set(e, rc, path, 0, "read error: %s", strerror(errno));
     if (rc == NLP_EINVAL)

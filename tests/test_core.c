@@ -122,6 +122,33 @@ static void test_progress(void **state)
     assert_non_null(nlp_version());
 }
 
+static void test_alloc_schedule(void **state)
+{
+    (void)state;
+    nlp_alloc_fail_at(3, 0);
+    void *a = nlp_malloc(8), *b = nlp_calloc(2, 8), *c = nlp_strdup("x");
+    char *d = nlp_strndup("hello", 2);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(c);           /* the third call fails ... */
+    assert_non_null(d);       /* ... and only it, when not sticky */
+    assert_string_equal(d, "he");
+    assert_int_equal(nlp_alloc_count(), 4);
+    nlp_alloc_fail_at(2, 1);
+    void *e = nlp_malloc(1), *f = nlp_realloc(a, 64), *g = nlp_aligned_alloc(64, 10);
+    assert_non_null(e);
+    assert_null(f);           /* a is still ours after a failed realloc */
+    assert_null(g);           /* sticky: every later call fails too */
+    nlp_alloc_fail_at(0, 0);
+    g = nlp_aligned_alloc(64, 10);
+    assert_non_null(g);
+    assert_int_equal((uintptr_t)g % 64, 0);
+    assert_int_equal(((unsigned char *)g)[63], 0);
+    assert_null(nlp_calloc(SIZE_MAX / 2, 4)); /* overflow, not a wrapped size */
+    nlp_free(a); nlp_free(b); nlp_free(d); nlp_free(e); nlp_free(g);
+    nlp_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_rng_distributions),
         cmocka_unit_test(test_rng_split),
         cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_alloc_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
