@@ -26,11 +26,11 @@
 #endif
 
 #include "nlp/embed.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/linear.h"
 #include "nlp/loss.h"
 #include "nlp/optim.h"
-#include "nlp/param.h"
+#include "nlp/params.h"
 #include "nlp/rng.h"
 #include "nlp/rnn.h"
 #include "nlp/tensor.h"
@@ -127,7 +127,7 @@ static double now(void)
 
 static void die(const char *what, int rc)
 {
-    fprintf(stderr, "train_step: %s: %s\n", what, nlp_strerror(rc));
+    fprintf(stderr, "train_step: %s: %s\n", what, nlp_error_string(rc));
     exit(1);
 }
 
@@ -163,7 +163,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    nlp_blas_set_threads(threads);
+    nlp_tensor_set_threads(threads);
 #ifdef _OPENMP
     omp_set_num_threads(threads); /* the optimiser's loops */
 #endif

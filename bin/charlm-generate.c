@@ -72,8 +72,8 @@ int main(int argc, char **argv)
     long threads = 1;
     int have_seed = 0;
     uint64_t seed = 0;
-    nlp_sample_opts so;
-    nlp_sample_opts_init(&so);
+    nlp_sample_config so;
+    nlp_sample_config_default(&so);
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:n:t:p:s:h", long_options, NULL)) != -1) {
@@ -114,14 +114,14 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_REALTIME, &ts);
         seed = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
     }
-    nlp_blas_set_threads((int)threads);
+    nlp_tensor_set_threads((int)threads);
 
     nlp_charlm *m;
     nlp_error e;
     if (nlp_charlm_load(&m, model, 1, 1, NULL, &e) != NLP_OK)
         cli_die_error(&e);
     nlp_charlm_state st;
-    nlp_sampler *sampler = nlp_sampler_new((size_t)m->V);
+    nlp_sampler *sampler = nlp_sample_new((size_t)m->V);
     if (!sampler || nlp_charlm_state_init(&st, m) != NLP_OK)
         cli_die("out of memory");
     so.ban = NLP_CHARLM_UNK_ID;
@@ -147,9 +147,9 @@ int main(int argc, char **argv)
     if (plen)
         fflush(stdout);
     for (long i = 0; i < length && rc == NLP_OK; i++) {
-        long id = nlp_sampler_draw(sampler, st.logits, &so, &rng);
+        long id = nlp_sample_draw(sampler, st.logits, &so, &rng);
         if (id < 0)
-            cli_die("sampling failed: %s", nlp_strerror((int)id));
+            cli_die("sampling failed: %s", nlp_error_string((int)id));
         size_t n;
         const char *u = nlp_charlm_utf8(m, (int)id, &n);
         fwrite(u, 1, n, stdout);
@@ -158,8 +158,8 @@ int main(int argc, char **argv)
         rc = nlp_charlm_step(m, &st, (int)id);
     }
     if (rc != NLP_OK)
-        cli_die("generation failed: %s", nlp_strerror(rc));
-    nlp_sampler_free(sampler);
+        cli_die("generation failed: %s", nlp_error_string(rc));
+    nlp_sample_free(sampler);
     nlp_charlm_state_free(&st);
     nlp_charlm_free(m);
     return CLI_EXIT_OK;

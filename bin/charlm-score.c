@@ -83,7 +83,7 @@ int main(int argc, char **argv)
     }
     if (!model)
         cli_usage_error("no model given (-m MODEL)");
-    nlp_blas_set_threads((int)threads);
+    nlp_tensor_set_threads((int)threads);
 
     nlp_charlm *m;
     nlp_error e;
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     nlp_charlm_score s;
     int rc = nlp_charlm_eval(m, text.cp, text.n, &s);
     if (rc != NLP_OK)
-        cli_die("scoring failed: %s", nlp_strerror(rc));
+        cli_die("scoring failed: %s", nlp_error_string(rc));
     if (s.count == 0)
         cli_die("%s: nothing to score (the text needs at least two characters)",
                 nfiles == 1 ? argv[optind] : "input");

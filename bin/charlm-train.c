@@ -104,7 +104,7 @@ static _Noreturn void usage(void)
            "\n"
            "Ctrl-C or SIGTERM writes MODEL.ckpt and exits with status 130 or 143.\n"
            "Exit status: 0 success, 1 error, 2 usage error.\n",
-           DEF_EPOCHS, DEF_TIME_LIMIT, nlp_charlm_cell_name(m.cell), m.layers, m.hidden,
+           DEF_EPOCHS, DEF_TIME_LIMIT, nlp_rnn_cell_name(m.cell), m.layers, m.hidden,
            m.embed, (double)m.dropout, DEF_MIN_COUNT, t.seq_len, t.batch, DEF_EPOCHS,
            DEF_TIME_LIMIT, t.optim.lr, DEF_LR_DECAY, nlp_optim_kind_name(t.optim.kind),
            (double)t.clip, DEF_VALID, (unsigned long long)t.seed, DEF_THREADS);
@@ -288,7 +288,7 @@ static double evaluate(run *r, int *improved)
     nlp_charlm_score s;
     int rc = nlp_charlm_eval(r->m, r->valid, r->nvalid, &s);
     if (rc != NLP_OK)
-        cli_die("validation failed: %s", nlp_strerror(rc));
+        cli_die("validation failed: %s", nlp_error_string(rc));
     double bpc = nlp_charlm_bpc(&s);
     if (isfinite(bpc) && bpc < r->best) {
         r->best = bpc;
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
         snprintf(flag, sizeof flag, "--%s", name ? name : "?");
         switch (c) {
         case OPT_CELL:
-            if (nlp_charlm_cell_parse(optarg, &o.model.cell) != NLP_OK)
+            if (nlp_rnn_cell_parse(optarg, &o.model.cell) != NLP_OK)
                 cli_usage_error("invalid value for --cell: '%s' (expected lstm, gru or rnn)",
                                 optarg);
             break;
@@ -462,7 +462,7 @@ int main(int argc, char **argv)
                                   argv[i]);
     }
 
-    nlp_blas_set_threads(o.threads);
+    nlp_tensor_set_threads(o.threads);
 #ifdef _OPENMP
     omp_set_num_threads(o.threads);
 #endif
@@ -507,13 +507,13 @@ int main(int argc, char **argv)
         nlp_vocab *v;
         int rc = nlp_charlm_vocab_build(&v, text.cp, ntrain, o.min_count);
         if (rc != NLP_OK)
-            cli_die("building the vocabulary: %s", nlp_strerror(rc));
+            cli_die("building the vocabulary: %s", nlp_error_string(rc));
         if (nlp_vocab_size(v) < 2)
             cli_die("no character occurs %ld times in the training text (lower --min-count)",
                     o.min_count);
         rc = nlp_charlm_new(&r.m, &o.model, v, cap_T, cap_B, o.train.seed);
         if (rc != NLP_OK)
-            cli_die("creating the model: %s", nlp_strerror(rc));
+            cli_die("creating the model: %s", nlp_error_string(rc));
     }
     size_t nunk_train = 0, nunk;
     for (size_t i = 0; i < ntrain; i++)
@@ -547,7 +547,7 @@ int main(int argc, char **argv)
     const long total_steps = o.epochs * spe;
     nlp_progress_line(pg, "charlm-train: %zu characters (%zu training, %zu validation), "
                       "%d symbols; %s %dx%d, embed %d: %zu parameters; %ld steps per epoch",
-                      text.n, ntrain, nvalid, r.m->V, nlp_charlm_cell_name(o.model.cell),
+                      text.n, ntrain, nvalid, r.m->V, nlp_rnn_cell_name(o.model.cell),
                       o.model.layers, o.model.hidden, o.model.embed,
                       nlp_charlm_param_count(r.m), spe);
     if (o.verbose > 0) {
@@ -566,7 +566,7 @@ int main(int argc, char **argv)
     /* ---- the training loop ---- */
     const size_t chars_per_step = (size_t)o.train.batch * o.train.seq_len;
     long steps_this_run = 0, steps_since_eval = 0;
-    double t0 = nlp_time_now(), run_train = 0; /* this run's training seconds */
+    double t0 = nlp_progress_now(), run_train = 0; /* this run's training seconds */
     double last_ckpt = 0;
     int stop = 0; /* 1 done, 2 interrupted */
     const char *why = "epochs done";
@@ -580,10 +580,10 @@ int main(int argc, char **argv)
     long epoch_start_step = r.t->step;
     char b1[32], b2[32], b3[32];
     while (!stop) {
-        double ts = nlp_time_now();
+        double ts = nlp_progress_now();
         double loss;
         int rc = nlp_charlm_train_step(r.t, &loss);
-        double dt = nlp_time_now() - ts;
+        double dt = nlp_progress_now() - ts;
         run_train += dt;
         r.elapsed += dt;
         if (rc < 0) {
@@ -647,10 +647,10 @@ int main(int argc, char **argv)
             stop = 2;
             break;
         }
-        if (!stop && o.checkpoint_every > 0 && nlp_time_now() - t0 - last_ckpt
+        if (!stop && o.checkpoint_every > 0 && nlp_progress_now() - t0 - last_ckpt
                                                    >= o.checkpoint_every) {
             save_checkpoint(&r);
-            last_ckpt = nlp_time_now() - t0;
+            last_ckpt = nlp_progress_now() - t0;
         }
     }
     nlp_progress_finish(pg);

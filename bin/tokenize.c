@@ -171,7 +171,7 @@ static void run_text(tool *tl, const char *s, size_t n, long nlines, const char 
         if (rc == NLP_EUTF8)
             exit(CLI_EXIT_FAILURE);
     } else if (rc != NLP_OK) {
-        cli_die("%s:%ld: %s", name, lineno, err.text[0] ? err.text : nlp_strerror(rc));
+        cli_die("%s:%ld: %s", name, lineno, err.text[0] ? err.text : nlp_error_string(rc));
     }
     nlp_tokens b;
     int first = 1;
@@ -196,7 +196,7 @@ static void run_text(tool *tl, const char *s, size_t n, long nlines, const char 
         }
     }
     if (rc < 0)
-        cli_die("%s:%ld: %s", name, lineno + line, nlp_strerror(rc));
+        cli_die("%s:%ld: %s", name, lineno + line, nlp_error_string(rc));
     out_newlines(&tl->out, nlines - line);
 }
 
@@ -229,7 +229,7 @@ static int run_file(tool *tl, FILE *f, const char *name)
         cli_warn("%s: read error: %s", name, strerror(errno));
         status = 1;
     } else if (rc < 0) {
-        cli_die("%s: %s", name, nlp_strerror(rc));
+        cli_die("%s: %s", name, nlp_error_string(rc));
     }
     nlp_lines_free(r);
     return status;
@@ -250,8 +250,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}
     };
     cli_init("tokenize");
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
     tool tl = {0};
     int c;
     opterr = 0;   /* messages below name the tool, not argv[0] */
@@ -308,7 +308,7 @@ int main(int argc, char **argv)
     }
     nlp_error err;
     nlp_error_clear(&err);
-    if (nlp_tokenizer_new(&tl.tz, &o, &err) != NLP_OK) {
+    if (nlp_tokenize_new(&tl.tz, &o, &err) != NLP_OK) {
         if (err.code == NLP_EINVAL)
             cli_usage_error("%s", err.text);
         cli_die_error(&err);
@@ -339,6 +339,6 @@ int main(int argc, char **argv)
     }
     out_flush(&tl.out);
     free(tl.out.buf);
-    nlp_tokenizer_free(tl.tz);
+    nlp_tokenize_free(tl.tz);
     return status;
 }

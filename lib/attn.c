@@ -12,7 +12,7 @@
 */
 #include "nlp/attn.h"
 #include "nlp/alloc.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/tensor.h"
 
 #include <math.h>
@@ -127,7 +127,7 @@ void nlp_attn_reset(nlp_attn *a, nlp_rng *rng)
         int v = views[i];
         if (v < 0)
             continue;
-        const nlp_param_view *pv = &a->p->views[v];
+        const nlp_params_view *pv = &a->p->views[v];
         /* fan_in: the columns of a matrix; for v, its length ha. */
         int fan_in = pv->ndim == 2 ? pv->shape[1] : pv->shape[0];
         float bound = 1.0f / sqrtf((float)fan_in);
@@ -181,7 +181,7 @@ int nlp_attn_keys_forward(const nlp_attn *a, float *keys, const float *enc, int 
         return rc;
     int kd = nlp_attn_key_dim(a);
     const float *W = nlp_params_data(a->p, key_view(a));  /* (kd,hk) */
-    nlp_gemm(NLP_NOTRANS, NLP_TRANS, S * B, kd, a->hk, 1.0f, enc, a->hk, W, a->hk,
+    nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, S * B, kd, a->hk, 1.0f, enc, a->hk, W, a->hk,
              0.0f, keys, kd);
     return NLP_OK;
 }
@@ -196,9 +196,9 @@ int nlp_attn_keys_backward(nlp_attn *a, float *denc, const float *dkeys,
     const float *W = nlp_params_data(a->p, v);
     float *dW = nlp_params_grad(a->p, v);
     if (denc)
-        nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, S * B, a->hk, kd, 1.0f, dkeys, kd, W, a->hk,
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, S * B, a->hk, kd, 1.0f, dkeys, kd, W, a->hk,
                  1.0f, denc, a->hk);
-    nlp_gemm(NLP_TRANS, NLP_NOTRANS, kd, a->hk, S * B, 1.0f, dkeys, kd, enc, a->hk,
+    nlp_tensor_gemm(NLP_TRANS, NLP_NOTRANS, kd, a->hk, S * B, 1.0f, dkeys, kd, enc, a->hk,
              1.0f, dW, a->hk);
     return NLP_OK;
 }
@@ -240,7 +240,7 @@ int nlp_attn_forward(const nlp_attn *a, float *ctx, float *weights, float *cache
     if (a->kind == NLP_ATTN_ADDITIVE) {
         const float *Wq = nlp_params_data(a->p, a->vwq);  /* (ha,hq) */
         const float *v = nlp_params_data(a->p, a->vv);    /* (ha) */
-        nlp_gemm(NLP_NOTRANS, NLP_TRANS, B, ha, hq, 1.0f, q, hq, Wq, hq, 0.0f, cache, ha);
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, B, ha, hq, 1.0f, q, hq, Wq, hq, 0.0f, cache, ha);
         for (int b = 0; b < B; b++) {
             int L = lengths ? lengths[b] : S;
             const float *qa = cache + (size_t)b * ha;
@@ -258,7 +258,7 @@ int nlp_attn_forward(const nlp_attn *a, float *ctx, float *weights, float *cache
         for (int b = 0; b < B; b++) {
             int L = lengths ? lengths[b] : S;
             if (L > 0)
-                nlp_gemv(NLP_NOTRANS, L, hq, 1.0f, K + (size_t)b * hq, B * hq,
+                nlp_tensor_gemv(NLP_NOTRANS, L, hq, 1.0f, K + (size_t)b * hq, B * hq,
                          q + (size_t)b * hq, 0.0f, weights + (size_t)b * S);
         }
     }
@@ -270,7 +270,7 @@ int nlp_attn_forward(const nlp_attn *a, float *ctx, float *weights, float *cache
         masked_softmax(w, L, S);
         memset(c, 0, (size_t)hk * sizeof *c);
         if (L > 0)
-            nlp_gemv(NLP_TRANS, L, hk, 1.0f, enc + (size_t)b * hk, (int)ldk, w, 0.0f, c);
+            nlp_tensor_gemv(NLP_TRANS, L, hk, 1.0f, enc + (size_t)b * hk, (int)ldk, w, 0.0f, c);
     }
     return NLP_OK;
 }
@@ -298,13 +298,13 @@ int nlp_attn_backward(nlp_attn *a, float *dq, float *denc, float *dkeys,
         if (L == 0)
             continue;
         /* dL/dw[s] = dctx . enc[s] (+ the caller's dweights). */
-        nlp_gemv(NLP_NOTRANS, L, hk, 1.0f, enc + (size_t)b * hk, ldk, dc, 0.0f, ds);
+        nlp_tensor_gemv(NLP_NOTRANS, L, hk, 1.0f, enc + (size_t)b * hk, ldk, dc, 0.0f, ds);
         if (dweights)
             for (int s = 0; s < L; s++)
                 ds[s] += dweights[(size_t)b * S + s];
         /* denc[s] += w[s] * dctx: a rank-1 update of the strided (L,hk). */
         if (denc)
-            nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, L, hk, 1, 1.0f, w, 1, dc, hk, 1.0f,
+            nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, L, hk, 1, 1.0f, w, 1, dc, hk, 1.0f,
                      denc + (size_t)b * hk, ldk);
         /* softmax: dscore = w * (dw - sum w dw). */
         double dot = 0.0;
@@ -343,8 +343,8 @@ int nlp_attn_backward(nlp_attn *a, float *dq, float *denc, float *dkeys,
         }
         /* dq += dqa Wq;  dWq += dqa^T q. */
         if (dq)
-            nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, B, hq, ha, 1.0f, dqa, ha, Wq, hq, 1.0f, dq, hq);
-        nlp_gemm(NLP_TRANS, NLP_NOTRANS, ha, hq, B, 1.0f, dqa, ha, q, hq, 1.0f, dWq, hq);
+            nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, B, hq, ha, 1.0f, dqa, ha, Wq, hq, 1.0f, dq, hq);
+        nlp_tensor_gemm(NLP_TRANS, NLP_NOTRANS, ha, hq, B, 1.0f, dqa, ha, q, hq, 1.0f, dWq, hq);
         return NLP_OK;
     }
 
@@ -357,10 +357,10 @@ int nlp_attn_backward(nlp_attn *a, float *dq, float *denc, float *dkeys,
             continue;
         const float *ds = a->dscore + (size_t)b * S;
         if (dq)
-            nlp_gemv(NLP_TRANS, L, hq, 1.0f, K + (size_t)b * hq, B * hq, ds, 1.0f,
+            nlp_tensor_gemv(NLP_TRANS, L, hq, 1.0f, K + (size_t)b * hq, B * hq, ds, 1.0f,
                      dq + (size_t)b * hq);
         if (dK)
-            nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, L, hq, 1, 1.0f, ds, 1, q + (size_t)b * hq, hq,
+            nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, L, hq, 1, 1.0f, ds, 1, q + (size_t)b * hq, hq,
                      1.0f, dK + (size_t)b * hq, B * hq);
     }
     return NLP_OK;

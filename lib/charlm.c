@@ -188,29 +188,6 @@ void nlp_charlm_config_default(nlp_charlm_config *c)
     c->dropout = 0.25f;
 }
 
-int nlp_charlm_cell_parse(const char *name, nlp_rnn_cell *cell)
-{
-    if (strcmp(name, "lstm") == 0)
-        *cell = NLP_RNN_LSTM;
-    else if (strcmp(name, "gru") == 0)
-        *cell = NLP_RNN_GRU;
-    else if (strcmp(name, "rnn") == 0 || strcmp(name, "tanh") == 0)
-        *cell = NLP_RNN_TANH;
-    else
-        return NLP_EINVAL;
-    return NLP_OK;
-}
-
-const char *nlp_charlm_cell_name(nlp_rnn_cell cell)
-{
-    switch (cell) {
-    case NLP_RNN_LSTM: return "lstm";
-    case NLP_RNN_GRU: return "gru";
-    case NLP_RNN_TANH: return "rnn";
-    }
-    return "?";
-}
-
 static int config_ok(const nlp_charlm_config *c)
 {
     return (c->cell == NLP_RNN_LSTM || c->cell == NLP_RNN_GRU || c->cell == NLP_RNN_TANH)
@@ -615,7 +592,7 @@ int nlp_charlm_train_step(nlp_charlm_trainer *t, double *loss)
         return rc;
     const float *top = t->y;
     if (m->cfg.dropout > 0) {
-        nlp_dropout_forward(t->yd, t->mask, t->y, (size_t)TB * H, m->cfg.dropout, &t->rng);
+        nlp_tensor_dropout_forward(t->yd, t->mask, t->y, (size_t)TB * H, m->cfg.dropout, &t->rng);
         top = t->yd;
     }
     nlp_linear_forward(&m->out, t->logits, top, TB);
@@ -633,7 +610,7 @@ int nlp_charlm_train_step(nlp_charlm_trainer *t, double *loss)
     memset(t->dy, 0, (size_t)TB * H * sizeof *t->dy);
     nlp_linear_backward(&m->out, t->dy, t->logits, top, TB);
     if (m->cfg.dropout > 0)
-        nlp_dropout_backward(t->dy, t->dy, t->mask, (size_t)TB * H);
+        nlp_tensor_dropout_backward(t->dy, t->dy, t->mask, (size_t)TB * H);
     memset(t->demb, 0, (size_t)TB * E * sizeof *t->demb);
     if ((rc = nlp_rnn_backward(m->rnn, t->demb, NULL, NULL, t->dy, NULL, NULL, t->emb)) != NLP_OK)
         return rc;
@@ -685,7 +662,7 @@ static int model_file(const nlp_charlm *m, const char *const *meta, nlp_model **
         return NLP_ENOMEM;
     size_t nblob;
     int rc = nlp_vocab_to_blob(m->vocab, blob, &nblob);
-    if (rc == NLP_OK) rc = nlp_model_set_meta(f, "cell", nlp_charlm_cell_name(m->cfg.cell));
+    if (rc == NLP_OK) rc = nlp_model_set_meta(f, "cell", nlp_rnn_cell_name(m->cfg.cell));
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "layers", m->cfg.layers);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "hidden", m->cfg.hidden);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "embed", m->cfg.embed);
@@ -736,7 +713,7 @@ int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
     long layers, hidden, embed, vsize;
     double dropout;
     const char *cell = nlp_model_meta(f, "cell");
-    if (!cell || nlp_charlm_cell_parse(cell, &cfg.cell) != NLP_OK) {
+    if (!cell || nlp_rnn_cell_parse(cell, &cfg.cell) != NLP_OK) {
         rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "missing or unknown cell type");
         goto fail;
     }

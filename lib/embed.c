@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/tensor.h"
 
 int nlp_embed_init(nlp_embed *e, nlp_params *p, const char *name, int V, int E)

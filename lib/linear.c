@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/tensor.h"
 
 int nlp_linear_init(nlp_linear *l, nlp_params *p, const char *name, int in,
@@ -58,7 +58,7 @@ void nlp_linear_forward(const nlp_linear *l, float *y, const float *x, int n)
         }
         beta = 1.0f;
     }
-    nlp_gemm(NLP_NOTRANS, NLP_TRANS, n, O, l->in, 1.0f, x, l->in, W, l->in, beta, y, O);
+    nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, n, O, l->in, 1.0f, x, l->in, W, l->in, beta, y, O);
 }
 
 void nlp_linear_backward(nlp_linear *l, float *dx, const float *dy,
@@ -68,8 +68,8 @@ void nlp_linear_backward(nlp_linear *l, float *dx, const float *dy,
     float *dW = nlp_params_grad(l->params, l->w);
     int O = l->out, I = l->in;
     if (dx)
-        nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, n, I, O, 1.0f, dy, O, W, I, 1.0f, dx, I);
-    nlp_gemm(NLP_TRANS, NLP_NOTRANS, O, I, n, 1.0f, dy, O, x, I, 1.0f, dW, I);
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, n, I, O, 1.0f, dy, O, W, I, 1.0f, dx, I);
+    nlp_tensor_gemm(NLP_TRANS, NLP_NOTRANS, O, I, n, 1.0f, dy, O, x, I, 1.0f, dW, I);
     if (l->b >= 0) {
         float *db = nlp_params_grad(l->params, l->b);
         for (int i = 0; i < n; i++) {

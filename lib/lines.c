@@ -9,7 +9,7 @@
 */
 #include "nlp/lines.h"
 #include "nlp/alloc.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 ** double, so the result does not depend on how rows were produced.
 */
 #include "nlp/loss.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 
 #include <math.h>
 

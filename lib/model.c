@@ -286,7 +286,7 @@ int nlp_model_add_params(nlp_model *m, const nlp_params *p)
     if (!m || !p || !p->data)
         return NLP_EINVAL;
     for (int i = 0; i < p->nviews; i++) {
-        const nlp_param_view *v = &p->views[i];
+        const nlp_params_view *v = &p->views[i];
         size_t shape[NLP_MODEL_MAX_DIMS];
         for (int d = 0; d < v->ndim; d++)
             shape[d] = (size_t)v->shape[d];
@@ -1033,7 +1033,7 @@ int nlp_model_read_params(const nlp_model *m, nlp_params *p, nlp_error *e)
     if (!p || !p->data)
         return nlp_error_set(e, NLP_EINVAL, m->path, 0, "parameters not allocated");
     for (int i = 0; i < p->nviews; i++) {
-        const nlp_param_view *v = &p->views[i];
+        const nlp_params_view *v = &p->views[i];
         size_t shape[NLP_MODEL_MAX_DIMS];
         for (int d = 0; d < v->ndim; d++)
             shape[d] = (size_t)v->shape[d];

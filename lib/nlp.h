@@ -3,13 +3,13 @@
 **
 ** Umbrella header: includes every public module.  Programs may include
 ** single modules instead (<nlp/rng.h>, ...).  All public names start with
-** nlp_; nothing here prints or exits; errors are NLP_E* codes (nlp/err.h).
+** nlp_; nothing here prints or exits; errors are NLP_E* codes (nlp/error.h).
 */
 #ifndef NLP_H
 #define NLP_H
 
 #include <nlp/alloc.h>
-#include <nlp/err.h>
+#include <nlp/error.h>
 #include <nlp/rng.h>
 #include <nlp/progress.h>
 #include <nlp/vocab.h>
@@ -19,7 +19,7 @@
 #include <nlp/lines.h>
 #include <nlp/tokenize.h>
 #include <nlp/tensor.h>
-#include <nlp/param.h>
+#include <nlp/params.h>
 #include <nlp/embed.h>
 #include <nlp/linear.h>
 #include <nlp/rnn.h>

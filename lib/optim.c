@@ -9,7 +9,7 @@
 */
 #include "nlp/optim.h"
 #include "nlp/alloc.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -218,7 +218,7 @@ float nlp_optim_step(nlp_optim *o, float *w, const float *g)
     return lr;
 }
 
-double nlp_grad_norm(const float *g, size_t n)
+double nlp_optim_grad_norm(const float *g, size_t n)
 {
     /* Four partial sums: independent of threads (fixed order) and quicker
     ** than one dependent chain of double additions. */
@@ -237,7 +237,7 @@ double nlp_grad_norm(const float *g, size_t n)
 
 double nlp_optim_clip(float *g, size_t n, float max_norm)
 {
-    double norm = nlp_grad_norm(g, n);
+    double norm = nlp_optim_grad_norm(g, n);
     if (max_norm > 0.0f && isfinite(norm) && norm > max_norm) {
         float coef = (float)((double)max_norm / (norm + CLIP_EPS));
         for (size_t i = 0; i < n; i++)

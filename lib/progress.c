@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-double nlp_time_now(void)
+double nlp_progress_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -19,21 +19,21 @@ void nlp_progress_init(nlp_progress *p, FILE *out, int live)
     p->out = out;
     p->live = live < 0 ? (out && isatty(fileno(out))) : live;
     p->dirty = 0;
-    p->start = nlp_time_now();
+    p->start = nlp_progress_now();
     p->last = 0.0;
     p->interval = 0.2;
 }
 
 double nlp_progress_elapsed(const nlp_progress *p)
 {
-    return nlp_time_now() - p->start;
+    return nlp_progress_now() - p->start;
 }
 
 int nlp_progress_update(nlp_progress *p, const char *fmt, ...)
 {
     if (!p->out || !p->live)
         return 0;
-    double now = nlp_time_now();
+    double now = nlp_progress_now();
     if (p->dirty && now - p->last < p->interval)
         return 0;
     p->last = now;

@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/tensor.h"
 
 #define MAX_LAYERS 64
@@ -490,7 +490,7 @@ static void dir_forward(nlp_rnn *r, rnn_dir *dr, int d, const float *X, int I,
             for (int j = 0; j < GH; j++)
                 g[j] = bih[j] + bhh[j];
     }
-    nlp_gemm(NLP_NOTRANS, NLP_TRANS, (int)TB, GH, I, 1.0f, X, I, Wih, I, 1.0f, dr->G, GH);
+    nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, (int)TB, GH, I, 1.0f, X, I, Wih, I, 1.0f, dr->G, GH);
 
     /* Initial state slot. */
     float *hs0 = dr->Hs + (d ? (size_t)T * BH : 0);
@@ -514,9 +514,9 @@ static void dir_forward(nlp_rnn *r, rnn_dir *dr, int d, const float *X, int I,
         float *Gt = dr->G + (size_t)t * BGH;
         float *yt = y + (size_t)t * B * ldy + (size_t)d * H;
         if (cell == NLP_RNN_GRU)
-            nlp_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 0.0f, r->S, GH);
+            nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 0.0f, r->S, GH);
         else
-            nlp_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 1.0f, Gt, GH);
+            nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 1.0f, Gt, GH);
         for (int b = 0; b < B; b++) {
             const float *hpb = hp + (size_t)b * H;
             float *hcb = hc + (size_t)b * H;
@@ -582,7 +582,7 @@ int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
         }
         if (l < L - 1) {
             if (use_dropout) {
-                nlp_dropout_forward(ly->Yd, ly->mask, ly->Y, TB * DH, r->cfg.dropout, rng);
+                nlp_tensor_dropout_forward(ly->Yd, ly->mask, ly->Y, TB * DH, r->cfg.dropout, rng);
                 in = ly->Yd;
             } else
                 in = ly->Y;
@@ -657,12 +657,12 @@ static void dir_backward(nlp_rnn *r, rnn_dir *dr, int d, const float *dy, int ld
                 tanh_bwd_row(H, dhnb, dyb, g, dgb);
         }
         /* dL/dh_prev += dGh_t W_hh; padded rows of dGh are zero. */
-        nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, B, H, GH, 1.0f, dGht, GH, Whh, H, 1.0f, dhn, H);
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, B, H, GH, 1.0f, dGht, GH, Whh, H, 1.0f, dhn, H);
     }
     if (dh0)
-        nlp_axpy(BH, 1.0f, dhn, dh0);
+        nlp_tensor_axpy(BH, 1.0f, dhn, dh0);
     if (dc0 && cell == NLP_RNN_LSTM)
-        nlp_axpy(BH, 1.0f, dcn, dc0);
+        nlp_tensor_axpy(BH, 1.0f, dcn, dc0);
 }
 
 /* Weight and bias gradients of one direction over all steps, and dX. */
@@ -677,12 +677,12 @@ static void dir_weights(nlp_rnn *r, rnn_dir *dr, int d, const float *X, int I,
     float *dbih = nlp_params_grad(p, dr->b_ih), *dbhh = nlp_params_grad(p, dr->b_hh);
     const float *Hprev = dr->Hs + (d ? (size_t)B * H : 0);
 
-    nlp_gemm(NLP_TRANS, NLP_NOTRANS, GH, H, TB, 1.0f, dr->dGh, GH, Hprev, H, 1.0f, dWhh, H);
-    nlp_gemm(NLP_TRANS, NLP_NOTRANS, GH, I, TB, 1.0f, dr->dG, GH, X, I, 1.0f, dWih, I);
+    nlp_tensor_gemm(NLP_TRANS, NLP_NOTRANS, GH, H, TB, 1.0f, dr->dGh, GH, Hprev, H, 1.0f, dWhh, H);
+    nlp_tensor_gemm(NLP_TRANS, NLP_NOTRANS, GH, I, TB, 1.0f, dr->dG, GH, X, I, 1.0f, dWih, I);
     colsum(GH, dbih, dr->dG, (size_t)TB);
     colsum(GH, dbhh, dr->dGh, (size_t)TB);
     if (dX)
-        nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, TB, I, GH, 1.0f, dr->dG, GH, Wih, I, beta, dX, I);
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, TB, I, GH, 1.0f, dr->dG, GH, Wih, I, beta, dX, I);
 }
 
 int nlp_rnn_backward(nlp_rnn *r, float *dx, float *dh0, float *dc0,
@@ -721,9 +721,34 @@ int nlp_rnn_backward(nlp_rnn *r, float *dx, float *dh0, float *dc0,
             dir_weights(r, &ly->dir[d], d, X, ly->in, dX, d ? 1.0f : beta, T, B);
         if (l > 0) {
             if (r->dropped)
-                nlp_dropout_backward(dX, dX, r->layer[l - 1].mask, TB * DH);
+                nlp_tensor_dropout_backward(dX, dX, r->layer[l - 1].mask, TB * DH);
             dout = dX;
         }
     }
     return NLP_OK;
+}
+
+/* ---- cell names ------------------------------------------------------ */
+
+int nlp_rnn_cell_parse(const char *name, nlp_rnn_cell *cell)
+{
+    if (strcmp(name, "lstm") == 0)
+        *cell = NLP_RNN_LSTM;
+    else if (strcmp(name, "gru") == 0)
+        *cell = NLP_RNN_GRU;
+    else if (strcmp(name, "rnn") == 0 || strcmp(name, "tanh") == 0)
+        *cell = NLP_RNN_TANH;
+    else
+        return NLP_EINVAL;
+    return NLP_OK;
+}
+
+const char *nlp_rnn_cell_name(nlp_rnn_cell cell)
+{
+    switch (cell) {
+    case NLP_RNN_LSTM: return "lstm";
+    case NLP_RNN_GRU: return "gru";
+    case NLP_RNN_TANH: return "rnn";
+    }
+    return "?";
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nlp/err.h"
+#include "nlp/error.h"
 
 typedef struct cand {
     float logit;  /* score, NaN already mapped to -INFINITY */
@@ -27,7 +27,7 @@ struct nlp_sampler {
     double *w;      /* (n) unnormalised weights of the kept candidates */
 };
 
-void nlp_sample_opts_init(nlp_sample_opts *o)
+void nlp_sample_config_default(nlp_sample_config *o)
 {
     o->temperature = 1.0;
     o->top_k = 0;
@@ -35,7 +35,7 @@ void nlp_sample_opts_init(nlp_sample_opts *o)
     o->ban = -1;
 }
 
-int nlp_sample_opts_check(const nlp_sample_opts *o)
+int nlp_sample_config_check(const nlp_sample_config *o)
 {
     if (!o || !isfinite(o->temperature) || o->temperature < 0 || o->top_k < 0
         || !(o->top_p > 0 && o->top_p <= 1))
@@ -43,7 +43,7 @@ int nlp_sample_opts_check(const nlp_sample_opts *o)
     return NLP_OK;
 }
 
-nlp_sampler *nlp_sampler_new(size_t n)
+nlp_sampler *nlp_sample_new(size_t n)
 {
     if (n == 0)
         return NULL;
@@ -54,13 +54,13 @@ nlp_sampler *nlp_sampler_new(size_t n)
     s->c = nlp_malloc(n * sizeof *s->c);
     s->w = nlp_malloc(n * sizeof *s->w);
     if (!s->c || !s->w) {
-        nlp_sampler_free(s);
+        nlp_sample_free(s);
         return NULL;
     }
     return s;
 }
 
-void nlp_sampler_free(nlp_sampler *s)
+void nlp_sample_free(nlp_sampler *s)
 {
     if (!s)
         return;
@@ -94,10 +94,10 @@ static int cand_cmp(const void *pa, const void *pb)
 ** Fills s->c[0..m) and s->w[0..m) with the kept candidates and their weights;
 ** returns m (>= 1) and the weights' sum in *total, or NLP_EINVAL.
 */
-static long prepare(nlp_sampler *s, const float *logits, const nlp_sample_opts *o,
+static long prepare(nlp_sampler *s, const float *logits, const nlp_sample_config *o,
                     double *total)
 {
-    if (nlp_sample_opts_check(o) != NLP_OK)
+    if (nlp_sample_config_check(o) != NLP_OK)
         return NLP_EINVAL;
     size_t m = 0;
     float max = -INFINITY;
@@ -154,8 +154,8 @@ static long prepare(nlp_sampler *s, const float *logits, const nlp_sample_opts *
     return (long)m;
 }
 
-long nlp_sampler_probs(nlp_sampler *s, const float *logits,
-                       const nlp_sample_opts *o, float *probs)
+long nlp_sample_probs(nlp_sampler *s, const float *logits,
+                       const nlp_sample_config *o, float *probs)
 {
     double total;
     long m = prepare(s, logits, o, &total);
@@ -170,8 +170,8 @@ long nlp_sampler_probs(nlp_sampler *s, const float *logits,
     return kept;
 }
 
-long nlp_sampler_draw(nlp_sampler *s, const float *logits,
-                      const nlp_sample_opts *o, nlp_rng *rng)
+long nlp_sample_draw(nlp_sampler *s, const float *logits,
+                      const nlp_sample_config *o, nlp_rng *rng)
 {
     double total;
     long m = prepare(s, logits, o, &total);

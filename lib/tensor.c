@@ -28,7 +28,7 @@ void nlp_tensor_free(float *p)
 
 /* ---- BLAS ------------------------------------------------------------ */
 
-void nlp_gemm(int transA, int transB, int M, int N, int K, float alpha,
+void nlp_tensor_gemm(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc)
 {
@@ -58,7 +58,7 @@ void nlp_gemm(int transA, int transB, int M, int N, int K, float alpha,
                 beta, C, ldc);
 }
 
-void nlp_gemv(int trans, int M, int N, float alpha, const float *A, int lda,
+void nlp_tensor_gemv(int trans, int M, int N, float alpha, const float *A, int lda,
               const float *x, float beta, float *y)
 {
     if (M <= 0 || N <= 0)
@@ -67,7 +67,7 @@ void nlp_gemv(int trans, int M, int N, float alpha, const float *A, int lda,
                 lda, x, 1, beta, y, 1);
 }
 
-void nlp_axpy(size_t n, float alpha, const float *x, float *y)
+void nlp_tensor_axpy(size_t n, float alpha, const float *x, float *y)
 {
     /* cblas takes an int count: go in chunks for huge n. */
     while (n > 0) {
@@ -79,12 +79,12 @@ void nlp_axpy(size_t n, float alpha, const float *x, float *y)
     }
 }
 
-void nlp_blas_set_threads(int n)
+void nlp_tensor_set_threads(int n)
 {
     openblas_set_num_threads(n < 1 ? 1 : n);
 }
 
-int nlp_blas_threads(void)
+int nlp_tensor_threads(void)
 {
     return openblas_get_num_threads();
 }
@@ -173,7 +173,7 @@ void nlp_tensor_orthogonal(float *w, int rows, int cols, int ld, float gain,
 
 /* ---- dropout --------------------------------------------------------- */
 
-void nlp_dropout_forward(float *out, float *mask, const float *in, size_t n,
+void nlp_tensor_dropout_forward(float *out, float *mask, const float *in, size_t n,
                          float p, nlp_rng *r)
 {
     if (p <= 0.0f) {
@@ -190,7 +190,7 @@ void nlp_dropout_forward(float *out, float *mask, const float *in, size_t n,
     }
 }
 
-void nlp_dropout_backward(float *din, const float *dout, const float *mask,
+void nlp_tensor_dropout_backward(float *din, const float *dout, const float *mask,
                           size_t n)
 {
     if (din == dout) {

@@ -43,7 +43,7 @@ typedef struct span {
 } span;
 
 struct nlp_tokenizer {
-    nlp_tokenize_options o;
+    nlp_tokenize_config o;
     char lang[32];             /* copy of o.lang ("" for none) */
     int rules;                 /* enum lang_rules */
     UBreakIterator *bi;        /* word or character iterator */
@@ -78,7 +78,7 @@ struct nlp_tokenizer {
 ** Small helpers
 */
 
-void nlp_tokenize_options_init(nlp_tokenize_options *o)
+void nlp_tokenize_config_default(nlp_tokenize_config *o)
 {
     memset(o, 0, sizeof *o);
     o->unit = NLP_TOKENIZE_WORD;
@@ -250,12 +250,12 @@ static int valid_locale(const char *s)
     return n < 24;
 }
 
-int nlp_tokenizer_new(nlp_tokenizer **tp, const nlp_tokenize_options *o, nlp_error *e)
+int nlp_tokenize_new(nlp_tokenizer **tp, const nlp_tokenize_config *o, nlp_error *e)
 {
-    nlp_tokenize_options def;
+    nlp_tokenize_config def;
     *tp = NULL;
     if (!o) {
-        nlp_tokenize_options_init(&def);
+        nlp_tokenize_config_default(&def);
         o = &def;
     }
     if (o->unit < NLP_TOKENIZE_WORD || o->unit > NLP_TOKENIZE_CHAR)
@@ -289,14 +289,14 @@ int nlp_tokenizer_new(nlp_tokenizer **tp, const nlp_tokenize_options *o, nlp_err
     }
     if (U_FAILURE(st)) {
         int rc = nlp_error_set(e, NLP_EICU, NULL, 0, "ICU break iterator: %s", u_errorName(st));
-        nlp_tokenizer_free(t);
+        nlp_tokenize_free(t);
         return rc;
     }
     *tp = t;
     return NLP_OK;
 }
 
-void nlp_tokenizer_free(nlp_tokenizer *t)
+void nlp_tokenize_free(nlp_tokenizer *t)
 {
     if (!t)
         return;

@@ -4,7 +4,7 @@
 */
 #include "nlp/utf8.h"
 #include "nlp/alloc.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 
 #include <stdint.h>
 #include <stdlib.h>

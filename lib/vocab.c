@@ -606,7 +606,7 @@ int nlp_vocab_from_blob(const void *blob, size_t n, nlp_vocab **out, nlp_error *
             nlp_vocab_free(v);
             return nlp_error_set(e, id < 0 ? (int)id : NLP_EFORMAT, NULL, 0,
                                  "vocabulary blob: %s at word %llu",
-                                 id < 0 ? nlp_strerror((int)id) : "duplicate word",
+                                 id < 0 ? nlp_error_string((int)id) : "duplicate word",
                                  (unsigned long long)i);
         }
         pos += len;

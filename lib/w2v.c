@@ -882,7 +882,7 @@ static void *worker_main(void *arg)
                 if (alpha < alpha0 * (float)MIN_ALPHA_FRACTION)
                     alpha = alpha0 * (float)MIN_ALPHA_FRACTION;
                 if (w->id == 0 && m->c.progress) {
-                    double el = nlp_time_now() - m->start_time;
+                    double el = nlp_progress_now() - m->start_time;
                     m->c.progress(m->c.progress_arg, (double)done / total, alpha,
                                   el > 0 ? (double)done / el : 0);
                 }
@@ -907,7 +907,7 @@ int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e
         return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
     }
     m->words_done = 0;
-    m->start_time = nlp_time_now();
+    m->start_time = nlp_progress_now();
     nlp_rng master;
     nlp_rng_seed(&master, m->c.seed ^ 0x5eed5eed5eed5eedULL);
     const int nt = m->c.negative + 1, W2 = 2 * m->c.window;

@@ -123,14 +123,14 @@ static double naive_score(const fixture *f, const float *q, const float *k)
         for (int i = 0; i < HK; i++)
             s += (double)q[i] * k[i];
     } else if (f->kind == NLP_ATTN_GENERAL) {
-        const nlp_param_view *v = nlp_params_find(f->p, "attn.w");
+        const nlp_params_view *v = nlp_params_find(f->p, "attn.w");
         for (int i = 0; i < HQ; i++)
             for (int j = 0; j < HK; j++)
                 s += (double)q[i] * W[v->offset + (size_t)i * HK + j] * k[j];
     } else {
-        const nlp_param_view *vq = nlp_params_find(f->p, "attn.wq");
-        const nlp_param_view *vk = nlp_params_find(f->p, "attn.wk");
-        const nlp_param_view *vv = nlp_params_find(f->p, "attn.v");
+        const nlp_params_view *vq = nlp_params_find(f->p, "attn.wq");
+        const nlp_params_view *vk = nlp_params_find(f->p, "attn.wk");
+        const nlp_params_view *vv = nlp_params_find(f->p, "attn.v");
         for (int a = 0; a < HA; a++) {
             double pre = 0;
             for (int i = 0; i < HQ; i++)
@@ -211,7 +211,7 @@ static void gradcheck_all(fixture *f, const char *what)
         float *g = malloc(f->p->n * sizeof *g);
         memcpy(g, f->p->grad, f->p->n * sizeof *g);
         for (int v = 0; v < f->p->nviews; v++) {
-            const nlp_param_view *pv = &f->p->views[v];
+            const nlp_params_view *pv = &f->p->views[v];
             snprintf(label, sizeof label, "%s %s", what, pv->name);
             r = gc_check(f->p->data + pv->offset, g + pv->offset, pv->size, loss_fn, f, &o);
             assert_true(gc_ok(&r, &o));

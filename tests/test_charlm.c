@@ -221,12 +221,12 @@ static void test_bad_config(void **state)
     assert_int_equal(nlp_charlm_new(&m, &c, v, 4, 4, 1), NLP_EINVAL); /* v freed */
     assert_null(m);
     nlp_rnn_cell cell;
-    assert_int_equal(nlp_charlm_cell_parse("gru", &cell), NLP_OK);
+    assert_int_equal(nlp_rnn_cell_parse("gru", &cell), NLP_OK);
     assert_int_equal(cell, NLP_RNN_GRU);
-    assert_int_equal(nlp_charlm_cell_parse("rnn", &cell), NLP_OK);
+    assert_int_equal(nlp_rnn_cell_parse("rnn", &cell), NLP_OK);
     assert_int_equal(cell, NLP_RNN_TANH);
-    assert_int_equal(nlp_charlm_cell_parse("LSTM", &cell), NLP_EINVAL);
-    assert_string_equal(nlp_charlm_cell_name(NLP_RNN_LSTM), "lstm");
+    assert_int_equal(nlp_rnn_cell_parse("LSTM", &cell), NLP_EINVAL);
+    assert_string_equal(nlp_rnn_cell_name(NLP_RNN_LSTM), "lstm");
     nlp_charlm_free(NULL);
     nlp_charlm_trainer_free(NULL);
     nlp_charlm_text_free(&t);

@@ -29,8 +29,8 @@ static void test_error_format(void **state)
     nlp_error_clear(NULL);
     /* Every code has its own text. */
     for (int c = NLP_ERANGE; c < NLP_OK; c++)
-        assert_string_not_equal(nlp_strerror(c), "unknown error");
-    assert_string_equal(nlp_strerror(-999), "unknown error");
+        assert_string_not_equal(nlp_error_string(c), "unknown error");
+    assert_string_equal(nlp_error_string(-999), "unknown error");
 }
 
 static void test_rng_repeatable(void **state)

@@ -12,7 +12,7 @@
 
 #include "gradcheck.h"
 #include "nlp/embed.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/rng.h"
 
 enum { V = 6, E = 4, N = 7 };

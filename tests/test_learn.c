@@ -182,7 +182,7 @@ static float *train_params(nlp_rnn_cell cell, uint64_t seed, int steps, size_t *
 static void test_deterministic(void **state)
 {
     (void)state;
-    nlp_blas_set_threads(1);
+    nlp_tensor_set_threads(1);
     const nlp_rnn_cell cells[2] = { NLP_RNN_LSTM, NLP_RNN_GRU };
     for (int c = 0; c < 2; c++) {
         size_t n1, n2, n3;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/linear.h"
 #include "nlp/rng.h"
 #include "nlp/tensor.h"

@@ -250,14 +250,14 @@ static void test_clip(void **state)
 {
     (void)state;
     float g[4] = { 3, 4, 0, 0 };
-    assert_true(nlp_grad_norm(g, 4) == 5.0);
+    assert_true(nlp_optim_grad_norm(g, 4) == 5.0);
     /* Below the threshold: untouched. */
     assert_true(nlp_optim_clip(g, 4, 10.0f) == 5.0);
     assert_true(g[0] == 3 && g[1] == 4);
     /* Above: scaled to max_norm / (norm + 1e-6), as PyTorch. */
     assert_true(nlp_optim_clip(g, 4, 1.0f) == 5.0);
     assert_true(fabsf(g[0] - 0.6f) < 1e-6f && fabsf(g[1] - 0.8f) < 1e-6f);
-    assert_true(fabs(nlp_grad_norm(g, 4) - 1.0) < 1e-6);
+    assert_true(fabs(nlp_optim_grad_norm(g, 4) - 1.0) < 1e-6);
     /* max_norm <= 0: only the norm. */
     float h[3] = { 1e20f, 1e20f, 0 };
     double n = nlp_optim_clip(h, 3, 0.0f);
@@ -272,7 +272,7 @@ static void test_clip(void **state)
     float *v = malloc(N * sizeof *v);
     for (int i = 0; i < N; i++)
         v[i] = 0.5f;
-    assert_true(fabs(nlp_grad_norm(v, N) - 0.5 * sqrt((double)N)) < 1e-9);
+    assert_true(fabs(nlp_optim_grad_norm(v, N) - 0.5 * sqrt((double)N)) < 1e-9);
     free(v);
 }
 

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/rng.h"
 #include "nlp/rnn.h"
 #include "nlp/tensor.h"

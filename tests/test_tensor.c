@@ -54,7 +54,7 @@ static void test_gemm(void **state)
                 memcpy(C2, C1, sizeof C1);
                 if (beta == 0.0f)
                     C1[0] = C2[0] = NAN; /* beta 0 must not propagate NaN */
-                nlp_gemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, beta, C1, ldc);
+                nlp_tensor_gemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, beta, C1, ldc);
                 gemm_naive(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, beta, C2, ldc);
                 for (int i = 0; i < M; i++)
                     for (int j = 0; j < ldc; j++)
@@ -62,7 +62,7 @@ static void test_gemm(void **state)
             }
     /* K == 0 scales C by beta. */
     float c[2] = {2, 4};
-    nlp_gemm(NLP_NOTRANS, NLP_NOTRANS, 1, 2, 0, 1.0f, A, 1, B, 2, 0.5f, c, 2);
+    nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, 1, 2, 0, 1.0f, A, 1, B, 2, 0.5f, c, 2);
     assert_float_equal(c[0], 1.0f, 0);
     assert_float_equal(c[1], 2.0f, 0);
 }
@@ -72,14 +72,14 @@ static void test_gemv_axpy(void **state)
     (void)state;
     float A[6] = {1, 2, 3, 4, 5, 6}; /* (2,3) */
     float x3[3] = {1, 0, -1}, x2[2] = {1, 2}, y2[2] = {1, 1}, y3[3] = {0, 0, 0};
-    nlp_gemv(NLP_NOTRANS, 2, 3, 1.0f, A, 3, x3, 2.0f, y2);
+    nlp_tensor_gemv(NLP_NOTRANS, 2, 3, 1.0f, A, 3, x3, 2.0f, y2);
     assert_float_equal(y2[0], -2 + 2, 0);
     assert_float_equal(y2[1], -2 + 2, 0);
-    nlp_gemv(NLP_TRANS, 2, 3, 1.0f, A, 3, x2, 0.0f, y3);
+    nlp_tensor_gemv(NLP_TRANS, 2, 3, 1.0f, A, 3, x2, 0.0f, y3);
     assert_float_equal(y3[0], 9, 0);
     assert_float_equal(y3[1], 12, 0);
     assert_float_equal(y3[2], 15, 0);
-    nlp_axpy(3, -1.0f, x3, y3);
+    nlp_tensor_axpy(3, -1.0f, x3, y3);
     assert_float_equal(y3[0], 8, 0);
     assert_float_equal(y3[2], 16, 0);
 }
@@ -87,13 +87,13 @@ static void test_gemv_axpy(void **state)
 static void test_threads(void **state)
 {
     (void)state;
-    int old = nlp_blas_threads();
+    int old = nlp_tensor_threads();
     assert_true(old >= 1);
-    nlp_blas_set_threads(1);
-    assert_int_equal(nlp_blas_threads(), 1);
-    nlp_blas_set_threads(0); /* clamps to 1 */
-    assert_int_equal(nlp_blas_threads(), 1);
-    nlp_blas_set_threads(old);
+    nlp_tensor_set_threads(1);
+    assert_int_equal(nlp_tensor_threads(), 1);
+    nlp_tensor_set_threads(0); /* clamps to 1 */
+    assert_int_equal(nlp_tensor_threads(), 1);
+    nlp_tensor_set_threads(old);
 }
 
 static void test_alloc(void **state)
@@ -189,7 +189,7 @@ static void test_dropout(void **state)
     nlp_rng_seed(&r, 11);
     for (int i = 0; i < N; i++)
         in[i] = 1.0f + (float)(i % 7);
-    nlp_dropout_forward(out, mask, in, N, 0.25f, &r);
+    nlp_tensor_dropout_forward(out, mask, in, N, 0.25f, &r);
     int zeros = 0;
     for (int i = 0; i < N; i++) {
         assert_true(mask[i] == 0.0f || fabsf(mask[i] - 1.0f / 0.75f) < 1e-6f);
@@ -200,21 +200,21 @@ static void test_dropout(void **state)
     assert_true(fabs(zeros - 0.25 * N) < 5 * sqrt(N * 0.25 * 0.75));
     /* Same seed, same mask. */
     nlp_rng_seed(&r, 11);
-    nlp_dropout_forward(out, mask2, in, N, 0.25f, &r);
+    nlp_tensor_dropout_forward(out, mask2, in, N, 0.25f, &r);
     assert_memory_equal(mask, mask2, N * sizeof(float));
     /* Backward adds dout*mask; in place it masks. */
     for (int i = 0; i < N; i++)
         d[i] = 1.0f;
-    nlp_dropout_backward(d, in, mask, N);
+    nlp_tensor_dropout_backward(d, in, mask, N);
     for (int i = 0; i < N; i++)
         assert_float_equal(d[i], 1.0f + in[i] * mask[i], 1e-6);
     memcpy(d, in, N * sizeof(float));
-    nlp_dropout_backward(d, d, mask, N);
+    nlp_tensor_dropout_backward(d, d, mask, N);
     for (int i = 0; i < N; i++)
         assert_float_equal(d[i], in[i] * mask[i], 0);
     /* p = 0: identity, no draws. */
     nlp_rng s = r;
-    nlp_dropout_forward(out, mask, in, N, 0.0f, &r);
+    nlp_tensor_dropout_forward(out, mask, in, N, 0.0f, &r);
     assert_memory_equal(&s, &r, sizeof r);
     assert_memory_equal(out, in, N * sizeof(float));
     free(in);

@@ -39,23 +39,23 @@ static int append(const char *tok, size_t len, int flags, void *arg)
 }
 
 /* Tokenizes s with options o and compares the joined tokens with want. */
-static void check_opts(const nlp_tokenize_options *o, const char *s, const char *want)
+static void check_opts(const nlp_tokenize_config *o, const char *s, const char *want)
 {
     nlp_tokenizer *t;
     nlp_error e;
-    assert_int_equal(nlp_tokenizer_new(&t, o, &e), NLP_OK);
+    assert_int_equal(nlp_tokenize_new(&t, o, &e), NLP_OK);
     joined j = {calloc(1, 1), 0, 1, 0};
     assert_int_equal(nlp_tokenize_each(t, s, strlen(s), append, &j, &e), NLP_OK);
     if (strcmp(j.buf, want) != 0)
         fail_msg("input   \"%s\"\n  got   \"%s\"\n  want  \"%s\"", s, j.buf, want);
     free(j.buf);
-    nlp_tokenizer_free(t);
+    nlp_tokenize_free(t);
 }
 
 static void check_lang(const char *lang, const char *s, const char *want)
 {
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
     o.lang = lang;
     check_opts(&o, s, want);
 }
@@ -155,8 +155,8 @@ static void test_italian(void **state)
 static void test_sentences(void **state)
 {
     (void)state;
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
     o.unit = NLP_TOKENIZE_SENTENCE;
     o.lang = "en";
     check_opts(&o, "Mr. Smith went home. He slept! Then? Yes", "Mr. Smith went home .|He slept !|Then ?|Yes");
@@ -171,8 +171,8 @@ static void test_sentences(void **state)
 static void test_chars(void **state)
 {
     (void)state;
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
     o.unit = NLP_TOKENIZE_CHAR;
     check_opts(&o, "ab c", "a b c");
     check_opts(&o, "e\xCC\x81", "\xC3\xA9");                        /* NFC first */
@@ -188,8 +188,8 @@ static void test_chars(void **state)
 static void test_lower_normalize(void **state)
 {
     (void)state;
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
     o.lower = 1;
     check_opts(&o, "Stra\xC3\x9F" "e \xCE\xA3\xCE\x99\xCE\xA3 \xC3\x89T\xC3\x89 HeLLo",
                "strasse \xCF\x83\xCE\xB9\xCF\x83 \xC3\xA9t\xC3\xA9 hello");
@@ -213,9 +213,9 @@ static void test_invalid_utf8(void **state)
     (void)state;
     nlp_tokenizer *t;
     nlp_error e;
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
-    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_OK);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
+    assert_int_equal(nlp_tokenize_new(&t, &o, &e), NLP_OK);
     joined j = {calloc(1, 1), 0, 1, 0};
     const char bad[] = "ok caf\xE9s \xC0\xAF end";
     assert_int_equal(nlp_tokenize_each(t, bad, sizeof bad - 1, append, &j, &e), NLP_OK);
@@ -224,10 +224,10 @@ static void test_invalid_utf8(void **state)
     assert_int_equal(nlp_tokenize_invalid(t, &first), 3);
     assert_int_equal(first, 6);
     free(j.buf);
-    nlp_tokenizer_free(t);
+    nlp_tokenize_free(t);
 
     o.strict = 1;
-    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_OK);
+    assert_int_equal(nlp_tokenize_new(&t, &o, &e), NLP_OK);
     nlp_error_clear(&e);
     assert_int_equal(nlp_tokenize_begin(t, bad, sizeof bad - 1, &e), NLP_EUTF8);
     assert_int_equal(e.code, NLP_EUTF8);
@@ -239,7 +239,7 @@ static void test_invalid_utf8(void **state)
     assert_int_equal(nlp_tokenize_next(t, &b), 1);
     assert_int_equal(b.n, 2);
     assert_int_equal(nlp_tokenize_invalid(t, NULL), 0);
-    nlp_tokenizer_free(t);
+    nlp_tokenize_free(t);
 }
 
 static void test_options(void **state)
@@ -247,24 +247,24 @@ static void test_options(void **state)
     (void)state;
     nlp_tokenizer *t = (nlp_tokenizer *)1;
     nlp_error e;
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
     o.unit = 7;
-    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_EINVAL);
+    assert_int_equal(nlp_tokenize_new(&t, &o, &e), NLP_EINVAL);
     assert_null(t);
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config_default(&o);
     o.normalize = -1;
-    assert_int_equal(nlp_tokenizer_new(&t, &o, NULL), NLP_EINVAL);
-    nlp_tokenize_options_init(&o);
+    assert_int_equal(nlp_tokenize_new(&t, &o, NULL), NLP_EINVAL);
+    nlp_tokenize_config_default(&o);
     o.lang = "e n";
-    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_EINVAL);
+    assert_int_equal(nlp_tokenize_new(&t, &o, &e), NLP_EINVAL);
     assert_string_equal(e.text, "invalid language 'e n'");
     o.lang = "pt_BR";
-    assert_int_equal(nlp_tokenizer_new(&t, &o, &e), NLP_OK);
-    nlp_tokenizer_free(t);
-    assert_int_equal(nlp_tokenizer_new(&t, NULL, &e), NLP_OK);
-    nlp_tokenizer_free(t);
-    nlp_tokenizer_free(NULL);
+    assert_int_equal(nlp_tokenize_new(&t, &o, &e), NLP_OK);
+    nlp_tokenize_free(t);
+    assert_int_equal(nlp_tokenize_new(&t, NULL, &e), NLP_OK);
+    nlp_tokenize_free(t);
+    nlp_tokenize_free(NULL);
 }
 
 static int stop_at_third(const char *tok, size_t len, int flags, void *arg)
@@ -277,11 +277,11 @@ static void test_each_stops(void **state)
 {
     (void)state;
     nlp_tokenizer *t;
-    assert_int_equal(nlp_tokenizer_new(&t, NULL, NULL), NLP_OK);
+    assert_int_equal(nlp_tokenize_new(&t, NULL, NULL), NLP_OK);
     int n = 0;
     assert_int_equal(nlp_tokenize_each(t, "a b c d e", 9, stop_at_third, &n, NULL), 42);
     assert_int_equal(n, 3);
-    nlp_tokenizer_free(t);
+    nlp_tokenize_free(t);
 }
 
 /* Many lines in one text: tokens never span a newline, each knows its
@@ -289,13 +289,13 @@ static void test_each_stops(void **state)
 static void test_lines_in_text(void **state)
 {
     (void)state;
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
     o.lang = "en";
     o.unit = NLP_TOKENIZE_SENTENCE;
     o.lower = 1;
     nlp_tokenizer *t;
-    assert_int_equal(nlp_tokenizer_new(&t, &o, NULL), NLP_OK);
+    assert_int_equal(nlp_tokenize_new(&t, &o, NULL), NLP_OK);
     const char *text = "It's one\n\nin the U.S.\nDr.\nTwo http://a.b\r\nx";
     const char *want[] = {"it", "'s", "one", "in", "the", "u.s", ".", "dr", ".", "two",
                           "http://a.b", "x"};
@@ -314,7 +314,7 @@ static void test_lines_in_text(void **state)
         }
     }
     assert_int_equal(i, sizeof lines / sizeof lines[0]);
-    nlp_tokenizer_free(t);
+    nlp_tokenize_free(t);
 }
 
 /* Normalisation of a long text goes by pieces: the result must be the
@@ -332,7 +332,7 @@ static void test_long_normalize(void **state)
     for (size_t i = 0; i < nospace; i++)
         memcpy(text + reps * ulen + 3 * i, "a\xCC\x8A", 3);   /* å, decomposed */
     nlp_tokenizer *t;
-    assert_int_equal(nlp_tokenizer_new(&t, NULL, NULL), NLP_OK);
+    assert_int_equal(nlp_tokenize_new(&t, NULL, NULL), NLP_OK);
     assert_int_equal(nlp_tokenize_begin(t, text, n, NULL), NLP_OK);
     nlp_tokens b;
     size_t count = 0, big = 0;
@@ -352,7 +352,7 @@ static void test_long_normalize(void **state)
     }
     assert_int_equal(count, reps + 1);
     assert_int_equal(big, 1);
-    nlp_tokenizer_free(t);
+    nlp_tokenize_free(t);
     free(text);
 }
 
@@ -369,12 +369,12 @@ static void test_batches(void **state)
     for (size_t i = 0; i < reps; i++)
         memcpy(text + i * ulen, unit, ulen);
     text[reps * ulen] = '\0';
-    nlp_tokenize_options o;
-    nlp_tokenize_options_init(&o);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
     o.lang = "en";
     o.unit = NLP_TOKENIZE_SENTENCE;
     nlp_tokenizer *t;
-    assert_int_equal(nlp_tokenizer_new(&t, &o, NULL), NLP_OK);
+    assert_int_equal(nlp_tokenize_new(&t, &o, NULL), NLP_OK);
     joined j = {calloc(1, 1), 0, 1, 0};
     assert_int_equal(nlp_tokenize_begin(t, text, reps * ulen, NULL), NLP_OK);
     nlp_tokens b;
@@ -396,7 +396,7 @@ static void test_batches(void **state)
     assert_int_equal(j.len, reps * (wlen + 1) - 1);
     free(j.buf);
     free(text);
-    nlp_tokenizer_free(t);
+    nlp_tokenize_free(t);
 }
 
 int main(void)

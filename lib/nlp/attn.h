@@ -31,7 +31,7 @@
 ** every activation buffer (enc, keys, weights, ctx and their gradients) and
 ** backward ADDS (+=) into its outputs, so zero them before a batch.
 **
-** Parameters live in an nlp_params buffer (nlp/param.h), declared by
+** Parameters live in an nlp_params buffer (nlp/params.h), declared by
 ** nlp_attn_new() in the layout phase, like every libnlp layer:
 **   additive  "<name>.wq" (ha,hq), "<name>.wk" (ha,hk), "<name>.v" (ha)
 **   general   "<name>.w"  (hq,hk)
@@ -48,7 +48,7 @@
 
 #include <stddef.h>
 
-#include <nlp/param.h>
+#include <nlp/params.h>
 #include <nlp/rng.h>
 
 typedef enum nlp_attn_kind {

@@ -41,11 +41,11 @@
 #include <stdio.h>
 
 #include <nlp/embed.h>
-#include <nlp/err.h>
+#include <nlp/error.h>
 #include <nlp/linear.h>
 #include <nlp/model.h>
 #include <nlp/optim.h>
-#include <nlp/param.h>
+#include <nlp/params.h>
 #include <nlp/rng.h>
 #include <nlp/rnn.h>
 #include <nlp/vocab.h>
@@ -115,11 +115,6 @@ typedef struct nlp_charlm_config {
 /* Fills c with the defaults written next to each field. */
 void nlp_charlm_config_default(nlp_charlm_config *c);
 
-/* Parses "lstm" / "gru" / "rnn" (also "tanh").  NLP_OK or NLP_EINVAL. */
-int nlp_charlm_cell_parse(const char *name, nlp_rnn_cell *cell);
-
-/* "lstm", "gru" or "rnn". */
-const char *nlp_charlm_cell_name(nlp_rnn_cell cell);
 
 typedef struct nlp_charlm {
     nlp_charlm_config cfg;

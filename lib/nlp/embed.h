@@ -13,7 +13,7 @@
 #ifndef NLP_EMBED_H
 #define NLP_EMBED_H
 
-#include <nlp/param.h>
+#include <nlp/params.h>
 #include <nlp/rng.h>
 
 typedef struct nlp_embed {

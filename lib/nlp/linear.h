@@ -12,7 +12,7 @@
 #ifndef NLP_LINEAR_H
 #define NLP_LINEAR_H
 
-#include <nlp/param.h>
+#include <nlp/params.h>
 #include <nlp/rng.h>
 
 typedef struct nlp_linear {

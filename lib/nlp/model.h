@@ -56,9 +56,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <nlp/err.h>
+#include <nlp/error.h>
 #include <nlp/optim.h>
-#include <nlp/param.h>
+#include <nlp/params.h>
 
 #define NLP_MODEL_MAGIC "NLPMODEL"
 #define NLP_MODEL_FORMAT_VERSION 1u

@@ -3,7 +3,7 @@
 ** learning-rate schedules.
 **
 ** A libnlp model keeps every trainable parameter in ONE contiguous float
-** buffer with a gradient buffer of the same layout (nlp/param.h), so an
+** buffer with a gradient buffer of the same layout (nlp/params.h), so an
 ** optimiser is one loop over n floats.  The optimiser owns its state (the
 ** moment buffers), allocated once by nlp_optim_new(); a step never
 ** allocates.  The update rules follow PyTorch's torch.optim exactly (same
@@ -117,7 +117,7 @@ float nlp_optim_step(nlp_optim *o, float *w, const float *g);
 float nlp_optim_lr(const nlp_optim *o);
 
 /* Euclidean norm of g (n floats), accumulated in double. */
-double nlp_grad_norm(const float *g, size_t n);
+double nlp_optim_grad_norm(const float *g, size_t n);
 
 /*
 ** Global-norm clipping (torch.nn.utils.clip_grad_norm_): computes the norm

@@ -15,13 +15,13 @@ typedef struct nlp_progress {
     FILE *out;        /* where lines go; NULL silences everything */
     int live;         /* redraw in place: out is a terminal (or forced) */
     int dirty;        /* a live line is on screen and must be cleared */
-    double start;     /* nlp_time_now() at init */
+    double start;     /* nlp_progress_now() at init */
     double last;      /* time of the last live redraw */
     double interval;  /* minimum seconds between live redraws */
 } nlp_progress;
 
 /* Monotonic wall-clock seconds. */
-double nlp_time_now(void);
+double nlp_progress_now(void);
 
 /*
 ** Prepares p to write to out.  live < 0 asks isatty(out); 0 or 1 forces it.

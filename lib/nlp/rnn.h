@@ -56,7 +56,7 @@
 
 #include <stddef.h>
 
-#include <nlp/param.h>
+#include <nlp/params.h>
 #include <nlp/rng.h>
 
 typedef enum nlp_rnn_cell {
@@ -84,7 +84,7 @@ void nlp_rnn_config_default(nlp_rnn_config *c);
 
 /*
 ** Creates a recurrent stack: declares its parameters in p (which must be in
-** the layout phase; see nlp/param.h) under the prefix name, and allocates
+** the layout phase; see nlp/params.h) under the prefix name, and allocates
 ** its workspace for max_T x max_B.  The parameters are usable after
 ** nlp_params_alloc(p); initialise them with nlp_rnn_reset().  p must
 ** outlive the rnn.  On success *out is the new object (free with
@@ -162,5 +162,11 @@ int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
 int nlp_rnn_backward(nlp_rnn *r, float *dx, float *dh0, float *dc0,
                      const float *dy, const float *dhT, const float *dcT,
                      const float *x);
+
+/* Parses "lstm" / "gru" / "rnn" (also "tanh").  NLP_OK or NLP_EINVAL. */
+int nlp_rnn_cell_parse(const char *name, nlp_rnn_cell *cell);
+
+/* "lstm", "gru" or "rnn". */
+const char *nlp_rnn_cell_name(nlp_rnn_cell cell);
 
 #endif

@@ -22,52 +22,52 @@
 
 #include <nlp/rng.h>
 
-typedef struct nlp_sample_opts {
+typedef struct nlp_sample_config {
     double temperature;  /* >= 0; 0 means argmax; default 1 */
     long top_k;          /* keep the k best; 0 = all (default) */
     double top_p;        /* nucleus mass in (0, 1]; 1 = all (default) */
     long ban;            /* one index never drawn (e.g. <unk>); -1 = none (default) */
-} nlp_sample_opts;
+} nlp_sample_config;
 
 /* Fills o with the defaults: temperature 1, no top-k, top-p 1, no ban. */
-void nlp_sample_opts_init(nlp_sample_opts *o);
+void nlp_sample_config_default(nlp_sample_config *o);
 
 /*
 ** Checks o: temperature finite and >= 0, top_k >= 0, 0 < top_p <= 1.
 ** Returns NLP_OK or NLP_EINVAL.
 */
-int nlp_sample_opts_check(const nlp_sample_opts *o);
+int nlp_sample_config_check(const nlp_sample_config *o);
 
 typedef struct nlp_sampler nlp_sampler;
 
 /*
 ** A sampler for distributions over n symbols (n >= 1).  Returns NULL when out
-** of memory or n is 0.  Free with nlp_sampler_free().
+** of memory or n is 0.  Free with nlp_sample_free().
 */
-nlp_sampler *nlp_sampler_new(size_t n);
+nlp_sampler *nlp_sample_new(size_t n);
 
 /* Frees s; NULL is a no-op. */
-void nlp_sampler_free(nlp_sampler *s);
+void nlp_sample_free(nlp_sampler *s);
 
 /*
-** Writes into probs (n floats) the distribution that nlp_sampler_draw()
+** Writes into probs (n floats) the distribution that nlp_sample_draw()
 ** draws from for these logits and options: zero outside the kept set, the
 ** rest sums to 1.  Returns the number of symbols kept (>= 1), or NLP_EINVAL
 ** when the options are invalid or every symbol is banned.  Logits that are
 ** -INFINITY are never kept unless all kept candidates are; NaN logits are
 ** treated as -INFINITY.
 */
-long nlp_sampler_probs(nlp_sampler *s, const float *logits,
-                       const nlp_sample_opts *o, float *probs);
+long nlp_sample_probs(nlp_sampler *s, const float *logits,
+                       const nlp_sample_config *o, float *probs);
 
 /*
 ** Draws one index in [0, n) from logits under o, using exactly one
 ** nlp_rng_uniform_double() from rng (none at temperature 0, so a greedy run
 ** leaves rng alone).  Returns the index, or NLP_EINVAL as
-** nlp_sampler_probs() does.
+** nlp_sample_probs() does.
 */
-long nlp_sampler_draw(nlp_sampler *s, const float *logits,
-                      const nlp_sample_opts *o, nlp_rng *rng);
+long nlp_sample_draw(nlp_sampler *s, const float *logits,
+                      const nlp_sample_config *o, nlp_rng *rng);
 
 /* Index of the largest of n >= 1 values (the first on ties; NaN never wins
 ** unless all are NaN, then 0). */

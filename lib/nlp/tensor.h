@@ -31,7 +31,7 @@ void nlp_tensor_free(float *p);
 
 /* ---- BLAS wrappers -------------------------------------------------- */
 
-/* Transposition flags for nlp_gemm/nlp_gemv. */
+/* Transposition flags for nlp_tensor_gemm/nlp_tensor_gemv. */
 enum { NLP_NOTRANS = 0, NLP_TRANS = 1 };
 
 /*
@@ -42,7 +42,7 @@ enum { NLP_NOTRANS = 0, NLP_TRANS = 1 };
 ** ldc >= N.  beta == 0 overwrites C (NaN in C does not propagate).
 ** M, N or K == 0 is allowed (K == 0 scales C by beta).
 */
-void nlp_gemm(int transA, int transB, int M, int N, int K, float alpha,
+void nlp_tensor_gemm(int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc);
 
@@ -51,20 +51,20 @@ void nlp_gemm(int transA, int transB, int M, int N, int K, float alpha,
 ** lda >= N.  Without transposition x is (N) and y is (M); with
 ** trans == NLP_TRANS, x is (M) and y is (N).
 */
-void nlp_gemv(int trans, int M, int N, float alpha, const float *A, int lda,
+void nlp_tensor_gemv(int trans, int M, int N, float alpha, const float *A, int lda,
               const float *x, float beta, float *y);
 
 /* y += alpha * x; x, y are (n) (cblas_saxpy). */
-void nlp_axpy(size_t n, float alpha, const float *x, float *y);
+void nlp_tensor_axpy(size_t n, float alpha, const float *x, float *y);
 
 /*
 ** Sets the number of threads OpenBLAS uses for every following call in the
 ** process (openblas_set_num_threads); n < 1 means 1.  This is process-wide
 ** state owned by OpenBLAS, not by libnlp: tools call it once from main()
-** for --threads.  nlp_blas_threads() returns the current count.
+** for --threads.  nlp_tensor_threads() returns the current count.
 */
-void nlp_blas_set_threads(int n);
-int nlp_blas_threads(void);
+void nlp_tensor_set_threads(int n);
+int nlp_tensor_threads(void);
 
 /* ---- initialisers ----------------------------------------------------- */
 
@@ -101,12 +101,12 @@ void nlp_tensor_orthogonal(float *w, int rows, int cols, int ld, float gain,
 ** backward pass.  One nlp_rng_uniform() is drawn per element, in order, so
 ** the same rng state gives the same mask.
 */
-void nlp_dropout_forward(float *out, float *mask, const float *in, size_t n,
+void nlp_tensor_dropout_forward(float *out, float *mask, const float *in, size_t n,
                          float p, nlp_rng *r);
 
 /* din (n) += dout (n) * mask (n).  din may equal dout (then it is
 ** overwritten with dout*mask, not added). */
-void nlp_dropout_backward(float *din, const float *dout, const float *mask,
+void nlp_tensor_dropout_backward(float *din, const float *dout, const float *mask,
                           size_t n);
 
 #endif

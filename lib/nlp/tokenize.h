@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nlp/err.h"
+#include "nlp/error.h"
 
 /* What one token is. */
 enum nlp_token_unit {
@@ -51,8 +51,8 @@ enum nlp_token_norm {
     NLP_TOKENIZE_NONE = 2        /* text as given */
 };
 
-/* Options; set the defaults with nlp_tokenize_options_init. */
-typedef struct nlp_tokenize_options {
+/* Options; set the defaults with nlp_tokenize_config_default. */
+typedef struct nlp_tokenize_config {
     int unit;             /* NLP_TOKENIZE_WORD / _SENTENCE / _CHAR */
     int normalize;        /* NLP_TOKENIZE_NFC / _NFKC / _NONE */
     const char *lang;     /* "en", "it", another ICU locale name, or NULL
@@ -61,7 +61,7 @@ typedef struct nlp_tokenize_options {
     int no_punct;         /* 1: drop punctuation tokens (category P*) */
     int strict;           /* 1: invalid UTF-8 is an error (NLP_EUTF8);
                              0: each bad sequence becomes U+FFFD */
-} nlp_tokenize_options;
+} nlp_tokenize_config;
 
 /* Kinds of tokens. */
 enum nlp_token_kind {
@@ -94,7 +94,7 @@ typedef struct nlp_token {
 } nlp_token;
 
 /* One batch of tokens: views into the tokenizer, valid until its next call
-** or nlp_tokenizer_free. */
+** or nlp_tokenize_free. */
 typedef struct nlp_tokens {
     const char *text;     /* the text the tokens index: the repaired and
                              normalised input, or with lower a buffer of the
@@ -107,19 +107,19 @@ typedef struct nlp_tokenizer nlp_tokenizer;
 
 /* Fills o with the defaults: word unit, NFC, no language, no lower, keep
 ** punctuation, not strict. */
-void nlp_tokenize_options_init(nlp_tokenize_options *o);
+void nlp_tokenize_config_default(nlp_tokenize_config *o);
 
 /*
 ** Creates a tokenizer with options o (NULL means the defaults).  Returns
 ** NLP_OK and stores it in *t, or NLP_EINVAL (bad option: unit, normalize,
 ** or a lang that is not a locale name like "en" or "pt_BR"), NLP_EICU (ICU
 ** could not open its break rules) or NLP_ENOMEM, with the reason in e (may
-** be NULL); *t is then NULL.  Free with nlp_tokenizer_free.
+** be NULL); *t is then NULL.  Free with nlp_tokenize_free.
 */
-int nlp_tokenizer_new(nlp_tokenizer **t, const nlp_tokenize_options *o, nlp_error *e);
+int nlp_tokenize_new(nlp_tokenizer **t, const nlp_tokenize_config *o, nlp_error *e);
 
 /* Frees t; NULL is a no-op. */
-void nlp_tokenizer_free(nlp_tokenizer *t);
+void nlp_tokenize_free(nlp_tokenizer *t);
 
 /*
 ** Starts tokenizing s[0..n): one line, or many lines at once (faster:

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <nlp/err.h>
+#include <nlp/error.h>
 #include <nlp/vocab.h>
 
 typedef struct nlp_vectors {

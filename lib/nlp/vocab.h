@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <nlp/err.h>
+#include <nlp/error.h>
 
 typedef struct nlp_vocab nlp_vocab;
 

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <nlp/err.h>
+#include <nlp/error.h>
 #include <nlp/vocab.h>
 
 /* The sentence delimiter, id 0 in a word2vec vocabulary. */

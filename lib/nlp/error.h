@@ -40,7 +40,7 @@ typedef struct nlp_error {
 } nlp_error;
 
 /* Static English text for a code; never NULL. */
-const char *nlp_strerror(int code);
+const char *nlp_error_string(int code);
 
 /* Resets e to "no error".  e may be NULL. */
 void nlp_error_clear(nlp_error *e);
@@ -48,7 +48,7 @@ void nlp_error_clear(nlp_error *e);
 /*
 ** Records an error in e (which may be NULL) and returns code, so callers can
 ** write `return nlp_error_set(e, NLP_EFORMAT, path, line, "bad header");`.
-** file may be NULL; fmt is printf-style and may be NULL (nlp_strerror text).
+** file may be NULL; fmt is printf-style and may be NULL (nlp_error_string text).
 */
 int nlp_error_set(nlp_error *e, int code, const char *file, long line,
                   const char *fmt, ...)

@@ -32,19 +32,19 @@
 #define NLP_PARAM_ALIGN 16     /* floats: views start on 64-byte boundaries */
 
 /* One named tensor inside the buffer. */
-typedef struct nlp_param_view {
+typedef struct nlp_params_view {
     char name[NLP_PARAM_NAME_MAX]; /* e.g. "rnn.weight_hh_l0", unique */
     int ndim;                      /* 1..NLP_PARAM_MAX_DIMS */
     int shape[NLP_PARAM_MAX_DIMS]; /* row-major; unused dims are 1 */
     size_t offset;                 /* first float in data/grad */
     size_t size;                   /* product of shape */
-} nlp_param_view;
+} nlp_params_view;
 
 typedef struct nlp_params {
     float *data;          /* (n) values; NULL until nlp_params_alloc */
     float *grad;          /* (n) gradients; NULL until nlp_params_alloc */
     size_t n;             /* floats in data and grad, padding included */
-    nlp_param_view *views; /* (nviews) in declaration order */
+    nlp_params_view *views; /* (nviews) in declaration order */
     int nviews;
     int cap;              /* allocated entries in views */
 } nlp_params;
@@ -76,7 +76,7 @@ int nlp_params_alloc(nlp_params *p);
 void nlp_params_zero_grad(nlp_params *p);
 
 /* The view named name, or NULL. */
-const nlp_param_view *nlp_params_find(const nlp_params *p, const char *name);
+const nlp_params_view *nlp_params_find(const nlp_params *p, const char *name);
 
 /* Index of the view named name, or -1. */
 int nlp_params_index(const nlp_params *p, const char *name);

@@ -1,13 +1,13 @@
 /*
-** err: status codes and error context.  See nlp/err.h.
+** err: status codes and error context.  See nlp/error.h.
 */
-#include "nlp/err.h"
+#include "nlp/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-const char *nlp_strerror(int code)
+const char *nlp_error_string(int code)
 {
     switch (code) {
     case NLP_OK: return "success";
@@ -49,7 +49,7 @@ int nlp_error_set(nlp_error *e, int code, const char *file, long line,
         vsnprintf(e->text, sizeof e->text, fmt, ap);
         va_end(ap);
     } else {
-        snprintf(e->text, sizeof e->text, "%s", nlp_strerror(code));
+        snprintf(e->text, sizeof e->text, "%s", nlp_error_string(code));
     }
     return code;
 }
@@ -59,10 +59,10 @@ char *nlp_error_format(const nlp_error *e, char *buf, size_t n)
     if (n == 0)
         return buf;
     if (!e) {
-        snprintf(buf, n, "%s", nlp_strerror(NLP_OK));
+        snprintf(buf, n, "%s", nlp_error_string(NLP_OK));
         return buf;
     }
-    const char *text = e->text[0] ? e->text : nlp_strerror(e->code);
+    const char *text = e->text[0] ? e->text : nlp_error_string(e->code);
     if (e->file[0] && e->line > 0)
         snprintf(buf, n, "%s:%ld: %s", e->file, e->line, text);
     else if (e->file[0])

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nlp/err.h"
-#include "nlp/param.h"
+#include "nlp/error.h"
+#include "nlp/params.h"
 
 static void test_layout(void **state)
 {
@@ -70,7 +70,7 @@ static void test_alloc_and_views(void **state)
     for (size_t i = 0; i < p->n; i++)
         assert_true(p->data[i] == 0.0f && p->grad[i] == 0.0f);
     /* Views: find by name, data/grad pointers. */
-    const nlp_param_view *v = nlp_params_find(p, "layer7.w");
+    const nlp_params_view *v = nlp_params_find(p, "layer7.w");
     assert_non_null(v);
     assert_int_equal(v->size, 5);
     assert_int_equal(nlp_params_index(p, "layer7.w"), 7);

@@ -1,14 +1,14 @@
 /*
-** param: one contiguous parameter buffer with named views (see nlp/param.h).
+** param: one contiguous parameter buffer with named views (see nlp/params.h).
 */
-#include "nlp/param.h"
+#include "nlp/params.h"
 #include "nlp/alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "nlp/err.h"
+#include "nlp/error.h"
 #include "nlp/tensor.h"
 
 nlp_params *nlp_params_new(void)
@@ -34,7 +34,7 @@ int nlp_params_index(const nlp_params *p, const char *name)
     return -1;
 }
 
-const nlp_param_view *nlp_params_find(const nlp_params *p, const char *name)
+const nlp_params_view *nlp_params_find(const nlp_params *p, const char *name)
 {
     int i = nlp_params_index(p, name);
     return i < 0 ? NULL : &p->views[i];
@@ -61,13 +61,13 @@ int nlp_params_add(nlp_params *p, const char *name, int ndim, const int *shape)
         return NLP_ERANGE;
     if (p->nviews == p->cap) {
         int cap = p->cap ? 2 * p->cap : 16;
-        nlp_param_view *v = nlp_realloc(p->views, (size_t)cap * sizeof *v);
+        nlp_params_view *v = nlp_realloc(p->views, (size_t)cap * sizeof *v);
         if (!v)
             return NLP_ENOMEM;
         p->views = v;
         p->cap = cap;
     }
-    nlp_param_view *v = &p->views[p->nviews];
+    nlp_params_view *v = &p->views[p->nviews];
     memset(v, 0, sizeof *v);
     strcpy(v->name, name);
     v->ndim = ndim;
