@@ -241,7 +241,12 @@ static int run_file(tool *tl, FILE *f, const char *name)
     } else if (rc < 0) {
         cli_die("%s: %s", name, nlp_error_string(rc));
     }
-    out_flush(&tl->out);
+    if (tl->warnings.lines > CLI_MAX_WARNINGS) {
+        /* the summary after the file's output */
+        out_flush(&tl->out);
+        if (fflush(stdout) != 0)
+            cli_write_error();
+    }
     cli_utf8_end(&tl->warnings);
     nlp_lines_free(r);
     return status;
