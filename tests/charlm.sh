@@ -72,7 +72,7 @@ check "no checkpoint left without --checkpoint-every" test ! -e "$T/rep.model.ck
 check "generate exits 0" test $? -eq 0
 check "prime printed first" has '^nel mezzo del cammin di nostra vita' "$T/gen.txt"
 check "continuation follows the text" has 'mi ritrovai per una selva oscura\.$' "$T/gen.txt"
-check "generated length" test "$(wc -m < "$T/gen.txt")" -eq $((9 + 120))
+check "generated length" test "$(wc -m < "$T/gen.txt")" -eq $((9 + 120 + 1)) # + the final line break
 # The same seed gives the same text; another one (at T=1) usually differs.
 "$GEN" -m "$T/rep.model" --length 200 --seed 5 > "$T/g1.txt"
 "$GEN" -m "$T/rep.model" --length 200 --seed 5 > "$T/g2.txt"
@@ -84,7 +84,7 @@ check "greedy continues the line" has '^nel mezzo del cammin di nostra vita mi r
 check "top-k 1 = temperature 0" compare "$T/g0.txt" "$T/gk.txt"
 check "--top-p accepted" returns_ 0 "$GEN" -m "$T/rep.model" --top-p 0.5 --length 50 --seed 2 > /dev/null
 "$GEN" -m "$T/rep.model" --length 0 --prime "abc" > "$T/g00.txt"
-printf 'abc' > "$T/abc.txt"
+printf 'abc\n' > "$T/abc.txt"
 check "--length 0 output" compare "$T/abc.txt" "$T/g00.txt"
 
 # Scoring the validation tail (the last 5%, ASCII so bytes = characters)
