@@ -1,7 +1,8 @@
 /*
 ** Unit tests for w2v (Huffman codes, the unigram table, corpus counting,
-** training) and vectors (text/binary round trips, bad files, queries,
-** Spearman).
+** training, subsampling, divergence, word classes) and vectors (text/binary
+** round trips, bad files, queries, Spearman).  Regressions are named after their
+** issue: test_issue11_3_* is defect 3 of issue 11.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "nlp.h"
@@ -167,46 +170,82 @@ static void test_count(void **state)
 
 /* ---- training ----------------------------------------------------------- */
 
-/* Two groups of words that co-occur only within their group. */
-static FILE *two_groups(int lines)
+/*
+** Two groups of words that co-occur only within their group: lines of 8
+** words a0..a9 or 8 words b0..b9; with the_too, each word is followed by
+** "the", a frequent word that subsampling should mostly drop.
+*/
+static FILE *groups_corpus(int lines, int the_too)
 {
     FILE *f = tmpfile();
     nlp_rng r;
     nlp_rng_seed(&r, 11);
     for (int i = 0; i < lines; i++) {
         int g = (int)nlp_rng_below(&r, 2);
-        for (int k = 0; k < 8; k++)
+        for (int k = 0; k < 8; k++) {
             fprintf(f, "%c%d ", g ? 'b' : 'a', (int)nlp_rng_below(&r, 10));
+            if (the_too)
+                fputs("the ", f);
+        }
         fputc('\n', f);
     }
     fflush(f);
     return f;
 }
 
-static nlp_w2v *train(FILE *f, nlp_vocab **vout, int cbow, int hs, int neg, int shared, int threads)
+static FILE *two_groups(int lines)
+{
+    return groups_corpus(lines, 0);
+}
+
+/* The test configuration: 20 dimensions, 3 epochs, no subsampling, seed 5. */
+static void small_config(nlp_w2v_config *c, int cbow, int hs, int neg, int shared, int threads)
+{
+    nlp_w2v_config_default(c);
+    c->size = 20;
+    c->cbow = cbow;
+    c->hs = hs;
+    c->negative = neg;
+    c->shared_negatives = shared;
+    c->threads = threads;
+    c->iter = 3;
+    c->seed = 5;
+    c->sample = 0;
+}
+
+/* Counts f (min-count 1) into a new vocabulary. */
+static nlp_vocab *count_vocab(FILE *f)
 {
     nlp_vocab *v = nlp_vocab_new();
     nlp_error e;
     nlp_w2v_vocab_init(v);
     assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
     assert_int_equal(nlp_w2v_vocab_finish(v, 1, &e), NLP_OK);
-    nlp_w2v_config c;
-    nlp_w2v_config_default(&c);
-    c.size = 20;
-    c.cbow = cbow;
-    c.hs = hs;
-    c.negative = neg;
-    c.shared_negatives = shared;
-    c.threads = threads;
-    c.iter = 3;
-    c.seed = 5;
-    c.sample = 0;
+    return v;
+}
+
+/* Trains on f with c; *rc gets nlp_w2v_train's result (NULL: it must be NLP_OK). */
+static nlp_w2v *train_with(FILE *f, nlp_vocab **vout, const nlp_w2v_config *c, int *rc, nlp_error *e)
+{
+    nlp_vocab *v = count_vocab(f);
     nlp_w2v *m;
-    assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+    assert_int_equal(nlp_w2v_new(&m, c, v, e), NLP_OK);
     fseek(f, 0, SEEK_END);
-    assert_int_equal(nlp_w2v_train(m, fileno(f), ftell(f), "t", &e), NLP_OK);
+    int r = nlp_w2v_train(m, fileno(f), ftell(f), "t", e);
+    if (rc)
+        *rc = r;
+    else
+        assert_int_equal(r, NLP_OK);
     *vout = v;
     return m;
+}
+
+static nlp_w2v *train(FILE *f, nlp_vocab **vout, int cbow, int hs, int neg, int shared, int threads)
+{
+    nlp_w2v_config c;
+    nlp_error e;
+    small_config(&c, cbow, hs, neg, shared, threads);
+    return train_with(f, vout, &c, NULL, &e);
 }
 
 static double cosine(const float *a, const float *b, int d)
@@ -220,7 +259,7 @@ static double cosine(const float *a, const float *b, int d)
     return ab / sqrt(aa * bb);
 }
 
-/* Mean cosine within groups minus mean cosine across groups. */
+/* Mean cosine within groups minus mean cosine across groups (a* and b* words only). */
 static double separation(nlp_w2v *m, nlp_vocab *v)
 {
     const float *x = nlp_w2v_vectors(m);
@@ -229,6 +268,9 @@ static double separation(nlp_w2v *m, nlp_vocab *v)
     long nw = 0, na = 0;
     for (long i = 1; i < nlp_vocab_size(v); i++)
         for (long j = i + 1; j < nlp_vocab_size(v); j++) {
+            const char *wi = nlp_vocab_word(v, i), *wj = nlp_vocab_word(v, j);
+            if ((wi[0] != 'a' && wi[0] != 'b') || (wj[0] != 'a' && wj[0] != 'b'))
+                continue;
             double c = cosine(x + i * d, x + j * d, d);
             if (nlp_vocab_word(v, i)[0] == nlp_vocab_word(v, j)[0]) {
                 within += c;
@@ -241,26 +283,201 @@ static double separation(nlp_w2v *m, nlp_vocab *v)
     return within / nw - across / na;
 }
 
+/*
+** Each configuration must separate the groups by at least min.  Measured
+** over 10 corpora x 3 seeds, a working model gives at least 0.87 (skip-gram
+** + negatives), 0.79 (CBOW + negatives), 1.25 / 1.05 (skip-gram / CBOW +
+** hs), 0.87 (shared negatives), 1.03 (hs + negatives); a model whose
+** sigmoid is stuck at 0.5 gives at most 0.13, 0.10, -, -, 0.09 and 0.58,
+** one that never updates its output weights at most 0.09.
+*/
 static void test_train_separates(void **state)
 {
     (void)state;
     FILE *f = two_groups(400);
-    struct { int cbow, hs, neg, shared, threads; } cfg[] = {
-        {0, 0, 5, 0, 1}, {1, 0, 5, 0, 1}, {0, 1, 0, 0, 1}, {1, 1, 0, 0, 2}, {0, 0, 5, 1, 1}, {0, 1, 3, 0, 2},
+    struct { int cbow, hs, neg, shared, threads; double min; } cfg[] = {
+        {0, 0, 5, 0, 1, 0.75}, {1, 0, 5, 0, 1, 0.65}, {0, 1, 0, 0, 1, 1.0},
+        {1, 1, 0, 0, 2, 0.9}, {0, 0, 5, 1, 1, 0.75}, {0, 1, 3, 0, 2, 0.85},
+    };
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++)
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            nlp_w2v_config c;
+            nlp_error e;
+            nlp_vocab *v;
+            small_config(&c, cfg[k].cbow, cfg[k].hs, cfg[k].neg, cfg[k].shared, cfg[k].threads);
+            c.seed = seed;
+            nlp_w2v *m = train_with(f, &v, &c, NULL, &e);
+            assert_int_equal(nlp_vocab_size(v), 21);
+            assert_true(nlp_w2v_words_processed(m) > 0);
+            double s = separation(m, v);
+            print_message("config %zu seed %d: separation %.3f\n", k, (int)seed, s);
+            if (!(s > cfg[k].min))
+                fail_msg("config %zu seed %d: separation %.3f, a working model gives more than %.2f",
+                         k, (int)seed, s, cfg[k].min);
+            nlp_w2v_free(m);
+            nlp_vocab_free(v);
+        }
+    fclose(f);
+}
+
+/*
+** -sample: each occurrence of a word of relative frequency f is kept with
+** probability p = min(1, (sqrt(f/t) + 1) t/f) for the threshold t
+** (word2vec's formula, in the man page).  In this corpus "the" is every
+** other word (f = 8/17, p = 0.167 at t = 0.01) and the a/b words sit near
+** the level (2.618 t) where p reaches 1: the words trained on must match
+** the sum of count x p within 5 standard deviations of the binomial sums.
+*/
+static void test_train_subsampling(void **state)
+{
+    (void)state;
+    const double t = 0.01;
+    FILE *f = groups_corpus(400, 1);
+    nlp_vocab *v = count_vocab(f);
+    long the = nlp_vocab_find_str(v, "the");
+    assert_true(the > 0);
+    double total = (double)nlp_vocab_total(v), n_eos = (double)nlp_vocab_count(v, 0);
+    double mean = 0, var = 0, p_the = 0;
+    for (long i = 1; i < nlp_vocab_size(v); i++) {
+        double n = (double)nlp_vocab_count(v, i), fr = n / total;
+        double p = fmin(1.0, (sqrt(fr / t) + 1) * t / fr);
+        mean += n * p;
+        var += n * p * (1 - p);
+        if (i == the)
+            p_the = p;
+    }
+    nlp_vocab_free(v);
+    assert_true(p_the > 0.15 && p_the < 0.18);
+    struct { int cbow, hs, neg, threads; double min; } cfg[] = {
+        {1, 0, 5, 1, 0.65}, {0, 0, 5, 1, 0.75}, {1, 1, 0, 2, 0.9},
     };
     for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
-        nlp_vocab *v;
-        nlp_w2v *m = train(f, &v, cfg[k].cbow, cfg[k].hs, cfg[k].neg, cfg[k].shared, cfg[k].threads);
-        assert_int_equal(nlp_vocab_size(v), 21);
-        assert_true(nlp_w2v_words_processed(m) > 0);
+        nlp_w2v_config c;
+        nlp_error e;
+        small_config(&c, cfg[k].cbow, cfg[k].hs, cfg[k].neg, 0, cfg[k].threads);
+        c.sample = t;
+        nlp_w2v *m = train_with(f, &v, &c, NULL, &e);
+        double kept = (double)nlp_w2v_words_trained(m), want = c.iter * mean, sd = sqrt(c.iter * var);
+        print_message("config %zu: kept %.0f of %.0f words, expected %.0f +- %.1f\n", k, kept,
+                      c.iter * (total - n_eos), want, sd);
+        if (fabs(kept - want) > 5 * sd)
+            fail_msg("config %zu: kept %.0f words, expected %.0f +- 5 x %.1f", k, kept, want, sd);
+        assert_int_equal(nlp_w2v_words_processed(m), c.iter * (int64_t)total);
+        /* Still trains, and better than without: "the" no longer ties the groups together. */
         double s = separation(m, v);
-        print_message("config %zu: separation %.3f\n", k, s);
-        if (!(s > 0.3))
-            fail_msg("config %zu: separation %.3f", k, s);
+        nlp_w2v_free(m);
+        nlp_vocab_free(v);
+        c.sample = 0;
+        m = train_with(f, &v, &c, NULL, &e);
+        assert_int_equal(nlp_w2v_words_trained(m), c.iter * (int64_t)(total - n_eos));
+        double s0 = separation(m, v);
+        print_message("config %zu: separation %.3f with -sample %g, %.3f without\n", k, s, t, s0);
+        if (!(s > cfg[k].min) || !(s > s0))
+            fail_msg("config %zu: separation %.3f with subsampling, %.3f without", k, s, s0);
         nlp_w2v_free(m);
         nlp_vocab_free(v);
     }
     fclose(f);
+}
+
+/*
+** issue11-1: word2vec -alpha 2 diverges to NaN, and (int)NaN indexed the
+** sigmoid table far out of bounds (a segfault).  Now training stops with
+** NLP_ERANGE and a message, on every path; a run that stays finite is fine.
+*/
+static void test_issue11_1_alpha_2(void **state)
+{
+    (void)state;
+    FILE *f = two_groups(400);
+    struct { int cbow, hs, neg, shared, threads; } cfg[] = {
+        {0, 0, 5, 0, 1}, {1, 0, 5, 0, 1}, {0, 0, 5, 1, 1}, {0, 1, 3, 0, 2}, {0, 0, 5, 0, 2},
+        {0, 1, 0, 0, 1}, {1, 1, 0, 0, 1},
+    };
+    double alphas[] = {2, 5, 100};
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++)
+        for (int a = 0; a < 3; a++) {
+            nlp_w2v_config c;
+            nlp_error e;
+            nlp_vocab *v;
+            int rc;
+            small_config(&c, cfg[k].cbow, cfg[k].hs, cfg[k].neg, cfg[k].shared, cfg[k].threads);
+            c.alpha = alphas[a];
+            nlp_w2v *m = train_with(f, &v, &c, &rc, &e);
+            print_message("config %zu alpha %g: %s\n", k, alphas[a], rc == NLP_OK ? "finite" : e.text);
+            if (rc == NLP_OK) {
+                /* Hierarchical softmax skips saturated nodes and may stay finite. */
+                const float *x = nlp_w2v_vectors(m);
+                for (long i = 0; i < nlp_vocab_size(v) * nlp_w2v_dim(m); i++)
+                    assert_true(isfinite(x[i]));
+                assert_true(cfg[k].neg == 0);
+            } else {
+                assert_int_equal(rc, NLP_ERANGE);
+                assert_non_null(strstr(e.text, "training diverged"));
+            }
+            nlp_w2v_free(m);
+            nlp_vocab_free(v);
+        }
+    /*
+    ** A NaN already in the vectors takes the defined branch on both paths
+    ** (negative sampling and hierarchical softmax alone): no update, an
+    ** error.  With 16 dimensions nlp_w2v_vectors is the model's own array.
+    */
+    for (int hs = 0; hs <= 1; hs++) {
+        nlp_w2v_config c;
+        nlp_error e;
+        nlp_vocab *v = count_vocab(f);
+        small_config(&c, 0, hs, hs ? 0 : 5, 0, 1);
+        c.size = 16;
+        nlp_w2v *m;
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        float *x = (float *)nlp_w2v_vectors(m);
+        long a3 = nlp_vocab_find_str(v, "a3");
+        x[a3 * 16 + 5] = NAN;
+        fseek(f, 0, SEEK_END);
+        assert_int_equal(nlp_w2v_train(m, fileno(f), ftell(f), "t", &e), NLP_ERANGE);
+        /* Stopped early: not every epoch ran. */
+        assert_true(nlp_w2v_words_processed(m) < c.iter * nlp_vocab_total(v));
+        nlp_w2v_free(m);
+        nlp_vocab_free(v);
+    }
+    fclose(f);
+}
+
+/*
+** issue11-13: a read error in a worker thread is reported with that
+** thread's errno (a directory gives EISDIR to pread), not whatever errno
+** the main thread holds after joining.
+*/
+static void test_issue11_13_thread_errno(void **state)
+{
+    (void)state;
+    FILE *f = two_groups(50);
+    nlp_vocab *v = count_vocab(f);
+    fclose(f);
+    int dir = open(".", O_RDONLY | O_DIRECTORY);
+    assert_true(dir >= 0);
+    for (int threads = 1; threads <= 3; threads++) {
+        nlp_w2v_config c;
+        nlp_error e;
+        small_config(&c, 0, 0, 5, 0, threads);
+        nlp_w2v *m;
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        errno = 0;
+        assert_int_equal(nlp_w2v_train(m, dir, 1000, "corpus-dir", &e), NLP_EIO);
+        char msg[1024];
+        nlp_error_format(&e, msg, sizeof msg);
+        assert_string_equal(msg, "corpus-dir: read error: Is a directory");
+        nlp_w2v_free(m);
+    }
+    nlp_vocab *v2 = nlp_vocab_new();
+    nlp_w2v_vocab_init(v2);
+    nlp_error e;
+    errno = 0;
+    assert_int_equal(nlp_w2v_count_fd(v2, dir, 0, "corpus-dir", &e), NLP_EIO);
+    assert_string_equal(e.text, "read error: Is a directory");
+    nlp_vocab_free(v2);
+    nlp_vocab_free(v);
+    close(dir);
 }
 
 static void test_train_repeatable(void **state)
@@ -416,7 +633,7 @@ static void test_vectors_roundtrip(void **state)
     fclose(f);
     nlp_vocab_free(w);
     /* gensim's text layout (no trailing space) and a binary file without newlines. */
-    f = text_file("2 2\nx 1 2\ny 3 4");
+    f = text_file("2 2\nx 1 2\ny 3 4\n");
     rewind(f);
     nlp_vectors *v;
     assert_int_equal(nlp_vectors_read(f, "g", 0, &v, &e), NLP_OK);
@@ -516,6 +733,114 @@ static void test_vectors_bad(void **state)
     bad_vectors("2 2\na 1 2\na 1 2\n", NLP_EFORMAT, "bad.vec:3: word 'a' listed twice");
 }
 
+/* ---- word classes ------------------------------------------------------------ */
+
+/* word2vec.c's -classes loop, transcribed (float sums, the -10 floor), as the reference. */
+static void classes_reference(const float *syn0, long vocab_size, int layer1_size, int clcn, int *cl)
+{
+    int *centcn = malloc((size_t)clcn * sizeof *centcn);
+    float *cent = calloc((size_t)clcn * layer1_size, sizeof *cent);
+    for (long a = 0; a < vocab_size; a++)
+        cl[a] = (int)(a % clcn);
+    for (int it = 0; it < NLP_W2V_CLASS_ITER; it++) {
+        for (long b = 0; b < (long)clcn * layer1_size; b++)
+            cent[b] = 0;
+        for (int b = 0; b < clcn; b++)
+            centcn[b] = 1;
+        for (long c = 0; c < vocab_size; c++) {
+            for (int d = 0; d < layer1_size; d++)
+                cent[layer1_size * cl[c] + d] += syn0[c * layer1_size + d];
+            centcn[cl[c]]++;
+        }
+        for (int b = 0; b < clcn; b++) {
+            float closev = 0;
+            for (int c = 0; c < layer1_size; c++) {
+                cent[layer1_size * b + c] /= centcn[b];
+                closev += cent[layer1_size * b + c] * cent[layer1_size * b + c];
+            }
+            closev = sqrtf(closev);
+            for (int c = 0; c < layer1_size; c++)
+                cent[layer1_size * b + c] /= closev;
+        }
+        for (long c = 0; c < vocab_size; c++) {
+            float closev = -10;
+            int closeid = 0;
+            for (int d = 0; d < clcn; d++) {
+                float x = 0;
+                for (int b = 0; b < layer1_size; b++)
+                    x += cent[layer1_size * d + b] * syn0[c * layer1_size + b];
+                if (x > closev) {
+                    closev = x;
+                    closeid = d;
+                }
+            }
+            cl[c] = closeid;
+        }
+    }
+    free(centcn);
+    free(cent);
+}
+
+static void test_classes(void **state)
+{
+    (void)state;
+    /* Three clusters of points, interleaved so that a % k starts them mixed. */
+    enum { N = 300, D = 8 };
+    float *x = malloc(N * D * sizeof *x);
+    int32_t cl[N];
+    int ref[N];
+    nlp_rng r;
+    nlp_rng_seed(&r, 4);
+    for (int i = 0; i < N; i++) {
+        int g = (int)nlp_rng_below(&r, 3);
+        for (int d = 0; d < D; d++)
+            x[i * D + d] = (d == g ? 2.0f : 0.0f) + (nlp_rng_uniform(&r) - 0.5f) * 0.6f;
+    }
+    for (int k = 1; k <= 5; k++) {
+        assert_int_equal(nlp_w2v_classes(x, N, D, k, NLP_W2V_CLASS_ITER, cl), NLP_OK);
+        classes_reference(x, N, D, k, ref);
+        for (int i = 0; i < N; i++) {
+            assert_true(cl[i] >= 0 && cl[i] < k);
+            if (cl[i] != ref[i])
+                fail_msg("k %d: word %d in class %d, word2vec's loop gives %d", k, i, cl[i], ref[i]);
+        }
+    }
+    /* k = 3 recovers the clusters (whatever the numbering). */
+    assert_int_equal(nlp_w2v_classes(x, N, D, 3, NLP_W2V_CLASS_ITER, cl), NLP_OK);
+    int map[3] = {-1, -1, -1};
+    for (int i = 0; i < N; i++) {
+        int g = 0;
+        for (int d = 1; d < 3; d++)
+            if (x[i * D + d] > x[i * D + g])
+                g = d;
+        if (map[g] < 0)
+            map[g] = cl[i];
+        assert_int_equal(cl[i], map[g]);
+    }
+    assert_true(map[0] != map[1] && map[1] != map[2] && map[0] != map[2]);
+    /* More classes than words: word i stays alone in class i. */
+    assert_int_equal(nlp_w2v_classes(x, 4, D, 10, NLP_W2V_CLASS_ITER, cl), NLP_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cl[i], i);
+    /* Zero iterations: word2vec's start, a mod k. */
+    assert_int_equal(nlp_w2v_classes(x, N, D, 7, 0, cl), NLP_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(cl[i], i % 7);
+    assert_int_equal(nlp_w2v_classes(x, N, D, 0, 10, cl), NLP_EINVAL);
+    assert_int_equal(nlp_w2v_classes(x, N, 0, 2, 10, cl), NLP_EINVAL);
+    assert_int_equal(nlp_w2v_classes(x, 0, D, 2, 10, cl), NLP_OK);
+    /* Allocation failures give NLP_ENOMEM. */
+    for (long n = 1;; n++) {
+        nlp_alloc_fail_at(n, 0);
+        int rc = nlp_w2v_classes(x, N, D, 3, 2, cl);
+        nlp_alloc_fail_at(0, 0);
+        if (rc == NLP_OK)
+            break;
+        assert_int_equal(rc, NLP_ENOMEM);
+    }
+    free(x);
+}
+
 /* ---- queries -------------------------------------------------------------- */
 
 static void test_queries(void **state)
@@ -574,12 +899,16 @@ int main(void)
         cmocka_unit_test(test_unigram),
         cmocka_unit_test(test_count),
         cmocka_unit_test(test_train_separates),
+        cmocka_unit_test(test_train_subsampling),
+        cmocka_unit_test(test_issue11_1_alpha_2),
+        cmocka_unit_test(test_issue11_13_thread_errno),
         cmocka_unit_test(test_train_repeatable),
         cmocka_unit_test(test_slices_exact),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_vectors_roundtrip),
         cmocka_unit_test(test_vectors_text_exact),
         cmocka_unit_test(test_vectors_bad),
+        cmocka_unit_test(test_classes),
         cmocka_unit_test(test_queries),
         cmocka_unit_test(test_spearman),
     };
