@@ -1,7 +1,8 @@
 /*
 ** Unit tests for w2v (Huffman codes, the unigram table, corpus counting,
 ** training, subsampling, divergence, word classes) and vectors (text/binary
-** round trips, bad files, queries, Spearman).  Regressions are named after their
+** round trips, bad, truncated and lying files from files and pipes, atomic
+** output files, queries, Spearman).  Regressions are named after their
 ** issue: test_issue11_3_* is defect 3 of issue 11.
 */
 #include <setjmp.h>
@@ -16,6 +17,10 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nlp.h"
@@ -705,20 +710,81 @@ static void test_vectors_text_exact(void **state)
     nlp_vocab_free(w);
 }
 
-static void bad_vectors(const char *text, int code, const char *prefix)
+/*
+** A stream reading the n bytes at data through a pipe (not seekable: the
+** reader cannot learn the size), fed by a child process.
+*/
+static FILE *pipe_file(const void *data, size_t n)
 {
-    FILE *f = text_file(text);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        const char *p = data;
+        while (n > 0) {
+            ssize_t w = write(fds[1], p, n);
+            if (w <= 0)
+                _exit(1);
+            p += w;
+            n -= (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "rb");
+    assert_non_null(f);
+    return f;
+}
+
+/* Closes a pipe_file stream and reaps its writer. */
+static void pipe_close(FILE *f)
+{
+    fclose(f);
+    int st;
+    wait(&st);
+}
+
+/* Reads n bytes at data from a regular file and from a pipe: the same code, or NLP_OK. */
+static int read_both(const void *data, size_t n, long max_rows, nlp_error *e, char *msg, size_t cap)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
     rewind(f);
     nlp_vectors *v;
+    nlp_error_clear(e);
+    int rc = nlp_vectors_read(f, "bad.vec", max_rows, &v, e);
+    fclose(f);
+    if (rc == NLP_OK)
+        nlp_vectors_free(v);
+    else
+        assert_null(v);
+    nlp_error_format(e, msg, cap);
+    f = pipe_file(data, n);
+    nlp_error e2;
+    nlp_error_clear(&e2);
+    int rc2 = nlp_vectors_read(f, "bad.vec", max_rows, &v, &e2);
+    pipe_close(f);
+    if (rc2 == NLP_OK)
+        nlp_vectors_free(v);
+    char msg2[1024];
+    nlp_error_format(&e2, msg2, sizeof msg2);
+    if (rc2 != rc || strcmp(msg, msg2) != 0)
+        fail_msg("file: %d '%s', pipe: %d '%s'", rc, msg, rc2, msg2);
+    return rc;
+}
+
+static void bad_vectors(const char *text, int code, const char *prefix)
+{
     nlp_error e;
-    nlp_error_clear(&e);
-    assert_int_equal(nlp_vectors_read(f, "bad.vec", 0, &v, &e), code);
-    assert_null(v);
     char buf[1024];
-    nlp_error_format(&e, buf, sizeof buf);
+    int rc = read_both(text, strlen(text), 0, &e, buf, sizeof buf);
+    if (rc != code)
+        fail_msg("'%s': got %d '%s', expected %d", text, rc, buf, code);
     if (strncmp(buf, prefix, strlen(prefix)) != 0)
         fail_msg("got '%s', expected '%s...'", buf, prefix);
-    fclose(f);
 }
 
 static void test_vectors_bad(void **state)
@@ -726,11 +792,316 @@ static void test_vectors_bad(void **state)
     (void)state;
     bad_vectors("", NLP_EFORMAT, "bad.vec:1: expected a header");
     bad_vectors("2 x\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("2 2", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("2 2 2\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("-1 2\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("2 1000001\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("99999999999999999999 2\n", NLP_EFORMAT, "bad.vec:1: expected a header");
     bad_vectors("2 2\na 1 2\n", NLP_ETRUNCATED, "bad.vec:3: file ends after 1 of 2 rows");
     bad_vectors("2 2\na 1 2\nb 1\n", NLP_EFORMAT, "bad.vec:3: row has 1 numbers, expected 2");
     bad_vectors("2 2\na 1 2\nb 1 2 3\n", NLP_EFORMAT, "bad.vec:3: row has more than 2");
     bad_vectors("2 2\na 1 2\nb 1 zz\n", NLP_EFORMAT, "bad.vec:3: bad number at position 2");
     bad_vectors("2 2\na 1 2\na 1 2\n", NLP_EFORMAT, "bad.vec:3: word 'a' listed twice");
+    bad_vectors("2 2\na 1 2\n\nb 1 2\n", NLP_EFORMAT, "bad.vec:3: expected 'WORD NUMBERS...'");
+    bad_vectors("2 2\na 1 2\nb 1 2\nc 1 2\n", NLP_EFORMAT,
+                "bad.vec:4: more data after the 2 rows the header announces");
+    bad_vectors("2 2\na 1 nan\nb 1 2\n", NLP_EFORMAT, "bad.vec:2: number 2 (of 2) is out of range");
+    bad_vectors("2 2\na 1 2\nb 1e39 2\n", NLP_EFORMAT, "bad.vec:3: number 1 (of 2) is out of range");
+    bad_vectors("2 2\na 1 -inf\nb 1 2\n", NLP_EFORMAT, "bad.vec:2: number 2 (of 2) is out of range");
+}
+
+/* issue11-3: a text file cut inside its last number is truncated, not a wrong value. */
+static void test_issue11_3_vectors_cut(void **state)
+{
+    (void)state;
+    const char *whole = "3 2\nx 0.5 -1.25\ny 2 3\ncittà 1.5 0.125\n";
+    bad_vectors("3 2\nx 0.5 -1.25\ny 2 3\ncittà 1.5 0.12", NLP_ETRUNCATED,
+                "bad.vec:4: row 3 has no final newline");
+    bad_vectors("3 2\nx 0.5 -1.25\ny 2 3\ncittà 1.5 ", NLP_ETRUNCATED,
+                "bad.vec:4: the file ends inside row 3 (1 of 2 numbers)");
+    /* Every proper prefix of a text file fails; the whole file reads. */
+    size_t n = strlen(whole);
+    nlp_error e;
+    char msg[1024];
+    for (size_t k = 0; k < n; k++) {
+        int rc = read_both(whole, k, 0, &e, msg, sizeof msg);
+        if (rc == NLP_OK)
+            fail_msg("prefix of %zu bytes accepted", k);
+    }
+    assert_int_equal(read_both(whole, n, 0, &e, msg, sizeof msg), NLP_OK);
+    /* A binary file: every prefix short of the rows fails. */
+    nlp_vocab *w = words3();
+    float data[6] = {0.5f, -1.25f, 2, 3, 1.5f, 0.125f};
+    char *bin = NULL;
+    size_t bn = 0;
+    FILE *f = open_memstream(&bin, &bn);
+    assert_int_equal(nlp_vectors_write(f, w, data, 3, 2, 1, "v", &e), NLP_OK);
+    fclose(f);
+    for (size_t k = 0; k + 1 < bn; k++)
+        if (read_both(bin, k, 0, &e, msg, sizeof msg) == NLP_OK)
+            fail_msg("binary prefix of %zu bytes accepted", k);
+    assert_int_equal(read_both(bin, bn, 0, &e, msg, sizeof msg), NLP_OK);
+    /* Binary rows with a non-finite number are refused. */
+    float nan = NAN;
+    memcpy(bin + bn - 5, &nan, 4);
+    assert_int_equal(read_both(bin, bn, 0, &e, msg, sizeof msg), NLP_EFORMAT);
+    assert_non_null(strstr(msg, "row 3: number 2 of 2 is not finite"));
+    free(bin);
+    nlp_vocab_free(w);
+}
+
+/*
+** issue11-3: a header claiming a huge row count (row * dim * 4 used to wrap
+** and the rows then overran the heap) costs nothing: memory grows with the
+** rows present, from a file or a pipe.  The child runs under a 1 GiB
+** address-space limit (not with AddressSanitizer, which reserves terabytes).
+*/
+static void test_issue11_3_vectors_huge_header(void **state)
+{
+    (void)state;
+    const char *claims[] = {
+        "9223372036854775807 2\na 1 2\n",
+        "4611686018427387904 4\na 1 2 3 4\n",           /* rows * 4 * 4 wraps to 0 */
+        "9223372036854775807 1000000\na 1\n",
+        "1073741824 1000000\nb 1 2\n",
+    };
+    for (size_t k = 0; k < sizeof claims / sizeof claims[0]; k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+#if !defined(__SANITIZE_ADDRESS__)
+            struct rlimit lim = {(rlim_t)1 << 30, (rlim_t)1 << 30};
+            if (setrlimit(RLIMIT_AS, &lim) != 0)
+                _exit(3);
+#endif
+            nlp_error e;
+            char msg[1024];
+            int rc = read_both(claims[k], strlen(claims[k]), 0, &e, msg, sizeof msg);
+            _exit(rc == NLP_ETRUNCATED || rc == NLP_EFORMAT ? 0 : 2);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("claim %zu: child %s %d", k, WIFEXITED(st) ? "exited" : "killed by signal",
+                     WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    }
+    nlp_error e;
+    char msg[1024];
+    assert_int_equal(read_both(claims[1], strlen(claims[1]), 0, &e, msg, sizeof msg), NLP_ETRUNCATED);
+    assert_string_equal(msg, "bad.vec:3: file ends after 1 of 4611686018427387904 rows");
+    assert_int_equal(read_both(claims[2], strlen(claims[2]), 0, &e, msg, sizeof msg), NLP_EFORMAT);
+    assert_string_equal(msg, "bad.vec:2: row has 1 numbers, expected 1000000");
+    /* Many rows through a pipe: the array grows past its first allocation. */
+    size_t cap = 1 << 22, n = 0;
+    char *big = malloc(cap);
+    n += (size_t)sprintf(big, "20000 3\n");
+    for (int i = 0; i < 20000; i++)
+        n += (size_t)sprintf(big + n, "w%d %d 0.5 -%d\n", i, i, i);
+    FILE *f = pipe_file(big, n);
+    nlp_vectors *v;
+    assert_int_equal(nlp_vectors_read(f, "p", 0, &v, &e), NLP_OK);
+    pipe_close(f);
+    assert_int_equal(v->n, 20000);
+    assert_true(v->data[3 * 19999] == 19999.0f && v->data[3 * 19999 + 2] == -19999.0f);
+    assert_string_equal(nlp_vocab_word(v->words, 12345), "w12345");
+    nlp_vectors_free(v);
+    free(big);
+}
+
+/* issue11-13: reading a directory says so (it used to say "expected a header"). */
+static void test_issue11_13_vectors_directory(void **state)
+{
+    (void)state;
+    FILE *f = fopen(".", "rb");
+    assert_non_null(f);
+    nlp_vectors *v;
+    nlp_error e;
+    assert_int_equal(nlp_vectors_read(f, "dir", 0, &v, &e), NLP_EIO);
+    fclose(f);
+    char msg[1024];
+    nlp_error_format(&e, msg, sizeof msg);
+    assert_string_equal(msg, "dir: read error: Is a directory");
+    /* /dev/zero has no newline: the header is refused after a few bytes, not read forever. */
+    f = fopen("/dev/zero", "rb");
+    assert_non_null(f);
+    assert_int_equal(nlp_vectors_read(f, "zero", 0, &v, &e), NLP_EFORMAT);
+    fclose(f);
+}
+
+/* ---- atomic output files ---------------------------------------------------- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Files in dir other than . and .. */
+static int entries(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+/*
+** issue11-8: vectors used to be written in place, after training, so a full
+** disk or a kill during the write destroyed the previous file.  Now the file
+** appears whole (commit) or the previous one stays (any failure, a kill).
+*/
+static void test_issue11_8_atomic_output(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_w2v.XXXXXX", path[512], link[512], sub[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/vec.txt", dir);
+    snprintf(link, sizeof link, "%s/link.txt", dir);
+    snprintf(sub, sizeof sub, "%s/no/such/dir/vec.txt", dir);
+    nlp_error e;
+    nlp_vectors_out *o;
+    char msg[1024];
+
+    /* Checks that fail at once: a directory, a missing directory, a read-only file. */
+    assert_int_equal(nlp_vectors_out_check(dir, &e), NLP_EIO);
+    assert_string_equal(e.text, "Is a directory");
+    assert_int_equal(nlp_vectors_out_new(&o, dir, &e), NLP_EIO);
+    assert_null(o);
+    assert_int_equal(nlp_vectors_out_check(sub, &e), NLP_EIO);
+    nlp_error_format(&e, msg, sizeof msg);
+    assert_non_null(strstr(msg, "No such file or directory"));
+    assert_int_equal(nlp_vectors_out_check(path, &e), NLP_OK);
+    assert_int_equal(entries(dir), 0);   /* the check leaves nothing behind */
+    spit(path, "read-only\n");
+    assert_int_equal(chmod(path, 0444), 0);
+    if (access(path, W_OK) != 0) {       /* (root may write anyway) */
+        assert_int_equal(nlp_vectors_out_check(path, &e), NLP_EIO);
+        assert_string_equal(e.text, "Permission denied");
+    }
+    unlink(path);
+
+    /* A new file, then a replacement that keeps the old file's permissions. */
+    nlp_vocab *w = words3();
+    float data[6] = {1, 2, 3, 4, 5, 6};
+    assert_int_equal(nlp_vectors_out_new(&o, path, &e), NLP_OK);
+    assert_int_equal(nlp_vectors_write(nlp_vectors_out_file(o), w, data, 3, 2, 0, path, &e), NLP_OK);
+    assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_OK);
+    char *got = slurp(path);
+    assert_string_equal(got, "3 2\n</s> 1.000000 2.000000 \ncittà 3.000000 4.000000 \nb 5.000000 6.000000 \n");
+    free(got);
+    spit(path, "previous\n");
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(nlp_vectors_out_new(&o, path, &e), NLP_OK);
+    fputs("new\n", nlp_vectors_out_file(o));
+    got = slurp(path);
+    assert_string_equal(got, "previous\n");   /* untouched until commit */
+    free(got);
+    assert_int_equal(entries(dir), 2);        /* the file and its temporary */
+    assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_OK);
+    got = slurp(path);
+    assert_string_equal(got, "new\n");
+    free(got);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(entries(dir), 1);
+
+    /* Giving up (a write error, a bad word) leaves the previous file and no temporary. */
+    assert_int_equal(nlp_vectors_out_new(&o, path, &e), NLP_OK);
+    fputs("half a fi", nlp_vectors_out_file(o));
+    nlp_vectors_out_free(o);
+    got = slurp(path);
+    assert_string_equal(got, "new\n");
+    free(got);
+    assert_int_equal(entries(dir), 1);
+
+    /* A process killed while writing: the previous file is intact. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        nlp_vectors_out *k;
+        if (nlp_vectors_out_new(&k, path, NULL) != NLP_OK)
+            _exit(1);
+        for (int i = 0; i < 100000; i++)
+            fputs("0.123456 ", nlp_vectors_out_file(k));
+        fflush(nlp_vectors_out_file(k));
+        raise(SIGKILL);
+        _exit(1);
+    }
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
+    got = slurp(path);
+    assert_string_equal(got, "new\n");
+    free(got);
+    assert_int_equal(entries(dir), 2);   /* and the killed writer's temporary, */
+
+    /* A symbolic link: the file it names is replaced, the link stays. */
+    assert_int_equal(symlink("vec.txt", link), 0);
+    assert_int_equal(nlp_vectors_out_new(&o, link, &e), NLP_OK);
+    fputs("through the link\n", nlp_vectors_out_file(o));
+    assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_OK);
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    got = slurp(path);
+    assert_string_equal(got, "through the link\n");
+    free(got);
+    assert_int_equal(entries(dir), 2);   /* which the next save removed: vec.txt, link.txt */
+
+    /* A device is written in place: /dev/null stays a device, /dev/full fails on commit. */
+    assert_int_equal(nlp_vectors_out_check("/dev/null", &e), NLP_OK);
+    assert_int_equal(nlp_vectors_out_new(&o, "/dev/null", &e), NLP_OK);
+    fputs("x\n", nlp_vectors_out_file(o));
+    assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_OK);
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    if (access("/dev/full", W_OK) == 0) {
+        assert_int_equal(nlp_vectors_out_new(&o, "/dev/full", &e), NLP_OK);
+        fputs("x\n", nlp_vectors_out_file(o));
+        assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_EIO);
+        nlp_error_format(&e, msg, sizeof msg);
+        assert_string_equal(msg, "/dev/full: write error: No space left on device");
+    }
+    nlp_vectors_out_free(NULL);
+
+    /* Allocation failures unwind cleanly at every point. */
+    for (long n = 1;; n++) {
+        nlp_alloc_fail_at(n, 0);
+        int rc = nlp_vectors_out_new(&o, path, &e);
+        nlp_alloc_fail_at(0, 0);
+        if (rc == NLP_OK) {
+            nlp_vectors_out_free(o);
+            break;
+        }
+        assert_int_equal(rc, NLP_ENOMEM);
+        assert_null(o);
+    }
+    assert_int_equal(entries(dir), 2);   /* vec.txt and link.txt */
+
+    unlink(link);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+    nlp_vocab_free(w);
 }
 
 /* ---- word classes ------------------------------------------------------------ */
@@ -908,6 +1279,10 @@ int main(void)
         cmocka_unit_test(test_vectors_roundtrip),
         cmocka_unit_test(test_vectors_text_exact),
         cmocka_unit_test(test_vectors_bad),
+        cmocka_unit_test(test_issue11_3_vectors_cut),
+        cmocka_unit_test(test_issue11_3_vectors_huge_header),
+        cmocka_unit_test(test_issue11_13_vectors_directory),
+        cmocka_unit_test(test_issue11_8_atomic_output),
         cmocka_unit_test(test_classes),
         cmocka_unit_test(test_queries),
         cmocka_unit_test(test_spearman),
