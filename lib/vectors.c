@@ -591,9 +591,10 @@ void nlp_vectors_normalize(nlp_vectors *v)
         for (int d = 0; d < v->dim; d++)
             s += (double)x[d] * x[d];
         if (s > 0) {
-            float inv = (float)(1.0 / sqrt(s));
+            /* In double: 1 / norm of a tiny row may exceed the float range. */
+            double norm = sqrt(s);
             for (int d = 0; d < v->dim; d++)
-                x[d] *= inv;
+                x[d] = (float)(x[d] / norm);
         }
     }
 }

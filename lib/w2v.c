@@ -424,7 +424,9 @@ nlp_w2v_unigram *nlp_w2v_unigram_new(const int64_t *counts, long n, double power
     }
     while (ns > 0 && nl > 0) {
         long s = small[--ns], l = large[nl - 1];
-        t[s].threshold = (uint32_t)(p[s] * 4294967296.0);
+        /* p[s] is below 1, but rounding can push it below 0: clamp before converting. */
+        double q = p[s] * 4294967296.0;
+        t[s].threshold = q > 0 ? (q < 4294967295.0 ? (uint32_t)q : UINT32_MAX) : 0;
         t[s].alias = (int32_t)l;
         p[l] -= 1.0 - p[s];
         if (p[l] < 1.0) {
@@ -592,7 +594,8 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     double thr = c->sample * (double)m->train_words;
     for (long i = 0; i < V; i++) {
         double cn = (double)nlp_vocab_count(v, i);
-        m->keep[i] = (c->sample > 0 && cn > 0) ? (float)((sqrt(cn / thr) + 1) * thr / cn) : 1.0f;
+        double k = (c->sample > 0 && cn > 0) ? (sqrt(cn / thr) + 1) * thr / cn : 1.0;
+        m->keep[i] = k < 1.0 ? (float)k : 1.0f;   /* a probability: no float overflow either */
     }
     /* Input vectors: uniform in [-0.5, 0.5) / size, as word2vec. */
     nlp_rng r;

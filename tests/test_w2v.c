@@ -1224,6 +1224,8 @@ static void test_queries(void **state)
     assert_int_equal(nlp_vectors_read(f, "q", 0, &v, &e), NLP_OK);
     fclose(f);
     nlp_vectors_normalize(v);
+    for (long i = 0; i < v->n; i++)
+        assert_true(fabs(hypot(v->data[2 * i], v->data[2 * i + 1]) - 1) < 1e-6);
     long ids[3];
     float sc[3];
     long ex = 0;
@@ -1239,6 +1241,15 @@ static void test_queries(void **state)
     /* Restricted to 3 rows, queen is out of reach and a, b, c are excluded: nothing. */
     assert_int_equal(nlp_vectors_analogy(v, 3, q, 1, &ans), NLP_OK);
     assert_int_equal(ans, -1);
+    nlp_vectors_free(v);
+    /* A row so small that 1 / its norm exceeds the float range still becomes unit length. */
+    f = text_file("2 2\ntiny 1e-40 1e-40\nzero 0 0\n");
+    rewind(f);
+    assert_int_equal(nlp_vectors_read(f, "q", 0, &v, &e), NLP_OK);
+    fclose(f);
+    nlp_vectors_normalize(v);
+    assert_true(fabs(v->data[0] - (float)M_SQRT1_2) < 1e-6 && fabs(v->data[1] - (float)M_SQRT1_2) < 1e-6);
+    assert_true(v->data[2] == 0 && v->data[3] == 0);
     nlp_vectors_free(v);
 }
 
