@@ -571,17 +571,19 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     }
     if (c->negative > 0) {
         m->syn1neg = alloc_rows(V, m->stride);
-        m->uni = nlp_w2v_unigram_new(counts, V, 0.75, 1);
         if (!m->syn1neg)
             goto nomem;
-        if (!m->uni) {
-            /* Only "</s>" has a count: draw uniformly among the rest. */
+        /* Only "</s>" has a count (e.g. -read-vocab): draw uniformly among the rest. */
+        int any = 0;
+        for (long i = 1; i < V; i++)
+            any |= counts[i] > 0;
+        if (!any)
             for (long i = 1; i < V; i++)
                 counts[i] = 1;
-            m->uni = nlp_w2v_unigram_new(counts, V, 1.0, 1);
-            if (!m->uni)
-                goto nomem;
-        }
+        /* NULL now means out of memory, never a silent switch to uniform negatives. */
+        m->uni = nlp_w2v_unigram_new(counts, V, any ? 0.75 : 1.0, 1);
+        if (!m->uni)
+            goto nomem;
     }
     nlp_free(counts);
     counts = NULL;

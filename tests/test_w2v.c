@@ -540,6 +540,62 @@ static void test_slices_exact(void **state)
     fclose(f);
 }
 
+/*
+** Every allocation of nlp_w2v_new failing alone gives NLP_ENOMEM and no
+** model: a failed unigram table used to be taken for "no word has a count"
+** and replaced, silently, by uniform negatives.
+*/
+static void test_new_nomem(void **state)
+{
+    (void)state;
+    FILE *f = two_groups(50);
+    nlp_vocab *v = count_vocab(f);
+    fclose(f);
+    for (int hs = 0; hs <= 1; hs++) {
+        nlp_w2v_config c;
+        small_config(&c, 0, hs, 5, 0, 1);
+        nlp_w2v *m;
+        nlp_error e;
+        nlp_alloc_fail_at(0, 0);
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        long total = nlp_alloc_count();
+        nlp_w2v_free(m);
+        assert_true(total > 5);
+        for (long n = 1; n <= total; n++) {
+            m = (nlp_w2v *)1;
+            nlp_alloc_fail_at(n, 0);
+            int rc = nlp_w2v_new(&m, &c, v, &e);
+            nlp_alloc_fail_at(0, 0);
+            if (rc != NLP_ENOMEM)
+                fail_msg("hs %d: allocation %ld of %ld failing gave %d", hs, n, total, rc);
+            assert_null(m);
+        }
+    }
+    /* Training too, with threads (each has its own buffers and reader). */
+    f = two_groups(50);
+    fseek(f, 0, SEEK_END);
+    for (int threads = 1; threads <= 2; threads++) {
+        nlp_w2v_config c;
+        nlp_error e;
+        small_config(&c, 1, 1, 5, 0, threads);
+        nlp_w2v *m;
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        nlp_alloc_fail_at(0, 0);
+        assert_int_equal(nlp_w2v_train(m, fileno(f), ftell(f), "t", &e), NLP_OK);
+        long total = nlp_alloc_count();
+        for (long n = 1; n <= total; n++) {
+            nlp_alloc_fail_at(n, 0);
+            int rc = nlp_w2v_train(m, fileno(f), ftell(f), "t", &e);
+            nlp_alloc_fail_at(0, 0);
+            if (rc != NLP_ENOMEM)
+                fail_msg("threads %d: allocation %ld of %ld failing gave %d", threads, n, total, rc);
+        }
+        nlp_w2v_free(m);
+    }
+    fclose(f);
+    nlp_vocab_free(v);
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -846,6 +902,30 @@ static void test_issue11_3_vectors_cut(void **state)
     memcpy(bin + bn - 5, &nan, 4);
     assert_int_equal(read_both(bin, bn, 0, &e, msg, sizeof msg), NLP_EFORMAT);
     assert_non_null(strstr(msg, "row 3: number 2 of 2 is not finite"));
+    /* Every allocation of a read failing alone gives NLP_ENOMEM, text and binary. */
+    memcpy(bin + bn - 5, &data[5], 4);
+    const char *files[2] = {whole, bin};
+    size_t sizes[2] = {n, bn};
+    for (int k = 0; k < 2; k++) {
+        f = tmpfile();
+        assert_int_equal(fwrite(files[k], 1, sizes[k], f), sizes[k]);
+        rewind(f);
+        nlp_vectors *v;
+        nlp_alloc_fail_at(0, 0);
+        assert_int_equal(nlp_vectors_read(f, "v", 0, &v, &e), NLP_OK);
+        long total = nlp_alloc_count();
+        nlp_vectors_free(v);
+        for (long a = 1; a <= total; a++) {
+            rewind(f);
+            nlp_alloc_fail_at(a, 0);
+            int rc = nlp_vectors_read(f, "v", 0, &v, &e);
+            nlp_alloc_fail_at(0, 0);
+            if (rc != NLP_ENOMEM)
+                fail_msg("file %d: allocation %ld of %ld failing gave %d", k, a, total, rc);
+            assert_null(v);
+        }
+        fclose(f);
+    }
     free(bin);
     nlp_vocab_free(w);
 }
@@ -1286,6 +1366,7 @@ int main(void)
         cmocka_unit_test(test_issue11_13_thread_errno),
         cmocka_unit_test(test_train_repeatable),
         cmocka_unit_test(test_slices_exact),
+        cmocka_unit_test(test_new_nomem),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_vectors_roundtrip),
         cmocka_unit_test(test_vectors_text_exact),
