@@ -30,8 +30,7 @@
 /* word2vec's ReduceVocab threshold: 0.7 * its 30M-entry hash table. */
 #define MAX_VOCAB_WORDS 21000000L
 
-/* How messages name the standard streams (one spelling in every tool). */
-#define STDIN_NAME "<stdin>"
+/* How messages name standard output (standard input is CLI_STDIN_NAME). */
 #define STDOUT_NAME "<stdout>"
 
 /* ---- messages -------------------------------------------------------------- */
@@ -72,13 +71,8 @@ static FILE *open_read(const char *path)
     FILE *f = cli_open_read(path);
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
-        cli_die("%s: %s", f == stdin ? STDIN_NAME : path, strerror(EISDIR));
+        cli_die("%s: %s", cli_input_name(path), strerror(EISDIR));
     return f;
-}
-
-static const char *input_name(const char *path)
-{
-    return strcmp(path, "-") == 0 ? STDIN_NAME : path;
 }
 
 /* ---- training ------------------------------------------------------------ */
@@ -398,7 +392,7 @@ static int train_main(int argc, char **argv)
         c.progress_arg = &ps;
     }
 
-    const char *name = input_name(train);
+    const char *name = cli_input_name(train);
     off_t size;
     int fd = open_corpus(train, name, &size);
 
@@ -479,10 +473,9 @@ static nlp_vectors *load_vectors(const char *path, long max_rows)
     nlp_vectors *v;
     nlp_error e;
     nlp_error_clear(&e);
-    if (nlp_vectors_read(f, input_name(path), max_rows, &v, &e) != NLP_OK)
+    if (nlp_vectors_read(f, cli_input_name(path), max_rows, &v, &e) != NLP_OK)
         cli_die_error(&e);
-    if (f != stdin)
-        fclose(f);
+    cli_close_read(f);
     nlp_vectors_normalize(v);
     return v;
 }
@@ -636,7 +629,7 @@ static int analogy_main(int argc, char **argv, const char *model, long restrict_
     if (argc > 1)
         cli_usage_error("analogy: at most one question FILE");
     FILE *in = open_read(argc == 1 ? argv[0] : "-");
-    const char *path = input_name(argc == 1 ? argv[0] : "-");
+    const char *path = cli_input_name(argc == 1 ? argv[0] : "-");
     nlp_vectors *v = load_vectors(model, restrict_n);
     folded fw;
     folded_init(&fw, v, v->n);
@@ -701,8 +694,7 @@ static int analogy_main(int argc, char **argv, const char *model, long restrict_
     if (r < 0)
         cli_die("%s: read error: %s", path, strerror(errno));
     nlp_lines_free(lr);
-    if (in != stdin)
-        fclose(in);
+    cli_close_read(in);
     /* Pack the (a, b, c) triples for the library. */
     long *abc = malloc((size_t)(nq > 0 ? nq : 1) * 3 * sizeof *abc);
     long *ans = malloc((size_t)(nq > 0 ? nq : 1) * sizeof *ans);
@@ -758,7 +750,7 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
     if (argc > 1)
         cli_usage_error("similarity: at most one pairs FILE");
     FILE *in = open_read(argc == 1 ? argv[0] : "-");
-    const char *path = input_name(argc == 1 ? argv[0] : "-");
+    const char *path = cli_input_name(argc == 1 ? argv[0] : "-");
     nlp_vectors *v = load_vectors(model, restrict_n);
     folded fw;
     folded_init(&fw, v, v->n);
@@ -816,8 +808,7 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
     if (r < 0)
         cli_die("%s: read error: %s", path, strerror(errno));
     nlp_lines_free(lr);
-    if (in != stdin)
-        fclose(in);
+    cli_close_read(in);
     double rho = nlp_vectors_spearman(model_sim, human, n);
     printf("pairs used: %ld, skipped (unknown words): %ld\n", n, skipped);
     if (isnan(rho))
