@@ -74,11 +74,13 @@ struct nlp_rnn {
 ** Branch-free exp, sigmoid and tanh that the compiler vectorises (glibc's
 ** tanhf goes through a scalar expm1f and took a quarter of a training
 ** step).  exp: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, and
-** the degree-5 polynomial of Cephes' expf (about 1 ulp), scaled by 2^n
-** through the exponent bits; n is rounded with the 1.5*2^23 trick, which
-** needs no SSE4.1.  tanh: Cephes' tanhf odd polynomial for |x| < 0.625,
+** the degree-5 polynomial of Cephes' expf (about 1 ulp), times 2^n built
+** in the exponent bits; n is rounded with the 1.5*2^23 trick, which needs
+** no SSE4.1, and never converted from float to int (issue 11).  tanh: Cephes' tanhf odd polynomial for |x| < 0.625,
 ** 1 - 2/(exp(2x) + 1) above, selected without a branch.  Error against
 ** double: ~2e-7 absolute (tests/test_rnn compares with PyTorch to 2e-6).
+** Inputs of any size and +-Inf saturate (exp clamps its argument); NaN
+** gives NaN, so a diverged model shows as NaN rather than as a number.
 **
 ** The per-row kernels below hold all the gate arithmetic; each is compiled
 ** for AVX-512, AVX2+FMA and baseline x86-64 and picked at load time
@@ -93,8 +95,14 @@ struct nlp_rnn {
 
 static inline float fexp(float x)
 {
+    /* Clamp so that 2^n below is a normal float.  NaN passes (both
+       comparisons are false) and stays NaN through the polynomial. */
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    /* k's low mantissa bits hold the integer n + 2^22 (exactly, as |n| <
+       2^22); n is read from those bits rather than by a float-to-int
+       conversion, which would be undefined for NaN. */
+    float k = x * 1.44269504088896341f + 12582912.0f;
+    float n = k - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -104,9 +112,12 @@ static inline float fexp(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { float f; uint32_t i; } u = {p};
-    u.i += (uint32_t)(int32_t)n << 23; /* unsigned: n < 0 wraps as intended */
-    return u.f;
+    /* 2^n from its exponent bits (n + 127 in 1..254 after the clamp;
+       unsigned, so a negative n wraps as intended).  Multiplying keeps a
+       NaN p NaN, whatever bits k had. */
+    union { float f; uint32_t i; } kb = {k}, s;
+    s.i = (kb.i - 0x4B400000u + 127u) << 23;
+    return p * s.f;
 }
 
 static inline float sigm(float x)
