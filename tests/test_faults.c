@@ -1090,19 +1090,9 @@ static void test_model_constructors_faults(void **state)
     w2v_fx f = { NULL, 1 };
     assert_int_equal(w2v_vocab(&f.v), NLP_OK);
     points_total += fault_loop("nlp_w2v_new (hierarchical softmax)", op_w2v_new, &f);
-    /*
-    ** EXCLUDED: nlp_w2v_new with negative sampling, one allocation failing
-    ** alone.  lib/w2v.c (nlp_w2v_new, lines 551-561) takes a NULL from
-    ** nlp_w2v_unigram_new for "only </s> has a count" and retries with a
-    ** uniform distribution, so when an allocation of the first
-    ** nlp_w2v_unigram_new fails and the retry's succeed, the model is
-    ** built -- silently with uniform instead of unigram^0.75 negatives --
-    ** and NLP_OK comes back.  Not this helper's file: reported.  Sticky
-    ** failures (the retry fails too) are checked.
-    */
     f.hs = 0;
     points_total += fault_loop_modes("nlp_w2v_new (negative sampling)", op_w2v_new, &f,
-                                     FAIL_STICKY);
+                                     FAIL_BOTH);
     nlp_vocab_free(f.v);
     unlink(w2v_corpus);
 }
