@@ -27,6 +27,7 @@
 #include <nlp/optim.h>
 #include <nlp/attn.h>
 #include <nlp/model.h>
+#include <nlp/train.h>
 #include <nlp/svg.h>
 #include <nlp/crc32.h>
 #include <nlp/sample.h>
