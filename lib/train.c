@@ -570,8 +570,6 @@ static int read_state(const nlp_model *m, saved *s, nlp_error *e)
     }
     if (s->loss_width & (s->loss_width - 1))
         return bad_state(e, "'train.loss_width' is not a power of two");
-    if (s->nloss > s->step)
-        return bad_state(e, "'train.loss_points' exceeds the steps done");
     if (s->epoch_start_step < s->epoch)
         return bad_state(e, "'train.epoch_start_step' is before the end of the epochs done");
     if (s->plateau > s->bad)
@@ -738,10 +736,8 @@ static const char *metric_of(const nlp_train *t)
 /* Fraction of the current epoch done, in [0,1], or NAN when unknown. */
 static double epoch_fraction(const nlp_train *t)
 {
-    double f = NAN;
-    if (t->task.epoch_fraction) {
-        f = t->task.epoch_fraction(t->task.ctx);
-    } else if (t->epoch > 0 && t->epoch_start_step > 0) {
+    double f = t->task.epoch_fraction ? t->task.epoch_fraction(t->task.ctx) : NAN;
+    if (isnan(f) && t->epoch > 0 && t->epoch_start_step > 0) {
         double spe = (double)t->epoch_start_step / (double)t->epoch;
         f = (double)(t->step - t->epoch_start_step) / spe;
     }
