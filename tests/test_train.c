@@ -1149,6 +1149,38 @@ static void test_out_of_memory(void **state)
             fail_msg("%d of %ld allocation failures (sticky %d) were not reported", unreported,
                      n, sticky);
     }
+
+    /* new + resume from a checkpoint with history: every failure reported. */
+    c = task_new(10);
+    nlp_train_config cfg = make_config(c);
+    cfg.epochs = 2;
+    cfg.checkpoint_every = 1000; /* so a last checkpoint is written */
+    nlp_train_result res;
+    nlp_error e;
+    unlink(ckpt_path);
+    assert_int_equal(run(c, &cfg, 1, &res, &e), NLP_OK);
+    nlp_train_task k = make_task(c, 1);
+    nlp_train *t;
+    nlp_model *m;
+    assert_int_equal(nlp_model_load(&m, ckpt_path, "linreg", &e), NLP_OK);
+    assert_string_equal(nlp_model_meta(m, "train.valid_points"), "2");
+    nlp_alloc_fail_at(0, 0);
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_OK);
+    assert_int_equal(nlp_train_resume(t, m, &e), NLP_OK);
+    nlp_train_free(t);
+    n = nlp_alloc_count();
+    for (long i = 1; i <= n; i++) {
+        nlp_alloc_fail_at(i, 0);
+        int rc = nlp_train_new(&t, &cfg, &k, &e);
+        if (rc == NLP_OK)
+            rc = nlp_train_resume(t, m, &e);
+        nlp_alloc_fail_at(0, 0);
+        if (rc != NLP_ENOMEM)
+            fail_msg("resume: allocation %ld of %ld failed, the result was %d", i, n, rc);
+        nlp_train_free(t);
+    }
+    nlp_model_free(m);
+    task_free(c);
 }
 
 /* ==== Progress =========================================================== */
@@ -1219,7 +1251,8 @@ static void test_progress(void **state)
     log = run_logged(1, 0, script, 4, 10);
     assert_non_null(strstr(log, "step 4, epoch 1 40%: loss "));
     assert_non_null(strstr(log, "step 12, epoch 2 20%: loss "));
-    assert_non_null(strstr(log, "samples/s, lr 0.05, ETA "));
+    /* ETA to the nearest limit (10 epochs of 10 one-second steps): */
+    assert_non_null(strstr(log, "4 samples/s, lr 0.05, ETA 1m36s\n")); /* step 4 */
     assert_non_null(strstr(log, "plateau: 1 validations without a new best; learning rate "
                                 "0.05 -> 0.025"));
     assert_non_null(strstr(log, "early stopping: 2 validations without a new best"));
@@ -1249,6 +1282,7 @@ static void test_progress(void **state)
     fclose(f);
     assert_non_null(strstr(buf, "step 9, epoch 1: loss "));   /* unknown in epoch 1 */
     assert_non_null(strstr(buf, "step 12, epoch 2 20%: loss "));
+    assert_non_null(strstr(buf, "ETA 18.0s\n")); /* 30 - 12 steps of 1 s */
     free(buf);
     f = open_memstream(&buf, &n);
     nlp_model *m;
