@@ -12,6 +12,7 @@
 #include <nlp/error.h>
 #include <nlp/rng.h>
 #include <nlp/progress.h>
+#include <nlp/outfile.h>
 #include <nlp/vocab.h>
 #include <nlp/w2v.h>
 #include <nlp/vectors.h>
