@@ -12,14 +12,13 @@
 #include "nlp/model.h"
 #include "nlp/alloc.h"
 #include "nlp/crc32.h"
+#include "nlp/outfile.h"
 #include "nlp.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,7 +32,6 @@
 #define HEADER_SIZE 24   /* magic 8, version 4, flags 4, total size 8 */
 #define CRC_SIZE 4
 #define MAGIC_SIZE 8
-#define TMP_ATTEMPTS 100 /* temporary names tried before giving up */
 
 typedef struct meta_entry {
     char *key;
@@ -442,8 +440,7 @@ typedef struct sink {
     unsigned char *buf;  /* memory sink: room for the whole model */
     size_t len;
     uint32_t crc;
-    int failed;          /* a write failed; errno kept in err */
-    int err;
+    int failed;          /* a write failed (the stream knows why): stop writing */
 } sink;
 
 static void sink_write(sink *s, const void *p, size_t n)
@@ -456,7 +453,6 @@ static void sink_write(sink *s, const void *p, size_t n)
         s->len += n;
     } else if (fwrite(p, 1, n, s->f) != n) {
         s->failed = 1;
-        s->err = errno ? errno : EIO;
     }
 }
 
@@ -607,81 +603,6 @@ int nlp_model_to_buffer(nlp_model *m, unsigned char **buf, size_t *n)
     return NLP_OK;
 }
 
-/* Directory part of path ("." when none), in a malloc'ed string. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return dupstr(".");
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *d = nlp_malloc(n + 1);
-    if (d) {
-        memcpy(d, path, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-/* The PID in name when name is base ".tmp" PID "." N (what a save to a
-** file named base creates), else -1. */
-static long temporary_pid(const char *name, const char *base, size_t bl)
-{
-    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp", 4) != 0)
-        return -1;
-    const char *p = name + bl + 4;
-    long pid = 0;
-    if (*p < '0' || *p > '9')
-        return -1;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        pid = pid * 10 + (*p - '0');
-        if (pid > INT_MAX)
-            return -1;
-    }
-    if (*p++ != '.' || *p < '0' || *p > '9')
-        return -1;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    return *p ? -1 : pid;
-}
-
-/*
-** Removes the temporary files of earlier saves to path (in its directory
-** dir) whose process no longer exists: a save killed between creating its
-** temporary file and the rename leaves it behind, and nothing else ever
-** removes it.  A live process's temporary file (its save may be running;
-** kill(pid, 0) succeeds or fails with EPERM) and this process's own are
-** kept.  Best effort: errors only mean a file stays.
-*/
-static void remove_stale_temporaries(const char *dir, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t bl = strlen(base);
-    if (bl == 0)
-        return;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return;
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        close(dfd);
-        return;
-    }
-    pid_t self = getpid();
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        long pid = temporary_pid(de->d_name, base, bl);
-        if (pid <= 0 || pid == (long)self)
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;
-        struct stat st;
-        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-            (void)unlinkat(dfd, de->d_name, 0);
-    }
-    closedir(d);
-}
-
 int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
 {
     uint64_t total;
@@ -692,82 +613,15 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
         return nlp_error_set(e, rc, path, 0, NULL);
     if ((rc = model_size(m, &total)) != NLP_OK)
         return nlp_error_set(e, rc, path, 0, "model too large to save");
-
-    /* A temporary name in the same directory (so rename() is atomic),
-    ** created exclusively with the usual 0666 & ~umask permissions. */
-    size_t tn = strlen(path) + 64;
-    char *tmp = nlp_malloc(tn);
-    char *dir = dir_of(path);
-    if (!tmp || !dir) {
-        nlp_free(tmp);
-        nlp_free(dir);
-        return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
-    }
-    remove_stale_temporaries(dir, path);
-    int fd = -1;
-    for (int attempt = 0; attempt < TMP_ATTEMPTS && fd < 0; attempt++) {
-        snprintf(tmp, tn, "%s.tmp%ld.%d", path, (long)getpid(), attempt);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        int err = errno;
-        nlp_free(tmp);
-        nlp_free(dir);
-        return nlp_error_set(e, NLP_EIO, path, 0, "cannot create a temporary file: %s",
-                             strerror(err));
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int err = errno;
-        close(fd);
-        unlink(tmp);
-        nlp_free(tmp);
-        nlp_free(dir);
-        return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(err));
-    }
+    nlp_outfile *o;
+    if ((rc = nlp_outfile_new(&o, path, e)) != NLP_OK)
+        return rc;
     sink s = {0};
-    s.f = f;
-    errno = 0;
+    s.f = nlp_outfile_stream(o);
     serialise(m, &s, total);
-    const char *what = "cannot write";
-    int err = s.err;
-    if (!s.failed && fflush(f) != 0) {
-        s.failed = 1;
-        err = errno;
-    }
-    if (!s.failed && fsync(fileno(f)) != 0) {
-        s.failed = 1;
-        err = errno;
-        what = "cannot sync";
-    }
-    if (fclose(f) != 0 && !s.failed) {
-        s.failed = 1;
-        err = errno;
-    }
-    if (!s.failed && rename(tmp, path) != 0) {
-        s.failed = 1;
-        err = errno;
-        what = "cannot rename the temporary file into place";
-    }
-    if (s.failed) {
-        unlink(tmp);
-        nlp_free(tmp);
-        nlp_free(dir);
-        return nlp_error_set(e, NLP_EIO, path, 0, "%s: %s", what, strerror(err ? err : EIO));
-    }
-    nlp_free(tmp);
-    /* Make the rename itself durable.  The new file is already in place;
-    ** a directory that cannot be synced (some file systems refuse) is not
-    ** a reason to report the save as failed. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    nlp_free(dir);
-    return NLP_OK;
+    /* A failed write stopped the sink; commit reports it and removes the
+    ** temporary. */
+    return nlp_outfile_commit(o, e);
 }
 
 /* ---- loading --------------------------------------------------------- */

@@ -41,12 +41,15 @@
 ** phase, or nlp_model_check_tensor() per tensor -- so a small file that
 ** claims a huge model is refused before the allocation, not after.
 **
-** Saving is atomic: the file is written to a temporary file in the same
-** directory ("PATH.tmpPID.N"), flushed and fsync()ed, renamed over the
-** target, and the directory is fsync()ed.  On any failure the temporary
-** file is removed and an existing model at that path is left untouched.
-** A process killed during a save cannot remove its temporary file, so
-** each save first removes the "PATH.tmpPID.N" files whose process PID no
+** Saving is atomic, as every file libnlp writes by name (nlp/outfile.h):
+** the file is written to a temporary file in the same directory
+** ("PATH.tmpPID.N"), flushed and fsync()ed, renamed over the target, and
+** the directory is fsync()ed.  On any failure the temporary file is
+** removed and an existing model at that path is left untouched.  A
+** symbolic link is followed (the file it names is replaced), an existing
+** file keeps its permissions, and /dev/null is written in place.  A
+** process killed during a save cannot remove its temporary file, so each
+** save first removes the "PATH.tmpPID.N" files whose process PID no
 ** longer exists (kill(PID, 0) fails with ESRCH).  (Only processes of this
 ** machine and PID namespace are seen: do not let savers on two machines
 ** share one directory through a network file system.)
@@ -142,9 +145,10 @@ int nlp_model_add_params(nlp_model *m, const nlp_params *p);
 /*
 ** Writes m atomically to path (see the top of this file).  Adds the
 ** metadata NLP_MODEL_META_LIBVERSION = nlp_version() unless already set.
-** Returns NLP_OK, or NLP_EIO (with the system's reason and path in e) or
-** NLP_ENOMEM; on failure no temporary file is left behind and a previous
-** file at path is unchanged.  Also removes stale temporary files of
+** Returns NLP_OK, or NLP_EINVAL (no path), NLP_EIO (with the system's
+** reason and path in e: a directory, a read-only file, a failed write,
+** sync or rename, as nlp_outfile_commit says) or NLP_ENOMEM; on failure no
+** temporary file is left behind and a previous file at path is unchanged.  Also removes stale temporary files of
 ** earlier saves to path by processes that no longer exist (see the top of
 ** this file; best effort: what cannot be removed is left).  A loaded
 ** model can be saved again.
