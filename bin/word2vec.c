@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nlp/outfile.h"
 #include "nlp/vectors.h"
 #include "nlp/w2v.h"
 
@@ -221,7 +222,7 @@ static int open_corpus(const char *train, const char *name, off_t *size)
 /* An output file: atomic for a named regular file, streaming for standard output. */
 typedef struct output {
     const char *name;       /* for messages */
-    nlp_vectors_out *out;   /* NULL for standard output */
+    nlp_outfile *out;   /* NULL for standard output */
     FILE *f;
 } output;
 
@@ -236,9 +237,9 @@ static void output_open(output *o, const char *path)
         return;
     }
     o->name = path;
-    if (nlp_vectors_out_new(&o->out, path, &e) != NLP_OK)
+    if (nlp_outfile_new(&o->out, path, &e) != NLP_OK)
         cli_die_error(&e);
-    o->f = nlp_vectors_out_file(o->out);
+    o->f = nlp_outfile_stream(o->out);
 }
 
 /*
@@ -249,7 +250,7 @@ static void output_open(output *o, const char *path)
 static void output_abandon(output *o)
 {
     if (o->out) {
-        nlp_vectors_out_free(o->out);
+        nlp_outfile_free(o->out);
         o->out = NULL;
     } else {
         __fpurge(o->f);
@@ -268,9 +269,9 @@ static void output_commit(output *o)
     nlp_error e;
     nlp_error_clear(&e);
     if (o->out) {
-        nlp_vectors_out *out = o->out;
+        nlp_outfile *out = o->out;
         o->out = NULL;
-        if (nlp_vectors_out_commit(out, &e) != NLP_OK)
+        if (nlp_outfile_commit(out, &e) != NLP_OK)
             cli_die_error(&e);
     } else if (fflush(o->f) != 0 || ferror(o->f)) {
         nlp_error_set(&e, NLP_EIO, o->name, 0, "write error: %s", strerror(errno));
@@ -283,7 +284,7 @@ static void output_check(const char *path)
 {
     nlp_error e;
     nlp_error_clear(&e);
-    if (strcmp(path, "-") != 0 && nlp_vectors_out_check(path, &e) != NLP_OK)
+    if (strcmp(path, "-") != 0 && nlp_outfile_check(path, &e) != NLP_OK)
         cli_die_error(&e);
 }
 

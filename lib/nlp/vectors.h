@@ -67,49 +67,6 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
 /* Frees v.  NULL is a no-op. */
 void nlp_vectors_free(nlp_vectors *v);
 
-/*
-** An output file that appears whole or not at all, for vectors and any other
-** file a tool writes after long work (word2vec's -output, -save-vocab).  For
-** a regular file or a new name, the data goes to a temporary file beside it
-** (PATH.tmpPID.N, same directory, so the rename is atomic), which commit
-** flushes, fsyncs and renames over PATH, then fsyncs the directory: a full
-** disk, a kill or a crash at any moment leaves the previous file intact.  A
-** symbolic link is followed (the file it names is replaced, the link stays);
-** an existing file's permissions are kept.  A device, FIFO or socket (e.g.
-** /dev/null) is written in place.
-*/
-typedef struct nlp_vectors_out nlp_vectors_out;
-
-/*
-** Checks, before any long work, that nlp_vectors_out_new(path) can succeed:
-** path is not a directory, an existing file is writable, and its directory
-** takes a new file (one is created and removed at once).  Returns NLP_OK, or
-** NLP_EIO / NLP_EINVAL / NLP_ENOMEM with path and the reason (strerror text,
-** e.g. "Is a directory") in e.
-*/
-int nlp_vectors_out_check(const char *path, nlp_error *e);
-
-/*
-** Opens path for writing as above: *out is a new nlp_vectors_out, or NULL on
-** error (as nlp_vectors_out_check).  Write to nlp_vectors_out_file(*out),
-** then nlp_vectors_out_commit, or nlp_vectors_out_free to give up.
-*/
-int nlp_vectors_out_new(nlp_vectors_out **out, const char *path, nlp_error *e);
-
-/* The stream to write to; owned by o (do not fclose it). */
-FILE *nlp_vectors_out_file(nlp_vectors_out *o);
-
-/*
-** Finishes the file and puts it in place; frees o in every case.  NLP_OK, or
-** NLP_EIO with path and the reason ("write error: No space left on
-** device", "cannot sync: ...", "cannot rename ...") in e, the temporary
-** then removed and the previous file untouched.
-*/
-int nlp_vectors_out_commit(nlp_vectors_out *o, nlp_error *e);
-
-/* Gives up: closes and removes the temporary file, frees o.  NULL is a no-op. */
-void nlp_vectors_out_free(nlp_vectors_out *o);
-
 /* Scales every row to unit Euclidean length (all-zero rows stay zero). */
 void nlp_vectors_normalize(nlp_vectors *v);
 
