@@ -1,22 +1,20 @@
 /*
 ** svg: line charts and heatmaps as self-contained SVG (see nlp/svg.h).
 **
-** Everything is streamed with fprintf; the only allocation is the
-** temporary file name of an atomic save.  Coordinates are computed from
+** Everything is streamed with fprintf; an atomic save goes through
+** nlp_outfile (which allocates its names).  Coordinates are computed from
 ** halves of the values ((x/2 - lo/2) / (hi/2 - lo/2)) so that any two
 ** finite doubles give a finite span.
 */
 #include "nlp/svg.h"
-#include "nlp/alloc.h"
+#include "nlp/outfile.h"
 #include "nlp/utf8.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 #define DEF_WIDTH 720
 #define DEF_HEIGHT 420
@@ -28,7 +26,6 @@
 #define DOT_MAX 60         /* series with at most this many points get dots */
 #define TOOLTIP_MAX 10000  /* heatmap cells with a <title> up to this many */
 #define LABEL_MAX 300.0    /* pixels given to heatmap labels at most */
-#define TMP_ATTEMPTS 100
 
 static const char *const palette[] = {
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"
@@ -575,55 +572,17 @@ static int save_atomic(const char *path, writer fn, const void *what, nlp_error 
 {
     if (!path || !path[0])
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "no picture file name");
-    size_t tn = strlen(path) + 64;
-    char *tmp = nlp_malloc(tn);
-    if (!tmp)
-        return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
-    int fd = -1;
-    for (int attempt = 0; attempt < TMP_ATTEMPTS && fd < 0; attempt++) {
-        snprintf(tmp, tn, "%s.tmp%ld.%d", path, (long)getpid(), attempt);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
+    nlp_outfile *o;
+    int rc = nlp_outfile_new(&o, path, e);
+    if (rc != NLP_OK)
+        return rc;
+    if ((rc = fn(nlp_outfile_stream(o), what, e)) != NLP_OK) {
+        nlp_outfile_free(o);   /* the previous picture stays */
+        if (e && !e->file[0])
+            snprintf(e->file, sizeof e->file, "%s", path);
+        return rc;
     }
-    if (fd < 0) {
-        int err = errno;
-        nlp_free(tmp);
-        return nlp_error_set(e, NLP_EIO, path, 0, "cannot create a temporary file: %s",
-                             strerror(err));
-    }
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        int err = errno;
-        close(fd);
-        unlink(tmp);
-        nlp_free(tmp);
-        return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(err));
-    }
-    errno = 0;
-    int rc = fn(f, what, e);
-    const char *why = NULL;
-    int err = 0;
-    if (rc == NLP_OK && fsync(fileno(f)) != 0) {
-        why = "cannot sync";
-        err = errno;
-    }
-    if (fclose(f) != 0 && rc == NLP_OK && !why) {
-        why = "cannot write";
-        err = errno;
-    }
-    if (rc == NLP_OK && !why && rename(tmp, path) != 0) {
-        why = "cannot rename the temporary file into place";
-        err = errno;
-    }
-    if (rc != NLP_OK || why)
-        unlink(tmp);
-    nlp_free(tmp);
-    if (why)
-        return nlp_error_set(e, NLP_EIO, path, 0, "%s: %s", why, strerror(err ? err : EIO));
-    if (rc != NLP_OK && e && !e->file[0])
-        snprintf(e->file, sizeof e->file, "%s", path);
-    return rc;
+    return nlp_outfile_commit(o, e);
 }
 
 int nlp_svg_chart_save(const char *path, const nlp_svg_chart *c, nlp_error *e)

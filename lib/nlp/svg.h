@@ -18,8 +18,9 @@
 **     target words as rows and source words as columns.
 **
 ** Each is written to a FILE* (nlp_svg_*_write) or atomically to a path
-** (nlp_svg_*_save: a temporary file in the same directory, flushed,
-** fsync()ed and renamed over path, so a reader never sees half a picture).
+** (nlp_svg_*_save, through nlp/outfile.h: a temporary file in the same
+** directory, flushed, fsync()ed and renamed over path, so a reader never
+** sees half a picture).
 ** The descriptions are plain structs: zero fields take the defaults given
 ** next to them, so `nlp_svg_chart c = {0};` plus the series is enough.
 */
