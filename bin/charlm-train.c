@@ -468,18 +468,13 @@ int main(int argc, char **argv)
 #endif
 
     /* The corpus. */
-    nlp_charlm_text text;
-    nlp_charlm_text_init(&text);
+    nlp_codepoints text;
+    nlp_codepoints_init(&text);
     int warnings = 0; /* lines with invalid UTF-8 */
     int nfiles = argc - optind;
-    for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
-        const char *path = nfiles ? argv[optind + i] : "-";
-        FILE *f = cli_open_read(path);
-        if (nlp_charlm_text_read(&text, f, path, o.strict, cli_warn_limited, &warnings, &e) != NLP_OK)
-            cli_die_error(&e);
-        if (f != stdin)
-            fclose(f);
-    }
+    if (nlp_codepoints_read_files(&text, (const char *const *)argv + optind, (size_t)nfiles,
+                                  "-", o.strict, cli_warn_limited, &warnings, &e) != NLP_OK)
+        cli_die_error(&e);
     cli_warn_summary(warnings, "lines with invalid UTF-8");
     if (text.nbad)
         cli_warn("%zu invalid UTF-8 sequences replaced by U+FFFD", text.nbad);
@@ -662,7 +657,7 @@ int main(int argc, char **argv)
         int sig = stop_signal;
         nlp_charlm_trainer_free(r.t);
         nlp_charlm_free(r.m);
-        nlp_charlm_text_free(&text);
+        nlp_codepoints_free(&text);
         free(r.ckpt);
         free(o.output_copy);
         return 128 + sig;
@@ -694,7 +689,7 @@ int main(int argc, char **argv)
                           rate, steps_this_run, r.best);
     nlp_charlm_trainer_free(r.t);
     nlp_charlm_free(r.m);
-    nlp_charlm_text_free(&text);
+    nlp_codepoints_free(&text);
     free(r.ckpt);
     free(o.output_copy);
     return CLI_EXIT_OK;

@@ -20,114 +20,7 @@
 #include "nlp/tensor.h"
 #include "nlp/utf8.h"
 
-/* ==== Text =============================================================== */
-
-void nlp_charlm_text_init(nlp_charlm_text *t)
-{
-    memset(t, 0, sizeof *t);
-}
-
-void nlp_charlm_text_free(nlp_charlm_text *t)
-{
-    if (!t)
-        return;
-    nlp_free(t->cp);
-    memset(t, 0, sizeof *t);
-}
-
-static int text_reserve(nlp_charlm_text *t, size_t more)
-{
-    if (t->cap - t->n >= more)
-        return NLP_OK;
-    size_t cap = t->cap ? t->cap : 4096;
-    while (cap - t->n < more) {
-        if (cap > SIZE_MAX / 2 / sizeof *t->cp)
-            return NLP_ENOMEM;
-        cap *= 2;
-    }
-    int32_t *p = nlp_realloc(t->cp, cap * sizeof *p);
-    if (!p)
-        return NLP_ENOMEM;
-    t->cp = p;
-    t->cap = cap;
-    return NLP_OK;
-}
-
-int nlp_charlm_text_append(nlp_charlm_text *t, const char *s, size_t n, const char *name,
-                           int strict, nlp_charlm_warn_fn warn, void *ctx, nlp_error *e)
-{
-    /* Every code point takes at least one byte: n entries are enough. */
-    if (text_reserve(t, n) != NLP_OK)
-        return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
-    int32_t *out = t->cp + t->n;
-    long line = 1;
-    long warned = 0; /* last line a warning was given for */
-    size_t i = 0;
-    while (i < n) {
-        unsigned char b = (unsigned char)s[i];
-        if (b < 0x80) {
-            *out++ = b;
-            line += b == '\n';
-            i++;
-            continue;
-        }
-        int32_t cp;
-        int k = nlp_utf8_decode(s + i, n - i, &cp);
-        if (k < 0) {
-            if (strict) {
-                t->n = (size_t)(out - t->cp);
-                return nlp_error_set(e, NLP_EUTF8, name, line, "invalid UTF-8");
-            }
-            t->nbad++;
-            if (warn && warned != line) {
-                nlp_error w;
-                nlp_error_set(&w, NLP_EUTF8, name, line, "invalid UTF-8");
-                warn(ctx, &w);
-            }
-            warned = line;
-            *out++ = NLP_UTF8_REPLACEMENT;
-            i += (size_t)-k;
-        } else {
-            *out++ = cp;
-            i += (size_t)k;
-        }
-    }
-    t->n = (size_t)(out - t->cp);
-    return NLP_OK;
-}
-
-int nlp_charlm_text_read(nlp_charlm_text *t, FILE *f, const char *name, int strict,
-                         nlp_charlm_warn_fn warn, void *ctx, nlp_error *e)
-{
-    /* Whole file in memory: a sequence split across reads needs no care,
-    ** and the code points take four times as much anyway. */
-    size_t cap = 1 << 16, len = 0;
-    char *buf = nlp_malloc(cap);
-    if (!buf)
-        return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
-    for (;;) {
-        if (len == cap) {
-            char *p = cap <= SIZE_MAX / 2 ? nlp_realloc(buf, cap * 2) : NULL;
-            if (!p) {
-                nlp_free(buf);
-                return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
-            }
-            buf = p;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        nlp_free(buf);
-        return nlp_error_set(e, NLP_EIO, name, 0, "read error");
-    }
-    int rc = nlp_charlm_text_append(t, buf, len, name, strict, warn, ctx, e);
-    nlp_free(buf);
-    return rc;
-}
+/* ==== Vocabulary ========================================================= */
 
 int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long min_count)
 {
@@ -307,7 +200,7 @@ const char *nlp_charlm_utf8(const nlp_charlm *m, int id, size_t *len)
     return nlp_vocab_word(m->vocab, id);
 }
 
-void nlp_charlm_encode(const nlp_charlm *m, nlp_charlm_text *t, size_t *nunk)
+void nlp_charlm_encode(const nlp_charlm *m, nlp_codepoints *t, size_t *nunk)
 {
     /* A direct table for the first code points (ASCII and Latin-1 cover
     ** most of the Western text), the vocabulary's hash for the rest. */

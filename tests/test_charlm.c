@@ -1,6 +1,5 @@
 /*
-** Unit tests for charlm: UTF-8 text to code points, the character
-** vocabulary and <unk>, the stream layout of training, evaluation against
+** Unit tests for charlm: the character vocabulary and <unk>, the stream layout of training, evaluation against
 ** step-by-step generation, save/load, wrong files, and checkpoints that
 ** resume bit-identically.
 */
@@ -22,20 +21,10 @@
 
 /* ---- helpers ---- */
 
-static int warn_calls;
-static long warn_line;
-
-static void count_warning(void *ctx, const nlp_error *e)
+static void text_of(nlp_codepoints *t, const char *s)
 {
-    (void)ctx;
-    warn_calls++;
-    warn_line = e->line;
-}
-
-static void text_of(nlp_charlm_text *t, const char *s)
-{
-    nlp_charlm_text_init(t);
-    assert_int_equal(nlp_charlm_text_append(t, s, strlen(s), "t", 0, NULL, NULL, NULL), NLP_OK);
+    nlp_codepoints_init(t);
+    assert_int_equal(nlp_codepoints_append(t, s, strlen(s), "t", 0, NULL, NULL, NULL), NLP_OK);
 }
 
 /* A temporary file name in the test's directory, unique per process. */
@@ -47,15 +36,15 @@ static void tmpname(char *buf, size_t n, const char *what)
 /* A small model trained for a few steps on a repeating text. */
 static const char *const REPEAT = "abcabd abcabe. ";
 
-static void repeating(nlp_charlm_text *t, int copies)
+static void repeating(nlp_codepoints *t, int copies)
 {
-    nlp_charlm_text_init(t);
+    nlp_codepoints_init(t);
     for (int i = 0; i < copies; i++)
-        assert_int_equal(nlp_charlm_text_append(t, REPEAT, strlen(REPEAT), "r", 0, NULL, NULL,
+        assert_int_equal(nlp_codepoints_append(t, REPEAT, strlen(REPEAT), "r", 0, NULL, NULL,
                                                 NULL), NLP_OK);
 }
 
-static nlp_charlm *small_model(const nlp_charlm_text *t, nlp_rnn_cell cell, float dropout)
+static nlp_charlm *small_model(const nlp_codepoints *t, nlp_rnn_cell cell, float dropout)
 {
     nlp_vocab *v;
     assert_int_equal(nlp_charlm_vocab_build(&v, t->cp, t->n, 1), NLP_OK);
@@ -80,82 +69,12 @@ static void small_train_config(nlp_charlm_train_config *tc)
     tc->seed = 5;
 }
 
-/* ---- text ---- */
-
-static void test_text_code_points(void **state)
-{
-    (void)state;
-    nlp_charlm_text t;
-    /* a, e-grave, right single quote, guillemet, an emoji, newline */
-    text_of(&t, "a\xc3\xa8\xe2\x80\x99\xc2\xab\xf0\x9f\x98\x80\n");
-    assert_int_equal(t.n, 6);
-    const int32_t want[6] = {'a', 0xE8, 0x2019, 0xAB, 0x1F600, '\n'};
-    for (int i = 0; i < 6; i++)
-        assert_int_equal(t.cp[i], want[i]);
-    assert_int_equal(t.nbad, 0);
-    nlp_charlm_text_free(&t);
-    nlp_charlm_text_free(&t); /* twice is fine */
-}
-
-static void test_text_invalid_utf8(void **state)
-{
-    (void)state;
-    nlp_charlm_text t;
-    nlp_charlm_text_init(&t);
-    const char *s = "ok\nbad \xff here \xe2\x82 and\nfine\n\xc0\xaf\n";
-    warn_calls = 0;
-    assert_int_equal(nlp_charlm_text_append(&t, s, strlen(s), "in.txt", 0, count_warning, NULL,
-                                            NULL), NLP_OK);
-    /* One warning per line with trouble: lines 2 and 4. */
-    assert_int_equal(warn_calls, 2);
-    assert_int_equal(warn_line, 4);
-    /* \xff -> 1, truncated euro sign -> 1, overlong "/" -> 2 (maximal subparts). */
-    assert_int_equal(t.nbad, 4);
-    size_t fffd = 0;
-    for (size_t i = 0; i < t.n; i++)
-        fffd += t.cp[i] == 0xFFFD;
-    assert_int_equal(fffd, 4);
-    nlp_charlm_text_free(&t);
-
-    /* Strict: an error naming file and line, at the first one. */
-    nlp_error e;
-    nlp_charlm_text_init(&t);
-    assert_int_equal(nlp_charlm_text_append(&t, s, strlen(s), "in.txt", 1, NULL, NULL, &e),
-                     NLP_EUTF8);
-    assert_string_equal(e.file, "in.txt");
-    assert_int_equal(e.line, 2);
-    assert_string_equal(e.text, "invalid UTF-8");
-    nlp_charlm_text_free(&t);
-}
-
-static void test_text_read_file(void **state)
-{
-    (void)state;
-    char path[64];
-    tmpname(path, sizeof path, "txt");
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    /* Larger than one read block, with a multi-byte character across it. */
-    for (int i = 0; i < 40000; i++)
-        fputs("\xc3\xa8", f);
-    fclose(f);
-    f = fopen(path, "rb");
-    nlp_charlm_text t;
-    nlp_charlm_text_init(&t);
-    assert_int_equal(nlp_charlm_text_read(&t, f, path, 1, NULL, NULL, NULL), NLP_OK);
-    fclose(f);
-    assert_int_equal(t.n, 40000);
-    assert_int_equal(t.cp[39999], 0xE8);
-    nlp_charlm_text_free(&t);
-    unlink(path);
-}
-
 /* ---- vocabulary ---- */
 
 static void test_vocab_unk_and_order(void **state)
 {
     (void)state;
-    nlp_charlm_text t;
+    nlp_codepoints t;
     text_of(&t, "aaab\xc3\xa8\xc3\xa8z");
     nlp_vocab *v;
     assert_int_equal(nlp_charlm_vocab_build(&v, t.cp, t.n, 2), NLP_OK);
@@ -173,13 +92,13 @@ static void test_vocab_unk_and_order(void **state)
     int32_t bad[2] = {'a', 0xD800};
     assert_int_equal(nlp_charlm_vocab_build(&v, bad, 2, 1), NLP_EINVAL);
     assert_null(v);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
 }
 
 static void test_encode_and_ids(void **state)
 {
     (void)state;
-    nlp_charlm_text t;
+    nlp_codepoints t;
     text_of(&t, "ab\xe2\x80\x99" "ab");
     nlp_charlm *m = small_model(&t, NLP_RNN_LSTM, 0);
     assert_int_equal(m->V, 4);
@@ -194,7 +113,7 @@ static void test_encode_and_ids(void **state)
     u = nlp_charlm_utf8(m, NLP_CHARLM_UNK_ID, &len);
     assert_int_equal(len, 0);
 
-    nlp_charlm_text x;
+    nlp_codepoints x;
     text_of(&x, "a\xf0\x9f\x98\x80" "b\xc3\xa8");
     size_t unk;
     nlp_charlm_encode(m, &x, &unk);
@@ -202,15 +121,15 @@ static void test_encode_and_ids(void **state)
     assert_int_equal(x.cp[0], nlp_charlm_id(m, 'a'));
     assert_int_equal(x.cp[1], NLP_CHARLM_UNK_ID);
     assert_int_equal(x.cp[3], NLP_CHARLM_UNK_ID);
-    nlp_charlm_text_free(&x);
+    nlp_codepoints_free(&x);
     nlp_charlm_free(m);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
 }
 
 static void test_bad_config(void **state)
 {
     (void)state;
-    nlp_charlm_text t;
+    nlp_codepoints t;
     text_of(&t, "abcabc");
     nlp_vocab *v;
     assert_int_equal(nlp_charlm_vocab_build(&v, t.cp, t.n, 1), NLP_OK);
@@ -229,7 +148,7 @@ static void test_bad_config(void **state)
     assert_string_equal(nlp_rnn_cell_name(NLP_RNN_LSTM), "lstm");
     nlp_charlm_free(NULL);
     nlp_charlm_trainer_free(NULL);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
 }
 
 /* ---- evaluation = generation, step by step ---- */
@@ -252,7 +171,7 @@ static void test_eval_matches_steps(void **state)
 {
     (void)state;
     for (int cell = 0; cell < 3; cell++) {
-        nlp_charlm_text t;
+        nlp_codepoints t;
         repeating(&t, 40);
         nlp_charlm *m = small_model(&t, (nlp_rnn_cell)cell, 0);
         nlp_charlm_encode(m, &t, NULL);
@@ -273,7 +192,7 @@ static void test_eval_matches_steps(void **state)
         int32_t bad[3] = {1, 99, 1};
         assert_int_equal(nlp_charlm_eval(m, bad, 3, &sc), NLP_ERANGE);
         nlp_charlm_free(m);
-        nlp_charlm_text_free(&t);
+        nlp_codepoints_free(&t);
     }
 }
 
@@ -281,7 +200,7 @@ static void test_eval_matches_steps(void **state)
 static void test_eval_streams_and_unk(void **state)
 {
     (void)state;
-    nlp_charlm_text t;
+    nlp_codepoints t;
     repeating(&t, 300); /* 4500 characters: 4 streams */
     nlp_charlm *m = small_model(&t, NLP_RNN_GRU, 0);
     nlp_charlm_encode(m, &t, NULL);
@@ -303,7 +222,7 @@ static void test_eval_streams_and_unk(void **state)
     }
     assert_float_equal(sc.nats, sum, 1e-3 * sum);
     nlp_charlm_free(m);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
 }
 
 /* ---- training ---- */
@@ -311,7 +230,7 @@ static void test_eval_streams_and_unk(void **state)
 static void test_trainer_streams_and_learning(void **state)
 {
     (void)state;
-    nlp_charlm_text t;
+    nlp_codepoints t;
     repeating(&t, 30); /* 450 characters */
     nlp_charlm *m = small_model(&t, NLP_RNN_LSTM, 0);
     nlp_charlm_encode(m, &t, NULL);
@@ -349,7 +268,7 @@ static void test_trainer_streams_and_learning(void **state)
     assert_true(last < 0.3 * first);
     nlp_charlm_trainer_free(tr);
     nlp_charlm_free(m);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
 }
 
 /* ---- files ---- */
@@ -357,7 +276,7 @@ static void test_trainer_streams_and_learning(void **state)
 static void test_save_load(void **state)
 {
     (void)state;
-    nlp_charlm_text t;
+    nlp_codepoints t;
     repeating(&t, 20);
     nlp_charlm *m = small_model(&t, NLP_RNN_GRU, 0.25f);
     nlp_charlm_encode(m, &t, NULL);
@@ -432,7 +351,7 @@ static void test_save_load(void **state)
     assert_null(l);
     unlink(path);
     nlp_charlm_free(m);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
 }
 
 /* Train 2k steps straight, or k steps + checkpoint + a fresh trainer
@@ -443,7 +362,7 @@ static void test_checkpoint_resume_bit_identical(void **state)
     char path[64];
     tmpname(path, sizeof path, "ckpt");
     for (int cell = 0; cell < 3; cell++) {
-        nlp_charlm_text t;
+        nlp_codepoints t;
         repeating(&t, 30);
         nlp_charlm_train_config tc;
         small_train_config(&tc);
@@ -504,7 +423,7 @@ static void test_checkpoint_resume_bit_identical(void **state)
         nlp_charlm_trainer_free(tb);
         nlp_charlm_free(a);
         nlp_charlm_free(b);
-        nlp_charlm_text_free(&t);
+        nlp_codepoints_free(&t);
     }
     unlink(path);
 }
@@ -512,9 +431,6 @@ static void test_checkpoint_resume_bit_identical(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_code_points),
-        cmocka_unit_test(test_text_invalid_utf8),
-        cmocka_unit_test(test_text_read_file),
         cmocka_unit_test(test_vocab_unk_and_order),
         cmocka_unit_test(test_encode_and_ids),
         cmocka_unit_test(test_bad_config),

@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <nlp/codepoints.h>
 #include <nlp/embed.h>
 #include <nlp/error.h>
 #include <nlp/linear.h>
@@ -56,40 +57,6 @@
 #define NLP_CHARLM_EVAL_STREAMS 32    /* most parallel streams of nlp_charlm_eval */
 #define NLP_CHARLM_EVAL_SEGMENT 1024  /* fewest predictions per stream */
 #define NLP_CHARLM_EVAL_T 64          /* steps per chunk of nlp_charlm_eval */
-
-/* ==== Text: UTF-8 in, code points out =================================== */
-
-/* A text as code points; after nlp_charlm_encode() the same array holds ids. */
-typedef struct nlp_charlm_text {
-    int32_t *cp;     /* (n) code points (or ids once encoded); malloc'd */
-    size_t n;        /* characters */
-    size_t cap;      /* allocated entries in cp */
-    size_t nbad;     /* ill-formed UTF-8 sequences replaced by U+FFFD */
-} nlp_charlm_text;
-
-/* Called once per input line holding invalid UTF-8 (e->file, e->line set). */
-typedef void (*nlp_charlm_warn_fn)(void *ctx, const nlp_error *e);
-
-/* Sets t to the empty text. */
-void nlp_charlm_text_init(nlp_charlm_text *t);
-
-/* Frees t's array and empties it; t itself is the caller's. */
-void nlp_charlm_text_free(nlp_charlm_text *t);
-
-/*
-** Reads all of f (UTF-8) and appends its code points to t.  name names f in
-** messages ("-" for stdin is fine).  Each ill-formed sequence (maximal
-** subpart, see nlp/utf8.h) becomes one U+FFFD and t->nbad grows; warn (may
-** be NULL) is called once per line that had any, with "invalid UTF-8" and
-** the 1-based line.  With strict != 0 the first one is an error instead:
-** NLP_EUTF8 with file and line in e.  Other errors: NLP_EIO, NLP_ENOMEM.
-*/
-int nlp_charlm_text_read(nlp_charlm_text *t, FILE *f, const char *name, int strict,
-                         nlp_charlm_warn_fn warn, void *ctx, nlp_error *e);
-
-/* As nlp_charlm_text_read for the n bytes at s (one "file" called name). */
-int nlp_charlm_text_append(nlp_charlm_text *t, const char *s, size_t n, const char *name,
-                           int strict, nlp_charlm_warn_fn warn, void *ctx, nlp_error *e);
 
 /*
 ** Builds a character vocabulary from the code points cp[0..n): "<unk>"
@@ -161,7 +128,7 @@ const char *nlp_charlm_utf8(const nlp_charlm *m, int id, size_t *len);
 ** Replaces the code points of t by their ids, in place; *nunk (may be
 ** NULL) receives how many were not in the vocabulary (now <unk>).
 */
-void nlp_charlm_encode(const nlp_charlm *m, nlp_charlm_text *t, size_t *nunk);
+void nlp_charlm_encode(const nlp_charlm *m, nlp_codepoints *t, size_t *nunk);
 
 /* ==== Evaluation ========================================================= */
 
