@@ -10,6 +10,7 @@
 #include "nlp/alloc.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,6 +413,15 @@ int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
     if (cfg->batch < 1 || cfg->seq_len < 1 || !(cfg->clip >= 0)
         || nlp_optim_config_check(&cfg->optim) != NLP_OK)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "invalid training configuration");
+    /* (T,B) chunks are indexed with int rows, and (T,B,max(E,H,V)) floats
+    ** must be addressable: refuse what would overflow either. */
+    const size_t widest = (size_t)(m->V > m->cfg.hidden ? (m->V > m->cfg.embed ? m->V : m->cfg.embed)
+                                                        : (m->cfg.hidden > m->cfg.embed ? m->cfg.hidden
+                                                                                        : m->cfg.embed));
+    if ((size_t)cfg->seq_len > (size_t)INT_MAX / (size_t)cfg->batch
+        || (size_t)cfg->seq_len * (size_t)cfg->batch > SIZE_MAX / sizeof(float) / widest)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "--seq-len %d times --batch %d is too large",
+                             cfg->seq_len, cfg->batch);
     size_t need = (size_t)cfg->batch * ((size_t)cfg->seq_len + 1);
     if (n < need)
         return nlp_error_set(e, NLP_EEMPTY, NULL, 0,
@@ -591,6 +601,71 @@ int nlp_charlm_save(const nlp_charlm *m, const char *path, const char *const *me
     return rc;
 }
 
+/* "[2,3]" */
+static const char *shape_text(char *buf, size_t n, int ndim, const size_t *shape)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%zu", i ? "," : "[", shape[i]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* Tensor name of f must exist with exactly the dimensions want[0..ndim). */
+static int expect_tensor(const nlp_model *f, const char *path, const nlp_charlm_config *cfg,
+                         int V, const char *name, int ndim, const size_t *want, nlp_error *e)
+{
+    int fnd;
+    const size_t *fs;
+    char a[96], b[96];
+    if (!nlp_model_tensor(f, name, &fnd, &fs))
+        return nlp_error_set(e, NLP_EFORMAT, path, 0, "no tensor '%s'", name);
+    int same = fnd == ndim;
+    for (int i = 0; same && i < ndim; i++)
+        same = fs[i] == want[i];
+    if (!same)
+        return nlp_error_set(e, NLP_EFORMAT, path, 0,
+                             "tensor '%s' has shape %s, but the hyperparameters (%s, %d layers, "
+                             "hidden %d, embed %d, %d symbols) need %s", name,
+                             shape_text(a, sizeof a, fnd, fs), nlp_rnn_cell_name(cfg->cell),
+                             cfg->layers, cfg->hidden, cfg->embed, V,
+                             shape_text(b, sizeof b, ndim, want));
+    return NLP_OK;
+}
+
+/*
+** Checks that f holds every weight a model of cfg over V symbols has, with
+** its exact shape, BEFORE the model is allocated: the sizes then come from
+** tensors present in the file, so a small file claiming a huge model is
+** refused instead of allocating gigabytes.  The names and shapes are those
+** create() declares (embed, PyTorch's nn.LSTM/GRU/RNN names, linear); a
+** saved model of each cell loading again is the test that they agree.
+*/
+static int check_tensors(const nlp_model *f, const char *path, const nlp_charlm_config *cfg,
+                         int V, nlp_error *e)
+{
+    const size_t G = cfg->cell == NLP_RNN_LSTM ? 4 : cfg->cell == NLP_RNN_GRU ? 3 : 1;
+    const size_t H = (size_t)cfg->hidden, E = (size_t)cfg->embed, nV = (size_t)V;
+    int rc;
+    if ((rc = expect_tensor(f, path, cfg, V, "embed.weight", 2, (size_t[]){nV, E}, e)) != NLP_OK)
+        return rc;
+    for (int l = 0; l < cfg->layers; l++) {
+        static const char *const what[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+        for (int k = 0; k < 4; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "rnn.%s_l%d", what[k], l);
+            size_t shape[2] = {G * H, k == 0 ? (l ? H : E) : H};
+            if ((rc = expect_tensor(f, path, cfg, V, name, k < 2 ? 2 : 1, shape, e)) != NLP_OK)
+                return rc;
+        }
+    }
+    if ((rc = expect_tensor(f, path, cfg, V, "out.weight", 2, (size_t[]){nV, H}, e)) != NLP_OK)
+        return rc;
+    return expect_tensor(f, path, cfg, V, "out.bias", 1, (size_t[]){nV}, e);
+}
+
 int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
                     nlp_model **file, nlp_error *e)
 {
@@ -637,7 +712,7 @@ int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
         nlp_error_set(e, rc, path, 0, "bad vocabulary: %s", ve.text);
         goto fail;
     }
-    if (nlp_vocab_size(v) != vsize || vsize < 2
+    if (nlp_vocab_size(v) != vsize || vsize < 2 || vsize > INT32_MAX
         || strcmp(nlp_vocab_word(v, NLP_CHARLM_UNK_ID), NLP_CHARLM_UNK) != 0) {
         nlp_vocab_free(v);
         rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "vocabulary does not match the model");
@@ -652,6 +727,10 @@ int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
             rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "vocabulary entry %ld is not one character", i);
             goto fail;
         }
+    }
+    if ((rc = check_tensors(f, path, &cfg, (int)vsize, e)) != NLP_OK) {
+        nlp_vocab_free(v);
+        goto fail;
     }
     nlp_charlm *m;
     if ((rc = create(&m, &cfg, v, max_T, max_B, 0, 0)) != NLP_OK) {

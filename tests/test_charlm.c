@@ -354,6 +354,88 @@ static void test_save_load(void **state)
     nlp_codepoints_free(&t);
 }
 
+/*
+** Issue 11 item 5: a small file whose hyperparameters claim a huge model is
+** refused from the shapes of the tensors actually present, before the model
+** is allocated.  Hidden 65536 x 64 layers would need terabytes: allocating
+** first fails with NLP_ENOMEM (or aborts under ASan), checking first gives
+** NLP_EFORMAT naming the tensor.
+*/
+static void save_claiming(const nlp_charlm *m, const char *path, long layers, long hidden,
+                          const char *skip)
+{
+    nlp_model *f = nlp_model_new(NLP_CHARLM_KIND);
+    assert_non_null(f);
+    unsigned char *blob;
+    size_t nblob;
+    assert_int_equal(nlp_vocab_to_blob(m->vocab, &blob, &nblob), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(f, "cell", nlp_rnn_cell_name(m->cfg.cell)), NLP_OK);
+    assert_int_equal(nlp_model_set_meta_long(f, "layers", layers), NLP_OK);
+    assert_int_equal(nlp_model_set_meta_long(f, "hidden", hidden), NLP_OK);
+    assert_int_equal(nlp_model_set_meta_long(f, "embed", m->cfg.embed), NLP_OK);
+    assert_int_equal(nlp_model_set_meta_double(f, "dropout", 0), NLP_OK);
+    assert_int_equal(nlp_model_set_meta_long(f, "vocab_size", m->V), NLP_OK);
+    assert_int_equal(nlp_model_add_blob(f, "vocab", blob, nblob), NLP_OK);
+    const nlp_params *p = m->params;
+    for (int i = 0; i < p->nviews; i++) {
+        const nlp_params_view *v = &p->views[i];
+        if (skip && strcmp(v->name, skip) == 0)
+            continue;
+        size_t shape[NLP_PARAM_MAX_DIMS];
+        for (int d = 0; d < v->ndim; d++)
+            shape[d] = (size_t)v->shape[d];
+        assert_int_equal(nlp_model_add_tensor(f, v->name, p->data + v->offset, v->ndim, shape),
+                         NLP_OK);
+    }
+    nlp_error e;
+    assert_int_equal(nlp_model_save(f, path, &e), NLP_OK);
+    nlp_model_free(f);
+    free(blob);
+}
+
+static void test_load_checks_shapes_first(void **state)
+{
+    (void)state;
+    nlp_codepoints t;
+    repeating(&t, 4);
+    nlp_charlm *m = small_model(&t, NLP_RNN_LSTM, 0); /* 2 layers, hidden 12, embed 5 */
+    char path[64];
+    tmpname(path, sizeof path, "huge");
+    nlp_error e;
+    nlp_charlm *l = (nlp_charlm *)path;
+
+    save_claiming(m, path, 64, 65536, NULL);
+    assert_int_equal(nlp_charlm_load(&l, path, 1, 1, NULL, &e), NLP_EFORMAT);
+    assert_null(l);
+    assert_string_equal(e.file, path);
+    assert_non_null(strstr(e.text, "tensor 'rnn.weight_ih_l0' has shape [48,5], but the "
+                                   "hyperparameters (lstm, 64 layers, hidden 65536"));
+    assert_non_null(strstr(e.text, "need [262144,5]"));
+
+    save_claiming(m, path, 4, 4096, NULL);
+    assert_int_equal(nlp_charlm_load(&l, path, 1, 1, NULL, &e), NLP_EFORMAT);
+    assert_non_null(strstr(e.text, "has shape [48,5]"));
+
+    /* The right hidden size but a layer more than the file holds. */
+    save_claiming(m, path, 3, 12, NULL);
+    assert_int_equal(nlp_charlm_load(&l, path, 1, 1, NULL, &e), NLP_EFORMAT);
+    assert_non_null(strstr(e.text, "no tensor 'rnn.weight_ih_l2'"));
+
+    /* Every weight is required. */
+    save_claiming(m, path, 2, 12, "out.bias");
+    assert_int_equal(nlp_charlm_load(&l, path, 1, 1, NULL, &e), NLP_EFORMAT);
+    assert_non_null(strstr(e.text, "no tensor 'out.bias'"));
+
+    /* And the honest file loads, with the same weights. */
+    save_claiming(m, path, 2, 12, NULL);
+    assert_int_equal(nlp_charlm_load(&l, path, 1, 1, NULL, &e), NLP_OK);
+    assert_memory_equal(l->params->data, m->params->data, m->params->n * sizeof(float));
+    nlp_charlm_free(l);
+    unlink(path);
+    nlp_charlm_free(m);
+    nlp_codepoints_free(&t);
+}
+
 /* Train 2k steps straight, or k steps + checkpoint + a fresh trainer
 ** restored from it + k steps: the weights must be the same bits. */
 static void test_checkpoint_resume_bit_identical(void **state)
@@ -438,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_eval_streams_and_unk),
         cmocka_unit_test(test_trainer_streams_and_learning),
         cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_load_checks_shapes_first),
         cmocka_unit_test(test_checkpoint_resume_bit_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
