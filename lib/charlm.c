@@ -794,14 +794,22 @@ static int task_load_state(void *ctx, const nlp_model *f, nlp_error *e)
     nlp_rng rng;
     if ((rc = nlp_train_read_rng(f, "charlm.rng", &rng, e)) != NLP_OK)
         return rc;
+    /* Everything checked before anything of t changes. */
     size_t shape[3] = {(size_t)m->cfg.layers, (size_t)t->cfg.batch, (size_t)m->cfg.hidden};
     size_t state = shape[0] * shape[1] * shape[2];
-    if ((rc = nlp_model_read_tensor(f, "charlm.h", t->h, 3, shape, e)) != NLP_OK)
-        return rc;
-    if (t->c && (rc = nlp_model_read_tensor(f, "charlm.c", t->c, 3, shape, e)) != NLP_OK)
-        return rc;
-    if (!all_finite(t->h, state) || (t->c && !all_finite(t->c, state)))
-        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: carried state not finite");
+    const char *names[2] = {"charlm.h", t->c ? "charlm.c" : NULL};
+    const float *saved[2] = {NULL, NULL};
+    for (int k = 0; k < 2 && names[k]; k++) {
+        if ((rc = nlp_model_check_tensor(f, names[k], 3, shape, e)) != NLP_OK)
+            return rc;
+        saved[k] = nlp_model_tensor(f, names[k], NULL, NULL);
+        if (!all_finite(saved[k], state))
+            return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                                 "checkpoint: carried state '%s' not finite", names[k]);
+    }
+    memcpy(t->h, saved[0], state * sizeof *t->h);
+    if (t->c)
+        memcpy(t->c, saved[1], state * sizeof *t->c);
     t->pos = (size_t)pos;
     t->epoch = epoch;
     t->rng = rng;

@@ -252,6 +252,11 @@ check "no -o: trains" sh -c 'cd "$1" && "$2" $3 --max-steps 2 < "$4" 2> "$5"' sh
 check "no -o: charlm.model written" test -s "$T/cwd/charlm.model"
 check "no -o: the model is named" has '^charlm-train: no -o given: the model goes to charlm.model$' "$T/cwd.err"
 check "no -o: a model" "$MODEL_CMP" "$T/cwd/charlm.model" "$T/cwd/charlm.model"
+# The card's usage, literally: cat text | charlm-train && charlm-generate.
+check "cat | charlm-train && charlm-generate" sh -c \
+    'cd "$1" && cat "$4" | "$2" $3 --max-steps 2 -q && "$5" --length 10 --seed 1 > gen.txt' \
+    sh "$T/cwd" "$TRAIN" "$SMALL" "$T/rep.txt" "$GEN"
+check "... generates from charlm.model" test -s "$T/cwd/gen.txt"
 check "no -o: an existing model is replaced" sh -c 'cd "$1" && "$2" $3 --max-steps 3 < "$4" 2> /dev/null' \
     sh "$T/cwd" "$TRAIN" "$SMALL" "$T/rep.txt"
 # A file there that is not a model is never overwritten.
