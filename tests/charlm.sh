@@ -292,20 +292,23 @@ while [ $i -lt 3 ]; do
     cat "$T/rep.txt" "$T/it.txt" >> "$T/long.txt"
     i=$((i + 1))
 done
+# About a second of training here, so that a signal at most a quarter of a
+# second after the first report lands even on a much faster machine.
+STEPS=6000
 RUN="--layers 1 --hidden 32 --embed 8 --batch 8 --seq-len 16 --dropout 0.1 --threads 1 --seed 7
-    --valid 0.1 --epochs 0 --time-limit 0 --max-steps 3000 --valid-every 100 --lr-patience 1
+    --valid 0.1 --epochs 0 --time-limit 0 --max-steps $STEPS --valid-every 100 --lr-patience 1
     --checkpoint-every 100000"
 check "uninterrupted run" \
     run_ 0 "$T/a.err" "$TRAIN" $RUN -o "$T/a.model" "$T/long.txt"
 check "uninterrupted: final checkpoint" test -s "$T/a.model.ckpt"
 check "uninterrupted: the rate decays on plateaus" grep -q 'lr 0.001,' "$T/a.err"
-delay=$(awk -v s="$$" 'BEGIN { srand(s); printf "%.3f", rand() * 0.5 }')
+delay=$(awk -v s="$$" 'BEGIN { srand(s); printf "%.3f", rand() * 0.25 }')
 "$TRAIN" $RUN -o "$T/b.model" "$T/long.txt" 2> "$T/b.err" &
 pid=$!
 # The handler is installed before the first report line.
 i=0
-while [ $i -lt 600 ] && ! grep -q '^epoch 1 step' "$T/b.err" 2> /dev/null; do
-    sleep 0.1
+while [ $i -lt 3000 ] && ! grep -q '^epoch 1 step' "$T/b.err" 2> /dev/null; do
+    sleep 0.02
     i=$((i + 1))
 done
 sleep "$delay"
@@ -317,7 +320,7 @@ echo "note: SIGINT ${delay}s after the first report: stopped at step ${stopped:-
 check "SIGINT landed: exit 130" test $rc -eq 130
 check "SIGINT message" has "^stop requested at epoch [0-9]* step [0-9]*: checkpoint written to $T/b.model.ckpt\$" "$T/b.err"
 check "resume hint" has "^charlm-train: interrupted: continue with --resume $T/b.model.ckpt\$" "$T/b.err"
-check "stopped in the middle (step ${stopped:-none})" test "${stopped:-0}" -gt 0 -a "${stopped:-3000}" -lt 3000
+check "stopped in the middle (step ${stopped:-none})" test "${stopped:-0}" -gt 0 -a "${stopped:-$STEPS}" -lt $STEPS
 check "checkpoint written" test -s "$T/b.model.ckpt"
 "$GEN" -m "$T/b.model.ckpt" --length 10 --seed 1 > "$T/ck.gen"
 check "checkpoint is a usable model: generates" test $? -eq 0
@@ -350,7 +353,7 @@ cp "$T/moved/run.ckpt" "$T/moved/noext"
 check "--resume without .ckpt and without -o refused" usage_error "$TRAIN" --resume "$T/moved/noext"
 check "resume finishes" \
     run_ 0 "$T/r.err" "$TRAIN" --resume "$T/b.model.ckpt" --threads 1 "$T/long.txt"
-check "resumed run reaches the last step" has '^done (step limit): epoch [0-9]*, step 3000;' "$T/r.err"
+check "resumed run reaches the last step" has "^done (step limit): epoch [0-9]*, step $STEPS;" "$T/r.err"
 check "resumed model = uninterrupted model (weights, bit for bit)" \
     "$MODEL_CMP" "$T/a.model" "$T/b.model"
 check "resumed checkpoint = uninterrupted checkpoint (weights, moments, state)" \
@@ -367,8 +370,8 @@ check "model_cmp tells models apart" sh -c '! "$1" "$2" "$3" 2> /dev/null' sh "$
 "$TRAIN" $RUN -o "$T/c2.model" "$T/long.txt" 2> "$T/c2.err" &
 pid=$!
 i=0
-while [ $i -lt 600 ] && ! grep -q '^epoch 1 step' "$T/c2.err" 2> /dev/null; do
-    sleep 0.1
+while [ $i -lt 3000 ] && ! grep -q '^epoch 1 step' "$T/c2.err" 2> /dev/null; do
+    sleep 0.02
     i=$((i + 1))
 done
 sleep "$delay"
@@ -382,7 +385,7 @@ check "two SIGINTs: checkpoint written" has "^stop requested at epoch .*checkpoi
 check "two SIGINTs: the checkpoint loads" "$MODEL_CMP" "$T/c2.model.ckpt" "$T/c2.model.ckpt"
 check "two SIGINTs: no temporary file left" sh -c '! ls "$1"/c2.model.ckpt.* 2> /dev/null | grep -q .' sh "$T"
 check "two SIGINTs: resumes" \
-    run_ 0 "$T/null.err" "$TRAIN" --resume "$T/c2.model.ckpt" --max-steps 3000 "$T/long.txt"
+    run_ 0 "$T/null.err" "$TRAIN" --resume "$T/c2.model.ckpt" "$T/long.txt"
 check "two SIGINTs: resumed = uninterrupted" "$MODEL_CMP" "$T/a.model.ckpt" "$T/c2.model.ckpt"
 
 check "SIGTERM also checkpoints" sh -c '
