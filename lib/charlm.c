@@ -147,9 +147,12 @@ int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long mi
         }
         count[c]++;
     }
-    int rc = NLP_ENOMEM;
-    nlp_vocab *v = nlp_vocab_new();
-    if (!v || nlp_vocab_add_count(v, NLP_CHARLM_UNK, strlen(NLP_CHARLM_UNK), 0) != 0)
+    nlp_vocab *v;
+    int rc = nlp_vocab_new(&v);
+    if (rc != NLP_OK)
+        goto fail;
+    rc = NLP_ENOMEM;
+    if (nlp_vocab_add_count(v, NLP_CHARLM_UNK, strlen(NLP_CHARLM_UNK), 0) != 0)
         goto fail;
     nlp_vocab_pin(v);
     uint64_t rare = 0;
@@ -217,8 +220,8 @@ static int create(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *voc
     m->V = (int)nlp_vocab_size(vocab);
     m->cap_T = max_T;
     m->cap_B = max_B;
-    int rc = NLP_ENOMEM;
-    if (!(m->params = nlp_params_new()))
+    int rc = nlp_params_new(&m->params);
+    if (rc != NLP_OK)
         goto fail;
     if ((rc = nlp_embed_init(&m->emb, m->params, "embed", m->V, cfg->embed)) != NLP_OK)
         goto fail;
@@ -558,12 +561,14 @@ int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
         t->mask = nlp_tensor_alloc(TB * H);
     }
     t->logits = nlp_tensor_alloc(TB * V);
-    t->opt = nlp_optim_new(m->params->n, &cfg->optim);
-    if (!t->h || (m->cfg.cell == NLP_RNN_LSTM && !t->c) || !t->x_ids || !t->y_ids
-        || !t->emb || !t->demb || !t->y || !t->dy || !t->logits || !t->opt
-        || (m->cfg.dropout > 0 && (!t->yd || !t->mask))) {
+    int rc = nlp_optim_new(&t->opt, m->params->n, &cfg->optim);
+    if (rc == NLP_OK && (!t->h || (m->cfg.cell == NLP_RNN_LSTM && !t->c) || !t->x_ids
+                         || !t->y_ids || !t->emb || !t->demb || !t->y || !t->dy || !t->logits
+                         || (m->cfg.dropout > 0 && (!t->yd || !t->mask))))
+        rc = NLP_ENOMEM;
+    if (rc != NLP_OK) {
         nlp_charlm_trainer_free(t);
-        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+        return nlp_error_set(e, rc, NULL, 0, NULL);
     }
     *out = t;
     return NLP_OK;
@@ -657,11 +662,12 @@ static int model_file(const nlp_charlm *m, const char *const *meta, nlp_model **
 {
     *out = NULL;
     *blob = NULL;
-    nlp_model *f = nlp_model_new(NLP_CHARLM_KIND);
-    if (!f)
-        return NLP_ENOMEM;
+    nlp_model *f;
+    int rc = nlp_model_new(&f, NLP_CHARLM_KIND);
+    if (rc != NLP_OK)
+        return rc;
     size_t nblob;
-    int rc = nlp_vocab_to_blob(m->vocab, blob, &nblob);
+    rc = nlp_vocab_to_blob(m->vocab, blob, &nblob);
     if (rc == NLP_OK) rc = nlp_model_set_meta(f, "cell", nlp_rnn_cell_name(m->cfg.cell));
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "layers", m->cfg.layers);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "hidden", m->cfg.hidden);

@@ -239,21 +239,23 @@ static int grow(void **arr, size_t n, size_t *cap, size_t sz)
     return NLP_OK;
 }
 
-nlp_model *nlp_model_new(const char *kind)
+int nlp_model_new(nlp_model **out, const char *kind)
 {
+    *out = NULL;
     if (!kind || !kind[0])
-        return NULL;
+        return NLP_EINVAL;
     nlp_model *m = nlp_calloc(1, sizeof *m);
     if (!m)
-        return NULL;
+        return NLP_ENOMEM;
     m->seed = new_seed(m);
     m->kind = dupstr(kind);
     m->path = dupstr("");
     if (!m->kind || !m->path) {
         nlp_model_free(m);
-        return NULL;
+        return NLP_ENOMEM;
     }
-    return m;
+    *out = m;
+    return NLP_OK;
 }
 
 void nlp_model_free(nlp_model *m)

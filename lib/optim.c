@@ -84,13 +84,14 @@ float nlp_optim_lr_at(const nlp_optim_config *c, long t)
     return (float)lr;
 }
 
-nlp_optim *nlp_optim_new(size_t n, const nlp_optim_config *c)
+int nlp_optim_new(nlp_optim **out, size_t n, const nlp_optim_config *c)
 {
-    if (n == 0 || nlp_optim_config_check(c) != NLP_OK)
-        return NULL;
+    *out = NULL;
+    if (n == 0 || !c || nlp_optim_config_check(c) != NLP_OK)
+        return NLP_EINVAL;
     nlp_optim *o = nlp_calloc(1, sizeof *o);
     if (!o)
-        return NULL;
+        return NLP_ENOMEM;
     o->cfg = *c;
     o->n = n;
     o->lr_scale = 1.0;
@@ -100,10 +101,11 @@ nlp_optim *nlp_optim_new(size_t n, const nlp_optim_config *c)
         goto fail;
     if (need_v && !(o->v = nlp_calloc(n, sizeof *o->v)))
         goto fail;
-    return o;
+    *out = o;
+    return NLP_OK;
 fail:
     nlp_optim_free(o);
-    return NULL;
+    return NLP_ENOMEM;
 }
 
 void nlp_optim_free(nlp_optim *o)

@@ -305,9 +305,10 @@ int nlp_train_new(nlp_train **out, const nlp_train_config *cfg, const nlp_train_
             memcpy(t->ckpt_path + n, ".ckpt", sizeof ".ckpt");
         }
     }
-    if (!t->ckpt_path || !(t->opt = nlp_optim_new(task->params->n, &cfg->optim))) {
+    rc = t->ckpt_path ? nlp_optim_new(&t->opt, task->params->n, &cfg->optim) : NLP_ENOMEM;
+    if (rc != NLP_OK) {
         nlp_train_free(t);
-        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+        return nlp_error_set(e, rc, NULL, 0, NULL);
     }
     t->best = NAN;
     t->best_step = -1;
@@ -447,10 +448,11 @@ static int write_file(nlp_train *t, const char *path, int ckpt, nlp_error *e)
     unsigned char *lbuf = NULL, *vbuf = NULL;
     const double elapsed = elapsed_now(t);
     nlp_error_clear(e);
-    nlp_model *m = nlp_model_new(k->kind);
-    if (!m)
-        return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
-    int rc = nlp_model_add_params(m, k->params);
+    nlp_model *m;
+    int rc = nlp_model_new(&m, k->kind);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, path, 0, NULL);
+    rc = nlp_model_add_params(m, k->params);
     if (rc != NLP_OK) {
         nlp_error_set(e, rc, path, 0, "cannot add the parameters: %s", nlp_error_string(rc));
         goto done;

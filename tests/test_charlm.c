@@ -418,13 +418,14 @@ static void test_save_load(void **state)
     free(buf);
 
     /* Another tool's model. */
-    nlp_model *other = nlp_model_new("word2vec");
+    nlp_model *other;
+    assert_int_equal(nlp_model_new(&other, "word2vec"), NLP_OK);
     assert_int_equal(nlp_model_save(other, path, &e), NLP_OK);
     nlp_model_free(other);
     assert_int_equal(nlp_charlm_load(&l, path, 1, 1, NULL, &e), NLP_EKIND);
     assert_string_equal(e.file, path);
     /* A charlm file without its parts. */
-    other = nlp_model_new("charlm");
+    assert_int_equal(nlp_model_new(&other, "charlm"), NLP_OK);
     nlp_model_set_meta(other, "cell", "lstm");
     assert_int_equal(nlp_model_save(other, path, &e), NLP_OK);
     nlp_model_free(other);

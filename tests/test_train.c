@@ -103,8 +103,7 @@ static task_ctx *task_new(uint64_t seed)
 {
     task_ctx *c = calloc(1, sizeof *c);
     assert_non_null(c);
-    c->p = nlp_params_new();
-    assert_non_null(c->p);
+    assert_int_equal(nlp_params_new(&c->p), NLP_OK);
     assert_true(nlp_params_add(c->p, "w", 1, (int[]){ D }) >= 0);
     assert_true(nlp_params_add(c->p, "b", 1, (int[]){ 1 }) >= 0);
     assert_int_equal(nlp_params_alloc(c->p), NLP_OK);
@@ -1385,7 +1384,8 @@ static void test_config_and_arguments(void **state)
     k = make_task(tc, 1);
     k.save_model = NULL;
     assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_EINVAL);
-    nlp_params *empty = nlp_params_new();
+    nlp_params *empty;
+    assert_int_equal(nlp_params_new(&empty), NLP_OK);
     k = make_task(tc, 1);
     k.params = empty;
     assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_EINVAL);
@@ -1404,8 +1404,8 @@ static void test_config_and_arguments(void **state)
 static void test_rng_helpers(void **state)
 {
     (void)state;
-    nlp_model *m = nlp_model_new("linreg");
-    assert_non_null(m);
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "linreg"), NLP_OK);
     nlp_rng r, s;
     nlp_rng_seed(&r, 42);
     for (int i = 0; i < 5; i++)

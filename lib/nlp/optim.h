@@ -91,14 +91,16 @@ typedef struct nlp_optim {
 } nlp_optim;
 
 /*
-** An optimiser for n parameters with configuration c (copied).  The state
-** buffers start at zero and step at 0.  Returns NULL when out of memory, n
-** is 0 or c fails nlp_optim_config_check().  Free with nlp_optim_free().
+** Sets *out to an optimiser for n parameters with configuration c (copied)
+** and returns NLP_OK; the caller owns it and frees it with nlp_optim_free().
+** The state buffers start at zero and step at 0.  Returns NLP_EINVAL when n
+** is 0 or c is NULL or fails nlp_optim_config_check(), NLP_ENOMEM when out
+** of memory; *out is NULL on failure.
 **
 ** Which buffers exist (non-NULL): SGD with momentum: m; Adam: m and v;
 ** RMSprop: v, plus m when momentum > 0.  Plain SGD: neither.
 */
-nlp_optim *nlp_optim_new(size_t n, const nlp_optim_config *c);
+int nlp_optim_new(nlp_optim **out, size_t n, const nlp_optim_config *c);
 
 /* Frees o and its state; NULL is a no-op. */
 void nlp_optim_free(nlp_optim *o);
