@@ -145,6 +145,39 @@ double nlp_optim_lr_scale(const nlp_optim *o)
     return o->lr_scale;
 }
 
+const nlp_optim_config *nlp_optim_get_config(const nlp_optim *o)
+{
+    return &o->cfg;
+}
+
+size_t nlp_optim_size(const nlp_optim *o)
+{
+    return o->n;
+}
+
+long nlp_optim_steps(const nlp_optim *o)
+{
+    return o->step;
+}
+
+float *nlp_optim_m(const nlp_optim *o)
+{
+    return o->m;
+}
+
+float *nlp_optim_v(const nlp_optim *o)
+{
+    return o->v;
+}
+
+int nlp_optim_set_steps(nlp_optim *o, long steps)
+{
+    if (steps < 0)
+        return NLP_EINVAL;
+    o->step = steps;
+    return NLP_OK;
+}
+
 static void step_sgd(const nlp_optim *o, float *restrict w, const float *restrict g, float lr)
 {
     const long n = (long)o->n;

@@ -664,10 +664,10 @@ int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e)
     if ((rc = get_long(ckpt, "optim.step", s.step, s.step, &ostep, e)) != NLP_OK ||
         (rc = nlp_model_read_optim(ckpt, t->opt, e)) != NLP_OK)
         goto fail;
-    if (t->opt->step != s.step) {
+    if (nlp_optim_steps(t->opt) != s.step) {
         rc = nlp_error_set(e, NLP_EFORMAT, NULL, 0,
                            "checkpoint: optimiser step %ld does not match 'train.step' %ld",
-                           t->opt->step, s.step);
+                           nlp_optim_steps(t->opt), s.step);
         goto fail;
     }
     if (t->task.load_state && (rc = t->task.load_state(t->task.ctx, ckpt, e)) != NLP_OK) {

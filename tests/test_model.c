@@ -644,9 +644,9 @@ static void test_optim_state(void **state)
     nlp_optim *o2;
     assert_int_equal(nlp_optim_new(&o2, 5, &c), NLP_OK);
     assert_int_equal(nlp_model_read_optim(l, o2, &e), NLP_OK);
-    assert_int_equal(o2->step, 2);
-    assert_memory_equal(o2->m, o->m, 5 * sizeof(float));
-    assert_memory_equal(o2->v, o->v, 5 * sizeof(float));
+    assert_int_equal(nlp_optim_steps(o2), 2);
+    assert_memory_equal(nlp_optim_m(o2), nlp_optim_m(o), 5 * sizeof(float));
+    assert_memory_equal(nlp_optim_v(o2), nlp_optim_v(o), 5 * sizeof(float));
     /* Resumed and uninterrupted runs then agree bit for bit. */
     float w2[5];
     memcpy(w2, w, sizeof w);

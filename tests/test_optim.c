@@ -42,7 +42,7 @@ static void run_quadratic(const nlp_optim_config *c, int steps, float *w)
         quad_grad(g, w);
         nlp_optim_step(o, w, g);
     }
-    assert_int_equal(o->step, steps);
+    assert_int_equal(nlp_optim_steps(o), steps);
     nlp_optim_free(o);
 }
 
@@ -71,14 +71,14 @@ static void test_adam_formula(void **state)
             double mh = m[i] / (1 - pow(0.9, t)), vh = v[i] / (1 - pow(0.999, t));
             rw[i] -= 0.01 * mh / (sqrt(vh) + 1e-8);
             assert_true(fabs(w[i] - rw[i]) < 1e-6);
-            assert_true(fabs(o->m[i] - m[i]) <= 1e-6 * fabs(m[i]));
-            assert_true(fabs(o->v[i] - v[i]) <= 1e-6 * v[i]);
+            assert_true(fabs(nlp_optim_m(o)[i] - m[i]) <= 1e-6 * fabs(m[i]));
+            assert_true(fabs(nlp_optim_v(o)[i] - v[i]) <= 1e-6 * v[i]);
         }
     }
     /* The very first step moves every weight by lr against the gradient's
     ** sign (m/sqrt(v) = g/|g| after bias correction). */
     nlp_optim_reset(o);
-    assert_int_equal(o->step, 0);
+    assert_int_equal(nlp_optim_steps(o), 0);
     float w2[3] = { 0, 0, 0 }, g2[3] = { 3.0f, -0.01f, 100.0f };
     nlp_optim_step(o, w2, g2);
     assert_true(fabs(w2[0] + 0.01) < 1e-6 && fabs(w2[1] - 0.01) < 1e-6 && fabs(w2[2] + 0.01) < 1e-6);
@@ -142,23 +142,36 @@ static void test_buffers(void **state)
     nlp_optim *o;
     nlp_optim_config_default(&c, NLP_OPTIM_SGD);
     assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
-    assert_null(o->m);
-    assert_null(o->v);
+    assert_null(nlp_optim_m(o));
+    assert_null(nlp_optim_v(o));
     nlp_optim_free(o);
     c.momentum = 0.5f;
     assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
-    assert_non_null(o->m);
-    assert_null(o->v);
+    assert_non_null(nlp_optim_m(o));
+    assert_null(nlp_optim_v(o));
     nlp_optim_free(o);
     nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
     assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
-    assert_non_null(o->m);
-    assert_non_null(o->v);
+    assert_non_null(nlp_optim_m(o));
+    assert_non_null(nlp_optim_v(o));
     nlp_optim_free(o);
     nlp_optim_config_default(&c, NLP_OPTIM_RMSPROP);
     assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
-    assert_null(o->m);
-    assert_non_null(o->v);
+    assert_null(nlp_optim_m(o));
+    assert_non_null(nlp_optim_v(o));
+    /* The accessors: o's own copy of c, its size, its step count. */
+    c.lr = 0.5;
+    assert_true(nlp_optim_get_config(o) != &c);
+    assert_int_equal(nlp_optim_get_config(o)->kind, NLP_OPTIM_RMSPROP);
+    assert_true(nlp_optim_get_config(o)->lr == 1e-2);
+    assert_int_equal(nlp_optim_size(o), 5);
+    assert_int_equal(nlp_optim_steps(o), 0);
+    assert_int_equal(nlp_optim_set_steps(o, 7), NLP_OK);
+    assert_int_equal(nlp_optim_steps(o), 7);
+    assert_int_equal(nlp_optim_set_steps(o, -1), NLP_EINVAL);
+    assert_int_equal(nlp_optim_steps(o), 7);
+    nlp_optim_reset(o);
+    assert_int_equal(nlp_optim_steps(o), 0);
     nlp_optim_free(o);
     max_align_t junk;
     o = (void *)&junk;   /* a failed constructor must reset *out */
@@ -352,7 +365,7 @@ static void test_lr_scale(void **state)
     assert_true(nlp_optim_lr(o) == (float)(0.5 * 0.3));
     /* Scale 1 gives the schedule's float bit for bit. */
     nlp_optim_set_lr_scale(o, 1.0);
-    assert_true(nlp_optim_lr(o) == nlp_optim_lr_at(&o->cfg, o->step));
+    assert_true(nlp_optim_lr(o) == nlp_optim_lr_at(nlp_optim_get_config(o), nlp_optim_steps(o)));
     nlp_optim_set_lr_scale(o, 0.5);
     nlp_optim_reset(o);
     assert_true(nlp_optim_lr_scale(o) == 1.0);

@@ -677,8 +677,8 @@ static void capture(outcome *o, const nlp_train *t, const task_ctx *c, const nlp
     o->res = *r;
     memcpy(o->params, c->p->data, NP * sizeof(float));
     const nlp_optim *opt = nlp_train_optim(t);
-    memcpy(o->m, opt->m, NP * sizeof(float));
-    memcpy(o->v, opt->v, NP * sizeof(float));
+    memcpy(o->m, nlp_optim_m(opt), NP * sizeof(float));
+    memcpy(o->v, nlp_optim_v(opt), NP * sizeof(float));
     o->calls = c->calls;
     o->model = slurp(out_path, &o->model_n);
     o->plot = slurp(plot_path, &o->plot_n);
