@@ -42,9 +42,12 @@ int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long mi
         }
         count[c]++;
     }
-    int rc = NLP_ENOMEM;
-    nlp_vocab *v = nlp_vocab_new();
-    if (!v || nlp_vocab_add_count(v, NLP_CHARLM_UNK, strlen(NLP_CHARLM_UNK), 0) != 0)
+    nlp_vocab *v;
+    int rc = nlp_vocab_new(&v);
+    if (rc != NLP_OK)
+        goto fail;
+    rc = NLP_ENOMEM;
+    if (nlp_vocab_add_count(v, NLP_CHARLM_UNK, strlen(NLP_CHARLM_UNK), 0) != 0)
         goto fail;
     nlp_vocab_pin(v);
     uint64_t rare = 0;
@@ -112,8 +115,8 @@ static int create(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *voc
     m->V = (int)nlp_vocab_size(vocab);
     m->cap_T = max_T;
     m->cap_B = max_B;
-    int rc = NLP_ENOMEM;
-    if (!(m->params = nlp_params_new()))
+    int rc = nlp_params_new(&m->params);
+    if (rc != NLP_OK)
         goto fail;
     if ((rc = nlp_embed_init(&m->emb, m->params, "embed", m->V, cfg->embed)) != NLP_OK)
         goto fail;
@@ -400,8 +403,10 @@ int nlp_charlm_save(const nlp_charlm *m, const char *path, const char *const *me
 {
     unsigned char *blob = NULL;
     size_t nblob;
-    nlp_model *f = nlp_model_new(NLP_CHARLM_KIND);
-    int rc = f ? nlp_vocab_to_blob(m->vocab, &blob, &nblob) : NLP_ENOMEM;
+    nlp_model *f;
+    int rc = nlp_model_new(&f, NLP_CHARLM_KIND);
+    if (rc == NLP_OK)
+        rc = nlp_vocab_to_blob(m->vocab, &blob, &nblob);
     if (rc == NLP_OK)
         rc = add_model_parts(m, f, blob, nblob);
     for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)

@@ -80,8 +80,8 @@ static nlp_optim *small_optim(const nlp_charlm *m, nlp_optim_kind kind)
     nlp_optim_config oc;
     nlp_optim_config_default(&oc, kind);
     oc.lr = 0.01;
-    nlp_optim *o = nlp_optim_new(m->params->n, &oc);
-    assert_non_null(o);
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, m->params->n, &oc), NLP_OK);
     return o;
 }
 
@@ -538,13 +538,14 @@ static void test_save_load(void **state)
     free(buf);
 
     /* Another tool's model. */
-    nlp_model *other = nlp_model_new("word2vec");
+    nlp_model *other;
+    assert_int_equal(nlp_model_new(&other, "word2vec"), NLP_OK);
     assert_int_equal(nlp_model_save(other, path, &e), NLP_OK);
     nlp_model_free(other);
     assert_int_equal(nlp_charlm_load(&l, path, 1, 1, NULL, &e), NLP_EKIND);
     assert_string_equal(e.file, path);
     /* A charlm file without its parts. */
-    other = nlp_model_new("charlm");
+    assert_int_equal(nlp_model_new(&other, "charlm"), NLP_OK);
     nlp_model_set_meta(other, "cell", "lstm");
     assert_int_equal(nlp_model_save(other, path, &e), NLP_OK);
     nlp_model_free(other);
@@ -565,8 +566,8 @@ static void test_save_load(void **state)
 static void save_claiming(const nlp_charlm *m, const char *path, long layers, long hidden,
                           const char *skip)
 {
-    nlp_model *f = nlp_model_new(NLP_CHARLM_KIND);
-    assert_non_null(f);
+    nlp_model *f;
+    assert_int_equal(nlp_model_new(&f, NLP_CHARLM_KIND), NLP_OK);
     unsigned char *blob;
     size_t nblob;
     assert_int_equal(nlp_vocab_to_blob(m->vocab, &blob, &nblob), NLP_OK);

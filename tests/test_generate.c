@@ -106,8 +106,8 @@ static nlp_charlm *alternating_model(void)
     nlp_optim_config oc;
     nlp_optim_config_default(&oc, NLP_OPTIM_ADAM);
     oc.lr = 0.02;
-    nlp_optim *o = nlp_optim_new(m->params->n, &oc);
-    assert_non_null(o);
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, m->params->n, &oc), NLP_OK);
     for (int i = 0; i < 150; i++) {
         nlp_params_zero_grad(m->params);
         assert_true(nlp_charlm_trainer_step(tr, NULL, NULL, &e) >= 0);
