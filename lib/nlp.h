@@ -27,6 +27,8 @@
 #include <nlp/optim.h>
 #include <nlp/attn.h>
 #include <nlp/model.h>
+#include <nlp/train.h>
+#include <nlp/svg.h>
 #include <nlp/crc32.h>
 #include <nlp/sample.h>
 #include <nlp/charlm.h>

@@ -93,6 +93,7 @@ nlp_optim *nlp_optim_new(size_t n, const nlp_optim_config *c)
         return NULL;
     o->cfg = *c;
     o->n = n;
+    o->lr_scale = 1.0;
     int need_m = (c->kind == NLP_OPTIM_ADAM) || c->momentum > 0.0;
     int need_v = (c->kind == NLP_OPTIM_ADAM) || (c->kind == NLP_OPTIM_RMSPROP);
     if (need_m && !(o->m = nlp_calloc(n, sizeof *o->m)))
@@ -121,11 +122,25 @@ void nlp_optim_reset(nlp_optim *o)
     if (o->v)
         memset(o->v, 0, o->n * sizeof *o->v);
     o->step = 0;
+    o->lr_scale = 1.0;
 }
 
 float nlp_optim_lr(const nlp_optim *o)
 {
-    return nlp_optim_lr_at(&o->cfg, o->step);
+    float lr = nlp_optim_lr_at(&o->cfg, o->step);
+    /* Scale 1 keeps the schedule's float exactly. */
+    return o->lr_scale == 1.0 ? lr : (float)((double)lr * o->lr_scale);
+}
+
+void nlp_optim_set_lr_scale(nlp_optim *o, double scale)
+{
+    if (isfinite(scale) && scale > 0.0)
+        o->lr_scale = scale;
+}
+
+double nlp_optim_lr_scale(const nlp_optim *o)
+{
+    return o->lr_scale;
 }
 
 static void step_sgd(const nlp_optim *o, float *restrict w, const float *restrict g, float lr)

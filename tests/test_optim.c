@@ -2,7 +2,8 @@
 ** Unit tests for optim: the first Adam steps against the formula computed
 ** here independently in double; five steps of every optimiser against
 ** PyTorch 1.13 on a small quadratic (values printed by the script in the
-** comment below); clipping; learning-rate schedules; configuration checks.
+** comment below); clipping; learning-rate schedules and the learning-rate
+** scale; configuration checks.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -304,6 +305,73 @@ static void test_large_elementwise(void **state)
     free(g);
 }
 
+/* The learning-rate scale multiplies the schedule's rate, shows in
+** nlp_optim_lr(), drives the update, survives steps, and is reset. */
+static void test_lr_scale(void **state)
+{
+    (void)state;
+    nlp_optim_config c;
+    nlp_optim_config_default(&c, NLP_OPTIM_SGD);
+    c.lr = 1.0;
+    c.schedule = NLP_LR_STEP;
+    c.gamma = 0.5;
+    c.step_size = 2;
+    nlp_optim *o = nlp_optim_new(1, &c);
+    assert_non_null(o);
+    assert_true(nlp_optim_lr_scale(o) == 1.0);
+    float w = 0, g = 1;
+    assert_true(nlp_optim_lr(o) == 1.0f);
+    nlp_optim_set_lr_scale(o, 0.25);
+    assert_true(nlp_optim_lr_scale(o) == 0.25);
+    assert_true(nlp_optim_lr(o) == 0.25f);
+    assert_true(nlp_optim_step(o, &w, &g) == 0.25f);
+    assert_true(w == -0.25f);
+    assert_true(nlp_optim_step(o, &w, &g) == 0.25f); /* step 1: schedule still 1 */
+    assert_true(w == -0.5f);
+    /* Step 2: the schedule halves, the scale stays on top of it. */
+    assert_true(nlp_optim_lr(o) == 0.125f);
+    assert_true(nlp_optim_step(o, &w, &g) == 0.125f);
+    assert_true(w == -0.625f);
+    /* Invalid scales are ignored. */
+    nlp_optim_set_lr_scale(o, 0.0);
+    nlp_optim_set_lr_scale(o, -1.0);
+    nlp_optim_set_lr_scale(o, NAN);
+    nlp_optim_set_lr_scale(o, INFINITY);
+    assert_true(nlp_optim_lr_scale(o) == 0.25);
+    /* A non-power-of-two scale: the product in double, rounded once. */
+    nlp_optim_set_lr_scale(o, 0.3);
+    assert_true(nlp_optim_lr(o) == (float)(0.5 * 0.3));
+    /* Scale 1 gives the schedule's float bit for bit. */
+    nlp_optim_set_lr_scale(o, 1.0);
+    assert_true(nlp_optim_lr(o) == nlp_optim_lr_at(&o->cfg, o->step));
+    nlp_optim_set_lr_scale(o, 0.5);
+    nlp_optim_reset(o);
+    assert_true(nlp_optim_lr_scale(o) == 1.0);
+    assert_true(nlp_optim_lr(o) == 1.0f);
+    nlp_optim_free(o);
+
+    /* Adam with a scale moves exactly as Adam with the scaled rate. */
+    nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
+    c.lr = 0.01;
+    nlp_optim *a = nlp_optim_new(NP, &c);
+    c.lr = (double)(float)(0.01 * 0.5);
+    nlp_optim *b = nlp_optim_new(NP, &c);
+    assert_non_null(a);
+    assert_non_null(b);
+    nlp_optim_set_lr_scale(a, 0.5);
+    float wa[NP], wb[NP], ga[NP], gb[NP];
+    memcpy(wa, w_start, sizeof wa);
+    memcpy(wb, w_start, sizeof wb);
+    for (int s = 0; s < 5; s++) {
+        quad_grad(ga, wa);
+        quad_grad(gb, wb);
+        assert_true(nlp_optim_step(a, wa, ga) == nlp_optim_step(b, wb, gb));
+    }
+    assert_memory_equal(wa, wb, sizeof wa);
+    nlp_optim_free(a);
+    nlp_optim_free(b);
+}
+
 /* Every optimiser actually minimises the quadratic. */
 static void test_converges(void **state)
 {
@@ -332,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_buffers),
         cmocka_unit_test(test_config_check),
         cmocka_unit_test(test_schedules),
+        cmocka_unit_test(test_lr_scale),
         cmocka_unit_test(test_clip),
         cmocka_unit_test(test_large_elementwise),
         cmocka_unit_test(test_converges),

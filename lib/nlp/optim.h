@@ -86,6 +86,8 @@ typedef struct nlp_optim {
                               moment; NULL when the rule needs none */
     float *v;              /* (n) Adam second moment, RMSprop square
                               average; NULL when the rule needs none */
+    double lr_scale;       /* factor on the schedule's rate; 1 (see
+                              nlp_optim_set_lr_scale) */
 } nlp_optim;
 
 /*
@@ -113,8 +115,22 @@ void nlp_optim_reset(nlp_optim *o);
 */
 float nlp_optim_step(nlp_optim *o, float *w, const float *g);
 
-/* The learning rate the next nlp_optim_step() will use. */
+/* The learning rate the next nlp_optim_step() will use:
+** nlp_optim_lr_at(&o->cfg, o->step) times the scale below. */
 float nlp_optim_lr(const nlp_optim *o);
+
+/*
+** A factor applied on top of the schedule (plateau decay in lib/train):
+** every later step uses nlp_optim_lr_at(&o->cfg, o->step) * scale (the
+** product in double, rounded to float), so scale 1 gives the schedule's
+** rate bit for bit.  scale must be finite and > 0; other values are ignored.
+** nlp_optim_new() and nlp_optim_reset() set it to 1.  Not part of what
+** nlp_model_add_optim() stores: a caller that changes it saves it itself.
+*/
+void nlp_optim_set_lr_scale(nlp_optim *o, double scale);
+
+/* The current factor (1 unless set). */
+double nlp_optim_lr_scale(const nlp_optim *o);
 
 /* Euclidean norm of g (n floats), accumulated in double. */
 double nlp_optim_grad_norm(const float *g, size_t n);

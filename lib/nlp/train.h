@@ -1,0 +1,226 @@
+/*
+** train: the training loop every libnlp trainer shares.
+**
+** A trainer (charlm, seq2seq, sentiment, ...) describes its work as an
+** nlp_train_task: a few callbacks over its own context.  The harness owns
+** everything else, the same way for every tool:
+**
+**   - the optimiser (one nlp_optim over the task's nlp_params buffer),
+**     gradient zeroing, global-norm clipping and the update, so a task's
+**     step only runs forward and backward;
+**   - limits: epochs, steps, training time (counted across resumes);
+**   - validation every epoch or every valid_every steps; the best model so
+**     far is written (atomically) to cfg.output; early stopping after
+**     cfg.patience validations without a new best;
+**   - learning-rate decay on a plateau: after cfg.lr_patience validations
+**     without a new best the rate is multiplied by cfg.lr_decay, never below
+**     cfg.min_lr, through nlp_optim_set_lr_scale() (the optimiser's own
+**     schedule still applies underneath);
+**   - checkpoints holding everything the run depends on: parameters,
+**     optimiser kind, configuration and moments, the harness's loop state,
+**     and the task's state (data position, every rng, carried state),
+**     written atomically every cfg.checkpoint_every seconds and when a stop
+**     is requested (*cfg.stop != 0, set by a signal handler in the tool);
+**     nlp_train_resume() continues bit-identically on one thread;
+**   - progress on cfg.log: a live line on a terminal; in a pipe or log one
+**     line per validation; nothing with verbosity < 0, more with > 0;
+**   - cfg.plot: an SVG of training loss and validation metric against steps
+**     (lib/svg), rewritten after every validation.
+**
+** The harness never prints to stdout and never exits the process.
+**
+** Model and checkpoint files (nlp/model.h) have the task's kind.  The
+** harness writes the parameters itself (one tensor per view); the task's
+** save_model adds what else makes the file loadable (hyperparameter
+** metadata, vocabulary blobs).  A checkpoint adds "train.*" metadata, the
+** optimiser state and what the task's save_state writes, and is a usable
+** model file too (with the latest weights, not the best).
+*/
+#ifndef NLP_TRAIN_H
+#define NLP_TRAIN_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include <nlp/error.h>
+#include <nlp/model.h>
+#include <nlp/optim.h>
+#include <nlp/params.h>
+#include <nlp/rng.h>
+
+/* ==== The task interface ================================================= */
+
+typedef struct nlp_train_task {
+    void *ctx;               /* passed to every callback */
+    const char *kind;        /* model-file kind, e.g. "charlm" */
+    const char *metric;      /* name of the validation metric, e.g. "bpc" */
+    int higher_is_better;    /* 0: lower metric is better (bpc, loss);
+                                1: higher is (accuracy, BLEU) */
+    const char *unit;        /* what step counts, for rates: "chars", "tokens" */
+    nlp_params *params;      /* the parameters trained (borrowed) */
+
+    /*
+    ** Forward and backward on the next training batch.  The harness has
+    ** zeroed the gradients; step ADDS into them.  *loss: the batch's mean
+    ** loss; *count: how many items it covered (characters, tokens,
+    ** sentences), which weights the epoch's mean loss and the rate.
+    ** Returns 0, 1 when this batch was the last of an epoch (the task has
+    ** rewound to the start of its data, carried state reset), or a negative
+    ** NLP_E* code with e filled.  Required.
+    */
+    int (*step)(void *ctx, double *loss, double *count, nlp_error *e);
+
+    /*
+    ** The validation metric in *metric (no dropout, no parameter change).
+    ** NULL when the task has no validation data: then the latest model is
+    ** the one kept, and patience and plateau decay do nothing.
+    */
+    int (*evaluate)(void *ctx, double *metric, nlp_error *e);
+
+    /* How far the current epoch is, in [0,1] (progress and ETA).  Optional. */
+    double (*epoch_fraction)(void *ctx);
+
+    /*
+    ** Adds to file what besides the parameters makes it a loadable model of
+    ** this kind: hyperparameter metadata, vocabulary blobs.  Required.
+    */
+    int (*save_model)(void *ctx, nlp_model *file, nlp_error *e);
+
+    /*
+    ** Checkpoint extras: data position, rngs (nlp_train_add_rng), carried
+    ** state, ...; and the inverse, from a checkpoint loaded as a model of
+    ** this kind.  load_state range-checks every number it reads.  Both
+    ** optional (a task without state between steps).
+    */
+    int (*save_state)(void *ctx, nlp_model *file, nlp_error *e);
+    int (*load_state)(void *ctx, const nlp_model *file, nlp_error *e);
+} nlp_train_task;
+
+/* ==== Configuration ====================================================== */
+
+typedef struct nlp_train_config {
+    long epochs;             /* passes over the training data; 0 = no limit; 20 */
+    long max_steps;          /* training steps in all; 0 = no limit; 0 */
+    double time_limit;       /* seconds of training over resumed runs too;
+                                0 = no limit; 0 */
+    long valid_every;        /* steps between validations; 0 = after each epoch; 0 */
+    long patience;           /* stop after this many validations in a row
+                                without a new best; 0 = never; 0 */
+    double lr_decay;         /* factor in (0,1] on a plateau; 1 = never; 0.5 */
+    long lr_patience;        /* validations without a new best before a decay; 2 */
+    double min_lr;           /* the decay never takes the rate below this; 1e-5 */
+    double clip;             /* global gradient-norm limit, 0 = none; 5 */
+    nlp_optim_config optim;  /* Adam with its defaults */
+    double checkpoint_every; /* seconds between checkpoints; 0 = only on stop; 0 */
+    const char *output;      /* best model (required) */
+    const char *checkpoint;  /* checkpoint path; NULL: output + ".ckpt" */
+    const char *plot;        /* SVG written after each validation; NULL: none */
+    const char *const *meta; /* extra metadata pairs for every file written
+                                (key, value, ..., NULL); may be NULL */
+    FILE *log;               /* progress and reports; NULL: silent; stderr */
+    int live;                /* live line: -1 when log is a terminal, 0, 1; -1 */
+    int verbosity;           /* -1 quiet, 0 normal, 1 verbose; 0 */
+    volatile sig_atomic_t *stop; /* non-zero: checkpoint and return; may be NULL */
+    long log_every;          /* verbosity > 0: a progress line every this many
+                                steps; 0 = none; 100 */
+    double (*clock)(void *clock_ctx); /* monotonic seconds for the time limit,
+                                checkpoint_every and rates; NULL:
+                                nlp_progress_now (tests pass a fake one) */
+    void *clock_ctx;         /* passed to clock */
+} nlp_train_config;
+
+/* Fills c with the defaults written next to each field. */
+void nlp_train_config_default(nlp_train_config *c);
+
+/* Checks ranges (counts >= 0, lr_decay in (0,1], lr_patience >= 1,
+** min_lr, clip, time_limit, checkpoint_every finite and >= 0, the optimiser
+** configuration, output given).  NLP_OK or NLP_EINVAL with e->text naming
+** the field. */
+int nlp_train_config_check(const nlp_train_config *c, nlp_error *e);
+
+/*
+** Reads the configuration a checkpoint was written with (limits, schedule,
+** optimiser configuration, clip, paths are NOT read: a path stored in a file
+** is never followed) into c, leaving other fields as they are.  NLP_OK or
+** NLP_EFORMAT ("not a checkpoint", or a value out of range) with e filled.
+*/
+int nlp_train_config_read(nlp_train_config *c, const nlp_model *ckpt, nlp_error *e);
+
+/* ==== The run ============================================================ */
+
+typedef enum nlp_train_stop {
+    NLP_TRAIN_EPOCHS = 0,    /* cfg.epochs done */
+    NLP_TRAIN_STEPS,         /* cfg.max_steps done */
+    NLP_TRAIN_TIME,          /* cfg.time_limit reached */
+    NLP_TRAIN_PATIENCE,      /* early stopping */
+    NLP_TRAIN_REQUESTED      /* *cfg.stop was set; a checkpoint was written */
+} nlp_train_stop;
+
+typedef struct nlp_train_result {
+    nlp_train_stop reason;
+    long epochs;             /* epochs completed */
+    long steps;              /* steps done in all (over resumes) */
+    double elapsed;          /* training seconds in all (over resumes) */
+    double best_metric;      /* best validation metric; NAN when none */
+    long best_step;          /* step of the best model; -1 when none */
+    double last_loss;        /* mean training loss of the last epoch (or so far) */
+    double lr;               /* learning rate at the end */
+} nlp_train_result;
+
+typedef struct nlp_train nlp_train; /* opaque */
+
+/*
+** A run of task with configuration cfg (copied; the strings, meta, log,
+** stop and task->params are borrowed and must outlive the run).  Makes the
+** optimiser.  Returns NLP_OK with *out set, NLP_EINVAL (bad configuration
+** or task) or NLP_ENOMEM, with e filled.
+*/
+int nlp_train_new(nlp_train **out, const nlp_train_config *cfg,
+                  const nlp_train_task *task, nlp_error *e);
+
+/* Frees t (not the task).  NULL is a no-op. */
+void nlp_train_free(nlp_train *t);
+
+/*
+** Continues from a checkpoint loaded as a model of the task's kind, whose
+** parameters the task's loader has already read into task->params: restores
+** the optimiser, the loop state (epoch, step, elapsed time, best metric,
+** plateau counters, learning-rate scale, plot history) and calls
+** task->load_state.  Every number is range-checked.  NLP_OK or NLP_EFORMAT
+** with e filled.
+*/
+int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e);
+
+/*
+** Trains until a limit, early stopping or a stop request, validating,
+** keeping the best model, checkpointing and reporting as configured above.
+** Fills *res (may be NULL).  Returns NLP_OK (whatever the stop reason),
+** NLP_ERANGE when training diverged (a non-finite loss or gradient: the
+** update is skipped and the run stops; the best model on disk is intact),
+** or the first error of a callback or of a file write, with e filled.
+*/
+int nlp_train_run(nlp_train *t, nlp_train_result *res, nlp_error *e);
+
+/* The run's optimiser (for reports and tests). */
+const nlp_optim *nlp_train_optim(const nlp_train *t);
+
+/* Short text for a stop reason ("epochs done", "step limit", "time limit",
+** "early stopping", "stop requested"); "?" for an unknown value. */
+const char *nlp_train_stop_name(nlp_train_stop reason);
+
+/* The checkpoint path in use (cfg.checkpoint or output + ".ckpt"); owned
+** by t. */
+const char *nlp_train_checkpoint_path(const nlp_train *t);
+
+/* Writes a checkpoint now (cfg.checkpoint).  NLP_OK, NLP_EIO, NLP_ENOMEM. */
+int nlp_train_checkpoint(nlp_train *t, nlp_error *e);
+
+/* ==== Helpers for tasks' save_state/load_state =========================== */
+
+/* Stores the state of r in file under name / restores it (NLP_EFORMAT when
+** missing or malformed). */
+int nlp_train_add_rng(nlp_model *file, const char *name, const nlp_rng *r);
+int nlp_train_read_rng(const nlp_model *file, const char *name, nlp_rng *r,
+                       nlp_error *e);
+
+#endif

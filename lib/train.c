@@ -1,0 +1,1148 @@
+/*
+** train: the training loop every trainer shares (see nlp/train.h).
+**
+** One iteration of nlp_train_run:
+**
+**   1. the run ends when a limit is reached (epochs, steps, time) or early
+**      stopping fired; a stop request writes a checkpoint and returns; a
+**      periodic checkpoint is written when due;
+**   2. zero the gradients, task->step (forward + backward), check the loss
+**      and the gradient norm are finite, clip, one optimiser update;
+**   3. bookkeeping: loss sums, the loss history of the plot, the epoch
+**      count; at a validation point: evaluate, keep the best model, count
+**      validations without a new best (early stopping, plateau decay),
+**      report, redraw the plot.
+**
+** Everything step 1 and 3 depend on is the loop state below, written into
+** every checkpoint and range-checked on resume, so a resumed run takes the
+** same decisions at the same steps as an uninterrupted one.  Wall-clock time
+** only decides when the time limit ends the run and when periodic
+** checkpoints are written; neither changes a parameter.
+**
+** Checkpoint metadata (all "train.*"): checkpoint (format, 1); the loop
+** state epoch, step, epoch_start_step, elapsed, best_metric, best_step,
+** plateau, bad_validations, lr_scale, epoch_loss, epoch_count, last_loss,
+** since_valid, interval_loss, interval_count, valid_elapsed, loss_width,
+** loss_points, valid_points; blobs train.loss_history (loss_points x 4
+** little-endian doubles: last step, loss sum, count sum, steps) and
+** train.valid_history (valid_points x 3: step, metric, training loss); the
+** configuration epochs, max_steps, time_limit, valid_every, patience,
+** lr_decay, lr_patience, min_lr, clip, checkpoint_every and optim.* (kind,
+** lr, momentum, nesterov, beta1, beta2, alpha, eps, weight_decay,
+** schedule, gamma, step_size, warmup).
+*/
+#include "nlp/train.h"
+#include "nlp/alloc.h"
+#include "nlp/progress.h"
+#include "nlp/svg.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CKPT_FORMAT 1
+/* Counts read from a checkpoint (steps, epochs, validations) above this are
+** refused: 1e15 steps is over 30 years at a million steps a second, and
+** every such count stays exact as a double. */
+#define MAX_COUNT 1000000000000000L
+#define MAX_SECONDS 1e10   /* elapsed and limits: over 300 years */
+#define MAX_RATE 1e6       /* largest learning rate or weight decay read back */
+#define LOSS_BUCKETS 256   /* loss-history points kept: pairs merge when full */
+#define RNG_HEX 64         /* an rng in metadata: 4 x 16 hex digits */
+
+/* ==== The run's state ==================================================== */
+
+struct nlp_train {
+    nlp_train_config cfg;
+    nlp_train_task task;
+    char *ckpt_path;          /* owned */
+    nlp_optim *opt;
+    nlp_progress prog;
+
+    /* Loop state: in every checkpoint. */
+    long epoch;               /* epochs completed */
+    long step;                /* updates done in all */
+    long epoch_start_step;    /* step at which the current epoch began */
+    double elapsed;           /* training seconds before this run */
+    double best;              /* best metric (meaningful when best_step >= 0) */
+    long best_step;           /* -1: no validation yet */
+    long plateau;             /* validations without a new best since the last
+                                 decay or best */
+    long bad;                 /* validations in a row without a new best */
+    double epoch_loss, epoch_count;  /* sums over the current epoch */
+    double last_loss;         /* mean loss of the last complete epoch; NAN */
+    long since_valid;         /* steps since the last validation */
+    double interval_loss, interval_count; /* sums since the last validation */
+    double valid_elapsed;     /* elapsed at the last validation */
+    /* Plot history: the training loss in at most LOSS_BUCKETS buckets of
+    ** loss_width steps each (pairs merge when full), and every validation. */
+    long loss_width;
+    int nloss;
+    double lstep[LOSS_BUCKETS], lsum[LOSS_BUCKETS], lcount[LOSS_BUCKETS],
+        lnsteps[LOSS_BUCKETS];
+    double ly[LOSS_BUCKETS];  /* scratch: the plotted means */
+    double *vstep, *vmetric, *vtrain; /* (nvalid) */
+    size_t nvalid, capvalid;
+
+    /* This run only. */
+    int running;
+    double run_start;         /* clock at nlp_train_run's start */
+    double last_ckpt;         /* clock at the last checkpoint */
+    long run_steps;           /* steps done by this run */
+    double run_count;         /* items covered by this run */
+    double run_pos0;          /* epoch position at the start; NAN: unknown */
+};
+
+static double clock_now(const nlp_train *t)
+{
+    return t->cfg.clock ? t->cfg.clock(t->cfg.clock_ctx) : nlp_progress_now();
+}
+
+static double elapsed_now(const nlp_train *t)
+{
+    return t->elapsed + (t->running ? clock_now(t) - t->run_start : 0.0);
+}
+
+/* ==== Configuration ====================================================== */
+
+void nlp_train_config_default(nlp_train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->epochs = 20;
+    c->lr_decay = 0.5;
+    c->lr_patience = 2;
+    c->min_lr = 1e-5;
+    c->clip = 5.0;
+    nlp_optim_config_default(&c->optim, NLP_OPTIM_ADAM);
+    c->log = stderr;
+    c->live = -1;
+    c->log_every = 100;
+}
+
+static int finite_nonneg(double x)
+{
+    return isfinite(x) && x >= 0.0;
+}
+
+int nlp_train_config_check(const nlp_train_config *c, nlp_error *e)
+{
+#define BAD(...) return nlp_error_set(e, NLP_EINVAL, NULL, 0, __VA_ARGS__)
+    if (!c)
+        BAD("no training configuration");
+    if (c->epochs < 0)
+        BAD("epochs must be >= 0 (0 = no limit), not %ld", c->epochs);
+    if (c->max_steps < 0)
+        BAD("max_steps must be >= 0 (0 = no limit), not %ld", c->max_steps);
+    if (!finite_nonneg(c->time_limit) || c->time_limit > MAX_SECONDS)
+        BAD("time_limit must be in [0, %g] seconds, not %g", MAX_SECONDS, c->time_limit);
+    if (c->valid_every < 0)
+        BAD("valid_every must be >= 0 (0 = after each epoch), not %ld", c->valid_every);
+    if (c->patience < 0)
+        BAD("patience must be >= 0 (0 = never stop early), not %ld", c->patience);
+    if (!(c->lr_decay > 0.0 && c->lr_decay <= 1.0))
+        BAD("lr_decay must be in (0, 1] (1 = never), not %g", c->lr_decay);
+    if (c->lr_patience < 1)
+        BAD("lr_patience must be >= 1, not %ld", c->lr_patience);
+    if (!finite_nonneg(c->min_lr))
+        BAD("min_lr must be finite and >= 0, not %g", c->min_lr);
+    if (!finite_nonneg(c->clip))
+        BAD("clip must be finite and >= 0 (0 = none), not %g", c->clip);
+    if (nlp_optim_config_check(&c->optim) != NLP_OK)
+        BAD("invalid optimiser configuration (optim: learning rate, betas, schedule)");
+    if (!finite_nonneg(c->checkpoint_every) || c->checkpoint_every > MAX_SECONDS)
+        BAD("checkpoint_every must be in [0, %g] seconds, not %g", MAX_SECONDS,
+            c->checkpoint_every);
+    if (!c->output || !c->output[0])
+        BAD("no output model file (output)");
+    if (c->checkpoint && !c->checkpoint[0])
+        BAD("checkpoint path is empty");
+    if (c->plot && !c->plot[0])
+        BAD("plot path is empty");
+    if (c->live < -1 || c->live > 1)
+        BAD("live must be -1, 0 or 1, not %d", c->live);
+    if (c->log_every < 0)
+        BAD("log_every must be >= 0, not %ld", c->log_every);
+#undef BAD
+    return NLP_OK;
+}
+
+/* ---- reading numbers back from a checkpoint ---- */
+
+enum { LO_OPEN = 1, HI_OPEN = 2, NAN_OK = 4 };
+
+/* "nan" or a number in the interval; flags as above.  Every message names
+** the key, the value and the expected range. */
+static int get_double(const nlp_model *m, const char *key, double lo, double hi, int flags,
+                      double *out, nlp_error *e)
+{
+    const char *s = nlp_model_meta(m, key);
+    if (!s)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint has no '%s' setting", key);
+    char *end;
+    double v = strtod(s, &end);
+    int ok = end != s && !*end;
+    if (ok && isnan(v))
+        ok = (flags & NAN_OK) != 0;
+    else if (ok)
+        ok = isfinite(v) && ((flags & LO_OPEN) ? v > lo : v >= lo) &&
+             ((flags & HI_OPEN) ? v < hi : v <= hi);
+    if (!ok)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "checkpoint setting '%s' is '%s', expected a number in %c%g, %g%c%s",
+                             key, s, (flags & LO_OPEN) ? '(' : '[', lo, hi,
+                             (flags & HI_OPEN) ? ')' : ']', (flags & NAN_OK) ? " or nan" : "");
+    *out = isnan(v) ? NAN : v;
+    return NLP_OK;
+}
+
+static int get_long(const nlp_model *m, const char *key, long lo, long hi, long *out,
+                    nlp_error *e)
+{
+    const char *s = nlp_model_meta(m, key);
+    if (!s)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint has no '%s' setting", key);
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "checkpoint setting '%s' is '%s', expected an integer in [%ld, %ld]",
+                             key, s, lo, hi);
+    *out = v;
+    return NLP_OK;
+}
+
+static int is_checkpoint(const nlp_model *m, nlp_error *e)
+{
+    long fmt;
+    if (!nlp_model_meta(m, "train.checkpoint"))
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "not a checkpoint (a model file has no training state)");
+    return get_long(m, "train.checkpoint", CKPT_FORMAT, CKPT_FORMAT, &fmt, e);
+}
+
+int nlp_train_config_read(nlp_train_config *c, const nlp_model *ckpt, nlp_error *e)
+{
+    int rc = is_checkpoint(ckpt, e);
+    if (rc != NLP_OK)
+        return rc;
+    nlp_train_config t = *c;
+    nlp_optim_config *o = &t.optim;
+    long nesterov, schedule;
+    const char *kind = nlp_model_meta(ckpt, "train.optim.kind");
+    if (!kind)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint has no 'train.optim.kind' setting");
+    if (nlp_optim_kind_parse(kind, &o->kind) != NLP_OK)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "checkpoint setting 'train.optim.kind' is '%s', expected adam, "
+                             "rmsprop or sgd", kind);
+    if ((rc = get_long(ckpt, "train.epochs", 0, MAX_COUNT, &t.epochs, e)) ||
+        (rc = get_long(ckpt, "train.max_steps", 0, MAX_COUNT, &t.max_steps, e)) ||
+        (rc = get_double(ckpt, "train.time_limit", 0, MAX_SECONDS, 0, &t.time_limit, e)) ||
+        (rc = get_long(ckpt, "train.valid_every", 0, MAX_COUNT, &t.valid_every, e)) ||
+        (rc = get_long(ckpt, "train.patience", 0, MAX_COUNT, &t.patience, e)) ||
+        (rc = get_double(ckpt, "train.lr_decay", 0, 1, LO_OPEN, &t.lr_decay, e)) ||
+        (rc = get_long(ckpt, "train.lr_patience", 1, MAX_COUNT, &t.lr_patience, e)) ||
+        (rc = get_double(ckpt, "train.min_lr", 0, MAX_RATE, 0, &t.min_lr, e)) ||
+        (rc = get_double(ckpt, "train.clip", 0, 1e30, 0, &t.clip, e)) ||
+        (rc = get_double(ckpt, "train.checkpoint_every", 0, MAX_SECONDS, 0,
+                         &t.checkpoint_every, e)) ||
+        (rc = get_double(ckpt, "train.optim.lr", 0, MAX_RATE, LO_OPEN, &o->lr, e)) ||
+        (rc = get_double(ckpt, "train.optim.momentum", 0, 1, HI_OPEN, &o->momentum, e)) ||
+        (rc = get_long(ckpt, "train.optim.nesterov", 0, 1, &nesterov, e)) ||
+        (rc = get_double(ckpt, "train.optim.beta1", 0, 1, HI_OPEN, &o->beta1, e)) ||
+        (rc = get_double(ckpt, "train.optim.beta2", 0, 1, HI_OPEN, &o->beta2, e)) ||
+        (rc = get_double(ckpt, "train.optim.alpha", 0, 1, HI_OPEN, &o->alpha, e)) ||
+        (rc = get_double(ckpt, "train.optim.eps", 0, 1, LO_OPEN, &o->eps, e)) ||
+        (rc = get_double(ckpt, "train.optim.weight_decay", 0, MAX_RATE, 0, &o->weight_decay,
+                         e)) ||
+        (rc = get_long(ckpt, "train.optim.schedule", NLP_LR_CONSTANT, NLP_LR_STEP, &schedule,
+                       e)) ||
+        (rc = get_double(ckpt, "train.optim.gamma", 0, 1, LO_OPEN, &o->gamma, e)) ||
+        (rc = get_long(ckpt, "train.optim.step_size", 1, MAX_COUNT, &o->step_size, e)) ||
+        (rc = get_long(ckpt, "train.optim.warmup", 0, MAX_COUNT, &o->warmup, e)))
+        return rc;
+    o->nesterov = (int)nesterov;
+    o->schedule = (nlp_lr_schedule)schedule;
+    if (nlp_optim_config_check(o) != NLP_OK)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "checkpoint optimiser settings (train.optim.*) are inconsistent");
+    *c = t;
+    return NLP_OK;
+}
+
+/* ==== Creating and freeing =============================================== */
+
+int nlp_train_new(nlp_train **out, const nlp_train_config *cfg, const nlp_train_task *task,
+                  nlp_error *e)
+{
+    if (!out)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "nlp_train_new: no result pointer");
+    *out = NULL;
+    int rc = nlp_train_config_check(cfg, e);
+    if (rc != NLP_OK)
+        return rc;
+    if (!task || !task->kind || !task->kind[0] || !task->step || !task->save_model)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0,
+                             "training task needs a kind, a step and a save_model callback");
+    if (!task->params || !task->params->data || !task->params->grad || task->params->n == 0)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0,
+                             "training task has no allocated parameters");
+    nlp_train *t = nlp_calloc(1, sizeof *t);
+    if (!t)
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    t->cfg = *cfg;
+    t->task = *task;
+    if (cfg->checkpoint) {
+        t->ckpt_path = nlp_strdup(cfg->checkpoint);
+    } else {
+        size_t n = strlen(cfg->output);
+        if ((t->ckpt_path = nlp_malloc(n + sizeof ".ckpt"))) {
+            memcpy(t->ckpt_path, cfg->output, n);
+            memcpy(t->ckpt_path + n, ".ckpt", sizeof ".ckpt");
+        }
+    }
+    if (!t->ckpt_path || !(t->opt = nlp_optim_new(task->params->n, &cfg->optim))) {
+        nlp_train_free(t);
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    }
+    t->best = NAN;
+    t->best_step = -1;
+    t->last_loss = NAN;
+    t->loss_width = 1;
+    nlp_progress_init(&t->prog, NULL, 0);
+    *out = t;
+    return NLP_OK;
+}
+
+void nlp_train_free(nlp_train *t)
+{
+    if (!t)
+        return;
+    nlp_optim_free(t->opt);
+    nlp_free(t->ckpt_path);
+    nlp_free(t->vstep);
+    nlp_free(t->vmetric);
+    nlp_free(t->vtrain);
+    nlp_free(t);
+}
+
+const nlp_optim *nlp_train_optim(const nlp_train *t)
+{
+    return t->opt;
+}
+
+const char *nlp_train_checkpoint_path(const nlp_train *t)
+{
+    return t->ckpt_path;
+}
+
+const char *nlp_train_stop_name(nlp_train_stop reason)
+{
+    switch (reason) {
+    case NLP_TRAIN_EPOCHS: return "epochs done";
+    case NLP_TRAIN_STEPS: return "step limit";
+    case NLP_TRAIN_TIME: return "time limit";
+    case NLP_TRAIN_PATIENCE: return "early stopping";
+    case NLP_TRAIN_REQUESTED: return "stop requested";
+    default: return "?";
+    }
+}
+
+/* ==== Writing model files and checkpoints ================================ */
+
+static void put_f64(unsigned char *p, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(u >> (8 * i));
+}
+
+static double get_f64(const unsigned char *p)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static int set_long(nlp_model *m, const char *key, long v, int rc)
+{
+    return rc != NLP_OK ? rc : nlp_model_set_meta_long(m, key, v);
+}
+
+/* %.17g round-trips; NAN is written as "nan" (nlp_model_set_meta_double
+** would print "-nan" for some NaNs, which strtod reads too, but one
+** spelling is tidier). */
+static int set_double(nlp_model *m, const char *key, double v, int rc)
+{
+    if (rc != NLP_OK)
+        return rc;
+    return isnan(v) ? nlp_model_set_meta(m, key, "nan") : nlp_model_set_meta_double(m, key, v);
+}
+
+static int add_config(nlp_model *m, const nlp_train_config *c)
+{
+    const nlp_optim_config *o = &c->optim;
+    int rc = nlp_model_set_meta(m, "train.optim.kind", nlp_optim_kind_name(o->kind));
+    rc = set_long(m, "train.epochs", c->epochs, rc);
+    rc = set_long(m, "train.max_steps", c->max_steps, rc);
+    rc = set_double(m, "train.time_limit", c->time_limit, rc);
+    rc = set_long(m, "train.valid_every", c->valid_every, rc);
+    rc = set_long(m, "train.patience", c->patience, rc);
+    rc = set_double(m, "train.lr_decay", c->lr_decay, rc);
+    rc = set_long(m, "train.lr_patience", c->lr_patience, rc);
+    rc = set_double(m, "train.min_lr", c->min_lr, rc);
+    rc = set_double(m, "train.clip", c->clip, rc);
+    rc = set_double(m, "train.checkpoint_every", c->checkpoint_every, rc);
+    rc = set_double(m, "train.optim.lr", o->lr, rc);
+    rc = set_double(m, "train.optim.momentum", o->momentum, rc);
+    rc = set_long(m, "train.optim.nesterov", o->nesterov, rc);
+    rc = set_double(m, "train.optim.beta1", o->beta1, rc);
+    rc = set_double(m, "train.optim.beta2", o->beta2, rc);
+    rc = set_double(m, "train.optim.alpha", o->alpha, rc);
+    rc = set_double(m, "train.optim.eps", o->eps, rc);
+    rc = set_double(m, "train.optim.weight_decay", o->weight_decay, rc);
+    rc = set_long(m, "train.optim.schedule", (long)o->schedule, rc);
+    rc = set_double(m, "train.optim.gamma", o->gamma, rc);
+    rc = set_long(m, "train.optim.step_size", o->step_size, rc);
+    rc = set_long(m, "train.optim.warmup", o->warmup, rc);
+    return rc;
+}
+
+static int add_state(nlp_model *m, const nlp_train *t, double elapsed)
+{
+    int rc = set_long(m, "train.checkpoint", CKPT_FORMAT, NLP_OK);
+    rc = set_long(m, "train.epoch_start_step", t->epoch_start_step, rc);
+    rc = set_long(m, "train.plateau", t->plateau, rc);
+    rc = set_long(m, "train.bad_validations", t->bad, rc);
+    rc = set_double(m, "train.lr_scale", nlp_optim_lr_scale(t->opt), rc);
+    rc = set_double(m, "train.epoch_loss", t->epoch_loss, rc);
+    rc = set_double(m, "train.epoch_count", t->epoch_count, rc);
+    rc = set_double(m, "train.last_loss", t->last_loss, rc);
+    rc = set_long(m, "train.since_valid", t->since_valid, rc);
+    rc = set_double(m, "train.interval_loss", t->interval_loss, rc);
+    rc = set_double(m, "train.interval_count", t->interval_count, rc);
+    rc = set_double(m, "train.valid_elapsed", fmin(t->valid_elapsed, elapsed), rc);
+    rc = set_long(m, "train.loss_width", t->loss_width, rc);
+    rc = set_long(m, "train.loss_points", t->nloss, rc);
+    rc = set_long(m, "train.valid_points", (long)t->nvalid, rc);
+    return rc;
+}
+
+/*
+** The file for path: parameters, what the task adds, cfg.meta, the
+** "train.*" facts; for a checkpoint also the optimiser, the loop state, the
+** configuration, the history and the task's state.  Saved atomically.
+*/
+static int write_file(nlp_train *t, const char *path, int ckpt, nlp_error *e)
+{
+    const nlp_train_task *k = &t->task;
+    unsigned char *lbuf = NULL, *vbuf = NULL;
+    const double elapsed = elapsed_now(t);
+    nlp_error_clear(e);
+    nlp_model *m = nlp_model_new(k->kind);
+    if (!m)
+        return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+    int rc = nlp_model_add_params(m, k->params);
+    if (rc != NLP_OK) {
+        nlp_error_set(e, rc, path, 0, "cannot add the parameters: %s", nlp_error_string(rc));
+        goto done;
+    }
+    if ((rc = k->save_model(k->ctx, m, e)) != NLP_OK) {
+        if (e && e->code == NLP_OK)
+            nlp_error_set(e, rc, path, 0, "saving the model: %s", nlp_error_string(rc));
+        goto done;
+    }
+    if (t->cfg.meta)
+        for (const char *const *p = t->cfg.meta; p[0] && p[1] && rc == NLP_OK; p += 2)
+            rc = nlp_model_set_meta(m, p[0], p[1]);
+    if (rc == NLP_OK && k->metric)
+        rc = nlp_model_set_meta(m, "train.metric", k->metric);
+    rc = set_double(m, "train.best_metric", t->best_step >= 0 ? t->best : NAN, rc);
+    rc = set_long(m, "train.best_step", t->best_step, rc);
+    rc = set_long(m, "train.step", t->step, rc);
+    rc = set_long(m, "train.epoch", t->epoch, rc);
+    rc = set_double(m, "train.elapsed", elapsed, rc);
+    if (ckpt) {
+        if (rc == NLP_OK)
+            rc = nlp_model_add_optim(m, t->opt);
+        if (rc == NLP_OK)
+            rc = add_state(m, t, elapsed);
+        if (rc == NLP_OK)
+            rc = add_config(m, &t->cfg);
+        if (rc == NLP_OK) {
+            size_t ln = (size_t)t->nloss * 32, vn = t->nvalid * 24;
+            lbuf = nlp_malloc(ln);
+            vbuf = nlp_malloc(vn);
+            if (!lbuf || !vbuf)
+                rc = NLP_ENOMEM;
+        }
+        if (rc == NLP_OK) {
+            for (int i = 0; i < t->nloss; i++) {
+                put_f64(lbuf + 32 * (size_t)i, t->lstep[i]);
+                put_f64(lbuf + 32 * (size_t)i + 8, t->lsum[i]);
+                put_f64(lbuf + 32 * (size_t)i + 16, t->lcount[i]);
+                put_f64(lbuf + 32 * (size_t)i + 24, t->lnsteps[i]);
+            }
+            for (size_t i = 0; i < t->nvalid; i++) {
+                put_f64(vbuf + 24 * i, t->vstep[i]);
+                put_f64(vbuf + 24 * i + 8, t->vmetric[i]);
+                put_f64(vbuf + 24 * i + 16, t->vtrain[i]);
+            }
+            rc = nlp_model_add_blob(m, "train.loss_history", lbuf, (size_t)t->nloss * 32);
+        }
+        if (rc == NLP_OK)
+            rc = nlp_model_add_blob(m, "train.valid_history", vbuf, t->nvalid * 24);
+    }
+    if (rc != NLP_OK) {
+        nlp_error_set(e, rc, path, 0, "cannot build the %s: %s", ckpt ? "checkpoint" : "model",
+                      nlp_error_string(rc));
+        goto done;
+    }
+    if (ckpt && k->save_state && (rc = k->save_state(k->ctx, m, e)) != NLP_OK) {
+        if (e && e->code == NLP_OK)
+            nlp_error_set(e, rc, path, 0, "saving the task's state: %s", nlp_error_string(rc));
+        goto done;
+    }
+    rc = nlp_model_save(m, path, e);
+done:
+    nlp_model_free(m);
+    nlp_free(lbuf);
+    nlp_free(vbuf);
+    return rc;
+}
+
+int nlp_train_checkpoint(nlp_train *t, nlp_error *e)
+{
+    return write_file(t, t->ckpt_path, 1, e);
+}
+
+/* ==== Resuming =========================================================== */
+
+/* The loop state of a checkpoint, parsed before any of it is applied. */
+typedef struct saved {
+    long epoch, step, epoch_start_step, best_step, plateau, bad, since_valid, loss_width;
+    long nloss, nvalid;
+    double elapsed, best, lr_scale, epoch_loss, epoch_count, last_loss, interval_loss,
+        interval_count, valid_elapsed;
+} saved;
+
+static int bad_state(nlp_error *e, const char *what)
+{
+    return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: %s", what);
+}
+
+static int read_state(const nlp_model *m, saved *s, nlp_error *e)
+{
+    int rc;
+    const double inf = HUGE_VAL;
+    if ((rc = get_long(m, "train.step", 0, MAX_COUNT, &s->step, e)) ||
+        (rc = get_long(m, "train.epoch", 0, s->step, &s->epoch, e)) ||
+        (rc = get_long(m, "train.epoch_start_step", 0, s->step, &s->epoch_start_step, e)) ||
+        (rc = get_double(m, "train.elapsed", 0, MAX_SECONDS, 0, &s->elapsed, e)) ||
+        (rc = get_long(m, "train.best_step", -1, s->step, &s->best_step, e)) ||
+        (rc = get_long(m, "train.plateau", 0, s->step + 1, &s->plateau, e)) ||
+        (rc = get_long(m, "train.bad_validations", 0, s->step + 1, &s->bad, e)) ||
+        (rc = get_double(m, "train.lr_scale", 0, 1, LO_OPEN, &s->lr_scale, e)) ||
+        (rc = get_double(m, "train.epoch_loss", -inf, inf, HI_OPEN, &s->epoch_loss, e)) ||
+        (rc = get_double(m, "train.epoch_count", 0, inf, HI_OPEN, &s->epoch_count, e)) ||
+        (rc = get_double(m, "train.last_loss", -inf, inf, HI_OPEN | NAN_OK, &s->last_loss, e)) ||
+        (rc = get_long(m, "train.since_valid", 0, s->step, &s->since_valid, e)) ||
+        (rc = get_double(m, "train.interval_loss", -inf, inf, HI_OPEN, &s->interval_loss, e)) ||
+        (rc = get_double(m, "train.interval_count", 0, inf, HI_OPEN, &s->interval_count, e)) ||
+        (rc = get_double(m, "train.valid_elapsed", 0, s->elapsed, 0, &s->valid_elapsed, e)) ||
+        (rc = get_long(m, "train.loss_width", 1, MAX_COUNT, &s->loss_width, e)) ||
+        (rc = get_long(m, "train.loss_points", 0, LOSS_BUCKETS, &s->nloss, e)) ||
+        (rc = get_long(m, "train.valid_points", 0, s->step + 1, &s->nvalid, e)))
+        return rc;
+    if (s->best_step >= 0) {
+        if ((rc = get_double(m, "train.best_metric", -inf, inf, HI_OPEN, &s->best, e)))
+            return rc;
+    } else {
+        s->best = NAN;
+    }
+    if (s->loss_width & (s->loss_width - 1))
+        return bad_state(e, "'train.loss_width' is not a power of two");
+    if (s->nloss > s->step)
+        return bad_state(e, "'train.loss_points' exceeds the steps done");
+    if (s->epoch_start_step < s->epoch)
+        return bad_state(e, "'train.epoch_start_step' is before the end of the epochs done");
+    if (s->plateau > s->bad)
+        return bad_state(e, "'train.plateau' exceeds 'train.bad_validations'");
+    return NLP_OK;
+}
+
+/* Integer-valued double in [lo, hi]. */
+static int whole_in(double x, double lo, double hi)
+{
+    return isfinite(x) && x == floor(x) && x >= lo && x <= hi;
+}
+
+/* Decodes and checks the history blobs into fresh arrays (owned by the
+** caller on success). */
+static int read_history(const nlp_model *m, const saved *s, double lh[4][LOSS_BUCKETS],
+                        double **vs, double **vm, double **vt, nlp_error *e)
+{
+    size_t ln, vn;
+    const unsigned char *lb = nlp_model_blob(m, "train.loss_history", &ln);
+    const unsigned char *vb = nlp_model_blob(m, "train.valid_history", &vn);
+    if (!lb || ln != (size_t)s->nloss * 32)
+        return bad_state(e, "blob 'train.loss_history' is missing or does not hold "
+                            "'train.loss_points' records");
+    if (!vb || vn != (size_t)s->nvalid * 24)
+        return bad_state(e, "blob 'train.valid_history' is missing or does not hold "
+                            "'train.valid_points' records");
+    double prev = -1, nsteps = 0;
+    for (long i = 0; i < s->nloss; i++) {
+        for (int j = 0; j < 4; j++)
+            lh[j][i] = get_f64(lb + 32 * (size_t)i + 8 * (size_t)j);
+        if (!whole_in(lh[0][i], prev + 1, (double)s->step) ||
+            !whole_in(lh[3][i], 1, (double)s->loss_width) || !isfinite(lh[1][i]) ||
+            !(lh[2][i] >= 0 && isfinite(lh[2][i])))
+            return bad_state(e, "blob 'train.loss_history' holds a record out of range");
+        prev = lh[0][i];
+        nsteps += lh[3][i];
+    }
+    if (nsteps != (double)s->step)
+        return bad_state(e, "blob 'train.loss_history' does not cover 'train.step' steps");
+    *vs = nlp_malloc((size_t)s->nvalid * sizeof **vs);
+    *vm = nlp_malloc((size_t)s->nvalid * sizeof **vm);
+    *vt = nlp_malloc((size_t)s->nvalid * sizeof **vt);
+    if (!*vs || !*vm || !*vt) {
+        nlp_free(*vs);
+        nlp_free(*vm);
+        nlp_free(*vt);
+        *vs = *vm = *vt = NULL;
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    }
+    prev = 0;
+    for (long i = 0; i < s->nvalid; i++) {
+        double st = get_f64(vb + 24 * (size_t)i), me = get_f64(vb + 24 * (size_t)i + 8),
+               tr = get_f64(vb + 24 * (size_t)i + 16);
+        if (!whole_in(st, prev, (double)s->step) || isinf(me) || isinf(tr)) {
+            nlp_free(*vs);
+            nlp_free(*vm);
+            nlp_free(*vt);
+            *vs = *vm = *vt = NULL;
+            return bad_state(e, "blob 'train.valid_history' holds a record out of range");
+        }
+        (*vs)[i] = st;
+        (*vm)[i] = isnan(me) ? NAN : me;
+        (*vt)[i] = isnan(tr) ? NAN : tr;
+        prev = st;
+    }
+    return NLP_OK;
+}
+
+int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e)
+{
+    if (!t || !ckpt)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "nlp_train_resume: no run or checkpoint");
+    if (strcmp(nlp_model_kind(ckpt), t->task.kind) != 0)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint is of kind '%s', not '%s'",
+                             nlp_model_kind(ckpt), t->task.kind);
+    int rc = is_checkpoint(ckpt, e);
+    if (rc != NLP_OK)
+        return rc;
+    saved s;
+    if ((rc = read_state(ckpt, &s, e)) != NLP_OK)
+        return rc;
+    double lh[4][LOSS_BUCKETS];
+    double *vs = NULL, *vm = NULL, *vt = NULL;
+    if ((rc = read_history(ckpt, &s, lh, &vs, &vm, &vt, e)) != NLP_OK)
+        return rc;
+    long ostep;
+    if ((rc = get_long(ckpt, "optim.step", s.step, s.step, &ostep, e)) != NLP_OK ||
+        (rc = nlp_model_read_optim(ckpt, t->opt, e)) != NLP_OK)
+        goto fail;
+    if (t->opt->step != s.step) {
+        rc = nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                           "checkpoint: optimiser step %ld does not match 'train.step' %ld",
+                           t->opt->step, s.step);
+        goto fail;
+    }
+    if (t->task.load_state && (rc = t->task.load_state(t->task.ctx, ckpt, e)) != NLP_OK) {
+        if (e && e->code == NLP_OK)
+            nlp_error_set(e, rc, NULL, 0, "restoring the task's state: %s", nlp_error_string(rc));
+        goto fail;
+    }
+    nlp_optim_set_lr_scale(t->opt, s.lr_scale);
+    t->epoch = s.epoch;
+    t->step = s.step;
+    t->epoch_start_step = s.epoch_start_step;
+    t->elapsed = s.elapsed;
+    t->best = s.best;
+    t->best_step = s.best_step;
+    t->plateau = s.plateau;
+    t->bad = s.bad;
+    t->epoch_loss = s.epoch_loss;
+    t->epoch_count = s.epoch_count;
+    t->last_loss = s.last_loss;
+    t->since_valid = s.since_valid;
+    t->interval_loss = s.interval_loss;
+    t->interval_count = s.interval_count;
+    t->valid_elapsed = s.valid_elapsed;
+    t->loss_width = s.loss_width;
+    t->nloss = (int)s.nloss;
+    memcpy(t->lstep, lh[0], sizeof t->lstep);
+    memcpy(t->lsum, lh[1], sizeof t->lsum);
+    memcpy(t->lcount, lh[2], sizeof t->lcount);
+    memcpy(t->lnsteps, lh[3], sizeof t->lnsteps);
+    nlp_free(t->vstep);
+    nlp_free(t->vmetric);
+    nlp_free(t->vtrain);
+    t->vstep = vs;
+    t->vmetric = vm;
+    t->vtrain = vt;
+    t->nvalid = t->capvalid = (size_t)s.nvalid;
+    return NLP_OK;
+fail:
+    nlp_free(vs);
+    nlp_free(vm);
+    nlp_free(vt);
+    return rc;
+}
+
+/* ==== Progress =========================================================== */
+
+static const char *fmt_rate(double r, char *buf, size_t n)
+{
+    if (!isfinite(r) || r < 0)
+        snprintf(buf, n, "?");
+    else if (r >= 1e6)
+        snprintf(buf, n, "%.2fM", r / 1e6);
+    else if (r >= 1e3)
+        snprintf(buf, n, "%.1fk", r / 1e3);
+    else
+        snprintf(buf, n, "%.3g", r);
+    return buf;
+}
+
+static const char *unit_of(const nlp_train *t)
+{
+    return t->task.unit && t->task.unit[0] ? t->task.unit : "items";
+}
+
+static const char *metric_of(const nlp_train *t)
+{
+    return t->task.metric && t->task.metric[0] ? t->task.metric : "metric";
+}
+
+/* Fraction of the current epoch done, in [0,1], or NAN when unknown. */
+static double epoch_fraction(const nlp_train *t)
+{
+    double f = NAN;
+    if (t->task.epoch_fraction) {
+        f = t->task.epoch_fraction(t->task.ctx);
+    } else if (t->epoch > 0 && t->epoch_start_step > 0) {
+        double spe = (double)t->epoch_start_step / (double)t->epoch;
+        f = (double)(t->step - t->epoch_start_step) / spe;
+    }
+    if (isnan(f))
+        return NAN;
+    return f < 0 ? 0 : f > 1 ? 1 : f;
+}
+
+/* Seconds to the nearest limit at this run's pace; NAN when unknown. */
+static double eta(const nlp_train *t)
+{
+    double run = clock_now(t) - t->run_start, best = INFINITY;
+    if (t->cfg.max_steps > 0 && t->run_steps > 0)
+        best = fmin(best, (double)(t->cfg.max_steps - t->step) * run / (double)t->run_steps);
+    if (t->cfg.epochs > 0 && !isnan(t->run_pos0)) {
+        double pos = (double)t->epoch + epoch_fraction(t), done = pos - t->run_pos0;
+        if (done > 0)
+            best = fmin(best, ((double)t->cfg.epochs - pos) * run / done);
+    }
+    if (t->cfg.time_limit > 0)
+        best = fmin(best, t->cfg.time_limit - elapsed_now(t));
+    return isfinite(best) ? fmax(best, 0.0) : NAN;
+}
+
+/* "step 1200, epoch 3 45%: loss 1.2345, 12.3k chars/s, lr 0.002, ETA 2m10s" */
+static void status_text(const nlp_train *t, char *buf, size_t n)
+{
+    char r[32], d[32], ep[48];
+    double run = clock_now(t) - t->run_start;
+    double f = epoch_fraction(t);
+    if (isnan(f))
+        snprintf(ep, sizeof ep, "epoch %ld", t->epoch + 1);
+    else
+        snprintf(ep, sizeof ep, "epoch %ld %.0f%%", t->epoch + 1, 100.0 * f);
+    double loss = t->interval_count > 0 ? t->interval_loss / t->interval_count : NAN;
+    double e = eta(t);
+    snprintf(buf, n, "step %ld, %s: loss %.4f, %s %s/s, lr %.3g, ETA %s", t->step, ep, loss,
+             fmt_rate(run > 0 ? t->run_count / run : NAN, r, sizeof r), unit_of(t),
+             (double)nlp_optim_lr(t->opt),
+             isnan(e) ? "?" : nlp_progress_duration(e, d, sizeof d));
+}
+
+/* ==== The loop =========================================================== */
+
+static int better(const nlp_train *t, double m)
+{
+    if (!isfinite(m))
+        return 0;
+    if (t->best_step < 0)
+        return 1;
+    return t->task.higher_is_better ? m > t->best : m < t->best;
+}
+
+static int plot(nlp_train *t, nlp_error *e)
+{
+    if (!t->cfg.plot)
+        return NLP_OK;
+    for (int i = 0; i < t->nloss; i++)
+        t->ly[i] = t->lcount[i] > 0 ? t->lsum[i] / t->lcount[i] : NAN;
+    char title[160], vlabel[96];
+    snprintf(vlabel, sizeof vlabel, "validation %s", metric_of(t));
+    if (t->task.evaluate)
+        snprintf(title, sizeof title, "%s: training loss and %s", t->task.kind, vlabel);
+    else
+        snprintf(title, sizeof title, "%s: training loss", t->task.kind);
+    nlp_svg_series s[2];
+    memset(s, 0, sizeof s);
+    s[0].name = "training loss";
+    s[0].x = t->lstep;
+    s[0].y = t->ly;
+    s[0].n = (size_t)t->nloss;
+    s[1].name = vlabel;
+    s[1].x = t->vstep;
+    s[1].y = t->vmetric;
+    s[1].n = t->nvalid;
+    s[1].right_axis = 1;
+    nlp_svg_chart c;
+    memset(&c, 0, sizeof c);
+    c.title = title;
+    c.xlabel = "step";
+    c.ylabel = "training loss";
+    c.y2label = vlabel;
+    c.series = s;
+    c.nseries = t->task.evaluate ? 2 : 1;
+    return nlp_svg_chart_save(t->cfg.plot, &c, e);
+}
+
+static void record_loss(nlp_train *t, double loss, double count)
+{
+    if (t->nloss == 0 || t->lnsteps[t->nloss - 1] >= (double)t->loss_width) {
+        if (t->nloss == LOSS_BUCKETS) {
+            /* Full: merge neighbours, buckets twice as wide. */
+            for (int i = 0; i < LOSS_BUCKETS / 2; i++) {
+                t->lstep[i] = t->lstep[2 * i + 1];
+                t->lsum[i] = t->lsum[2 * i] + t->lsum[2 * i + 1];
+                t->lcount[i] = t->lcount[2 * i] + t->lcount[2 * i + 1];
+                t->lnsteps[i] = t->lnsteps[2 * i] + t->lnsteps[2 * i + 1];
+            }
+            t->nloss = LOSS_BUCKETS / 2;
+            t->loss_width *= 2;
+        }
+        if (t->nloss == 0 || t->lnsteps[t->nloss - 1] >= (double)t->loss_width) {
+            int i = t->nloss++;
+            t->lsum[i] = t->lcount[i] = t->lnsteps[i] = 0;
+        }
+    }
+    int i = t->nloss - 1;
+    t->lstep[i] = (double)t->step;
+    t->lsum[i] += loss * count;
+    t->lcount[i] += count;
+    t->lnsteps[i] += 1;
+}
+
+/* One update.  Returns 0, 1 (the step ended an epoch) or an error. */
+static int do_step(nlp_train *t, nlp_error *e)
+{
+    nlp_params *p = t->task.params;
+    nlp_params_zero_grad(p);
+    double loss = NAN, count = 0;
+    int r = t->task.step(t->task.ctx, &loss, &count, e);
+    if (r < 0) {
+        if (e && e->code == NLP_OK)
+            nlp_error_set(e, r, NULL, 0, "training step %ld failed: %s", t->step + 1,
+                          nlp_error_string(r));
+        return r;
+    }
+    if (r > 1)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "training step returned %d", r);
+    if (!isfinite(loss))
+        return nlp_error_set(e, NLP_ERANGE, NULL, 0,
+                             "training diverged at step %ld: the loss is %g (try a lower "
+                             "learning rate or a gradient clip)", t->step + 1, loss);
+    if (!(count >= 0) || !isfinite(count))
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "training step %ld covered %g items",
+                             t->step + 1, count);
+    double norm = nlp_optim_clip(p->grad, p->n, (float)t->cfg.clip);
+    if (!isfinite(norm))
+        return nlp_error_set(e, NLP_ERANGE, NULL, 0,
+                             "training diverged at step %ld: the gradient norm is %g (try a "
+                             "lower learning rate or a gradient clip)", t->step + 1, norm);
+    nlp_optim_step(t->opt, p->data, p->grad);
+    t->step++;
+    t->run_steps++;
+    t->since_valid++;
+    t->run_count += count;
+    t->epoch_loss += loss * count;
+    t->epoch_count += count;
+    t->interval_loss += loss * count;
+    t->interval_count += count;
+    record_loss(t, loss, count);
+    if (r == 1) {
+        t->epoch++;
+        t->epoch_start_step = t->step;
+        t->last_loss = t->epoch_count > 0 ? t->epoch_loss / t->epoch_count : NAN;
+        t->epoch_loss = t->epoch_count = 0;
+    }
+    return r;
+}
+
+/* Room for one more validation point. */
+static int reserve_valid(nlp_train *t, nlp_error *e)
+{
+    if (t->nvalid < t->capvalid)
+        return NLP_OK;
+    size_t cap = t->capvalid ? 2 * t->capvalid : 64;
+    double *a[3] = { t->vstep, t->vmetric, t->vtrain };
+    for (int i = 0; i < 3; i++) {
+        double *p = nlp_realloc(a[i], cap * sizeof *p);
+        if (!p) {
+            /* The arrays grown so far keep their contents: still valid. */
+            t->vstep = a[0];
+            t->vmetric = a[1];
+            t->vtrain = a[2];
+            return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+        }
+        a[i] = p;
+    }
+    t->vstep = a[0];
+    t->vmetric = a[1];
+    t->vtrain = a[2];
+    t->capvalid = cap;
+    return NLP_OK;
+}
+
+/* A validation point: evaluate, keep the best (or the latest) model, count
+** validations without a new best, decay, report, plot. */
+static int validate(nlp_train *t, int epoch_end, nlp_error *e)
+{
+    int rc = reserve_valid(t, e);
+    if (rc != NLP_OK)
+        return rc;
+    double metric = NAN;
+    int improved = 0, decayed = 0;
+    double old_lr = nlp_optim_lr(t->opt);
+    if (t->task.evaluate) {
+        if ((rc = t->task.evaluate(t->task.ctx, &metric, e)) < 0) {
+            if (e && e->code == NLP_OK)
+                nlp_error_set(e, rc, NULL, 0, "validation failed: %s", nlp_error_string(rc));
+            return rc;
+        }
+        if (better(t, metric)) {
+            improved = 1;
+            t->best = metric;
+            t->best_step = t->step;
+            t->bad = 0;
+            t->plateau = 0;
+            if ((rc = write_file(t, t->cfg.output, 0, e)) != NLP_OK)
+                return rc;
+        } else {
+            t->bad++;
+            t->plateau++;
+            if (t->plateau >= t->cfg.lr_patience && t->cfg.lr_decay < 1.0) {
+                double s = nlp_optim_lr_scale(t->opt), ns = s * t->cfg.lr_decay;
+                double floor_scale = t->cfg.min_lr / t->cfg.optim.lr;
+                if (ns < floor_scale)
+                    ns = floor_scale;
+                if (ns < s) {
+                    nlp_optim_set_lr_scale(t->opt, ns);
+                    decayed = 1;
+                }
+                t->plateau = 0;
+            }
+        }
+    } else if ((rc = write_file(t, t->cfg.output, 0, e)) != NLP_OK) {
+        return rc; /* no validation data: the latest model is kept */
+    }
+    double train = t->interval_count > 0 ? t->interval_loss / t->interval_count : NAN;
+    t->vstep[t->nvalid] = (double)t->step;
+    t->vmetric[t->nvalid] = metric;
+    t->vtrain[t->nvalid] = train;
+    t->nvalid++;
+
+    /* "epoch 3 step 1200: train 1.2345, valid bpc 2.0512 (best), lr 0.002,
+    ** 12.3k chars/s, 1m20s" */
+    double now = elapsed_now(t), dt = now - t->valid_elapsed;
+    char r[32], d[32], v[96] = "";
+    if (t->task.evaluate)
+        snprintf(v, sizeof v, ", valid %s %.4f%s", metric_of(t), metric,
+                 improved ? " (best)" : "");
+    nlp_progress_line(&t->prog, "epoch %ld step %ld: train %.4f%s, lr %.3g, %s %s/s, %s",
+                      epoch_end ? t->epoch : t->epoch + 1, t->step, train, v,
+                      (double)nlp_optim_lr(t->opt),
+                      fmt_rate(dt > 0 ? t->interval_count / dt : NAN, r, sizeof r), unit_of(t),
+                      nlp_progress_duration(now, d, sizeof d));
+    if (t->cfg.verbosity > 0 && decayed)
+        nlp_progress_line(&t->prog, "plateau: %ld validations without a new best; learning "
+                          "rate %.3g -> %.3g", t->cfg.lr_patience, (double)old_lr,
+                          (double)nlp_optim_lr(t->opt));
+    if (t->cfg.verbosity > 0 && t->task.evaluate && t->cfg.patience > 0 &&
+        t->bad >= t->cfg.patience)
+        nlp_progress_line(&t->prog, "early stopping: %ld validations without a new best "
+                          "(best %s %.4f at step %ld)", t->bad, metric_of(t), t->best,
+                          t->best_step);
+    t->interval_loss = t->interval_count = 0;
+    t->since_valid = 0;
+    t->valid_elapsed = now;
+    return plot(t, e);
+}
+
+/* The reason the run ends now, or -1 to go on. */
+static int limit(const nlp_train *t)
+{
+    if (t->cfg.epochs > 0 && t->epoch >= t->cfg.epochs)
+        return NLP_TRAIN_EPOCHS;
+    if (t->cfg.max_steps > 0 && t->step >= t->cfg.max_steps)
+        return NLP_TRAIN_STEPS;
+    if (t->cfg.time_limit > 0 && elapsed_now(t) >= t->cfg.time_limit)
+        return NLP_TRAIN_TIME;
+    if (t->task.evaluate && t->cfg.patience > 0 && t->bad >= t->cfg.patience)
+        return NLP_TRAIN_PATIENCE;
+    return -1;
+}
+
+static void fill_result(const nlp_train *t, nlp_train_result *res, int reason)
+{
+    if (!res)
+        return;
+    res->reason = (nlp_train_stop)reason;
+    res->epochs = t->epoch;
+    res->steps = t->step;
+    res->elapsed = elapsed_now(t);
+    res->best_metric = t->best_step >= 0 ? t->best : NAN;
+    res->best_step = t->best_step;
+    if (!isnan(t->last_loss))
+        res->last_loss = t->last_loss;
+    else
+        res->last_loss = t->epoch_count > 0 ? t->epoch_loss / t->epoch_count : NAN;
+    res->lr = nlp_optim_lr(t->opt);
+}
+
+int nlp_train_run(nlp_train *t, nlp_train_result *res, nlp_error *e)
+{
+    if (!t)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "nlp_train_run: no run");
+    nlp_error_clear(e);
+    nlp_progress_init(&t->prog, t->cfg.verbosity < 0 ? NULL : t->cfg.log, t->cfg.live);
+    t->running = 1;
+    t->run_start = t->last_ckpt = clock_now(t);
+    t->run_steps = 0;
+    t->run_count = 0;
+    t->run_pos0 = (double)t->epoch + epoch_fraction(t);
+    int rc = NLP_OK, reason;
+    char line[256], d[32];
+    while ((reason = limit(t)) < 0) {
+        if (t->cfg.stop && *t->cfg.stop) {
+            if ((rc = nlp_train_checkpoint(t, e)) != NLP_OK)
+                goto out;
+            reason = NLP_TRAIN_REQUESTED;
+            nlp_progress_line(&t->prog, "stop requested at epoch %ld step %ld: checkpoint "
+                              "written to %s", t->epoch + 1, t->step, t->ckpt_path);
+            goto out;
+        }
+        if (t->cfg.checkpoint_every > 0 &&
+            clock_now(t) - t->last_ckpt >= t->cfg.checkpoint_every) {
+            if ((rc = nlp_train_checkpoint(t, e)) != NLP_OK)
+                goto out;
+            t->last_ckpt = clock_now(t);
+        }
+        int r = do_step(t, e);
+        if (r < 0) {
+            rc = r;
+            goto out;
+        }
+        int due = t->cfg.valid_every > 0 ? t->since_valid >= t->cfg.valid_every : r == 1;
+        if (due) {
+            if ((rc = validate(t, r == 1, e)) != NLP_OK)
+                goto out;
+        } else if (t->prog.out) {
+            if (t->cfg.verbosity > 0 && t->cfg.log_every > 0 && t->step % t->cfg.log_every == 0) {
+                status_text(t, line, sizeof line);
+                nlp_progress_line(&t->prog, "%s", line);
+            } else if (t->prog.live) {
+                status_text(t, line, sizeof line);
+                nlp_progress_update(&t->prog, "%s", line);
+            }
+        }
+    }
+    /* A limit or early stopping: measure the weights we stopped with, keep
+    ** the latest model when there is no validation, final plot and
+    ** checkpoint. */
+    if (t->since_valid > 0 || t->nvalid == 0) {
+        if ((rc = validate(t, t->step == t->epoch_start_step, e)))
+            goto out;
+    } else {
+        if (!t->task.evaluate && (rc = write_file(t, t->cfg.output, 0, e)) != NLP_OK)
+            goto out;
+        if ((rc = plot(t, e)) != NLP_OK)
+            goto out;
+    }
+    if (t->cfg.checkpoint_every > 0 && (rc = nlp_train_checkpoint(t, e)) != NLP_OK)
+        goto out;
+    if (t->task.evaluate && t->best_step >= 0)
+        nlp_progress_line(&t->prog, "done (%s): epoch %ld, step %ld; best valid %s %.4f at "
+                          "step %ld; training time %s", nlp_train_stop_name(reason), t->epoch,
+                          t->step, metric_of(t), t->best, t->best_step,
+                          nlp_progress_duration(elapsed_now(t), d, sizeof d));
+    else
+        nlp_progress_line(&t->prog, "done (%s): epoch %ld, step %ld; training time %s",
+                          nlp_train_stop_name(reason), t->epoch, t->step,
+                          nlp_progress_duration(elapsed_now(t), d, sizeof d));
+out:
+    nlp_progress_finish(&t->prog);
+    fill_result(t, res, reason < 0 ? NLP_TRAIN_STEPS : reason);
+    t->elapsed = elapsed_now(t);
+    t->running = 0;
+    return rc;
+}
+
+/* ==== Rng helpers ======================================================== */
+
+int nlp_train_add_rng(nlp_model *file, const char *name, const nlp_rng *r)
+{
+    if (!file || !name || !r)
+        return NLP_EINVAL;
+    char buf[RNG_HEX + 1];
+    snprintf(buf, sizeof buf, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0],
+             r->s[1], r->s[2], r->s[3]);
+    return nlp_model_set_meta(file, name, buf);
+}
+
+int nlp_train_read_rng(const nlp_model *file, const char *name, nlp_rng *r, nlp_error *e)
+{
+    const char *s = nlp_model_meta(file, name);
+    if (!s)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint has no '%s' setting", name);
+    uint64_t v[4] = { 0, 0, 0, 0 };
+    int ok = strlen(s) == RNG_HEX;
+    for (int i = 0; ok && i < RNG_HEX; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            ok = 0;
+        else
+            v[i / 16] = v[i / 16] << 4 | (uint64_t)d;
+    }
+    if (ok && !(v[0] | v[1] | v[2] | v[3]))
+        ok = 0; /* xoshiro's one forbidden state */
+    if (!ok)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "checkpoint setting '%s' is not a random-number generator state "
+                             "(64 hex digits, not all zero)", name);
+    memcpy(r->s, v, sizeof v);
+    return NLP_OK;
+}
