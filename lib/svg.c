@@ -125,12 +125,13 @@ static double axis_frac(const axis *a, double v)
     return span > 0 ? (v * 0.5 - a->lo * 0.5) / span : 0.5;
 }
 
-/* 1, 2, 5 or 10 times a power of ten, at least raw. */
+/* 1, 2, 5 or 10 times a power of ten, the nearest to raw (Heckbert's
+** "nice numbers", Graphics Gems, 1990): between 4 and 10 intervals. */
 static double nice_step(double raw)
 {
     double p = pow(10.0, floor(log10(raw)));
     double f = raw / p;
-    double m = f <= 1.0 ? 1.0 : f <= 2.0 ? 2.0 : f <= 5.0 ? 5.0 : 10.0;
+    double m = f < 1.5 ? 1.0 : f < 3.0 ? 2.0 : f < 7.0 ? 5.0 : 10.0;
     return m * p;
 }
 
@@ -330,6 +331,23 @@ int nlp_svg_chart_write(FILE *f, const nlp_svg_chart *c, nlp_error *e)
     fputs("</g>\n", f);
     fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" "
                "stroke=\"#444444\" stroke-width=\"1\"/>\n", fr.left, fr.top, fr.width, fr.height);
+    fputs("<g stroke=\"#444444\" stroke-width=\"1\">\n", f);
+    for (int i = 0; i < xa.nticks; i++) {
+        double px = fr.left + axis_frac(&xa, tick_value(&xa, i)) * fr.width;
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", px,
+                fr.top + fr.height, px, fr.top + fr.height + 4);
+    }
+    for (int a = 0; a < 2; a++) {
+        if (!ya[a].used && !(a == 0 && !right))
+            continue;
+        double x0 = a == 0 ? fr.left - 4 : fr.left + fr.width;
+        for (int i = 0; i < ya[a].nticks; i++) {
+            double py = fr.top + (1.0 - axis_frac(&ya[a], tick_value(&ya[a], i))) * fr.height;
+            fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", x0, py,
+                    x0 + 4, py);
+        }
+    }
+    fputs("</g>\n", f);
     fputs("<g fill=\"#333333\">\n", f);
     for (int i = 0; i < xa.nticks; i++) {
         double v = tick_value(&xa, i);
@@ -345,9 +363,9 @@ int nlp_svg_chart_write(FILE *f, const nlp_svg_chart *c, nlp_error *e)
             fmt_number(num, sizeof num, v, ya[a].step);
             double py = fr.top + (1.0 - axis_frac(&ya[a], v)) * fr.height + 4;
             if (a == 0)
-                text_at(f, fr.left - 6, py, "end", NULL, num);
+                text_at(f, fr.left - 7, py, "end", NULL, num);
             else
-                text_at(f, fr.left + fr.width + 6, py, "start", NULL, num);
+                text_at(f, fr.left + fr.width + 7, py, "start", NULL, num);
         }
     }
     fputs("</g>\n", f);

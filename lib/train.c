@@ -570,8 +570,6 @@ static int read_state(const nlp_model *m, saved *s, nlp_error *e)
     }
     if (s->loss_width & (s->loss_width - 1))
         return bad_state(e, "'train.loss_width' is not a power of two");
-    if (s->nloss > s->step)
-        return bad_state(e, "'train.loss_points' exceeds the steps done");
     if (s->epoch_start_step < s->epoch)
         return bad_state(e, "'train.epoch_start_step' is before the end of the epochs done");
     if (s->plateau > s->bad)
@@ -655,6 +653,7 @@ int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e)
     if ((rc = read_state(ckpt, &s, e)) != NLP_OK)
         return rc;
     double lh[4][LOSS_BUCKETS];
+    memset(lh, 0, sizeof lh);
     double *vs = NULL, *vm = NULL, *vt = NULL;
     if ((rc = read_history(ckpt, &s, lh, &vs, &vm, &vt, e)) != NLP_OK)
         return rc;
@@ -738,10 +737,8 @@ static const char *metric_of(const nlp_train *t)
 /* Fraction of the current epoch done, in [0,1], or NAN when unknown. */
 static double epoch_fraction(const nlp_train *t)
 {
-    double f = NAN;
-    if (t->task.epoch_fraction) {
-        f = t->task.epoch_fraction(t->task.ctx);
-    } else if (t->epoch > 0 && t->epoch_start_step > 0) {
+    double f = t->task.epoch_fraction ? t->task.epoch_fraction(t->task.ctx) : NAN;
+    if (isnan(f) && t->epoch > 0 && t->epoch_start_step > 0) {
         double spe = (double)t->epoch_start_step / (double)t->epoch;
         f = (double)(t->step - t->epoch_start_step) / spe;
     }
@@ -756,10 +753,17 @@ static double eta(const nlp_train *t)
     double run = clock_now(t) - t->run_start, best = INFINITY;
     if (t->cfg.max_steps > 0 && t->run_steps > 0)
         best = fmin(best, (double)(t->cfg.max_steps - t->step) * run / (double)t->run_steps);
-    if (t->cfg.epochs > 0 && !isnan(t->run_pos0)) {
+    if (t->cfg.epochs > 0) {
         double pos = (double)t->epoch + epoch_fraction(t), done = pos - t->run_pos0;
-        if (done > 0)
+        if (done > 0) {
             best = fmin(best, ((double)t->cfg.epochs - pos) * run / done);
+        } else if (t->epoch > 0 && t->epoch_start_step > 0 && t->run_steps > 0) {
+            /* The position was unknown when the run started: steps left at
+            ** the steps per epoch seen so far. */
+            double spe = (double)t->epoch_start_step / (double)t->epoch;
+            double left = (double)t->cfg.epochs * spe - (double)t->step;
+            best = fmin(best, fmax(left, 0.0) * run / (double)t->run_steps);
+        }
     }
     if (t->cfg.time_limit > 0)
         best = fmin(best, t->cfg.time_limit - elapsed_now(t));

@@ -224,7 +224,7 @@ static int task_eval(void *ctx, double *metric, nlp_error *e)
 static double task_fraction(void *ctx)
 {
     const task_ctx *c = ctx;
-    return c->no_fraction ? NAN : (double)c->pos / SPE;
+    return (double)c->pos / SPE;
 }
 
 static int task_save_model(void *ctx, nlp_model *m, nlp_error *e)
@@ -282,7 +282,7 @@ static nlp_train_task make_task(task_ctx *c, int with_eval)
     k.params = c->p;
     k.step = task_step;
     k.evaluate = with_eval ? task_eval : NULL;
-    k.epoch_fraction = task_fraction;
+    k.epoch_fraction = c->no_fraction ? NULL : task_fraction;
     k.save_model = task_save_model;
     k.save_state = task_save_state;
     k.load_state = task_load_state;
@@ -643,12 +643,25 @@ typedef struct outcome {
     long calls;
     unsigned char *model, *plot;
     size_t model_n, plot_n;
+    char *log;               /* progress lines of the run(s) */
+    size_t log_n;
 } outcome;
 
 static void outcome_free(outcome *o)
 {
     free(o->model);
     free(o->plot);
+    free(o->log);
+}
+
+/* Drops the line starting with prefix from s (in place). */
+static void drop_line(char *s, const char *prefix)
+{
+    char *p = strstr(s, prefix);
+    if (!p || (p != s && p[-1] != '\n'))
+        fail_msg("no line '%s' in:\n%s", prefix, s);
+    char *end = strchr(p, '\n');
+    memmove(p, end ? end + 1 : p + strlen(p), strlen(end ? end + 1 : p + strlen(p)) + 1);
 }
 
 static void capture(outcome *o, const nlp_train *t, const task_ctx *c, const nlp_train_result *r)
@@ -698,6 +711,8 @@ static void uninterrupted(setup_fn setup, outcome *o)
     c->bump = bumps;
     nlp_train_config cfg = make_config(c);
     setup(&cfg);
+    FILE *log = open_memstream(&o->log, &o->log_n);
+    cfg.log = log;
     nlp_train_task k = make_task(c, 1);
     nlp_train *t;
     nlp_error e;
@@ -705,6 +720,7 @@ static void uninterrupted(setup_fn setup, outcome *o)
     assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_OK);
     c->t = t;
     assert_int_equal(nlp_train_run(t, &r, &e), NLP_OK);
+    fclose(log);
     capture(o, t, c, &r);
     nlp_train_free(t);
     task_free(c);
@@ -723,6 +739,10 @@ static void interrupted(setup_fn setup, long k, outcome *o)
     nlp_train_config cfg = make_config(c);
     setup(&cfg);
     cfg.stop = &stop;
+    /* Both runs log to one stream: the lines must be the uninterrupted
+    ** run's, plus the one about the stop. */
+    FILE *log = open_memstream(&o->log, &o->log_n);
+    cfg.log = log;
     unlink(ckpt_path);
     assert_int_equal(run(c, &cfg, 1, &r, &e), NLP_OK);
     if (r.reason != NLP_TRAIN_REQUESTED || r.steps != k)
@@ -742,7 +762,8 @@ static void interrupted(setup_fn setup, long k, outcome *o)
     cfg.output = out_path;
     cfg.checkpoint = ckpt_path;
     cfg.plot = plot_path;
-    cfg.log = NULL;
+    cfg.log = log;
+    cfg.live = 0;
     cfg.clock = fake_clock;
     cfg.clock_ctx = c;
     c->step_seconds = 1.0;
@@ -756,6 +777,8 @@ static void interrupted(setup_fn setup, long k, outcome *o)
     nlp_model_free(m);
     c->t = t;
     assert_int_equal(nlp_train_run(t, &r, &e), NLP_OK);
+    fclose(log);
+    drop_line(o->log, "stop requested at ");
     capture(o, t, c, &r);
     nlp_train_free(t);
     task_free(c);
@@ -781,6 +804,9 @@ static void compare(const outcome *a, const outcome *b, long k)
     assert_memory_equal(a->model, b->model, a->model_n);
     if (a->plot_n != b->plot_n || memcmp(a->plot, b->plot, a->plot_n) != 0)
         fail_msg("stop at %ld: the plot differs after resuming", k);
+    /* The same reports (losses, metrics, rates, times of the fake clock). */
+    if (strcmp(a->log, b->log) != 0)
+        fail_msg("stop at %ld: the progress lines differ:\n%s---\n%s", k, a->log, b->log);
 }
 
 static void test_resume_bit_identical(void **state)
@@ -962,6 +988,7 @@ static void test_corrupt_checkpoint(void **state)
         { "train.best_step", "-2" },
         { "train.best_metric", "nan" },
         { "train.plateau", "-3" },
+        { "train.plateau", "2" },                /* more than bad_validations */
         { "train.bad_validations", "99999999999999999999" },
         { "train.lr_scale", "0" },
         { "train.lr_scale", "2" },
@@ -1122,6 +1149,38 @@ static void test_out_of_memory(void **state)
             fail_msg("%d of %ld allocation failures (sticky %d) were not reported", unreported,
                      n, sticky);
     }
+
+    /* new + resume from a checkpoint with history: every failure reported. */
+    c = task_new(10);
+    nlp_train_config cfg = make_config(c);
+    cfg.epochs = 2;
+    cfg.checkpoint_every = 1000; /* so a last checkpoint is written */
+    nlp_train_result res;
+    nlp_error e;
+    unlink(ckpt_path);
+    assert_int_equal(run(c, &cfg, 1, &res, &e), NLP_OK);
+    nlp_train_task k = make_task(c, 1);
+    nlp_train *t;
+    nlp_model *m;
+    assert_int_equal(nlp_model_load(&m, ckpt_path, "linreg", &e), NLP_OK);
+    assert_string_equal(nlp_model_meta(m, "train.valid_points"), "2");
+    nlp_alloc_fail_at(0, 0);
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_OK);
+    assert_int_equal(nlp_train_resume(t, m, &e), NLP_OK);
+    nlp_train_free(t);
+    n = nlp_alloc_count();
+    for (long i = 1; i <= n; i++) {
+        nlp_alloc_fail_at(i, 0);
+        int rc = nlp_train_new(&t, &cfg, &k, &e);
+        if (rc == NLP_OK)
+            rc = nlp_train_resume(t, m, &e);
+        nlp_alloc_fail_at(0, 0);
+        if (rc != NLP_ENOMEM)
+            fail_msg("resume: allocation %ld of %ld failed, the result was %d", i, n, rc);
+        nlp_train_free(t);
+    }
+    nlp_model_free(m);
+    task_free(c);
 }
 
 /* ==== Progress =========================================================== */
@@ -1192,11 +1251,61 @@ static void test_progress(void **state)
     log = run_logged(1, 0, script, 4, 10);
     assert_non_null(strstr(log, "step 4, epoch 1 40%: loss "));
     assert_non_null(strstr(log, "step 12, epoch 2 20%: loss "));
-    assert_non_null(strstr(log, "samples/s, lr 0.05, ETA "));
+    /* ETA to the nearest limit (10 epochs of 10 one-second steps): */
+    assert_non_null(strstr(log, "4 samples/s, lr 0.05, ETA 1m36s\n")); /* step 4 */
     assert_non_null(strstr(log, "plateau: 1 validations without a new best; learning rate "
                                 "0.05 -> 0.025"));
     assert_non_null(strstr(log, "early stopping: 2 validations without a new best"));
     free(log);
+
+    /* Without epoch_fraction the position is estimated from the steps an
+    ** epoch took, also after a resume (train.epoch_start_step). */
+    volatile sig_atomic_t stop = 0;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    task_ctx *c = task_new(13);
+    c->no_fraction = 1;
+    c->stop = &stop;
+    c->stop_at = 13;
+    nlp_train_config cfg = make_config(c);
+    cfg.epochs = 3;
+    cfg.stop = &stop;
+    cfg.log = f;
+    cfg.verbosity = 1;
+    cfg.log_every = 1;
+    nlp_train_result res;
+    nlp_error e;
+    assert_int_equal(run(c, &cfg, 1, &res, &e), NLP_OK);
+    assert_int_equal(res.reason, NLP_TRAIN_REQUESTED);
+    task_free(c);
+    fclose(f);
+    assert_non_null(strstr(buf, "step 9, epoch 1: loss "));   /* unknown in epoch 1 */
+    assert_non_null(strstr(buf, "step 12, epoch 2 20%: loss "));
+    assert_non_null(strstr(buf, "ETA 18.0s\n")); /* 30 - 12 steps of 1 s */
+    free(buf);
+    f = open_memstream(&buf, &n);
+    nlp_model *m;
+    assert_int_equal(nlp_model_load(&m, ckpt_path, "linreg", &e), NLP_OK);
+    c = task_new(13);
+    c->no_fraction = 1;
+    assert_int_equal(nlp_model_read_params(m, c->p, &e), NLP_OK);
+    cfg = make_config(c);
+    cfg.epochs = 3;
+    cfg.log = f;
+    cfg.verbosity = 1;
+    cfg.log_every = 1;
+    nlp_train_task k = make_task(c, 1);
+    nlp_train *t;
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_OK);
+    assert_int_equal(nlp_train_resume(t, m, &e), NLP_OK);
+    assert_int_equal(nlp_train_run(t, &res, &e), NLP_OK);
+    nlp_train_free(t);
+    nlp_model_free(m);
+    task_free(c);
+    fclose(f);
+    assert_non_null(strstr(buf, "step 14, epoch 2 40%: loss "));
+    free(buf);
 
     /* Live on a terminal: redrawn in place. */
     log = run_logged(0, 1, script, 4, 10);
@@ -1244,6 +1353,10 @@ static void test_config_and_arguments(void **state)
     d.optim.lr = 0;
     assert_int_equal(nlp_train_config_check(&d, &e), NLP_EINVAL);
     assert_non_null(strstr(e.text, "optim"));
+    d = c;
+    d.live = 2;
+    assert_int_equal(nlp_train_config_check(&d, &e), NLP_EINVAL);
+    assert_non_null(strstr(e.text, "live"));
     d = c;
     d.lr_patience = 0;
     assert_int_equal(nlp_train_config_check(&d, &e), NLP_EINVAL);

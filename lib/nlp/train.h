@@ -29,12 +29,46 @@
 **
 ** The harness never prints to stdout and never exits the process.
 **
+** One iteration: the run ends if a limit is reached (cfg.epochs epochs
+** completed, cfg.max_steps steps, cfg.time_limit seconds) or early
+** stopping fired; else a stop request writes the checkpoint and returns
+** NLP_TRAIN_REQUESTED (so a limit reached at the same point wins); else a
+** periodic checkpoint is written when due; then one step (zero the
+** gradients, task->step, check, clip, update), then, at a validation
+** point, evaluate and decide.  When the run ends on a limit or early
+** stopping, the weights it stopped with are validated too (if any step
+** came after the last validation), the plot is redrawn and, when
+** cfg.checkpoint_every > 0, a last checkpoint is written.  "Time" is the
+** wall-clock time of nlp_train_run (steps, validation and files) on
+** cfg.clock, added up over resumed runs.  A validation metric that is not
+** finite never counts as a new best.
+**
+** Progress lines (every tool the same; the metric name and the unit come
+** from the task):
+**   validation  "epoch 3 step 1200: train 1.2345, valid bpc 2.0512 (best),
+**               lr 0.002, 12.3k chars/s, 1m20s" (train: mean loss since the
+**               last validation; the rate over that interval; training time)
+**   live        "step 1234, epoch 3 45%: loss 1.2345, 12.3k chars/s,
+**               lr 0.002, ETA 3m20s" (ETA to the nearest limit), redrawn in
+**               place on a terminal; with verbosity > 0 also written as a
+**               line every cfg.log_every steps
+**   verbose     "plateau: 2 validations without a new best; learning rate
+**               0.002 -> 0.001", "early stopping: ..."
+**   the end     "done (early stopping): epoch 7, step 8400; best valid bpc
+**               2.0512 at step 7200; training time 20m00s", or "stop
+**               requested at epoch 3 step 1234: checkpoint written to PATH"
+** A tool adds only what is its own (what to do next, exit status).
+**
 ** Model and checkpoint files (nlp/model.h) have the task's kind.  The
 ** harness writes the parameters itself (one tensor per view); the task's
 ** save_model adds what else makes the file loadable (hyperparameter
 ** metadata, vocabulary blobs).  A checkpoint adds "train.*" metadata, the
 ** optimiser state and what the task's save_state writes, and is a usable
-** model file too (with the latest weights, not the best).
+** model file too (with the latest weights, not the best).  Every file the
+** harness writes carries cfg.meta and "train.metric", "train.best_metric",
+** "train.best_step", "train.step", "train.epoch", "train.elapsed"; the
+** "train.*" and "optim.*" keys belong to the harness (lib/train.c lists
+** those of a checkpoint), tasks use their own prefix.
 */
 #ifndef NLP_TRAIN_H
 #define NLP_TRAIN_H
@@ -77,7 +111,9 @@ typedef struct nlp_train_task {
     */
     int (*evaluate)(void *ctx, double *metric, nlp_error *e);
 
-    /* How far the current epoch is, in [0,1] (progress and ETA).  Optional. */
+    /* How far the current epoch is, in [0,1] (progress and ETA); NAN when
+    ** unknown.  Optional: without it (or with NAN) the harness estimates it
+    ** from the steps the first epochs took. */
     double (*epoch_fraction)(void *ctx);
 
     /*
@@ -186,18 +222,27 @@ void nlp_train_free(nlp_train *t);
 ** parameters the task's loader has already read into task->params: restores
 ** the optimiser, the loop state (epoch, step, elapsed time, best metric,
 ** plateau counters, learning-rate scale, plot history) and calls
-** task->load_state.  Every number is range-checked.  NLP_OK or NLP_EFORMAT
-** with e filled.
+** task->load_state.  Call it before nlp_train_run, on t made with the
+** checkpoint's configuration (nlp_train_config_read, then the caller's
+** overrides).  Every number is range-checked: negative, NaN, infinite or
+** absurdly large values and inconsistent ones (more epochs than steps, an
+** optimiser step other than train.step) are NLP_EFORMAT with a message
+** naming the key; NLP_ENOMEM too.  The loop state changes only on success;
+** after a failure the optimiser and the task may be half restored, so free
+** t.  e->file is left empty: the caller knows the path.
 */
 int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e);
 
 /*
 ** Trains until a limit, early stopping or a stop request, validating,
 ** keeping the best model, checkpointing and reporting as configured above.
-** Fills *res (may be NULL).  Returns NLP_OK (whatever the stop reason),
-** NLP_ERANGE when training diverged (a non-finite loss or gradient: the
-** update is skipped and the run stops; the best model on disk is intact),
-** or the first error of a callback or of a file write, with e filled.
+** Fills *res (may be NULL; also on failure, where reason means nothing).
+** Returns NLP_OK (whatever the stop reason), NLP_ERANGE when training
+** diverged (a non-finite loss or gradient: the update is skipped and the
+** run stops; the best model on disk is intact), NLP_EINVAL when step
+** returns a value other than 0/1 or a count that is negative or not
+** finite, or the first error of a callback or of a file write, with e
+** filled.
 */
 int nlp_train_run(nlp_train *t, nlp_train_result *res, nlp_error *e);
 
@@ -212,13 +257,16 @@ const char *nlp_train_stop_name(nlp_train_stop reason);
 ** by t. */
 const char *nlp_train_checkpoint_path(const nlp_train *t);
 
-/* Writes a checkpoint now (cfg.checkpoint).  NLP_OK, NLP_EIO, NLP_ENOMEM. */
+/* Writes a checkpoint now (to nlp_train_checkpoint_path(t)).  NLP_OK,
+** NLP_EIO, NLP_ENOMEM, or the error of task->save_model / save_state. */
 int nlp_train_checkpoint(nlp_train *t, nlp_error *e);
 
 /* ==== Helpers for tasks' save_state/load_state =========================== */
 
-/* Stores the state of r in file under name / restores it (NLP_EFORMAT when
-** missing or malformed). */
+/* Stores the state of r in file as metadata name (64 hex digits) / restores
+** it.  add: NLP_OK, NLP_ENOMEM, NLP_EINVAL.  read: NLP_OK, or NLP_EFORMAT
+** when missing or malformed (not 64 lower-case hex digits, or all zero),
+** naming the key; r is unchanged then. */
 int nlp_train_add_rng(nlp_model *file, const char *name, const nlp_rng *r);
 int nlp_train_read_rng(const nlp_model *file, const char *name, nlp_rng *r,
                        nlp_error *e);
