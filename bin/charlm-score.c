@@ -91,18 +91,13 @@ int main(int argc, char **argv)
         != NLP_OK)
         cli_die_error(&e);
 
-    nlp_charlm_text text;
-    nlp_charlm_text_init(&text);
+    nlp_codepoints text;
+    nlp_codepoints_init(&text);
     int warnings = 0; /* lines with invalid UTF-8 */
     int nfiles = argc - optind;
-    for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
-        const char *path = nfiles ? argv[optind + i] : "-";
-        FILE *f = cli_open_read(path);
-        if (nlp_charlm_text_read(&text, f, path, strict, cli_warn_limited, &warnings, &e) != NLP_OK)
-            cli_die_error(&e);
-        if (f != stdin)
-            fclose(f);
-    }
+    if (nlp_codepoints_read_files(&text, (const char *const *)argv + optind, (size_t)nfiles,
+                                  "-", strict, cli_warn_limited, &warnings, &e) != NLP_OK)
+        cli_die_error(&e);
     cli_warn_summary(warnings, "lines with invalid UTF-8");
     if (text.nbad)
         cli_warn("%zu invalid UTF-8 sequences replaced by U+FFFD", text.nbad);
@@ -151,7 +146,7 @@ int main(int argc, char **argv)
     printf("%s\n", more ? " ..." : "");
     printf("bits-per-character: %.6f\n", bpc);
     printf("perplexity: %.6f\n", pow(2.0, bpc));
-    nlp_charlm_text_free(&text);
+    nlp_codepoints_free(&text);
     nlp_charlm_free(m);
     return CLI_EXIT_OK;
 }

@@ -17,6 +17,7 @@
 #include <nlp/vectors.h>
 #include <nlp/utf8.h>
 #include <nlp/lines.h>
+#include <nlp/codepoints.h>
 #include <nlp/tokenize.h>
 #include <nlp/tensor.h>
 #include <nlp/params.h>
