@@ -142,7 +142,7 @@ int nlp_classify_tokens(const nlp_vocab *words, const char *text, size_t len, in
 /* Everything read so far, and the growable arrays behind d. */
 typedef struct reader {
     nlp_classify_data *d;
-    size_t cap_ex, cap_tok;
+    size_t cap_ex, cap_label, cap_line, cap_tok;
 } reader;
 
 static int add_example(reader *r, const char *label, size_t llen, const char *text,
@@ -151,18 +151,10 @@ static int add_example(reader *r, const char *label, size_t llen, const char *te
     nlp_classify_data *d = r->d;
     if (d->n >= LONG_MAX - 1 || (size_t)d->n + 2 > SIZE_MAX / sizeof(size_t))
         return nlp_error_set(e, NLP_ERANGE, path, line, "too many examples");
-    if (grow((void **)&d->start, &r->cap_ex, (size_t)d->n + 2, sizeof *d->start) != NLP_OK)
+    if (grow((void **)&d->start, &r->cap_ex, (size_t)d->n + 2, sizeof *d->start) != NLP_OK ||
+        grow((void **)&d->label, &r->cap_label, (size_t)d->n + 1, sizeof *d->label) != NLP_OK ||
+        grow((void **)&d->line, &r->cap_line, (size_t)d->n + 1, sizeof *d->line) != NLP_OK)
         return nlp_error_set(e, NLP_ENOMEM, path, line, NULL);
-    /* label and line grow alongside start, with the same capacity. */
-    size_t cap = r->cap_ex;
-    int *lab = nlp_realloc(d->label, cap * sizeof *lab);
-    if (!lab)
-        return nlp_error_set(e, NLP_ENOMEM, path, line, NULL);
-    d->label = lab;
-    long *ln = nlp_realloc(d->line, cap * sizeof *ln);
-    if (!ln)
-        return nlp_error_set(e, NLP_ENOMEM, path, line, NULL);
-    d->line = ln;
 
     long lid = nlp_vocab_add(d->labels, label, llen);
     if (lid < 0)
@@ -251,9 +243,9 @@ int nlp_classify_data_read(nlp_classify_data **out, FILE *f, const char *path,
     d->words = nlp_vocab_new();
     d->labels = nlp_vocab_new();
     d->start = nlp_calloc(1, sizeof *d->start);
-    r.cap_ex = 1;
     d->label = nlp_malloc(sizeof *d->label);
     d->line = nlp_malloc(sizeof *d->line);
+    r.cap_ex = r.cap_label = r.cap_line = 1;
     if (!d->words || !d->labels || !d->start || !d->label || !d->line) {
         rc = nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
         goto done;
