@@ -41,8 +41,11 @@ PRED_REPEAT=${PRED_REPEAT:-20}
 EPOCHS=${EPOCHS:-10}
 TOOLS=${TOOLS:-"ours fasttext torch"}
 SENTIMENT_EXTRA=${SENTIMENT_EXTRA:-}
-ANCHOR=${ANCHOR:-$top_srcdir/../shared/anchors/torch_sentiment.py}
-export NLP_CORPORA=${NLP_CORPORA:-$top_srcdir/../shared/corpora}
+# ../shared beside the checkout (or beside a worktree's parent directory).
+shared=$top_srcdir/../shared
+[ -d "$shared" ] || shared=$top_srcdir/../../shared
+ANCHOR=${ANCHOR:-$shared/anchors/torch_sentiment.py}
+export NLP_CORPORA=${NLP_CORPORA:-$shared/corpora}
 export OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 work=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/sentbench.XXXXXX")}
 mkdir -p "$work"
