@@ -89,8 +89,9 @@ static void help_predict(void)
            "      --all                  every label, most likely first:\n"
            "                             'label<TAB>p<TAB>label<TAB>p...'\n"
            "  -k K                       the K most likely labels [1]\n"
-           "      --batch N              lines classified together; a terminal gets 1\n"
-           "                             (each answer at once) [%d]\n"
+           "      --batch N              lines classified together, of similar length\n"
+           "                             among the next 8*N; 1 = each line at once, as\n"
+           "                             on a terminal [%d]\n"
            "      --threads N            BLAS threads [1]\n"
            "  -v, --verbose              report unknown tokens and the time taken\n"
            "\n", DEF_PREDICT_BATCH);
@@ -521,15 +522,21 @@ typedef struct pending {
     int n;
 } pending;
 
+/* Lines are read PREDICT_WINDOW batches ahead and classified in batches of
+** similar length (padding is wasted work: on SST-2 a batch in input order
+** is twice as long as its average sentence), then printed in input order. */
+#define PREDICT_WINDOW 8
+
 typedef struct predictor {
     nlp_classify *m;
     int K, show;       /* labels in the model, labels to print per line */
-    int batch;
-    pending *lines;    /* (batch) */
+    int batch, window; /* sentences per forward; lines read ahead */
+    pending *lines;    /* (window) */
     int nlines;
-    const int **seqs;
-    int *lens;
-    float *probs;      /* (batch, K) */
+    int *order;        /* (window) lines sorted by length */
+    const int **seqs;  /* (batch) */
+    int *lens;         /* (batch) */
+    float *probs;      /* (window, K) */
     int *rank;         /* (K) */
     size_t nunk, ntok;
 } predictor;
@@ -544,17 +551,39 @@ static int by_prob(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
+static const pending *sort_lines;
+
+static int by_length(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    if (sort_lines[x].n != sort_lines[y].n)
+        return sort_lines[x].n < sort_lines[y].n ? -1 : 1;
+    return x - y;
+}
+
 static void flush(predictor *p)
 {
     if (!p->nlines)
         return;
-    for (int b = 0; b < p->nlines; b++) {
-        p->seqs[b] = p->lines[b].ids;
-        p->lens[b] = p->lines[b].n;
+    for (int i = 0; i < p->nlines; i++)
+        p->order[i] = i;
+    sort_lines = p->lines;
+    qsort(p->order, (size_t)p->nlines, sizeof *p->order, by_length);
+    for (int i = 0; i < p->nlines; i += p->batch) {
+        int B = p->nlines - i < p->batch ? p->nlines - i : p->batch;
+        for (int b = 0; b < B; b++) {
+            p->seqs[b] = p->lines[p->order[i + b]].ids;
+            p->lens[b] = p->lines[p->order[i + b]].n;
+        }
+        /* The batch's rows go to a scratch row block, then to their lines. */
+        float *out = p->probs + (size_t)p->window * p->K;
+        int rc = nlp_classify_predict(p->m, p->seqs, p->lens, B, out);
+        if (rc != NLP_OK)
+            cli_die("predicting: %s", nlp_error_string(rc));
+        for (int b = 0; b < B; b++)
+            memcpy(p->probs + (size_t)p->order[i + b] * p->K, out + (size_t)b * p->K,
+                   (size_t)p->K * sizeof *out);
     }
-    int rc = nlp_classify_predict(p->m, p->seqs, p->lens, p->nlines, p->probs);
-    if (rc != NLP_OK)
-        cli_die("predicting: %s", nlp_error_string(rc));
     const nlp_vocab *labels = nlp_classify_labels(p->m);
     for (int b = 0; b < p->nlines; b++) {
         const float *pr = p->probs + (size_t)b * p->K;
@@ -568,7 +597,7 @@ static void flush(predictor *p)
         putchar('\n');
     }
     p->nlines = 0;
-    if (p->batch == 1 || isatty(STDOUT_FILENO))
+    if (p->window == 1 || isatty(STDOUT_FILENO))
         fflush(stdout);
 }
 
@@ -576,9 +605,9 @@ static void predict_file(predictor *p, const char *path)
 {
     FILE *f = cli_open_read(path);
     const char *name = strcmp(path, "-") ? path : "<stdin>";
-    int batch = p->batch;
+    int window = p->window;
     if (isatty(fileno(f)))
-        batch = 1; /* an answer for each line as it is typed */
+        window = 1; /* an answer for each line as it is typed */
     nlp_lines *lr = nlp_lines_new(f, NLP_LINES_STRIP_CR);
     if (!lr)
         cli_die("out of memory");
@@ -593,7 +622,7 @@ static void predict_file(predictor *p, const char *path)
                                 &p->nunk) != NLP_OK)
             cli_die("%s:%ld: line too long", name, nlp_lines_number(lr));
         p->ntok += (size_t)pl->n;
-        if (++p->nlines >= batch)
+        if (++p->nlines >= window)
             flush(p);
     }
     if (got < 0)
@@ -645,12 +674,14 @@ static int cmd_predict(int argc, char **argv)
     p.K = (int)nlp_vocab_size(nlp_classify_labels(p.m));
     p.show = all || k > p.K ? p.K : (int)k;
     p.batch = (int)batch;
-    p.lines = calloc((size_t)batch, sizeof *p.lines);
+    p.window = batch == 1 ? 1 : (int)batch * PREDICT_WINDOW;
+    p.lines = calloc((size_t)p.window, sizeof *p.lines);
+    p.order = malloc((size_t)p.window * sizeof *p.order);
     p.seqs = malloc((size_t)batch * sizeof *p.seqs);
     p.lens = malloc((size_t)batch * sizeof *p.lens);
-    p.probs = malloc((size_t)batch * (size_t)p.K * sizeof *p.probs);
+    p.probs = malloc(((size_t)p.window + (size_t)batch) * (size_t)p.K * sizeof *p.probs);
     p.rank = malloc((size_t)p.K * sizeof *p.rank);
-    if (!p.lines || !p.seqs || !p.lens || !p.probs || !p.rank)
+    if (!p.lines || !p.order || !p.seqs || !p.lens || !p.probs || !p.rank)
         cli_die("out of memory");
     double t0 = nlp_progress_now();
     if (optind == argc)
@@ -661,9 +692,10 @@ static int cmd_predict(int argc, char **argv)
         cli_warn("%zu tokens, %zu unknown (%.1f%%); %.2f seconds", p.ntok, p.nunk,
                  p.ntok ? 100.0 * (double)p.nunk / (double)p.ntok : 0.0,
                  nlp_progress_now() - t0);
-    for (long i = 0; i < batch; i++)
+    for (int i = 0; i < p.window; i++)
         free(p.lines[i].ids);
     free(p.lines);
+    free(p.order);
     free(p.seqs);
     free(p.lens);
     free(p.probs);
