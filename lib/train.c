@@ -465,7 +465,8 @@ static int write_file(nlp_train *t, const char *path, int ckpt, nlp_error *e)
             rc = nlp_model_set_meta(m, p[0], p[1]);
     if (rc == NLP_OK && k->metric)
         rc = nlp_model_set_meta(m, "train.metric", k->metric);
-    rc = set_double(m, "train.best_metric", t->best_step >= 0 ? t->best : NAN, rc);
+    if (t->best_step >= 0) /* else absent: a reader's meta_double refuses "nan" */
+        rc = set_double(m, "train.best_metric", t->best, rc);
     rc = set_long(m, "train.best_step", t->best_step, rc);
     rc = set_long(m, "train.step", t->step, rc);
     rc = set_long(m, "train.epoch", t->epoch, rc);

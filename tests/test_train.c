@@ -612,6 +612,15 @@ static void test_no_validation(void **state)
     load_params(out_path, disk);
     assert_memory_equal(disk, c->p->data, NP * sizeof(float));
     assert_true(res.lr == 0.05f);
+    nlp_model *m;
+    long best_step, step;
+    assert_int_equal(nlp_model_load(&m, out_path, "linreg", &e), NLP_OK);
+    assert_null(nlp_model_meta(m, "train.best_metric"));
+    assert_int_equal(nlp_model_meta_long(m, "train.best_step", &best_step, &e), NLP_OK);
+    assert_int_equal(nlp_model_meta_long(m, "train.step", &step, &e), NLP_OK);
+    assert_int_equal(best_step, -1);
+    assert_int_equal(step, 25);
+    nlp_model_free(m);
     task_free(c);
 
     /* Mid-run: the file holds the weights of the last epoch end. */

@@ -65,8 +65,9 @@
 ** metadata, vocabulary blobs).  A checkpoint adds "train.*" metadata, the
 ** optimiser state and what the task's save_state writes, and is a usable
 ** model file too (with the latest weights, not the best).  Every file the
-** harness writes carries cfg.meta and "train.metric", "train.best_metric",
-** "train.best_step", "train.step", "train.epoch", "train.elapsed"; the
+** harness writes carries cfg.meta and "train.metric", "train.best_metric"
+** (when there is a best), "train.best_step" (-1: none), "train.step",
+** "train.epoch", "train.elapsed" (seconds); the
 ** "train.*" and "optim.*" keys belong to the harness (lib/train.c lists
 ** those of a checkpoint), tasks use their own prefix.
 */
@@ -144,7 +145,9 @@ typedef struct nlp_train_config {
                                 without a new best; 0 = never; 0 */
     double lr_decay;         /* factor in (0,1] on a plateau; 1 = never; 0.5 */
     long lr_patience;        /* validations without a new best before a decay; 2 */
-    double min_lr;           /* the decay never takes the rate below this; 1e-5 */
+    double min_lr;           /* the decay never takes optim.lr times the scale
+                                below this (the schedule underneath may), nor
+                                raises it; 1e-5 */
     double clip;             /* global gradient-norm limit, 0 = none; 5 */
     nlp_optim_config optim;  /* Adam with its defaults */
     double checkpoint_every; /* seconds between checkpoints; 0 = only on stop; 0 */
