@@ -8,7 +8,8 @@
 ** predicted; a character outside the model's vocabulary is scored with the
 ** probability the model gives its unknown symbol, and such characters are
 ** counted and listed.  The text is scored exactly as charlm-train scores
-** its validation text, so the figures agree.
+** its validation text, so the figures agree.  Without -m it reads
+** charlm.model, where charlm-train writes by default.
 */
 #include <getopt.h>
 #include <math.h>
@@ -24,13 +25,14 @@
 
 static _Noreturn void usage(void)
 {
-    printf("Usage: charlm-score -m MODEL [OPTION]... [FILE]...\n"
+    printf("Usage: charlm-score [-m MODEL] [OPTION]... [FILE]...\n"
            "Score UTF-8 text from the FILEs (or standard input; '-' is standard input)\n"
            "under a character language model made by charlm-train: print the number of\n"
            "characters, the characters unknown to the model, bits per character and\n"
            "perplexity per character.\n"
            "\n"
            "  -m, --model MODEL          the model (or a training checkpoint)\n"
+           "                             [" CLI_DEFAULT_CHARLM_MODEL ", charlm-train's default]\n"
            "      --strict               refuse invalid UTF-8 (default: replace it by\n"
            "                             U+FFFD and warn)\n"
            "      --threads N            BLAS threads [1]\n"
@@ -44,7 +46,8 @@ static _Noreturn void usage(void)
            "  bits-per-character: X\n"
            "  perplexity: X              2^bits-per-character\n"
            "\n"
-           "Exit status: 0 success, 1 error, 2 usage error.\n");
+           "Exit status: 0 success, 1 error (a bad model, unreadable input, a write\n"
+           "error), 2 usage error (also no -m and no " CLI_DEFAULT_CHARLM_MODEL " here).\n");
     exit(CLI_EXIT_OK);
 }
 
@@ -74,15 +77,10 @@ int main(int argc, char **argv)
         case OPT_THREADS: threads = cli_parse_long("--threads", optarg, 1, 1024); break;
         case 'h': usage();
         case OPT_VERSION: cli_version();
-        case ':': cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
-        default:
-            if (optopt && optopt < 256)
-                cli_usage_error("invalid option -- '%c'", optopt);
-            cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+        default: cli_option_error(c, argv);
         }
     }
-    if (!model)
-        cli_usage_error("no model given (-m MODEL)");
+    model = cli_model_path(model, CLI_DEFAULT_CHARLM_MODEL, "charlm-train");
     nlp_tensor_set_threads((int)threads);
 
     nlp_charlm *m;
@@ -93,14 +91,12 @@ int main(int argc, char **argv)
 
     nlp_codepoints text;
     nlp_codepoints_init(&text);
-    int warnings = 0; /* lines with invalid UTF-8 */
+    cli_utf8_warnings w;
     int nfiles = argc - optind;
     if (nlp_codepoints_read_files(&text, (const char *const *)argv + optind, (size_t)nfiles,
-                                  "-", strict, cli_warn_limited, &warnings, &e) != NLP_OK)
+                                  CLI_STDIN_NAME, strict, cli_utf8_warn, cli_utf8_input, &w,
+                                  &e) != NLP_OK)
         cli_die_error(&e);
-    cli_warn_summary(warnings, "lines with invalid UTF-8");
-    if (text.nbad)
-        cli_warn("%zu invalid UTF-8 sequences replaced by U+FFFD", text.nbad);
 
     /* The distinct unknown characters among the predicted ones, in order of
     ** appearance, for the report. */
@@ -128,7 +124,7 @@ int main(int argc, char **argv)
         cli_die("scoring failed: %s", nlp_error_string(rc));
     if (s.count == 0)
         cli_die("%s: nothing to score (the text needs at least two characters)",
-                nfiles == 1 ? argv[optind] : "input");
+                nfiles == 1 ? cli_input_name(argv[optind]) : nfiles ? "input" : CLI_STDIN_NAME);
     double bpc = nlp_charlm_bpc(&s);
     printf("characters: %zu\n", n);
     printf("predicted: %zu\n", s.count);

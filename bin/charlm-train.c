@@ -152,11 +152,7 @@ int main(int argc, char **argv)
         case 'o': output = optarg; break;
         case 'h': usage(&tr);
         case OPT_VERSION: cli_version();
-        case ':': cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
-        default:
-            if (optopt && optopt < 256)
-                cli_usage_error("invalid option -- '%c'", optopt);
-            cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+        default: cli_option_error(c, argv);
         }
         if (c >= OPT_CELL && c <= OPT_VALID && !shape_option)
             shape_option = name;
@@ -209,14 +205,11 @@ int main(int argc, char **argv)
     /* The corpus, split into training text and the validation tail. */
     nlp_codepoints text;
     nlp_codepoints_init(&text);
-    int warnings = 0; /* lines with invalid UTF-8 */
+    cli_utf8_warnings w;
     if (nlp_codepoints_read_files(&text, (const char *const *)argv + optind,
-                                  (size_t)(argc - optind), "-", strict, cli_warn_limited,
-                                  &warnings, &e) != NLP_OK)
+                                  (size_t)(argc - optind), CLI_STDIN_NAME, strict, cli_utf8_warn,
+                                  cli_utf8_input, &w, &e) != NLP_OK)
         cli_die_error(&e);
-    cli_warn_summary(warnings, "lines with invalid UTF-8");
-    if (text.nbad)
-        cli_warn("%zu invalid UTF-8 sequences replaced by U+FFFD", text.nbad);
     if (text.n == 0)
         cli_die("empty input: nothing to train on");
     const size_t nvalid = (size_t)floor((double)text.n * valid), ntrain = text.n - nvalid;

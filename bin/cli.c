@@ -5,28 +5,47 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *tool_name = "libnlp";
+static int write_error_reported; /* by cli_write_error: not again at exit */
 
-/* Catches a failed write to stdout (full disk, closed pipe) at exit. */
+/*
+** Catches a failed write to stdout (a full disk, an I/O error) at exit, as
+** coreutils' close_stdout does: buffered output is flushed by fclose, and
+** an error seen earlier (ferror) counts too.  Registered first, so it runs
+** after every other atexit handler.
+*/
 static void close_stdout(void)
 {
-    if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
-        if (errno == EPIPE)
-            _exit(CLI_EXIT_FAILURE);
-        fprintf(stderr, "%s: write error: %s\n", tool_name, strerror(errno));
-        _exit(CLI_EXIT_FAILURE);
+    int failed_before = ferror(stdout);
+    errno = 0;
+    int close_failed = fclose(stdout) != 0;
+    if (!failed_before && !close_failed)
+        return;
+    if (!write_error_reported) {
+        /* An earlier failure whose errno is gone is reported without one. */
+        if (close_failed && errno)
+            fprintf(stderr, "%s: write error: %s\n", tool_name, strerror(errno));
+        else
+            fprintf(stderr, "%s: write error\n", tool_name);
     }
+    _exit(CLI_EXIT_FAILURE);
 }
 
 void cli_init(const char *name)
 {
     tool_name = name;
+    /* A tool whose reader went away (`tool | head`) stops silently, killed
+    ** by SIGPIPE, even when started with SIGPIPE ignored. */
+    signal(SIGPIPE, SIG_DFL);
     atexit(close_stdout);
 }
 
@@ -75,6 +94,25 @@ void cli_usage_error(const char *fmt, ...)
     exit(CLI_EXIT_USAGE);
 }
 
+void cli_option_error(int c, char *const argv[])
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (c == ':') {
+        if (optopt && optopt < 256 && strncmp(arg, "--", 2) != 0)
+            cli_usage_error("option requires an argument -- '%c'", optopt);
+        cli_usage_error("option '%s' requires an argument", arg);
+    }
+    /* getopt_long sets optopt to the option's value when a long option
+    ** that takes no argument was given one ("--strict=yes"). */
+    if (optopt && strncmp(arg, "--", 2) == 0 && strchr(arg, '=')) {
+        int n = (int)(strchr(arg, '=') - arg);
+        cli_usage_error("option '%.*s' doesn't allow an argument", n, arg);
+    }
+    if (optopt && optopt < 256)
+        cli_usage_error("invalid option -- '%c'", optopt);
+    cli_usage_error("unrecognized option '%s'", arg);
+}
+
 void cli_version(void)
 {
     printf("%s (libnlp) %s\n", tool_name, nlp_version());
@@ -105,6 +143,77 @@ double cli_parse_double(const char *option, const char *arg, double min, double 
     return v;
 }
 
+const char *cli_input_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? CLI_STDIN_NAME : path;
+}
+
+FILE *cli_open_read(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return stdin;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        cli_die("%s: %s", path, strerror(errno));
+    return f;
+}
+
+void cli_close_read(FILE *f)
+{
+    if (f && f != stdin)
+        fclose(f);
+}
+
+const char *cli_model_path(const char *given, const char *def, const char *trainer)
+{
+    if (given)
+        return given;
+    struct stat st;
+    if (stat(def, &st) == 0)
+        return def;
+    cli_usage_error("no model given and %s not found (train one with %s, or give -m MODEL)",
+                    def, trainer);
+}
+
+/* ==== Invalid UTF-8 warnings =========================================== */
+
+void cli_utf8_begin(cli_utf8_warnings *w, const char *name)
+{
+    w->name = name;
+    w->lines = 0;
+}
+
+void cli_utf8_warn(void *ctx, const nlp_error *e)
+{
+    cli_utf8_warnings *w = ctx;
+    if (++w->lines <= CLI_MAX_WARNINGS) {
+        char buf[NLP_ERROR_FILE_MAX + NLP_ERROR_TEXT_MAX + 32];
+        cli_warn("%s", nlp_error_format(e, buf, sizeof buf));
+    }
+}
+
+void cli_utf8_warn_line(cli_utf8_warnings *w, long line)
+{
+    if (++w->lines <= CLI_MAX_WARNINGS)
+        cli_warn("%s:%ld: invalid UTF-8", w->name, line);
+}
+
+void cli_utf8_end(cli_utf8_warnings *w)
+{
+    if (w->lines > CLI_MAX_WARNINGS)
+        cli_warn("%s: ... and %ld more line%s with invalid UTF-8", w->name,
+                 w->lines - CLI_MAX_WARNINGS, w->lines - CLI_MAX_WARNINGS == 1 ? "" : "s");
+    w->lines = 0;
+}
+
+void cli_utf8_input(void *ctx, const char *name, int end)
+{
+    if (end)
+        cli_utf8_end(ctx);
+    else
+        cli_utf8_begin(ctx, name);
+}
+
 void cli_warn_limited(void *count, const nlp_error *e)
 {
     int *n = count;
@@ -117,15 +226,20 @@ void cli_warn_limited(void *count, const nlp_error *e)
 void cli_warn_summary(int count, const char *what)
 {
     if (count > CLI_MAX_WARNINGS)
-        cli_warn("%d more %s not shown", count - CLI_MAX_WARNINGS, what);
+        cli_warn("... and %d more %s", count - CLI_MAX_WARNINGS, what);
 }
 
-FILE *cli_open_read(const char *path)
+/* ==== Output =========================================================== */
+
+void cli_write_error(void)
 {
-    if (strcmp(path, "-") == 0)
-        return stdin;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        cli_die("%s: %s", path, strerror(errno));
-    return f;
+    cli_warn("write error: %s", strerror(errno));
+    write_error_reported = 1;
+    exit(CLI_EXIT_FAILURE);
+}
+
+void cli_write(const void *s, size_t n)
+{
+    if (n > 0 && fwrite(s, 1, n, stdout) != n)
+        cli_write_error();
 }

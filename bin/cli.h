@@ -1,10 +1,16 @@
 /*
 ** cli: what every libnlp tool does the same way: program name, GNU-style
-** messages and exit codes, checked number parsing, safe stdout close.
+** messages and exit codes, checked number parsing, one name for standard
+** input, limited invalid-UTF-8 warnings, checked writes to stdout.
 **
 **   exit 0  success          (--help and --version print to stdout)
-**   exit 1  runtime error    "tool: FILE:LINE: what is wrong"
+**   exit 1  runtime error    "tool: FILE:LINE: what is wrong"; also a failed
+**                            write to stdout ("tool: write error: ...")
 **   exit 2  usage error      "tool: what is wrong" + "Try 'tool --help' ..."
+**
+** A closed pipe (`tool | head`) is not an error to report: cli_init()
+** restores the default SIGPIPE action, so the tool stops silently, as the
+** coreutils do.
 */
 #ifndef NLP_CLI_H
 #define NLP_CLI_H
@@ -15,7 +21,20 @@
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
 
-/* Records the tool's name for messages and registers the stdout check. */
+/* How every tool names standard input in messages (for "-" or no FILE). */
+#define CLI_STDIN_NAME "<stdin>"
+
+/*
+** The model charlm-train writes when given no -o, and that charlm-generate
+** and charlm-score read when given no -m: a file in the current directory.
+*/
+#define CLI_DEFAULT_CHARLM_MODEL "charlm.model"
+
+/*
+** Records the tool's name for messages, restores the default SIGPIPE action
+** and registers the check of stdout at exit (a failed write or close of
+** stdout turns the exit status into 1 with "tool: write error: ...").
+*/
 void cli_init(const char *name);
 
 /* The tool's name as given to cli_init. */
@@ -33,6 +52,14 @@ _Noreturn void cli_die_error(const nlp_error *e);
 /* "tool: msg" + "Try 'tool --help' for more information." then exit 2. */
 _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+** The usage error for what getopt_long returned when it did not recognise
+** the command line: c is ':' (a missing argument) or '?' (an unknown
+** option, or an argument given to an option that takes none).  Call it
+** with opterr = 0 and an optstring that starts with ':'.
+*/
+_Noreturn void cli_option_error(int c, char *const argv[]);
+
 /* Prints "tool (libnlp) VERSION" to stdout and exits 0. */
 _Noreturn void cli_version(void);
 
@@ -43,17 +70,85 @@ _Noreturn void cli_version(void);
 long cli_parse_long(const char *option, const char *arg, long min, long max);
 double cli_parse_double(const char *option, const char *arg, double min, double max);
 
+/* ==== Input ============================================================ */
+
+/* The name of path in messages: CLI_STDIN_NAME for "-", else path. */
+const char *cli_input_name(const char *path);
+
 /*
-** Warning callback for library readers (e.g. invalid UTF-8 lines): ctx is
-** an int counter; the first CLI_MAX_WARNINGS are printed as
-** "tool: FILE:LINE: text", the rest only counted.  cli_warn_summary() then
-** says how many were not shown ("WHAT" names them).
+** Opens path for reading ("-" is stdin) or dies with "tool: path: strerror".
+** Close with cli_close_read (which leaves stdin open).
 */
-#define CLI_MAX_WARNINGS 10
+FILE *cli_open_read(const char *path);
+
+/* Closes a file from cli_open_read; stdin is left open. */
+void cli_close_read(FILE *f);
+
+/*
+** The model to load: given when not NULL; else def when that file exists
+** (the default path, where trainer writes by default); else a usage error
+** "no model given and DEF not found (train one with TRAINER, or give -m
+** MODEL)", exit 2 like any missing operand.
+*/
+const char *cli_model_path(const char *given, const char *def, const char *trainer);
+
+/* ==== Invalid UTF-8 warnings =========================================== */
+
+/*
+** Every tool warns the same way about the lines of an input that hold
+** invalid UTF-8 (replaced by U+FFFD unless --strict): the first
+** CLI_MAX_WARNINGS lines of each input as "tool: FILE:LINE: invalid
+** UTF-8", then, when the input is done, one summary for the rest:
+** "tool: FILE: ... and N more lines with invalid UTF-8".
+*/
+#define CLI_MAX_WARNINGS 5
+
+typedef struct cli_utf8_warnings {
+    const char *name;   /* the input, as named in messages (see cli_input_name) */
+    long lines;         /* its lines with invalid UTF-8 so far */
+} cli_utf8_warnings;
+
+/* Starts counting for the input called name (kept, not copied). */
+void cli_utf8_begin(cli_utf8_warnings *w, const char *name);
+
+/*
+** Warning callback for library readers (nlp_codepoints_warn_fn and the like):
+** ctx is a cli_utf8_warnings; e names the file and line.
+*/
+void cli_utf8_warn(void *ctx, const nlp_error *e);
+
+/* The same for a tool that finds the bad line itself (1-based line). */
+void cli_utf8_warn_line(cli_utf8_warnings *w, long line);
+
+/* Ends the input: prints the summary line when some were not shown. */
+void cli_utf8_end(cli_utf8_warnings *w);
+
+/*
+** Input callback for readers of several inputs (nlp_codepoints_read_files):
+** ctx is a cli_utf8_warnings; begins (end == 0) or ends (end == 1) the
+** input called name.  With cli_utf8_warn as the warning callback.
+*/
+void cli_utf8_input(void *ctx, const char *name, int end);
+
+/*
+** Older form, kept for callers that count over all their inputs: ctx is an
+** int counter; the first CLI_MAX_WARNINGS are printed as "tool:
+** FILE:LINE: text", the rest only counted.  cli_warn_summary() then says
+** "tool: ... and N more WHAT".  New code uses cli_utf8_* (per input, and
+** the summary names the input).
+*/
 void cli_warn_limited(void *count, const nlp_error *e);
 void cli_warn_summary(int count, const char *what);
 
-/* Opens path for reading ("-" is stdin) or dies with "tool: path: strerror". */
-FILE *cli_open_read(const char *path);
+/* ==== Output =========================================================== */
+
+/*
+** Writes n bytes to stdout; a failed write is reported ("tool: write
+** error: strerror") and exits 1.
+*/
+void cli_write(const void *s, size_t n);
+
+/* Reports the failed write to stdout that errno describes, then exit 1. */
+_Noreturn void cli_write_error(void);
 
 #endif

@@ -5,6 +5,8 @@
 **
 ** Reads the FILEs (or standard input; "-" is standard input, named
 ** "<stdin>" in messages), writes tokens separated by single spaces.
+** Lines with invalid UTF-8 are warned about as by every libnlp tool
+** (cli_utf8_*: a few per file, then a summary), or refused with --strict.
 ** All the work is in libnlp (nlp/tokenize.h); this file parses options,
 ** reads lines and writes output through one large buffer.
 */
@@ -30,8 +32,7 @@ typedef struct outbuf {
 
 static void out_flush(outbuf *o)
 {
-    if (o->len > 0 && fwrite(o->buf, 1, o->len, stdout) != o->len)
-        cli_die("write error: %s", strerror(errno));
+    cli_write(o->buf, o->len);
     o->len = 0;
 }
 
@@ -40,8 +41,7 @@ static void out_write(outbuf *o, const char *s, size_t n)
     if (n > OUT_BUFSIZE - o->len) {
         out_flush(o);
         if (n > OUT_BUFSIZE) {
-            if (fwrite(s, 1, n, stdout) != n)
-                cli_die("write error: %s", strerror(errno));
+            cli_write(s, n);
             return;
         }
     }
@@ -92,6 +92,7 @@ typedef struct tool {
     int strict;
     int sentences;
     outbuf out;
+    cli_utf8_warnings warnings;  /* of the file being read */
 } tool;
 
 /* Copies a short token without a call to memcpy. */
@@ -164,12 +165,19 @@ static void run_text(tool *tl, const char *s, size_t n, long nlines, const char 
 {
     nlp_error err;
     int rc = nlp_tokenize_begin(tl->tz, s, n, &err);
-    if (rc == NLP_EUTF8 || (rc == NLP_OK && nlp_tokenize_invalid(tl->tz, NULL) > 0)) {
+    if (rc == NLP_EUTF8) {
         out_flush(&tl->out);
-        fflush(stdout);
-        cli_warn("%s:%ld: invalid UTF-8", name, lineno);
-        if (rc == NLP_EUTF8)
-            exit(CLI_EXIT_FAILURE);
+        if (fflush(stdout) != 0)
+            cli_write_error();
+        cli_die("%s:%ld: invalid UTF-8", name, lineno);
+    } else if (rc == NLP_OK && nlp_tokenize_invalid(tl->tz, NULL) > 0) {
+        /* the output so far first, so that the warning follows its line */
+        if (tl->warnings.lines < CLI_MAX_WARNINGS) {
+            out_flush(&tl->out);
+            if (fflush(stdout) != 0)
+                cli_write_error();
+        }
+        cli_utf8_warn_line(&tl->warnings, lineno);
     } else if (rc != NLP_OK) {
         cli_die("%s:%ld: %s", name, lineno, err.text[0] ? err.text : nlp_error_string(rc));
     }
@@ -210,6 +218,7 @@ static int run_file(tool *tl, FILE *f, const char *name)
     size_t len;
     long nlines;
     int rc, status = 0;
+    cli_utf8_begin(&tl->warnings, name);
     while ((rc = nlp_lines_next_block(r, &block, &len, &nlines)) == 1) {
         long lineno = nlp_lines_number(r) - nlines + 1;
         if (nlp_utf8_is_valid(block, len)) {
@@ -226,11 +235,19 @@ static int run_file(tool *tl, FILE *f, const char *name)
         }
     }
     if (rc == NLP_EIO) {
+        out_flush(&tl->out);
         cli_warn("%s: read error: %s", name, strerror(errno));
         status = 1;
     } else if (rc < 0) {
         cli_die("%s: %s", name, nlp_error_string(rc));
     }
+    if (tl->warnings.lines > CLI_MAX_WARNINGS) {
+        /* the summary after the file's output */
+        out_flush(&tl->out);
+        if (fflush(stdout) != 0)
+            cli_write_error();
+    }
+    cli_utf8_end(&tl->warnings);
     nlp_lines_free(r);
     return status;
 }
@@ -298,12 +315,8 @@ int main(int argc, char **argv)
             usage();
         case OPT_VERSION:
             cli_version();
-        case ':':
-            cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
         default:
-            if (optopt)
-                cli_usage_error("invalid option -- '%c'", optopt);
-            cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+            cli_option_error(c, argv);
         }
     }
     nlp_error err;
@@ -321,7 +334,7 @@ int main(int argc, char **argv)
 
     int status = 0;
     if (optind == argc) {
-        status |= run_file(&tl, stdin, "<stdin>");
+        status |= run_file(&tl, stdin, CLI_STDIN_NAME);
     } else {
         for (int i = optind; i < argc; i++) {
             int is_stdin = strcmp(argv[i], "-") == 0;
@@ -332,7 +345,7 @@ int main(int argc, char **argv)
                 status = 1;
                 continue;
             }
-            status |= run_file(&tl, f, is_stdin ? "<stdin>" : argv[i]);
+            status |= run_file(&tl, f, cli_input_name(argv[i]));
             if (!is_stdin)
                 fclose(f);
         }

@@ -47,12 +47,6 @@
 #include "nlp/model.h"
 #include "nlp/train.h"
 
-/* The model charlm-train writes and the charlm tools read without -m
-** (bin/cli.h is its home; this is the fallback until both agree). */
-#ifndef CLI_DEFAULT_CHARLM_MODEL
-#define CLI_DEFAULT_CHARLM_MODEL "charlm.model"
-#endif
-
 /* getopt_long values of the shared long options (a tool's own stay below). */
 enum {
     CLI_TRAIN_OPT_EPOCHS = 0x1000,

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +29,51 @@
 
 /* word2vec's ReduceVocab threshold: 0.7 * its 30M-entry hash table. */
 #define MAX_VOCAB_WORDS 21000000L
+
+/* How messages name standard output (standard input is CLI_STDIN_NAME). */
+#define STDOUT_NAME "<stdout>"
+
+/* ---- messages -------------------------------------------------------------- */
+
+/*
+** A word from a file or the command line made safe to print: valid UTF-8
+** passes unchanged, every byte of an ill-formed sequence and every control
+** character becomes \xNN (a backslash too, as \x5c, so the text is
+** unambiguous).  Returns a malloc'ed string.
+*/
+static char *printable(const char *s, size_t n)
+{
+    char *out = n < SIZE_MAX / 4 ? malloc(4 * n + 1) : NULL;
+    if (!out)
+        cli_die("out of memory");
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        int32_t cp;
+        int k = nlp_utf8_decode(s + i, n - i, &cp);
+        if (k > 0 && cp >= 0x20 && cp != 0x7f && cp != '\\' && !(cp >= 0x80 && cp < 0xa0)) {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+            continue;
+        }
+        size_t bad = k > 0 ? (size_t)k : (size_t)-k;
+        for (size_t j = 0; j < bad; j++)
+            o += (size_t)sprintf(out + o, "\\x%02x", (unsigned char)s[i + j]);
+        i += bad;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Opens path for reading ("-" is standard input); a directory is refused by name. */
+static FILE *open_read(const char *path)
+{
+    FILE *f = cli_open_read(path);
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode))
+        cli_die("%s: %s", cli_input_name(path), strerror(EISDIR));
+    return f;
+}
 
 /* ---- training ------------------------------------------------------------ */
 
@@ -52,7 +98,8 @@ static void train_usage(void)
            "unchanged, with the original defaults; only -threads defaults to the\n"
            "number of CPUs here (12 in the original).\n\n");
     printf("  -train, --train=FILE        training text, '-' = standard input [-]\n"
-           "  -output, -o, --output=FILE  where the vectors go, '-' = standard output [-]\n"
+           "  -output, -o, --output=FILE  where the vectors go, '-' = standard output [-];\n"
+           "                              a file is replaced only once it is complete\n"
            "  -size, --size=N             vector dimensions [%d]\n"
            "  -window, --window=N         maximum context distance [%d]\n"
            "  -sample, --sample=X         subsampling threshold for frequent words, 0 = off [%g]\n"
@@ -62,6 +109,8 @@ static void train_usage(void)
            "  -iter, --iter=N             training epochs [%d]\n"
            "  -min-count, --min-count=N   drop words seen fewer times [5]\n"
            "  -alpha, --alpha=X           starting learning rate [0.05 with CBOW, 0.025 skip-gram]\n"
+           "  -classes, --classes=K       write K word classes (k-means over the vectors,\n"
+           "                              'WORD CLASS' lines) instead of the vectors, 0 = off [0]\n"
            "  -cbow, --cbow=0|1           1 = continuous bag of words, 0 = skip-gram [%d]\n"
            "  -binary, --binary=0|1       write the binary format [0]\n"
            "  -save-vocab, --save-vocab=FILE  write the vocabulary ('word count' lines)\n"
@@ -77,13 +126,14 @@ static void train_usage(void)
     printf("Examples:\n"
            "  tokenize --lower < corpus.txt | word2vec -cbow 0 -size 200 > vectors.txt\n"
            "  word2vec -train text8 -output vectors.bin -binary 1 -threads 4\n"
+           "  word2vec -train text8 -output classes.txt -classes 500\n"
            "See word2vec(1) for the subcommands.\n");
 }
 
 enum {
     OPT_TRAIN = 256, OPT_SIZE, OPT_WINDOW, OPT_SAMPLE, OPT_HS, OPT_NEGATIVE, OPT_THREADS,
     OPT_ITER, OPT_MIN_COUNT, OPT_ALPHA, OPT_CBOW, OPT_BINARY, OPT_SAVE_VOCAB, OPT_READ_VOCAB,
-    OPT_DEBUG, OPT_SEED, OPT_SHARED, OPT_VERBOSE, OPT_VERSION, OPT_RESTRICT, OPT_COUNT
+    OPT_DEBUG, OPT_SEED, OPT_SHARED, OPT_VERBOSE, OPT_VERSION, OPT_RESTRICT, OPT_COUNT, OPT_CLASSES
 };
 
 typedef struct progress_state {
@@ -97,8 +147,11 @@ static void on_progress(void *arg, double done, double alpha, double wps)
                         done * 100, wps / 1000);
 }
 
-/* Copies standard input into an unlinked temporary file; returns its fd. */
-static int spool_stdin(off_t *size)
+/*
+** Copies the descriptor in (standard input, or a pipe named by -train; name
+** is what messages call it) into an unlinked temporary file; returns its fd.
+*/
+static int spool(int in, const char *name, off_t *size)
 {
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir)
@@ -119,11 +172,11 @@ static int spool_stdin(off_t *size)
         cli_die("out of memory");
     off_t total = 0;
     for (;;) {
-        ssize_t got = read(STDIN_FILENO, buf, BLOCK);
+        ssize_t got = read(in, buf, BLOCK);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
-            cli_die("-: read error: %s", strerror(errno));
+            cli_die("%s: read error: %s", name, strerror(errno));
         if (got == 0)
             break;
         for (ssize_t off = 0; off < got;) {
@@ -131,7 +184,7 @@ static int spool_stdin(off_t *size)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0)
-                cli_die("cannot spool standard input to %s: %s", dir, strerror(errno));
+                cli_die("cannot spool %s to %s: %s", name, dir, strerror(errno));
             off += w;
         }
         total += got;
@@ -141,13 +194,128 @@ static int spool_stdin(off_t *size)
     return fd;
 }
 
+/*
+** The training text as a seekable descriptor (threads read their slices
+** with pread): a regular file as it is, anything else spooled.
+*/
+static int open_corpus(const char *train, const char *name, off_t *size)
+{
+    struct stat st;
+    int fd = STDIN_FILENO;
+    if (strcmp(train, "-") != 0 && (fd = open(train, O_RDONLY | O_CLOEXEC)) < 0)
+        cli_die("%s: %s", name, strerror(errno));
+    if (fstat(fd, &st) != 0)
+        cli_die("%s: %s", name, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        cli_die("%s: %s", name, strerror(EISDIR));
+    if (S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == 0) {
+        *size = st.st_size;
+        return fd;
+    }
+    int sp = spool(fd, name, size);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return sp;
+}
+
+/* An output file: atomic for a named regular file, streaming for standard output. */
+typedef struct output {
+    const char *name;       /* for messages */
+    nlp_vectors_out *out;   /* NULL for standard output */
+    FILE *f;
+} output;
+
+static void output_open(output *o, const char *path)
+{
+    nlp_error e;
+    nlp_error_clear(&e);
+    o->out = NULL;
+    if (strcmp(path, "-") == 0) {
+        o->name = STDOUT_NAME;
+        o->f = stdout;
+        return;
+    }
+    o->name = path;
+    if (nlp_vectors_out_new(&o->out, path, &e) != NLP_OK)
+        cli_die_error(&e);
+    o->f = nlp_vectors_out_file(o->out);
+}
+
+/*
+** Gives up on o after an error: a named file's temporary is removed (the
+** previous file stays); standard output's unwritable buffer is dropped, so
+** the check at exit does not report the same error a second time.
+*/
+static void output_abandon(output *o)
+{
+    if (o->out) {
+        nlp_vectors_out_free(o->out);
+        o->out = NULL;
+    } else {
+        __fpurge(o->f);
+        clearerr(o->f);
+    }
+}
+
+_Noreturn static void output_die(output *o, const nlp_error *e)
+{
+    output_abandon(o);
+    cli_die_error(e);
+}
+
+static void output_commit(output *o)
+{
+    nlp_error e;
+    nlp_error_clear(&e);
+    if (o->out) {
+        nlp_vectors_out *out = o->out;
+        o->out = NULL;
+        if (nlp_vectors_out_commit(out, &e) != NLP_OK)
+            cli_die_error(&e);
+    } else if (fflush(o->f) != 0 || ferror(o->f)) {
+        nlp_error_set(&e, NLP_EIO, o->name, 0, "write error: %s", strerror(errno));
+        output_die(o, &e);
+    }
+}
+
+/* Fails now, before hours of training, if path cannot be written later. */
+static void output_check(const char *path)
+{
+    nlp_error e;
+    nlp_error_clear(&e);
+    if (strcmp(path, "-") != 0 && nlp_vectors_out_check(path, &e) != NLP_OK)
+        cli_die_error(&e);
+}
+
+/* word2vec's -classes output: one "WORD CLASS" line per word, in vocabulary order. */
+static void write_classes(output *o, const nlp_vocab *v, const int32_t *cl, long n)
+{
+    nlp_error e;
+    nlp_error_clear(&e);
+    for (long i = 0; i < n; i++) {
+        const char *w = nlp_vocab_word(v, i);
+        size_t len = nlp_vocab_word_len(v, i);
+        for (size_t k = 0; k < len; k++)
+            if (isspace((unsigned char)w[k]) || w[k] == '\0') {
+                char *p = printable(w, len);
+                nlp_error_set(&e, NLP_EFORMAT, o->name, 0,
+                              "word %ld ('%.200s') holds whitespace or a NUL byte: not representable", i, p);
+                output_die(o, &e);
+            }
+        if (fwrite(w, 1, len, o->f) != len || fprintf(o->f, " %d\n", (int)cl[i]) < 0) {
+            nlp_error_set(&e, NLP_EIO, o->name, 0, "write error: %s", strerror(errno));
+            output_die(o, &e);
+        }
+    }
+}
+
 static int train_main(int argc, char **argv)
 {
     nlp_w2v_config c;
     nlp_w2v_config_default(&c);
     c.threads = (int)(default_threads() > 1024 ? 1024 : default_threads());
-    const char *train = "-", *output = "-", *save_vocab = NULL, *read_vocab = NULL;
-    long min_count = 5, debug = 2;
+    const char *train = "-", *output_path = "-", *save_vocab = NULL, *read_vocab = NULL;
+    long min_count = 5, debug = 2, classes = 0;
     int binary = 0, verbose = 0;
     static const struct option opts[] = {
         {"train", required_argument, NULL, OPT_TRAIN},
@@ -161,6 +329,7 @@ static int train_main(int argc, char **argv)
         {"iter", required_argument, NULL, OPT_ITER},
         {"min-count", required_argument, NULL, OPT_MIN_COUNT},
         {"alpha", required_argument, NULL, OPT_ALPHA},
+        {"classes", required_argument, NULL, OPT_CLASSES},
         {"cbow", required_argument, NULL, OPT_CBOW},
         {"binary", required_argument, NULL, OPT_BINARY},
         {"save-vocab", required_argument, NULL, OPT_SAVE_VOCAB},
@@ -180,7 +349,7 @@ static int train_main(int argc, char **argv)
         const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "option";
         switch (ch) {
         case OPT_TRAIN: train = optarg; break;
-        case 'o': output = optarg; break;
+        case 'o': output_path = optarg; break;
         case OPT_SIZE: c.size = (int)cli_parse_long("-size", optarg, 1, 100000); break;
         case OPT_WINDOW: c.window = (int)cli_parse_long("-window", optarg, 1, 1000); break;
         case OPT_SAMPLE: c.sample = cli_parse_double("-sample", optarg, 0, 1); break;
@@ -190,6 +359,7 @@ static int train_main(int argc, char **argv)
         case OPT_ITER: c.iter = (int)cli_parse_long("-iter", optarg, 1, 1000000); break;
         case OPT_MIN_COUNT: min_count = cli_parse_long("-min-count", optarg, 0, LONG_MAX); break;
         case OPT_ALPHA: c.alpha = cli_parse_double("-alpha", optarg, 1e-12, 100); break;
+        case OPT_CLASSES: classes = cli_parse_long("-classes", optarg, 0, INT32_MAX); break;
         case OPT_CBOW: c.cbow = (int)cli_parse_long("-cbow", optarg, 0, 1); break;
         case OPT_BINARY: binary = (int)cli_parse_long("-binary", optarg, 0, 1); break;
         case OPT_SAVE_VOCAB: save_vocab = optarg; break;
@@ -209,6 +379,11 @@ static int train_main(int argc, char **argv)
     if (!c.hs && c.negative == 0)
         cli_usage_error("choose hierarchical softmax (-hs 1) or negative sampling (-negative N)");
 
+    /* Every output is known to be writable before any work starts. */
+    output_check(output_path);
+    if (save_vocab)
+        output_check(save_vocab);
+
     int tty = isatty(STDERR_FILENO);
     progress_state ps;
     nlp_progress_init(&ps.p, (verbose || (tty && debug >= 1)) ? stderr : NULL, debug >= 2 ? -1 : 0);
@@ -217,33 +392,9 @@ static int train_main(int argc, char **argv)
         c.progress_arg = &ps;
     }
 
-    /* The corpus must be a seekable file: threads read their slices with pread. */
-    int fd;
+    const char *name = cli_input_name(train);
     off_t size;
-    const char *name = train;
-    struct stat st;
-    if (strcmp(train, "-") == 0) {
-        name = "-";
-        if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode) && lseek(STDIN_FILENO, 0, SEEK_CUR) == 0) {
-            fd = STDIN_FILENO;
-            size = st.st_size;
-        } else {
-            fd = spool_stdin(&size);
-        }
-    } else {
-        fd = open(train, O_RDONLY);
-        if (fd < 0)
-            cli_die("%s: %s", train, strerror(errno));
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-            size = st.st_size;
-        } else {
-            /* A pipe or device given by name: spool it like standard input. */
-            if (dup2(fd, STDIN_FILENO) < 0)
-                cli_die("%s: %s", train, strerror(errno));
-            close(fd);
-            fd = spool_stdin(&size);
-        }
-    }
+    int fd = open_corpus(train, name, &size);
 
     nlp_error e;
     nlp_error_clear(&e);
@@ -266,14 +417,23 @@ static int train_main(int argc, char **argv)
         cli_die_error(&e);
     nlp_progress_line(&ps.p, "vocabulary size: %ld", nlp_vocab_size(v));
     nlp_progress_line(&ps.p, "words in training file: %lld", (long long)nlp_vocab_total(v));
-    if (save_vocab && nlp_vocab_save_file(v, save_vocab, &e) != NLP_OK)
-        cli_die_error(&e);
+    if (save_vocab) {
+        output vo;
+        output_open(&vo, save_vocab);
+        if (nlp_vocab_save(v, vo.f, save_vocab, &e) != NLP_OK)
+            output_die(&vo, &e);
+        output_commit(&vo);
+    }
 
     nlp_w2v *m;
     if (nlp_w2v_new(&m, &c, v, &e) != NLP_OK)
         cli_die_error(&e);
-    if (nlp_w2v_train(m, fd, size, name, &e) != NLP_OK)
+    if (nlp_w2v_train(m, fd, size, name, &e) != NLP_OK) {
+        nlp_progress_finish(&ps.p);
+        if (e.code == NLP_ERANGE)
+            cli_die("%s (see -alpha)", e.text);
         cli_die_error(&e);
+    }
     nlp_progress_finish(&ps.p);
     double secs = nlp_progress_elapsed(&ps.p);
     nlp_progress_line(&ps.p, "trained on %lld words in %.1fs (%.1fk words/s)",
@@ -283,14 +443,19 @@ static int train_main(int argc, char **argv)
     const float *vec = nlp_w2v_vectors(m);
     if (!vec)
         cli_die("out of memory");
-    FILE *out = stdout;
-    if (strcmp(output, "-") != 0 && !(out = fopen(output, "wb")))
-        cli_die("%s: %s", output, strerror(errno));
-    if (nlp_vectors_write(out, v, vec, nlp_vocab_size(v), nlp_w2v_dim(m), binary,
-                          strcmp(output, "-") == 0 ? "-" : output, &e) != NLP_OK)
-        cli_die_error(&e);
-    if (out != stdout && fclose(out) != 0)
-        cli_die("%s: write error: %s", output, strerror(errno));
+    long n = nlp_vocab_size(v);
+    output o;
+    output_open(&o, output_path);
+    if (classes > 0) {
+        int32_t *cl = malloc((size_t)n * sizeof *cl);
+        if (!cl || nlp_w2v_classes(vec, n, nlp_w2v_dim(m), (int)classes, NLP_W2V_CLASS_ITER, cl) != NLP_OK)
+            cli_die("out of memory");
+        write_classes(&o, v, cl, n);
+        free(cl);
+    } else if (nlp_vectors_write(o.f, v, vec, n, nlp_w2v_dim(m), binary, o.name, &e) != NLP_OK) {
+        output_die(&o, &e);
+    }
+    output_commit(&o);
     nlp_w2v_free(m);
     nlp_vocab_free(v);
     if (fd != STDIN_FILENO)
@@ -304,14 +469,13 @@ static nlp_vectors *load_vectors(const char *path, long max_rows)
 {
     if (!path)
         cli_usage_error("missing -m VECTORS");
-    FILE *f = cli_open_read(path);
+    FILE *f = open_read(path);
     nlp_vectors *v;
     nlp_error e;
     nlp_error_clear(&e);
-    if (nlp_vectors_read(f, path, max_rows, &v, &e) != NLP_OK)
+    if (nlp_vectors_read(f, cli_input_name(path), max_rows, &v, &e) != NLP_OK)
         cli_die_error(&e);
-    if (f != stdin)
-        fclose(f);
+    cli_close_read(f);
     nlp_vectors_normalize(v);
     return v;
 }
@@ -424,7 +588,9 @@ static int similar_main(int argc, char **argv, const char *model, long count)
         if (row < 0)
             row = folded_find(&fw, argv[i], strlen(argv[i]), &buf, &cap);
         if (row < 0) {
-            cli_warn("%s: not in the vocabulary", argv[i]);
+            char *p = printable(argv[i], strlen(argv[i]));
+            cli_warn("%s: not in the vocabulary", p);
+            free(p);
             status = CLI_EXIT_FAILURE;
             continue;
         }
@@ -462,11 +628,11 @@ static int analogy_main(int argc, char **argv, const char *model, long restrict_
 {
     if (argc > 1)
         cli_usage_error("analogy: at most one question FILE");
-    const char *path = argc == 1 ? argv[0] : "-";
+    FILE *in = open_read(argc == 1 ? argv[0] : "-");
+    const char *path = cli_input_name(argc == 1 ? argv[0] : "-");
     nlp_vectors *v = load_vectors(model, restrict_n);
     folded fw;
     folded_init(&fw, v, v->n);
-    FILE *in = cli_open_read(path);
     nlp_lines *lr = nlp_lines_new(in, NLP_LINES_STRIP_CR);
     if (!lr)
         cli_die("out of memory");
@@ -528,8 +694,7 @@ static int analogy_main(int argc, char **argv, const char *model, long restrict_
     if (r < 0)
         cli_die("%s: read error: %s", path, strerror(errno));
     nlp_lines_free(lr);
-    if (in != stdin)
-        fclose(in);
+    cli_close_read(in);
     /* Pack the (a, b, c) triples for the library. */
     long *abc = malloc((size_t)(nq > 0 ? nq : 1) * 3 * sizeof *abc);
     long *ans = malloc((size_t)(nq > 0 ? nq : 1) * sizeof *ans);
@@ -584,11 +749,11 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
 {
     if (argc > 1)
         cli_usage_error("similarity: at most one pairs FILE");
-    const char *path = argc == 1 ? argv[0] : "-";
+    FILE *in = open_read(argc == 1 ? argv[0] : "-");
+    const char *path = cli_input_name(argc == 1 ? argv[0] : "-");
     nlp_vectors *v = load_vectors(model, restrict_n);
     folded fw;
     folded_init(&fw, v, v->n);
-    FILE *in = cli_open_read(path);
     nlp_lines *lr = nlp_lines_new(in, NLP_LINES_STRIP_CR);
     if (!lr)
         cli_die("out of memory");
@@ -617,8 +782,8 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
         double score = strtod(f[2], &end);
         while (*end == ' ')
             end++;
-        if (end == f[2] || *end || errno == ERANGE)
-            cli_die("%s:%ld: bad score '%s'", path, nlp_lines_number(lr), f[2]);
+        if (end == f[2] || *end || errno == ERANGE || !isfinite(score))
+            cli_die("%s:%ld: bad score '%s'", path, nlp_lines_number(lr), printable(f[2], strlen(f[2])));
         long a = folded_find(&fw, f[0], strlen(f[0]), &buf, &bcap);
         long b = folded_find(&fw, f[1], strlen(f[1]), &buf, &bcap);
         if (a < 0 || b < 0) {
@@ -643,8 +808,7 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
     if (r < 0)
         cli_die("%s: read error: %s", path, strerror(errno));
     nlp_lines_free(lr);
-    if (in != stdin)
-        fclose(in);
+    cli_close_read(in);
     double rho = nlp_vectors_spearman(model_sim, human, n);
     printf("pairs used: %ld, skipped (unknown words): %ld\n", n, skipped);
     if (isnan(rho))

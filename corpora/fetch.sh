@@ -1,9 +1,12 @@
 #!/bin/sh
-# Fetches corpora named in corpora/MANIFEST into a data directory and checks
-# their sha256.  From the local mirror $NLP_CORPORA when it is set, else from
-# the public origin URL (gunzipped first when the origin ends in .gz).
+# Finds or fetches corpora named in corpora/MANIFEST and checks their sha256.
+# A corpus shipped with the project (a file NAME beside this script, e.g.
+# corpora/divina_commedia.txt) is used where it is, with no network and no
+# environment variable.  The others are fetched into a data directory: from
+# the local mirror $NLP_CORPORA when it is set, else from the public origin
+# URL (gunzipped first when the origin ends in .gz).
 #
-#   corpora/fetch.sh [-d DIR] NAME...     prints the path of each fetched file
+#   corpora/fetch.sh [-d DIR] NAME...     prints the path of each file
 #   corpora/fetch.sh --list               lists the known names
 #
 # DIR defaults to $NLP_DATA or corpora/data beside this script.  A file already
@@ -33,6 +36,12 @@ for name in "$@"; do
     [ -n "$line" ] || die "$name: not in $manifest"
     want=$(echo "$line" | awk '{print $2}')
     url=$(echo "$line" | awk '{print $3}')
+    shipped=$here/$name
+    if [ -f "$shipped" ]; then
+        got=$(sha_of "$shipped")
+        [ "$got" = "$want" ] || die "$shipped: sha256 mismatch (got $got, want $want): the shipped copy was changed"
+        echo "$shipped"; continue
+    fi
     out=$dest/$name
     if [ -f "$out" ] && [ "$(sha_of "$out")" = "$want" ]; then
         echo "$out"; continue

@@ -417,37 +417,18 @@ int nlp_charlm_save(const nlp_charlm *m, const char *path, const char *const *me
     return rc;
 }
 
-static const char *shape_text(char *buf, size_t n, int ndim, const size_t *shape)
-{
-    size_t k = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < ndim && k < n; i++)
-        k += (size_t)snprintf(buf + k, n - k, "%s%zu", i ? "," : "[", shape[i]);
-    if (k < n)
-        snprintf(buf + k, n - k, "]");
-    return buf;
-}
-
-/* Tensor name of f must exist with exactly the dimensions want[0..ndim). */
+/* Tensor name of f must exist with exactly the dimensions want[0..ndim);
+** the message also says which hyperparameters asked for that shape. */
 static int expect_tensor(const nlp_model *f, const char *path, const nlp_charlm_config *cfg,
                          int V, const char *name, int ndim, const size_t *want, nlp_error *e)
 {
-    int fnd;
-    const size_t *fs;
-    char a[96], b[96];
-    if (!nlp_model_tensor(f, name, &fnd, &fs))
-        return nlp_error_set(e, NLP_EFORMAT, path, 0, "no tensor '%s'", name);
-    int same = fnd == ndim;
-    for (int i = 0; same && i < ndim; i++)
-        same = fs[i] == want[i];
-    if (!same)
-        return nlp_error_set(e, NLP_EFORMAT, path, 0,
-                             "tensor '%s' has shape %s, but the hyperparameters (%s, %d layers, "
-                             "hidden %d, embed %d, %d symbols) need %s", name,
-                             shape_text(a, sizeof a, fnd, fs), nlp_rnn_cell_name(cfg->cell),
-                             cfg->layers, cfg->hidden, cfg->embed, V,
-                             shape_text(b, sizeof b, ndim, want));
-    return NLP_OK;
+    nlp_error te;
+    if (nlp_model_check_tensor(f, name, ndim, want, &te) == NLP_OK)
+        return NLP_OK;
+    return nlp_error_set(e, NLP_EFORMAT, path, 0,
+                         "%s (from the hyperparameters: %s, %d layers, hidden %d, embed %d, "
+                         "%d symbols)", te.text, nlp_rnn_cell_name(cfg->cell), cfg->layers,
+                         cfg->hidden, cfg->embed, V);
 }
 
 /*

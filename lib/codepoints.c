@@ -121,7 +121,8 @@ int nlp_codepoints_read(nlp_codepoints *t, FILE *f, const char *name, int strict
 
 int nlp_codepoints_read_files(nlp_codepoints *t, const char *const *paths, size_t npaths,
                               const char *stdin_name, int strict,
-                              nlp_codepoints_warn_fn warn, void *ctx, nlp_error *e)
+                              nlp_codepoints_warn_fn warn, nlp_codepoints_input_fn input,
+                              void *ctx, nlp_error *e)
 {
     static const char *const dash[] = {"-"};
     if (npaths == 0) {
@@ -136,11 +137,15 @@ int nlp_codepoints_read_files(nlp_codepoints *t, const char *const *paths, size_
         FILE *f = is_stdin ? stdin : fopen(paths[i], "rb");
         if (!f)
             return nlp_error_set(e, NLP_EIO, name, 0, "%s", strerror(errno));
+        if (input)
+            input(ctx, name, 0);
         int rc = nlp_codepoints_read(t, f, name, strict, warn, ctx, e);
         if (!is_stdin)
             fclose(f);
         if (rc != NLP_OK)
             return rc;
+        if (input)
+            input(ctx, name, 1);
     }
     return NLP_OK;
 }

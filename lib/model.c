@@ -14,15 +14,20 @@
 #include "nlp/crc32.h"
 #include "nlp.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HEADER_SIZE 24   /* magic 8, version 4, flags 4, total size 8 */
@@ -50,6 +55,19 @@ typedef struct blob_entry {
     size_t n;
 } blob_entry;
 
+/* The name index below reads an entry's name as the char * it starts with. */
+_Static_assert(offsetof(meta_entry, key) == 0, "name first");
+_Static_assert(offsetof(tensor_entry, name) == 0, "name first");
+_Static_assert(offsetof(blob_entry, name) == 0, "name first");
+
+/* An open-addressing hash index over the names of one entry array, so
+** that finding a name, and so refusing a duplicate while loading, is O(1):
+** a file of n entries loads in O(n), not O(n^2). */
+typedef struct name_index {
+    size_t *slot;        /* entry number + 1; 0 = empty */
+    size_t cap;          /* 0, or a power of two >= 2 * entries */
+} name_index;
+
 struct nlp_model {
     char *kind;
     char *path;          /* file name for messages; "" when built */
@@ -59,6 +77,9 @@ struct nlp_model {
     size_t ntensors, captensors;
     blob_entry *blobs;
     size_t nblobs, capblobs;
+    name_index meta_ix, tensor_ix, blob_ix;
+    uint64_t seed;       /* of the name hash, random per model (a crafted
+                            file cannot aim its names at one slot) */
     unsigned char *file; /* loaded file bytes (blob data points here) */
 };
 
@@ -102,6 +123,97 @@ static float bits_float(uint32_t u)
     return f;
 }
 
+/* ---- name index ------------------------------------------------------ */
+
+static uint64_t new_seed(const void *salt)
+{
+    uint64_t s;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = (uint64_t)(uintptr_t)salt ^ (uint64_t)time(NULL) * 0x9E3779B97F4A7C15u;
+    return s;
+}
+
+/* FNV-1a from a seeded basis, then MurmurHash3's fmix64 finaliser so every
+** bit of the name reaches the low bits that pick the slot. */
+static uint64_t name_hash(uint64_t seed, const char *s)
+{
+    uint64_t h = 0xCBF29CE484222325u ^ seed;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001B3u;
+    }
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDu;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53u;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Name of entry i of an array of elements of size sz (see the asserts). */
+static const char *entry_name(const void *base, size_t sz, size_t i)
+{
+    const char *const *p = (const void *)((const char *)base + i * sz);
+    return *p;
+}
+
+/* Entry number of name in the array base (sz per element) that ix
+** indexes, or SIZE_MAX when absent. */
+static size_t index_find(const nlp_model *m, const name_index *ix, const void *base,
+                         size_t sz, const char *name)
+{
+    if (ix->cap == 0)
+        return SIZE_MAX;
+    size_t mask = ix->cap - 1;
+    for (size_t j = (size_t)name_hash(m->seed, name) & mask;; j = (j + 1) & mask) {
+        size_t k = ix->slot[j];
+        if (k == 0)
+            return SIZE_MAX;
+        if (strcmp(entry_name(base, sz, k - 1), name) == 0)
+            return k - 1;
+    }
+}
+
+static void index_put(const nlp_model *m, size_t *slot, size_t cap, const void *base,
+                      size_t sz, size_t i)
+{
+    size_t mask = cap - 1;
+    size_t j = (size_t)name_hash(m->seed, entry_name(base, sz, i)) & mask;
+    while (slot[j])
+        j = (j + 1) & mask;
+    slot[j] = i + 1;
+}
+
+/* Makes room in ix for need entries (at most half full), re-indexing the
+** n entries already in base.  Returns NLP_OK or NLP_ENOMEM (ix unchanged). */
+static int index_reserve(const nlp_model *m, name_index *ix, const void *base, size_t sz,
+                         size_t n, size_t need)
+{
+    if (need <= ix->cap / 2)
+        return NLP_OK;
+    size_t cap = ix->cap ? ix->cap : 16;
+    while (cap / 2 < need) {
+        if (cap > SIZE_MAX / 2 / sizeof(size_t))
+            return NLP_ENOMEM;
+        cap *= 2;
+    }
+    size_t *slot = nlp_calloc(cap, sizeof *slot);
+    if (!slot)
+        return NLP_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        index_put(m, slot, cap, base, sz, i);
+    nlp_free(ix->slot);
+    ix->slot = slot;
+    ix->cap = cap;
+    return NLP_OK;
+}
+
+/* Indexes entry i (its name not in ix yet; room reserved). */
+static void index_add(const nlp_model *m, name_index *ix, const void *base, size_t sz, size_t i)
+{
+    index_put(m, ix->slot, ix->cap, base, sz, i);
+}
+
 /* ---- building -------------------------------------------------------- */
 
 static char *dupstr(const char *s)
@@ -134,6 +246,7 @@ nlp_model *nlp_model_new(const char *kind)
     nlp_model *m = nlp_calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    m->seed = new_seed(m);
     m->kind = dupstr(kind);
     m->path = dupstr("");
     if (!m->kind || !m->path) {
@@ -160,6 +273,9 @@ void nlp_model_free(nlp_model *m)
     nlp_free(m->meta);
     nlp_free(m->tensors);
     nlp_free(m->blobs);
+    nlp_free(m->meta_ix.slot);
+    nlp_free(m->tensor_ix.slot);
+    nlp_free(m->blob_ix.slot);
     nlp_free(m->file);
     nlp_free(m->kind);
     nlp_free(m->path);
@@ -168,26 +284,20 @@ void nlp_model_free(nlp_model *m)
 
 static meta_entry *find_meta(const nlp_model *m, const char *key)
 {
-    for (size_t i = 0; i < m->nmeta; i++)
-        if (strcmp(m->meta[i].key, key) == 0)
-            return &m->meta[i];
-    return NULL;
+    size_t i = index_find(m, &m->meta_ix, m->meta, sizeof *m->meta, key);
+    return i == SIZE_MAX ? NULL : &m->meta[i];
 }
 
 static tensor_entry *find_tensor(const nlp_model *m, const char *name)
 {
-    for (size_t i = 0; i < m->ntensors; i++)
-        if (strcmp(m->tensors[i].name, name) == 0)
-            return &m->tensors[i];
-    return NULL;
+    size_t i = index_find(m, &m->tensor_ix, m->tensors, sizeof *m->tensors, name);
+    return i == SIZE_MAX ? NULL : &m->tensors[i];
 }
 
 static blob_entry *find_blob(const nlp_model *m, const char *name)
 {
-    for (size_t i = 0; i < m->nblobs; i++)
-        if (strcmp(m->blobs[i].name, name) == 0)
-            return &m->blobs[i];
-    return NULL;
+    size_t i = index_find(m, &m->blob_ix, m->blobs, sizeof *m->blobs, name);
+    return i == SIZE_MAX ? NULL : &m->blobs[i];
 }
 
 int nlp_model_set_meta(nlp_model *m, const char *key, const char *value)
@@ -204,13 +314,15 @@ int nlp_model_set_meta(nlp_model *m, const char *key, const char *value)
         return NLP_OK;
     }
     char *k = dupstr(key);
-    if (!k || grow((void **)&m->meta, m->nmeta, &m->capmeta, sizeof *m->meta) != NLP_OK) {
+    if (!k || grow((void **)&m->meta, m->nmeta, &m->capmeta, sizeof *m->meta) != NLP_OK ||
+        index_reserve(m, &m->meta_ix, m->meta, sizeof *m->meta, m->nmeta, m->nmeta + 1)) {
         nlp_free(k);
         nlp_free(v);
         return NLP_ENOMEM;
     }
     m->meta[m->nmeta].key = k;
     m->meta[m->nmeta].value = v;
+    index_add(m, &m->meta_ix, m->meta, sizeof *m->meta, m->nmeta);
     m->nmeta++;
     return NLP_OK;
 }
@@ -251,17 +363,21 @@ int nlp_model_add_tensor(nlp_model *m, const char *name, const float *data,
     if (shape_count(ndim, shape, &count) != NLP_OK || find_tensor(m, name))
         return NLP_EINVAL;
     char *nm = dupstr(name);
-    if (!nm || grow((void **)&m->tensors, m->ntensors, &m->captensors, sizeof *m->tensors) != NLP_OK) {
+    if (!nm || grow((void **)&m->tensors, m->ntensors, &m->captensors, sizeof *m->tensors) != NLP_OK ||
+        index_reserve(m, &m->tensor_ix, m->tensors, sizeof *m->tensors, m->ntensors,
+                      m->ntensors + 1)) {
         nlp_free(nm);
         return NLP_ENOMEM;
     }
-    tensor_entry *t = &m->tensors[m->ntensors++];
+    tensor_entry *t = &m->tensors[m->ntensors];
     memset(t, 0, sizeof *t);
     t->name = nm;
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->count = count;
     t->data = data;
+    index_add(m, &m->tensor_ix, m->tensors, sizeof *m->tensors, m->ntensors);
+    m->ntensors++;
     return NLP_OK;
 }
 
@@ -270,14 +386,17 @@ int nlp_model_add_blob(nlp_model *m, const char *name, const void *data, size_t 
     if (!m || !name || !name[0] || (!data && n > 0) || find_blob(m, name))
         return NLP_EINVAL;
     char *nm = dupstr(name);
-    if (!nm || grow((void **)&m->blobs, m->nblobs, &m->capblobs, sizeof *m->blobs) != NLP_OK) {
+    if (!nm || grow((void **)&m->blobs, m->nblobs, &m->capblobs, sizeof *m->blobs) != NLP_OK ||
+        index_reserve(m, &m->blob_ix, m->blobs, sizeof *m->blobs, m->nblobs, m->nblobs + 1)) {
         nlp_free(nm);
         return NLP_ENOMEM;
     }
-    blob_entry *b = &m->blobs[m->nblobs++];
+    blob_entry *b = &m->blobs[m->nblobs];
     b->name = nm;
     b->data = data ? data : "";
     b->n = n;
+    index_add(m, &m->blob_ix, m->blobs, sizeof *m->blobs, m->nblobs);
+    m->nblobs++;
     return NLP_OK;
 }
 
@@ -503,6 +622,66 @@ static char *dir_of(const char *path)
     return d;
 }
 
+/* The PID in name when name is base ".tmp" PID "." N (what a save to a
+** file named base creates), else -1. */
+static long temporary_pid(const char *name, const char *base, size_t bl)
+{
+    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp", 4) != 0)
+        return -1;
+    const char *p = name + bl + 4;
+    long pid = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        pid = pid * 10 + (*p - '0');
+        if (pid > INT_MAX)
+            return -1;
+    }
+    if (*p++ != '.' || *p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return *p ? -1 : pid;
+}
+
+/*
+** Removes the temporary files of earlier saves to path (in its directory
+** dir) whose process no longer exists: a save killed between creating its
+** temporary file and the rename leaves it behind, and nothing else ever
+** removes it.  A live process's temporary file (its save may be running;
+** kill(pid, 0) succeeds or fails with EPERM) and this process's own are
+** kept.  Best effort: errors only mean a file stays.
+*/
+static void remove_stale_temporaries(const char *dir, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base);
+    if (bl == 0)
+        return;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return;
+    }
+    pid_t self = getpid();
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        long pid = temporary_pid(de->d_name, base, bl);
+        if (pid <= 0 || pid == (long)self)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        struct stat st;
+        if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            (void)unlinkat(dfd, de->d_name, 0);
+    }
+    closedir(d);
+}
+
 int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
 {
     uint64_t total;
@@ -518,8 +697,13 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
     ** created exclusively with the usual 0666 & ~umask permissions. */
     size_t tn = strlen(path) + 64;
     char *tmp = nlp_malloc(tn);
-    if (!tmp)
+    char *dir = dir_of(path);
+    if (!tmp || !dir) {
+        nlp_free(tmp);
+        nlp_free(dir);
         return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+    }
+    remove_stale_temporaries(dir, path);
     int fd = -1;
     for (int attempt = 0; attempt < TMP_ATTEMPTS && fd < 0; attempt++) {
         snprintf(tmp, tn, "%s.tmp%ld.%d", path, (long)getpid(), attempt);
@@ -530,6 +714,7 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
     if (fd < 0) {
         int err = errno;
         nlp_free(tmp);
+        nlp_free(dir);
         return nlp_error_set(e, NLP_EIO, path, 0, "cannot create a temporary file: %s",
                              strerror(err));
     }
@@ -539,6 +724,7 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
         close(fd);
         unlink(tmp);
         nlp_free(tmp);
+        nlp_free(dir);
         return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(err));
     }
     sink s = {0};
@@ -568,21 +754,19 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
     if (s.failed) {
         unlink(tmp);
         nlp_free(tmp);
+        nlp_free(dir);
         return nlp_error_set(e, NLP_EIO, path, 0, "%s: %s", what, strerror(err ? err : EIO));
     }
     nlp_free(tmp);
     /* Make the rename itself durable.  The new file is already in place;
     ** a directory that cannot be synced (some file systems refuse) is not
     ** a reason to report the save as failed. */
-    char *dir = dir_of(path);
-    if (dir) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-        nlp_free(dir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
     }
+    nlp_free(dir);
     return NLP_OK;
 }
 
@@ -669,7 +853,8 @@ static int parse_body(nlp_model *m, reader *r)
         return rc;
     if (n > left(r) / 8)
         return bad(r, "metadata count %lu too large for the file", (unsigned long)n);
-    if (n && !(m->meta = nlp_calloc(n, sizeof *m->meta)))
+    if (n && (!(m->meta = nlp_calloc(n, sizeof *m->meta)) ||
+              index_reserve(m, &m->meta_ix, m->meta, sizeof *m->meta, 0, n)))
         return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
     m->capmeta = n;
     for (uint32_t i = 0; i < n; i++) {
@@ -680,17 +865,18 @@ static int parse_body(nlp_model *m, reader *r)
             nlp_free(me->key);
             return rc;
         }
-        m->nmeta++;
-        for (size_t j = 0; j + 1 < m->nmeta; j++)
-            if (strcmp(m->meta[j].key, me->key) == 0)
-                return bad(r, "duplicate metadata key '%s'", me->key);
+        m->nmeta++;  /* from here on, freed with the model */
+        if (find_meta(m, me->key))
+            return bad(r, "duplicate metadata key '%s'", me->key);
+        index_add(m, &m->meta_ix, m->meta, sizeof *m->meta, m->nmeta - 1);
     }
 
     if ((rc = rd_u32(r, &n, "tensor count")))
         return rc;
     if (n > left(r) / 20)  /* name length, ndim, one dim, one float */
         return bad(r, "tensor count %lu too large for the file", (unsigned long)n);
-    if (n && !(m->tensors = nlp_calloc(n, sizeof *m->tensors)))
+    if (n && (!(m->tensors = nlp_calloc(n, sizeof *m->tensors)) ||
+              index_reserve(m, &m->tensor_ix, m->tensors, sizeof *m->tensors, 0, n)))
         return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
     m->captensors = n;
     for (uint32_t i = 0; i < n; i++) {
@@ -698,9 +884,9 @@ static int parse_body(nlp_model *m, reader *r)
         if ((rc = rd_str(r, &t->name, "tensor name", 1)))
             return rc;
         m->ntensors++;  /* from here on, freed with the model */
-        for (size_t j = 0; j + 1 < m->ntensors; j++)
-            if (strcmp(m->tensors[j].name, t->name) == 0)
-                return bad(r, "duplicate tensor '%s'", t->name);
+        if (find_tensor(m, t->name))
+            return bad(r, "duplicate tensor '%s'", t->name);
+        index_add(m, &m->tensor_ix, m->tensors, sizeof *m->tensors, m->ntensors - 1);
         uint32_t ndim;
         if ((rc = rd_u32(r, &ndim, "tensor rank")))
             return rc;
@@ -709,7 +895,7 @@ static int parse_body(nlp_model *m, reader *r)
         t->ndim = (int)ndim;
         uint64_t count = 1;
         for (uint32_t d = 0; d < ndim; d++) {
-            uint64_t dim;
+            uint64_t dim = 0;
             if ((rc = rd_u64(r, &dim, "tensor dimension")))
                 return rc;
             /* Every dimension is bounded by the floats the file can hold. */
@@ -725,8 +911,18 @@ static int parse_body(nlp_model *m, reader *r)
         if (!(t->owned = nlp_malloc(t->count * sizeof(float))))
             return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
         const unsigned char *src = r->p + r->off;
-        for (size_t k = 0; k < t->count; k++)
-            t->owned[k] = bits_float(get_u32(src + 4 * k));
+        for (size_t k = 0; k < t->count; k++) {
+            float x = bits_float(get_u32(src + 4 * k));
+            /* A NaN or infinite weight (a diverged run saved as is) would
+            ** only show up later as a NaN score: refuse the file now. */
+            if (!isfinite(x))
+                return nlp_error_set(r->e, NLP_EFORMAT, r->name, 0,
+                                     "tensor '%s' holds a non-finite value (%s at element "
+                                     "%zu of %zu): the model is unusable",
+                                     t->name, isnan(x) ? "nan" : x > 0 ? "inf" : "-inf",
+                                     k, t->count);
+            t->owned[k] = x;
+        }
         t->data = t->owned;
         r->off += 4 * t->count;
     }
@@ -735,7 +931,8 @@ static int parse_body(nlp_model *m, reader *r)
         return rc;
     if (n > left(r) / 12)
         return bad(r, "blob count %lu too large for the file", (unsigned long)n);
-    if (n && !(m->blobs = nlp_calloc(n, sizeof *m->blobs)))
+    if (n && (!(m->blobs = nlp_calloc(n, sizeof *m->blobs)) ||
+              index_reserve(m, &m->blob_ix, m->blobs, sizeof *m->blobs, 0, n)))
         return nlp_error_set(r->e, NLP_ENOMEM, r->name, 0, NULL);
     m->capblobs = n;
     for (uint32_t i = 0; i < n; i++) {
@@ -743,10 +940,10 @@ static int parse_body(nlp_model *m, reader *r)
         if ((rc = rd_str(r, &b->name, "blob name", 1)))
             return rc;
         m->nblobs++;
-        for (size_t j = 0; j + 1 < m->nblobs; j++)
-            if (strcmp(m->blobs[j].name, b->name) == 0)
-                return bad(r, "duplicate blob '%s'", b->name);
-        uint64_t size;
+        if (find_blob(m, b->name))
+            return bad(r, "duplicate blob '%s'", b->name);
+        index_add(m, &m->blob_ix, m->blobs, sizeof *m->blobs, m->nblobs - 1);
+        uint64_t size = 0;
         if ((rc = rd_u64(r, &size, "blob size")))
             return rc;
         if (size > left(r))
@@ -827,6 +1024,7 @@ static int load_owned(nlp_model **out, unsigned char *buf, size_t n,
         nlp_free(buf);
         return nlp_error_set(e, NLP_ENOMEM, nm, 0, NULL);
     }
+    m->seed = new_seed(m);
     m->file = buf;
     reader r = { buf, n - CRC_SIZE, HEADER_SIZE, nm, e };
     int rc = parse_body(m, &r);
@@ -975,22 +1173,46 @@ static void format_shape(char *buf, size_t n, int ndim, const size_t *shape)
         snprintf(buf + k, n - k, "]");
 }
 
-int nlp_model_read_tensor(const nlp_model *m, const char *name, float *dst,
-                          int ndim, const size_t *shape, nlp_error *e)
+/* The tensor name when it has exactly ndim dimensions shape[]; else NULL
+** with the reason in e. */
+static const tensor_entry *checked_tensor(const nlp_model *m, const char *name, int ndim,
+                                          const size_t *shape, nlp_error *e)
 {
-    const tensor_entry *t = find_tensor(m, name);
-    if (!t)
-        return nlp_error_set(e, NLP_EFORMAT, m->path, 0, "model has no tensor '%s'", name);
+    const tensor_entry *t = name ? find_tensor(m, name) : NULL;
+    if (!t) {
+        nlp_error_set(e, NLP_EFORMAT, m->path, 0, "model has no tensor '%s'",
+                      name ? name : "(null)");
+        return NULL;
+    }
     int same = t->ndim == ndim;
     for (int d = 0; same && d < ndim; d++)
         same = t->shape[d] == shape[d];
     if (!same) {
         char have[160], want[160];
         format_shape(have, sizeof have, t->ndim, t->shape);
-        format_shape(want, sizeof want, ndim, shape);
-        return nlp_error_set(e, NLP_EFORMAT, m->path, 0, "tensor '%s' has shape %s, expected %s",
-                             name, have, want);
+        if (ndim >= 1 && ndim <= NLP_MODEL_MAX_DIMS && shape)
+            format_shape(want, sizeof want, ndim, shape);
+        else
+            snprintf(want, sizeof want, "%d dimensions", ndim);
+        nlp_error_set(e, NLP_EFORMAT, m->path, 0, "tensor '%s' has shape %s, expected %s",
+                      name, have, want);
+        return NULL;
     }
+    return t;
+}
+
+int nlp_model_check_tensor(const nlp_model *m, const char *name, int ndim,
+                           const size_t *shape, nlp_error *e)
+{
+    return checked_tensor(m, name, ndim, shape, e) ? NLP_OK : NLP_EFORMAT;
+}
+
+int nlp_model_read_tensor(const nlp_model *m, const char *name, float *dst,
+                          int ndim, const size_t *shape, nlp_error *e)
+{
+    const tensor_entry *t = checked_tensor(m, name, ndim, shape, e);
+    if (!t)
+        return NLP_EFORMAT;
     memcpy(dst, t->data, t->count * sizeof(float));
     return NLP_OK;
 }
@@ -1028,18 +1250,39 @@ const void *nlp_model_blob(const nlp_model *m, const char *name, size_t *n)
     return b->data;
 }
 
+/* A view's shape as the model's size_t dims. */
+static void view_shape(const nlp_params_view *v, size_t shape[NLP_MODEL_MAX_DIMS])
+{
+    for (int d = 0; d < v->ndim && d < NLP_MODEL_MAX_DIMS; d++)
+        shape[d] = (size_t)v->shape[d];
+}
+
+int nlp_model_check_params(const nlp_model *m, const nlp_params *p, nlp_error *e)
+{
+    if (!p)
+        return nlp_error_set(e, NLP_EINVAL, m->path, 0, "no parameters");
+    for (int i = 0; i < p->nviews; i++) {
+        const nlp_params_view *v = &p->views[i];
+        size_t shape[NLP_MODEL_MAX_DIMS];
+        view_shape(v, shape);
+        if (!checked_tensor(m, v->name, v->ndim, shape, e))
+            return NLP_EFORMAT;
+    }
+    return NLP_OK;
+}
+
 int nlp_model_read_params(const nlp_model *m, nlp_params *p, nlp_error *e)
 {
     if (!p || !p->data)
         return nlp_error_set(e, NLP_EINVAL, m->path, 0, "parameters not allocated");
+    /* All or nothing: p is left as it was when any view does not match. */
+    int rc = nlp_model_check_params(m, p, e);
+    if (rc != NLP_OK)
+        return rc;
     for (int i = 0; i < p->nviews; i++) {
         const nlp_params_view *v = &p->views[i];
-        size_t shape[NLP_MODEL_MAX_DIMS];
-        for (int d = 0; d < v->ndim; d++)
-            shape[d] = (size_t)v->shape[d];
-        int rc = nlp_model_read_tensor(m, v->name, p->data + v->offset, v->ndim, shape, e);
-        if (rc != NLP_OK)
-            return rc;
+        const tensor_entry *t = find_tensor(m, v->name);
+        memcpy(p->data + v->offset, t->data, t->count * sizeof(float));
     }
     return NLP_OK;
 }

@@ -33,6 +33,7 @@
 #include <nlp/crc32.h>
 #include <nlp/sample.h>
 #include <nlp/charlm.h>
+#include <nlp/generate.h>
 #include <nlp/classify.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */

@@ -24,10 +24,19 @@
 **
 ** Per layer below the top: Y (T,B,D*H) its output, and with dropout the
 ** mask and the dropped output Yd that the next layer reads.
+**
+** The step-wise API (unidirectional stacks only) fills the same buffers one
+** step at a time, so after T steps the cache is laid out exactly as after
+** a whole-sequence forward of T steps and the weight gradients are the
+** same single GEMMs over all steps.  It adds X0 (T,B,I), a copy of the
+** step inputs (the caller may reuse its x_t buffer), and the per-layer
+** gradient carries sdh, sdc (L,B,H), since its backward visits every layer
+** at each step instead of every step of each layer.
 */
 #include "nlp/rnn.h"
 #include "nlp/alloc.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,20 +74,30 @@ struct nlp_rnn {
     float *dcn;          /* (B,H) dL/dc flowing to the previous step */
     float *dping, *dpong; /* (T,B,D*H) gradients between layers */
     int *len;            /* (max_B) lengths of the last forward */
+    float *X0;           /* (T,B,I) step inputs (D == 1 only) */
+    float *sdh, *sdc;    /* (L,B,H) step backward: dL/dh, dL/dc per layer */
+    float *sdx;          /* (B,H) step backward: gradient between layers */
     /* The last forward, for backward. */
-    int T, B;            /* 0 when there is none */
+    int mode;            /* what the cache holds: CACHE_* */
+    int T, B;            /* steps and sequences cached (T: steps so far) */
     int dropped;         /* dropout masks were applied */
+    int back;            /* step mode: next step backward accepts (besides
+                            T-1, which always restarts), INT_MIN before */
 };
+
+enum { CACHE_NONE = 0, CACHE_SEQ = 1, CACHE_STEP = 2 };
 
 /* ---- elementwise kernels ------------------------------------------------
 ** Branch-free exp, sigmoid and tanh that the compiler vectorises (glibc's
 ** tanhf goes through a scalar expm1f and took a quarter of a training
 ** step).  exp: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, and
-** the degree-5 polynomial of Cephes' expf (about 1 ulp), scaled by 2^n
-** through the exponent bits; n is rounded with the 1.5*2^23 trick, which
-** needs no SSE4.1.  tanh: Cephes' tanhf odd polynomial for |x| < 0.625,
+** the degree-5 polynomial of Cephes' expf (about 1 ulp), times 2^n built
+** in the exponent bits; n is rounded with the 1.5*2^23 trick, which needs
+** no SSE4.1, and never converted from float to int (issue 11).  tanh: Cephes' tanhf odd polynomial for |x| < 0.625,
 ** 1 - 2/(exp(2x) + 1) above, selected without a branch.  Error against
 ** double: ~2e-7 absolute (tests/test_rnn compares with PyTorch to 2e-6).
+** Inputs of any size and +-Inf saturate (exp clamps its argument); NaN
+** gives NaN, so a diverged model shows as NaN rather than as a number.
 **
 ** The per-row kernels below hold all the gate arithmetic; each is compiled
 ** for AVX-512, AVX2+FMA and baseline x86-64 and picked at load time
@@ -93,8 +112,14 @@ struct nlp_rnn {
 
 static inline float fexp(float x)
 {
+    /* Clamp so that 2^n below is a normal float.  NaN passes (both
+       comparisons are false) and stays NaN through the polynomial. */
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    /* k's low mantissa bits hold the integer n + 2^22 (exactly, as |n| <
+       2^22); n is read from those bits rather than by a float-to-int
+       conversion, which would be undefined for NaN. */
+    float k = x * 1.44269504088896341f + 12582912.0f;
+    float n = k - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -104,9 +129,12 @@ static inline float fexp(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { float f; uint32_t i; } u = {p};
-    u.i += (uint32_t)(int32_t)n << 23; /* unsigned: n < 0 wraps as intended */
-    return u.f;
+    /* 2^n from its exponent bits (n + 127 in 1..254 after the clamp;
+       unsigned, so a negative n wraps as intended).  Multiplying keeps a
+       NaN p NaN, whatever bits k had. */
+    union { float f; uint32_t i; } kb = {k}, s;
+    s.i = (kb.i - 0x4B400000u + 127u) << 23;
+    return p * s.f;
 }
 
 static inline float sigm(float x)
@@ -314,6 +342,16 @@ static size_t carve(nlp_rnn *r, float *base, int T, int B)
         TAKE(r->dping, TB * DH);
         TAKE(r->dpong, TB * DH);
     }
+    if (base)
+        r->X0 = r->sdh = r->sdc = r->sdx = NULL;
+    if (r->D == 1) { /* the step-wise API */
+        TAKE(r->X0, TB * r->cfg.input);
+        TAKE(r->sdh, (size_t)L * B * H);
+        if (r->cfg.cell == NLP_RNN_LSTM)
+            TAKE(r->sdc, (size_t)L * B * H);
+        if (L > 1)
+            TAKE(r->sdx, (size_t)B * H);
+    }
 #undef TAKE
     return off;
 }
@@ -324,7 +362,7 @@ int nlp_rnn_resize(nlp_rnn *r, int max_T, int max_B)
         return NLP_EINVAL;
     /* Refuse sizes whose float count would overflow (generous bound). */
     double est = (double)(max_T + 1) * max_B * r->cfg.hidden * r->G * r->D *
-                 r->cfg.layers * 8.0;
+                 r->cfg.layers * 8.0 + (double)max_T * max_B * r->cfg.input;
     if (est > 1e15)
         return NLP_ERANGE;
     size_t n = carve(r, NULL, max_T, max_B);
@@ -343,6 +381,7 @@ int nlp_rnn_resize(nlp_rnn *r, int max_T, int max_B)
     r->cfg.max_T = max_T;
     r->cfg.max_B = max_B;
     carve(r, block, max_T, max_B);
+    r->mode = CACHE_NONE;
     r->T = r->B = 0;
     return NLP_OK;
 }
@@ -460,6 +499,90 @@ void nlp_rnn_reset(nlp_rnn *r, nlp_rng *rng)
 
 /* ---- forward ------------------------------------------------------------ */
 
+/* Gt (rows, G*H) = the biases of one direction, broadcast: b_ih + b_hh,
+** except the GRU n block, whose b_hn is applied inside r * (...). */
+static void bias_rows(const nlp_rnn *r, float *Gt, size_t rows, const float *bih,
+                      const float *bhh)
+{
+    const int H = r->cfg.hidden, GH = r->G * H;
+    for (size_t i = 0; i < rows; i++) {
+        float *g = Gt + i * GH;
+        if (r->cfg.cell == NLP_RNN_GRU) {
+            for (int j = 0; j < 2 * H; j++)
+                g[j] = bih[j] + bhh[j];
+            for (int j = 2 * H; j < GH; j++)
+                g[j] = bih[j];
+        } else
+            for (int j = 0; j < GH; j++)
+                g[j] = bih[j] + bhh[j];
+    }
+}
+
+/* Hs[slot] (and Cs[slot]) of one direction = h0 (c0), (B,H) or NULL for 0. */
+static void set_state(const nlp_rnn *r, rnn_dir *dr, size_t slot, const float *h0,
+                      const float *c0, int B)
+{
+    const size_t BH = (size_t)B * r->cfg.hidden;
+    float *hs0 = dr->Hs + slot * BH;
+    if (h0)
+        memcpy(hs0, h0, BH * sizeof(float));
+    else
+        memset(hs0, 0, BH * sizeof(float));
+    if (r->cfg.cell == NLP_RNN_LSTM) {
+        float *cs0 = dr->Cs + slot * BH;
+        if (c0)
+            memcpy(cs0, c0, BH * sizeof(float));
+        else
+            memset(cs0, 0, BH * sizeof(float));
+    }
+}
+
+/*
+** Step t of one direction for B sequences, the recurrence proper: on entry
+** G[t] (B,G*H) holds the input projection with biases, on return the gate
+** activations; reads the state Hs[prev] (Cs[prev]) and writes Hs[cur]
+** (Cs[cur]), TC[t] or HN[t], and the output rows yt (B, ldy).
+*/
+static void recur_forward(nlp_rnn *r, rnn_dir *dr, const float *Whh, const float *bhh,
+                          int t, size_t prev, size_t cur, float *yt, int ldy, int B)
+{
+    const int H = r->cfg.hidden, GH = r->G * H;
+    const size_t BH = (size_t)B * H, BGH = (size_t)B * GH;
+    const int cell = r->cfg.cell;
+    const int *len = r->len;
+    const float *hp = dr->Hs + prev * BH;
+    float *hc = dr->Hs + cur * BH;
+    float *Gt = dr->G + (size_t)t * BGH;
+    if (cell == NLP_RNN_GRU)
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 0.0f, r->S, GH);
+    else
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 1.0f, Gt, GH);
+    for (int b = 0; b < B; b++) {
+        const float *hpb = hp + (size_t)b * H;
+        float *hcb = hc + (size_t)b * H;
+        float *g = Gt + (size_t)b * GH;
+        float *yb = yt + (size_t)b * ldy;
+        if (t >= len[b]) {
+            /* Padded step: state unchanged, output zero. */
+            memcpy(hcb, hpb, H * sizeof(float));
+            if (cell == NLP_RNN_LSTM)
+                memcpy(dr->Cs + cur * BH + (size_t)b * H, dr->Cs + prev * BH + (size_t)b * H,
+                       H * sizeof(float));
+            memset(yb, 0, H * sizeof(float));
+            continue;
+        }
+        if (cell == NLP_RNN_LSTM)
+            lstm_fwd_row(H, g, dr->Cs + prev * BH + (size_t)b * H,
+                         dr->Cs + cur * BH + (size_t)b * H,
+                         dr->TC + (size_t)t * BH + (size_t)b * H, hcb, yb);
+        else if (cell == NLP_RNN_GRU)
+            gru_fwd_row(H, g, r->S + (size_t)b * GH, bhh + 2 * H, hpb,
+                        dr->HN + (size_t)t * BH + (size_t)b * H, hcb, yb);
+        else
+            tanh_fwd_row(H, g, hcb, yb);
+    }
+}
+
 /*
 ** One direction of one layer over all T steps.
 **   X (T*B, I) layer input; y (T,B,ldy) output, this direction's columns
@@ -471,81 +594,26 @@ static void dir_forward(nlp_rnn *r, rnn_dir *dr, int d, const float *X, int I,
 {
     const nlp_params *p = r->params;
     const int H = r->cfg.hidden, GH = r->G * H;
-    const size_t BH = (size_t)B * H, BGH = (size_t)B * GH;
+    const size_t BH = (size_t)B * H;
     const float *Wih = nlp_params_data(p, dr->w_ih), *Whh = nlp_params_data(p, dr->w_hh);
     const float *bih = nlp_params_data(p, dr->b_ih), *bhh = nlp_params_data(p, dr->b_hh);
-    const int cell = r->cfg.cell;
-    const int *len = r->len;
 
     /* Input projection of all steps at once, biases broadcast first. */
     size_t TB = (size_t)T * B;
-    for (size_t i = 0; i < TB; i++) {
-        float *g = dr->G + i * GH;
-        if (cell == NLP_RNN_GRU) {
-            for (int j = 0; j < 2 * H; j++)
-                g[j] = bih[j] + bhh[j];
-            for (int j = 2 * H; j < GH; j++)
-                g[j] = bih[j];
-        } else
-            for (int j = 0; j < GH; j++)
-                g[j] = bih[j] + bhh[j];
-    }
+    bias_rows(r, dr->G, TB, bih, bhh);
     nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, (int)TB, GH, I, 1.0f, X, I, Wih, I, 1.0f, dr->G, GH);
 
-    /* Initial state slot. */
-    float *hs0 = dr->Hs + (d ? (size_t)T * BH : 0);
-    if (h0)
-        memcpy(hs0, h0, BH * sizeof(float));
-    else
-        memset(hs0, 0, BH * sizeof(float));
-    if (cell == NLP_RNN_LSTM) {
-        float *cs0 = dr->Cs + (d ? (size_t)T * BH : 0);
-        if (c0)
-            memcpy(cs0, c0, BH * sizeof(float));
-        else
-            memset(cs0, 0, BH * sizeof(float));
-    }
-
+    set_state(r, dr, d ? (size_t)T : 0, h0, c0, B);
     for (int s = 0; s < T; s++) {
         int t = d ? T - 1 - s : s;
         size_t prev = d ? (size_t)t + 1 : (size_t)t, cur = d ? (size_t)t : (size_t)t + 1;
-        const float *hp = dr->Hs + prev * BH;
-        float *hc = dr->Hs + cur * BH;
-        float *Gt = dr->G + (size_t)t * BGH;
-        float *yt = y + (size_t)t * B * ldy + (size_t)d * H;
-        if (cell == NLP_RNN_GRU)
-            nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 0.0f, r->S, GH);
-        else
-            nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, H, 1.0f, hp, H, Whh, H, 1.0f, Gt, GH);
-        for (int b = 0; b < B; b++) {
-            const float *hpb = hp + (size_t)b * H;
-            float *hcb = hc + (size_t)b * H;
-            float *g = Gt + (size_t)b * GH;
-            float *yb = yt + (size_t)b * ldy;
-            if (t >= len[b]) {
-                /* Padded step: state unchanged, output zero. */
-                memcpy(hcb, hpb, H * sizeof(float));
-                if (cell == NLP_RNN_LSTM)
-                    memcpy(dr->Cs + cur * BH + (size_t)b * H, dr->Cs + prev * BH + (size_t)b * H,
-                           H * sizeof(float));
-                memset(yb, 0, H * sizeof(float));
-                continue;
-            }
-            if (cell == NLP_RNN_LSTM)
-                lstm_fwd_row(H, g, dr->Cs + prev * BH + (size_t)b * H,
-                             dr->Cs + cur * BH + (size_t)b * H,
-                             dr->TC + (size_t)t * BH + (size_t)b * H, hcb, yb);
-            else if (cell == NLP_RNN_GRU)
-                gru_fwd_row(H, g, r->S + (size_t)b * GH, bhh + 2 * H, hpb,
-                            dr->HN + (size_t)t * BH + (size_t)b * H, hcb, yb);
-            else
-                tanh_fwd_row(H, g, hcb, yb);
-        }
+        recur_forward(r, dr, Whh, bhh, t, prev, cur, y + (size_t)t * B * ldy + (size_t)d * H,
+                     ldy, B);
     }
     const float *hlast = dr->Hs + (d ? 0 : (size_t)T * BH);
     if (hT)
         memcpy(hT, hlast, BH * sizeof(float));
-    if (cT && cell == NLP_RNN_LSTM)
+    if (cT && r->cfg.cell == NLP_RNN_LSTM)
         memcpy(cT, dr->Cs + (d ? 0 : (size_t)T * BH), BH * sizeof(float));
 }
 
@@ -588,6 +656,7 @@ int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
                 in = ly->Y;
         }
     }
+    r->mode = CACHE_SEQ;
     r->T = T;
     r->B = B;
     r->dropped = use_dropout;
@@ -595,6 +664,50 @@ int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
 }
 
 /* ---- backward ----------------------------------------------------------- */
+
+/*
+** Backward of step t of one direction (the state before it in Hs[prev],
+** Cs[prev]): from dyt (B, ldy), the output's gradient, and dhn, dcn (B,H),
+** the gradient of the state after the step, fills dG[t] (and dGh[t]) and
+** replaces dhn, dcn by the gradient of the state before the step.
+*/
+static void recur_backward(nlp_rnn *r, rnn_dir *dr, const float *Whh, int t, size_t prev,
+                           const float *dyt, int ldy, float *dhn, float *dcn, int B)
+{
+    const int H = r->cfg.hidden, GH = r->G * H;
+    const size_t BH = (size_t)B * H, BGH = (size_t)B * GH;
+    const int cell = r->cfg.cell;
+    const int *len = r->len;
+    const float *hp = dr->Hs + prev * BH;
+    const float *Gt = dr->G + (size_t)t * BGH;
+    float *dGt = dr->dG + (size_t)t * BGH;
+    float *dGht = dr->dGh + (size_t)t * BGH;
+    for (int b = 0; b < B; b++) {
+        float *dgb = dGt + (size_t)b * GH;
+        float *dhnb = dhn + (size_t)b * H;
+        if (t >= len[b]) {
+            /* Padded: the state passed through unchanged, so does its
+               gradient (dhn, dcn keep their rows); no parameter use. */
+            memset(dgb, 0, GH * sizeof(float));
+            if (dGht != dGt)
+                memset(dGht + (size_t)b * GH, 0, GH * sizeof(float));
+            continue;
+        }
+        const float *g = Gt + (size_t)b * GH;
+        const float *dyb = dyt + (size_t)b * ldy;
+        if (cell == NLP_RNN_LSTM)
+            lstm_bwd_row(H, dhnb, dyb, dcn + (size_t)b * H, g,
+                         dr->Cs + prev * BH + (size_t)b * H,
+                         dr->TC + (size_t)t * BH + (size_t)b * H, dgb);
+        else if (cell == NLP_RNN_GRU)
+            gru_bwd_row(H, dhnb, dyb, g, dr->HN + (size_t)t * BH + (size_t)b * H,
+                        hp + (size_t)b * H, dgb, dGht + (size_t)b * GH);
+        else
+            tanh_bwd_row(H, dhnb, dyb, g, dgb);
+    }
+    /* dL/dh_prev += dGh_t W_hh; padded rows of dGh are zero. */
+    nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, B, H, GH, 1.0f, dGht, GH, Whh, H, 1.0f, dhn, H);
+}
 
 /*
 ** Backward recurrence of one direction of one layer: fills dG (and dGh)
@@ -606,12 +719,10 @@ static void dir_backward(nlp_rnn *r, rnn_dir *dr, int d, const float *dy, int ld
                          const float *dhT, const float *dcT, float *dh0, float *dc0,
                          int T, int B)
 {
-    const nlp_params *p = r->params;
-    const int H = r->cfg.hidden, GH = r->G * H;
-    const size_t BH = (size_t)B * H, BGH = (size_t)B * GH;
-    const float *Whh = nlp_params_data(p, dr->w_hh);
+    const int H = r->cfg.hidden;
+    const size_t BH = (size_t)B * H;
+    const float *Whh = nlp_params_data(r->params, dr->w_hh);
     const int cell = r->cfg.cell;
-    const int *len = r->len;
     float *dhn = r->dhn, *dcn = r->dcn;
 
     if (dhT)
@@ -624,40 +735,11 @@ static void dir_backward(nlp_rnn *r, rnn_dir *dr, int d, const float *dy, int ld
         else
             memset(dcn, 0, BH * sizeof(float));
     }
-
     for (int s = T - 1; s >= 0; s--) {
         int t = d ? T - 1 - s : s;
         size_t prev = d ? (size_t)t + 1 : (size_t)t;
-        const float *hp = dr->Hs + prev * BH;
-        const float *Gt = dr->G + (size_t)t * BGH;
-        float *dGt = dr->dG + (size_t)t * BGH;
-        float *dGht = dr->dGh + (size_t)t * BGH;
-        const float *dyt = dy + (size_t)t * B * ldy + (size_t)d * H;
-        for (int b = 0; b < B; b++) {
-            float *dgb = dGt + (size_t)b * GH;
-            float *dhnb = dhn + (size_t)b * H;
-            if (t >= len[b]) {
-                /* Padded: the state passed through unchanged, so does its
-                   gradient (dhn, dcn keep their rows); no parameter use. */
-                memset(dgb, 0, GH * sizeof(float));
-                if (dGht != dGt)
-                    memset(dGht + (size_t)b * GH, 0, GH * sizeof(float));
-                continue;
-            }
-            const float *g = Gt + (size_t)b * GH;
-            const float *dyb = dyt + (size_t)b * ldy;
-            if (cell == NLP_RNN_LSTM)
-                lstm_bwd_row(H, dhnb, dyb, dcn + (size_t)b * H, g,
-                             dr->Cs + prev * BH + (size_t)b * H,
-                             dr->TC + (size_t)t * BH + (size_t)b * H, dgb);
-            else if (cell == NLP_RNN_GRU)
-                gru_bwd_row(H, dhnb, dyb, g, dr->HN + (size_t)t * BH + (size_t)b * H,
-                            hp + (size_t)b * H, dgb, dGht + (size_t)b * GH);
-            else
-                tanh_bwd_row(H, dhnb, dyb, g, dgb);
-        }
-        /* dL/dh_prev += dGh_t W_hh; padded rows of dGh are zero. */
-        nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, B, H, GH, 1.0f, dGht, GH, Whh, H, 1.0f, dhn, H);
+        recur_backward(r, dr, Whh, t, prev, dy + (size_t)t * B * ldy + (size_t)d * H, ldy,
+                       dhn, dcn, B);
     }
     if (dh0)
         nlp_tensor_axpy(BH, 1.0f, dhn, dh0);
@@ -689,7 +771,7 @@ int nlp_rnn_backward(nlp_rnn *r, float *dx, float *dh0, float *dc0,
                      const float *dy, const float *dhT, const float *dcT,
                      const float *x)
 {
-    if (r->T < 1)
+    if (r->mode != CACHE_SEQ)
         return NLP_EINVAL;
     const int T = r->T, B = r->B, H = r->cfg.hidden, D = r->D, L = r->cfg.layers;
     const int DH = D * H;
@@ -725,6 +807,133 @@ int nlp_rnn_backward(nlp_rnn *r, float *dx, float *dh0, float *dc0,
             dout = dX;
         }
     }
+    return NLP_OK;
+}
+
+/* ---- step-wise ------------------------------------------------------------ */
+
+int nlp_rnn_step_begin(nlp_rnn *r, const float *h0, const float *c0, const int *lengths,
+                       int B, int train)
+{
+    if (r->D != 1 || B < 1)
+        return NLP_EINVAL;
+    if (B > r->cfg.max_B)
+        return NLP_ERANGE;
+    if (lengths) {
+        for (int b = 0; b < B; b++)
+            if (lengths[b] < 0 || lengths[b] > r->cfg.max_T)
+                return NLP_EINVAL;
+        memcpy(r->len, lengths, (size_t)B * sizeof(int));
+    } else
+        for (int b = 0; b < B; b++)
+            r->len[b] = r->cfg.max_T; /* never reached: no step is padded */
+    const size_t BH = (size_t)B * r->cfg.hidden;
+    for (int l = 0; l < r->cfg.layers; l++)
+        set_state(r, &r->layer[l].dir[0], 0, h0 ? h0 + l * BH : NULL, c0 ? c0 + l * BH : NULL,
+                  B);
+    r->mode = CACHE_STEP;
+    r->T = 0;
+    r->B = B;
+    r->dropped = train && r->cfg.dropout > 0 && r->cfg.layers > 1;
+    r->back = INT_MIN;
+    return NLP_OK;
+}
+
+int nlp_rnn_step_forward(nlp_rnn *r, int t, float *y_t, float *h_t, float *c_t,
+                         const float *x_t, nlp_rng *rng)
+{
+    if (r->mode != CACHE_STEP || r->back != INT_MIN || t != r->T || !y_t || !x_t)
+        return NLP_EINVAL;
+    if (t >= r->cfg.max_T)
+        return NLP_ERANGE;
+    if (r->dropped && !rng)
+        return NLP_EINVAL;
+    const nlp_params *p = r->params;
+    const int B = r->B, H = r->cfg.hidden, GH = r->G * H, L = r->cfg.layers;
+    const size_t BH = (size_t)B * H, BGH = (size_t)B * GH, BI = (size_t)B * r->cfg.input;
+    /* Kept for the weight gradient; x_t may be reused (or be y_t). */
+    float *in = r->X0 + (size_t)t * BI;
+    memcpy(in, x_t, BI * sizeof(float));
+    for (int l = 0; l < L; l++) {
+        rnn_layer *ly = &r->layer[l];
+        rnn_dir *dr = &ly->dir[0];
+        const float *Wih = nlp_params_data(p, dr->w_ih), *Whh = nlp_params_data(p, dr->w_hh);
+        const float *bih = nlp_params_data(p, dr->b_ih), *bhh = nlp_params_data(p, dr->b_hh);
+        float *Gt = dr->G + (size_t)t * BGH;
+        bias_rows(r, Gt, (size_t)B, bih, bhh);
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, B, GH, ly->in, 1.0f, in, ly->in, Wih, ly->in,
+                        1.0f, Gt, GH);
+        float *out = l == L - 1 ? y_t : ly->Y + (size_t)t * BH;
+        recur_forward(r, dr, Whh, bhh, t, (size_t)t, (size_t)t + 1, out, H, B);
+        if (h_t)
+            memcpy(h_t + l * BH, dr->Hs + ((size_t)t + 1) * BH, BH * sizeof(float));
+        if (c_t && r->cfg.cell == NLP_RNN_LSTM)
+            memcpy(c_t + l * BH, dr->Cs + ((size_t)t + 1) * BH, BH * sizeof(float));
+        if (l < L - 1) {
+            if (r->dropped) {
+                in = ly->Yd + (size_t)t * BH;
+                nlp_tensor_dropout_forward(in, ly->mask + (size_t)t * BH, out, BH,
+                                           r->cfg.dropout, rng);
+            } else
+                in = out;
+        }
+    }
+    r->T = t + 1;
+    return NLP_OK;
+}
+
+int nlp_rnn_step_backward(nlp_rnn *r, int t, float *dx_t, float *dh0, float *dc0,
+                          const float *dy_t, const float *dh_t, const float *dc_t)
+{
+    if (r->mode != CACHE_STEP || t < 0 || (t != r->T - 1 && t != r->back) || !dy_t)
+        return NLP_EINVAL;
+    nlp_params *p = r->params;
+    const int T = r->T, B = r->B, H = r->cfg.hidden, GH = r->G * H, L = r->cfg.layers;
+    const int lstm = r->cfg.cell == NLP_RNN_LSTM;
+    const size_t BH = (size_t)B * H, BGH = (size_t)B * GH;
+    if (t == T - 1) { /* (re)start: nothing flows in from beyond the last step */
+        memset(r->sdh, 0, (size_t)L * BH * sizeof(float));
+        if (lstm)
+            memset(r->sdc, 0, (size_t)L * BH * sizeof(float));
+    }
+    const float *dout = dy_t; /* gradient wrt this layer's output at step t */
+    for (int l = L - 1; l >= 0; l--) {
+        rnn_layer *ly = &r->layer[l];
+        rnn_dir *dr = &ly->dir[0];
+        const float *Wih = nlp_params_data(p, dr->w_ih), *Whh = nlp_params_data(p, dr->w_hh);
+        float *dhn = r->sdh + l * BH, *dcn = lstm ? r->sdc + l * BH : NULL;
+        if (dh_t)
+            nlp_tensor_axpy(BH, 1.0f, dh_t + l * BH, dhn);
+        if (dc_t && lstm)
+            nlp_tensor_axpy(BH, 1.0f, dc_t + l * BH, dcn);
+        recur_backward(r, dr, Whh, t, (size_t)t, dout, H, dhn, dcn, B);
+        const float *dGt = dr->dG + (size_t)t * BGH;
+        if (l > 0) {
+            nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, B, H, GH, 1.0f, dGt, GH, Wih, H, 0.0f,
+                            r->sdx, H);
+            if (r->dropped)
+                nlp_tensor_dropout_backward(r->sdx, r->sdx, r->layer[l - 1].mask + (size_t)t * BH,
+                                            BH);
+            dout = r->sdx;
+        } else if (dx_t)
+            nlp_tensor_gemm(NLP_NOTRANS, NLP_NOTRANS, B, ly->in, GH, 1.0f, dGt, GH, Wih, ly->in,
+                            1.0f, dx_t, ly->in);
+    }
+    if (t == 0) {
+        /* Every step's dG is in place: the weight gradients of all steps,
+           one GEMM each, as in the whole-sequence backward. */
+        for (int l = 0; l < L; l++) {
+            rnn_layer *ly = &r->layer[l];
+            const float *X = l == 0 ? r->X0
+                             : r->dropped ? r->layer[l - 1].Yd : r->layer[l - 1].Y;
+            dir_weights(r, &ly->dir[0], 0, X, ly->in, NULL, 0.0f, T, B);
+        }
+        if (dh0)
+            nlp_tensor_axpy((size_t)L * BH, 1.0f, r->sdh, dh0);
+        if (dc0 && lstm)
+            nlp_tensor_axpy((size_t)L * BH, 1.0f, r->sdc, dc0);
+    }
+    r->back = t - 1;
     return NLP_OK;
 }
 

@@ -809,6 +809,18 @@ static int all_cp(const nlp_tokenizer *t, const nlp_token *k, int32_t cp)
     return 1;
 }
 
+/* Token made only of bytes of set (ASCII).  The text is not
+** NUL-terminated (it is the caller's buffer, of the length given), so no
+** str* function may run over it: only over the token's len bytes. */
+static int all_in(const nlp_tokenizer *t, const nlp_token *k, const char *set)
+{
+    const char *s = t->text + k->start;
+    for (size_t i = 0; i < k->len; i++)
+        if (s[i] == '\0' || !strchr(set, s[i]))
+            return 0;
+    return 1;
+}
+
 static int all_sentence_punct(const nlp_tokenizer *t, const nlp_token *k)
 {
     const char *s = t->text + k->start;
@@ -952,8 +964,7 @@ static int join(const nlp_tokenizer *t, const nlp_token *a, const nlp_token *tok
             return 1;
         if (repeat_joins(bc) && all_cp(t, a, bc))
             return 1;
-        if ((bc == '-' || bc == '=') && (all_cp(t, a, '-') || all_cp(t, a, '=') ||
-                                          strspn(t->text + a->start, "-=") >= a->len))
+        if ((bc == '-' || bc == '=') && all_in(t, a, "-="))
             return 1;
     }
     if (is_sep_before(t, a->start)) {

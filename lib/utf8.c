@@ -268,14 +268,40 @@ int nlp_utf8_map(const char *s, size_t n, int flags, char **out, size_t *outlen)
     }
     if (n > (size_t)PTRDIFF_MAX / 8)
         return NLP_ERANGE;
-    utf8proc_uint8_t *dst = NULL;
-    utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst, opt);
+    /* What utf8proc_map does, but allocating through nlp_malloc (so the
+    ** failure schedule reaches it): count the decomposed code points,
+    ** decompose into a UTF-32 buffer, then compose/fold and re-encode in
+    ** place, which only shrinks. */
+    const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
+    utf8proc_ssize_t cps = utf8proc_decompose(u, (utf8proc_ssize_t)n, NULL, 0, opt);
+    if (cps < 0)
+        return cps == UTF8PROC_ERROR_OVERFLOW ? NLP_ERANGE : NLP_EUTF8;
+    if ((size_t)cps > (SIZE_MAX - 1) / sizeof(utf8proc_int32_t))
+        return NLP_ERANGE;
+    utf8proc_int32_t *buf = nlp_malloc((size_t)cps * sizeof *buf + 1);
+    if (!buf)
+        return NLP_ENOMEM;
+    utf8proc_ssize_t got = utf8proc_decompose(u, (utf8proc_ssize_t)n, buf, cps, opt);
+    utf8proc_ssize_t m = got < 0 ? got : utf8proc_reencode(buf, got, opt);
     if (m < 0) {
-        free(dst); /* utf8proc_map allocates with malloc */
+        nlp_free(buf);
         return m == UTF8PROC_ERROR_NOMEM ? NLP_ENOMEM :
                m == UTF8PROC_ERROR_OVERFLOW ? NLP_ERANGE : NLP_EUTF8;
     }
-    *out = (char *)dst;
+    char *dst = (char *)buf;   /* m UTF-8 bytes and a NUL, at the start */
+    /* Return a buffer of about the text's size, not 4 bytes per code
+    ** point, when that saves much (a caller may keep it). */
+    if ((size_t)m + 1 < (size_t)cps * sizeof *buf / 2) {
+        char *small = nlp_malloc((size_t)m + 1);
+        if (!small) {
+            nlp_free(buf);
+            return NLP_ENOMEM;
+        }
+        memcpy(small, dst, (size_t)m + 1);
+        nlp_free(buf);
+        dst = small;
+    }
+    *out = dst;
     if (outlen)
         *outlen = (size_t)m;
     return NLP_OK;

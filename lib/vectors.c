@@ -6,9 +6,15 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -137,18 +143,28 @@ int nlp_vectors_write(FILE *f, const nlp_vocab *words, const float *data, long n
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* Longest header line, and longest word, accepted (a longer one is refused, never cut). */
+#define HEADER_MAX 128
+#define WORD_MAX ((size_t)64 << 20)
+/* Bytes of rows allocated at first when the file size gives no bound (a pipe). */
+#define FIRST_BYTES ((size_t)1 << 20)
+
 /* A FILE with a pushback buffer, so the format can be sniffed from a pipe. */
 typedef struct src {
     FILE *f;
     unsigned char *pb;   /* bytes read ahead */
     size_t pbn, pbpos;
+    int err;             /* errno of the first failed read, 0 if none */
 } src;
 
 static int src_getc(src *s)
 {
     if (s->pbpos < s->pbn)
         return s->pb[s->pbpos++];
-    return getc_unlocked(s->f);
+    int c = getc_unlocked(s->f);
+    if (c == EOF && !s->err && ferror(s->f))
+        s->err = errno ? errno : EIO;
+    return c;
 }
 
 static void src_ungetc(src *s, int c)
@@ -194,48 +210,89 @@ static int wbuf_push(wbuf *b, int c)
     return NLP_OK;
 }
 
-static int read_header(src *s, long *rows, int *dim)
+/*
+** Parses a decimal integer field of the header at *p into *x, checked
+** against [min, max] before anything is converted, and moves *p past it.
+** 0, or -1 when the field is missing, malformed or out of range.
+*/
+static int header_field(const char **p, long min, long max, long *x)
 {
-    char line[128];
-    size_t n = 0;
-    int c;
-    while ((c = src_getc(s)) != EOF && c != '\n')
-        if (n < sizeof line - 1)
-            line[n++] = (char)c;
-    line[n] = '\0';
-    long r, d;
-    char extra;
-    if (sscanf(line, "%ld %ld %c", &r, &d, &extra) != 2 || r < 0 || d < 1 || d > 1000000)
+    const char *s = *p;
+    while (is_blank((unsigned char)*s))
+        s++;
+    if (*s < '0' || *s > '9')
         return -1;
-    *rows = r;
-    *dim = (int)d;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno == ERANGE || v < min || v > max)
+        return -1;
+    *x = v;
+    *p = end;
     return 0;
 }
 
 /*
-** Reads the word of a row: leading newlines are skipped (binary rows end
-** with one); the word ends at a space or tab.  Returns 1, 0 at end of file,
-** or an error code.
+** The header line "ROWS DIM": NLP_OK, NLP_EIO, or NLP_EFORMAT with the
+** message in e.  Reads at most HEADER_MAX bytes (a file without a newline
+** there is not a vectors file; /dev/zero must not be read forever).
 */
-static int read_word(src *s, wbuf *w, long *line)
+static int read_header(src *s, long *rows, int *dim, const char *path, nlp_error *e)
 {
+    char line[HEADER_MAX + 1];
+    size_t n = 0;
     int c;
+    while ((c = src_getc(s)) != EOF && c != '\n') {
+        if (n == HEADER_MAX)
+            return nlp_error_set(e, NLP_EFORMAT, path, 1,
+                                 "expected a header 'ROWS DIMENSIONS' (line 1 is too long)");
+        line[n++] = (char)c;
+    }
+    line[n] = '\0';
+    if (s->err)
+        return nlp_error_set(e, NLP_EIO, path, 0, "read error: %s", strerror(s->err));
+    long r, d;
+    const char *p = line;
+    if (c == EOF || header_field(&p, 0, LONG_MAX, &r) != 0 || header_field(&p, 1, NLP_VECTORS_MAX_DIM, &d) != 0)
+        return nlp_error_set(e, NLP_EFORMAT, path, 1,
+                             c == EOF && n == 0 ? "expected a header 'ROWS DIMENSIONS' (the file is empty)"
+                                                : "expected a header 'ROWS DIMENSIONS' (dimensions 1..%d)",
+                             NLP_VECTORS_MAX_DIM);
+    while (is_blank((unsigned char)*p))
+        p++;
+    if (*p)
+        return nlp_error_set(e, NLP_EFORMAT, path, 1,
+                             "expected a header 'ROWS DIMENSIONS', not more fields");
+    *rows = r;
+    *dim = (int)d;
+    return NLP_OK;
+}
+
+/*
+** Reads the word of a row: it ends at a space or tab.  Returns 1, 0 at the
+** end of the file (nothing read), or NLP_EFORMAT / NLP_ERANGE / NLP_ENOMEM.
+*/
+static int read_word(src *s, wbuf *w)
+{
     w->n = 0;
-    while ((c = src_getc(s)) == '\n')
-        (*line)++;
+    int c = src_getc(s);
     if (c == EOF)
         return 0;
     while (c != EOF && c != ' ' && c != '\t' && c != '\n') {
+        if (w->n == WORD_MAX)
+            return NLP_ERANGE;
         if (wbuf_push(w, c) != NLP_OK)
             return NLP_ENOMEM;
         c = src_getc(s);
     }
     if (c != ' ' && c != '\t')
         return NLP_EFORMAT;
+    if (w->n == 0)
+        return NLP_EFORMAT;
     return 1;
 }
 
-/* Reads one text number into *x: 0 ok, -1 bad, -2 end of line first. */
+/* Reads one text number into *x: 0 ok, -1 bad, -2 end of line (or file) first, -3 not finite. */
 static int read_text_number(src *s, float *x)
 {
     char tok[64];
@@ -257,8 +314,15 @@ static int read_text_number(src *s, float *x)
     src_ungetc(s, c);
     tok[n] = '\0';
     char *end;
-    *x = strtof(tok, &end);
-    return *end == '\0' ? 0 : -1;
+    errno = 0;
+    float v = strtof(tok, &end);
+    if (*end != '\0')
+        return -1;
+    /* Overflow gives HUGE_VALF (ERANGE); underflow a tiny value, kept. */
+    if (!isfinite(v) || (errno == ERANGE && fabsf(v) > 1.0f))
+        return -3;
+    *x = v;
+    return 0;
 }
 
 /* How many valid numbers the n bytes at p hold, or -1 if some token is not one. */
@@ -288,24 +352,67 @@ static int count_numbers(const char *p, size_t n)
     return count;
 }
 
+/*
+** Rows to allocate before any is read: never more than the header claims
+** (keep), nor, for a regular file, more than its remaining bytes can hold
+** (a row takes at least 2 dim + 2 bytes: a one-byte word, a space, dim
+** one-digit numbers with separators and a newline; binary rows take more);
+** from a pipe, FIRST_BYTES worth, then the array doubles as rows arrive, so
+** memory stays within a few times the bytes actually read.
+*/
+static long first_capacity(FILE *f, long keep, int dim)
+{
+    struct stat st;
+    size_t first = FIRST_BYTES / ((size_t)dim * sizeof(float));
+    long cap = (size_t)keep < first ? keep : (long)first;
+    off_t at;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && (at = ftello(f)) >= 0) {
+        off_t left = st.st_size > at ? st.st_size - at : 0;
+        off_t fit = left / (2 * (off_t)dim + 2);
+        cap = fit < (off_t)keep ? (long)fit : keep;
+    }
+    return cap > 0 ? cap : 1;
+}
+
+/* Makes room for at least rows rows in v->data (capacity *cap), up to max rows. */
+static int grow_rows(nlp_vectors *v, long rows, long max, long *cap)
+{
+    if (rows <= *cap)
+        return NLP_OK;
+    long want = *cap > max / 2 ? max : *cap * 2;
+    if (want < rows)
+        want = rows;
+    size_t row_bytes = (size_t)v->dim * sizeof(float);
+    if ((size_t)want > SIZE_MAX / row_bytes)
+        return NLP_ENOMEM;
+    float *p = nlp_realloc(v->data, (size_t)want * row_bytes);
+    if (!p)
+        return NLP_ENOMEM;
+    v->data = p;
+    *cap = want;
+    return NLP_OK;
+}
+
 int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out, nlp_error *e)
 {
     *out = NULL;
-    src s = {f, NULL, 0, 0};
-    long rows;
-    int dim;
-    if (read_header(&s, &rows, &dim) != 0)
-        return nlp_error_set(e, ferror(f) ? NLP_EIO : NLP_EFORMAT, path, 1,
-                             "expected a header 'ROWS DIMENSIONS'");
+    src s = {f, NULL, 0, 0, 0};
+    long rows = 0;
+    int dim = 1;
+    int rc = read_header(&s, &rows, &dim, path, e);
+    if (rc != NLP_OK)
+        return rc;
     long keep = max_rows > 0 && max_rows < rows ? max_rows : rows;
     nlp_vectors *v = nlp_calloc(1, sizeof *v);
     if (!v)
         return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
     v->dim = dim;
     v->words = nlp_vocab_new();
-    v->data = nlp_malloc((size_t)(keep > 0 ? keep : 1) * (size_t)dim * sizeof(float));
+    long cap = first_capacity(f, keep, dim);
+    /* cap rows of dim <= NLP_VECTORS_MAX_DIM floats: checked like every later size. */
+    if ((size_t)cap <= SIZE_MAX / ((size_t)dim * sizeof(float)))
+        v->data = nlp_malloc((size_t)cap * (size_t)dim * sizeof(float));
     wbuf w = {0};
-    int rc = NLP_OK;
     long line = 2;
     int binary = -1;
     if (!v->words || !v->data) {
@@ -313,14 +420,24 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
         goto done;
     }
     for (long i = 0; i < keep; i++) {
-        int r = read_word(&s, &w, &line);
+        int r = read_word(&s, &w);
+        if (s.err)
+            goto ioerr;
         if (r == 0) {
             rc = nlp_error_set(e, NLP_ETRUNCATED, path, line,
                                "file ends after %ld of %ld rows", i, rows);
             goto done;
         }
         if (r < 0) {
-            rc = nlp_error_set(e, r, path, line, r == NLP_ENOMEM ? NULL : "expected 'WORD NUMBERS...'");
+            rc = nlp_error_set(e, r, path, line,
+                               r == NLP_ENOMEM ? NULL
+                               : r == NLP_ERANGE ? "word longer than %zu bytes"
+                                                 : "expected 'WORD NUMBERS...'",
+                               WORD_MAX);
+            goto done;
+        }
+        if (grow_rows(v, i + 1, keep, &cap) != NLP_OK) {
+            rc = nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
             goto done;
         }
         if (binary < 0) {
@@ -342,6 +459,10 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
                 if (!is_num_char(c))
                     binary = 1;
             }
+            if (ferror(f)) {
+                s.err = errno ? errno : EIO;
+                goto ioerr;
+            }
             /*
             ** A newline before any non-numeric byte: text, unless nothing
             ** numeric precedes it (a binary float whose first byte is 0x0A).
@@ -357,6 +478,8 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
                 for (int k = 0; k < 4; k++) {
                     int c = src_getc(&s);
                     if (c == EOF) {
+                        if (s.err)
+                            goto ioerr;
                         rc = nlp_error_set(e, NLP_ETRUNCATED, path, line, "row %ld is truncated", i + 1);
                         goto done;
                     }
@@ -364,7 +487,13 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
                 }
                 uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
                 memcpy(&x[d], &u, 4);
+                if (!isfinite(x[d])) {
+                    rc = nlp_error_set(e, NLP_EFORMAT, path, line,
+                                       "row %ld: number %d of %d is not finite", i + 1, d + 1, dim);
+                    goto done;
+                }
             }
+            /* The original word2vec ends binary rows with a newline, gensim does not. */
             int c = src_getc(&s);
             if (c == '\n')
                 line++;
@@ -373,10 +502,18 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
         } else {
             for (int d = 0; d < dim; d++) {
                 int r2 = read_text_number(&s, &x[d]);
+                if (s.err)
+                    goto ioerr;
+                if (r2 == -2 && d > 0 && src_getc(&s) == EOF) {
+                    rc = nlp_error_set(e, NLP_ETRUNCATED, path, line,
+                                       "the file ends inside row %ld (%d of %d numbers)", i + 1, d, dim);
+                    goto done;
+                }
                 if (r2 != 0) {
                     rc = nlp_error_set(e, NLP_EFORMAT, path, line,
                                        r2 == -2 ? "row has %d numbers, expected %d"
-                                                : "bad number at position %d (of %d)",
+                                       : r2 == -3 ? "number %d (of %d) is out of range or not finite"
+                                                  : "bad number at position %d (of %d)",
                                        r2 == -2 ? d : d + 1, dim);
                     goto done;
                 }
@@ -384,13 +521,21 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
             int c;
             while (is_blank(c = src_getc(&s)))
                 ;
-            if (c != '\n' && c != EOF) {
+            if (s.err)
+                goto ioerr;
+            /* A row cut inside its last number would parse: only its newline proves it whole. */
+            if (c == EOF) {
+                rc = nlp_error_set(e, NLP_ETRUNCATED, path, line,
+                                   "row %ld has no final newline (is the file cut short?)", i + 1);
+                goto done;
+            }
+            if (c != '\n') {
                 rc = nlp_error_set(e, NLP_EFORMAT, path, line, "row has more than %d numbers", dim);
                 goto done;
             }
             line++;
         }
-        long id = nlp_vocab_add_count(v->words, w.p ? w.p : "", w.n, 0);
+        long id = nlp_vocab_add_count(v->words, w.p, w.n, 0);
         if (id < 0) {
             rc = nlp_error_set(e, (int)id, path, line, NULL);
             goto done;
@@ -402,8 +547,22 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
         }
         v->n = i + 1;
     }
-    if (ferror(f))
-        rc = nlp_error_set(e, NLP_EIO, path, 0, "read error: %s", strerror(errno));
+    if (keep == rows) {
+        /* All the header's rows are in: anything but blanks after them is a bad header. */
+        int c;
+        while ((c = src_getc(&s)) == '\n' || is_blank(c))
+            ;
+        if (s.err)
+            goto ioerr;
+        if (c != EOF) {
+            rc = nlp_error_set(e, NLP_EFORMAT, path, binary > 0 ? 0 : line,
+                               "more data after the %ld rows the header announces", rows);
+            goto done;
+        }
+    }
+    goto done;
+ioerr:
+    rc = nlp_error_set(e, NLP_EIO, path, 0, "read error: %s", strerror(s.err));
 done:
     nlp_free(w.p);
     nlp_free(s.pb);
@@ -432,9 +591,10 @@ void nlp_vectors_normalize(nlp_vectors *v)
         for (int d = 0; d < v->dim; d++)
             s += (double)x[d] * x[d];
         if (s > 0) {
-            float inv = (float)(1.0 / sqrt(s));
+            /* In double: 1 / norm of a tiny row may exceed the float range. */
+            double norm = sqrt(s);
             for (int d = 0; d < v->dim; d++)
-                x[d] *= inv;
+                x[d] = (float)(x[d] / norm);
         }
     }
 }
@@ -575,4 +735,257 @@ double nlp_vectors_spearman(const double *x, const double *y, long n)
     nlp_free(rx);
     nlp_free(ry);
     return r;
+}
+
+/* ---- output files that appear whole or not at all ------------------------ */
+
+/* Temporary names tried before giving up (another process may hold one). */
+#define TMP_ATTEMPTS 100
+
+struct nlp_vectors_out {
+    char *path;     /* the file the caller named */
+    char *target;   /* what is replaced: path, or the file a symbolic link points to */
+    char *tmp;      /* the temporary beside target; NULL when writing in place */
+    FILE *f;
+    mode_t mode;    /* an existing target's permissions, kept */
+    int keep_mode;
+};
+
+/*
+** What writing to path means: *direct = 1 for a device, FIFO or socket
+** (written in place: /dev/null cannot be replaced), 0 for a regular or new
+** file; *target is the file to replace (a symbolic link is followed, so
+** the link stays).  NLP_EIO with a message for a directory, an existing
+** file without write permission or an unreachable directory.
+*/
+static int out_resolve(const char *path, int *direct, char **target, struct stat *st, int *exists,
+                       nlp_error *e)
+{
+    *target = NULL;
+    *direct = 0;
+    *exists = 0;
+    if (!path || !path[0])
+        return nlp_error_set(e, NLP_EINVAL, path, 0, "no output file name");
+    if (stat(path, st) == 0) {
+        *exists = 1;
+        if (S_ISDIR(st->st_mode))
+            return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(EISDIR));
+        if (access(path, W_OK) != 0)
+            return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(errno));
+        *direct = !S_ISREG(st->st_mode);
+    } else if (errno != ENOENT) {
+        return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(errno));
+    }
+    struct stat lst;
+    if (*exists && !*direct && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        char *buf = nlp_malloc(PATH_MAX);
+        if (!buf)
+            return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+        if (realpath(path, buf)) {
+            *target = buf;
+            return NLP_OK;
+        }
+        nlp_free(buf);
+    }
+    if (!(*target = nlp_strdup(path)))
+        return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+    return NLP_OK;
+}
+
+/* Creates a new temporary file beside target: the fd, or -1 with errno set. */
+static int out_create_tmp(const char *target, char **tmp)
+{
+    size_t tn = strlen(target) + 64;
+    *tmp = nlp_malloc(tn);
+    if (!*tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int fd = -1;
+    for (int attempt = 0; attempt < TMP_ATTEMPTS && fd < 0; attempt++) {
+        snprintf(*tmp, tn, "%s.tmp%ld.%d", target, (long)getpid(), attempt);
+        fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        int err = errno;
+        nlp_free(*tmp);
+        *tmp = NULL;
+        errno = err;
+    }
+    return fd;
+}
+
+/*
+** Removes the temporaries PATH.tmpPID.N that killed writers of target left
+** behind: only names of exactly that form whose PID is no live process
+** (kill(PID, 0) fails with ESRCH; a process of another user gives EPERM and
+** is left alone).  Best effort: errors are ignored.
+*/
+static void out_remove_stale(const char *target)
+{
+    const char *slash = strrchr(target, '/');
+    const char *base = slash ? slash + 1 : target;
+    size_t bn = strlen(base);
+    /* The directory: "." without a slash, "/" for a file at the root. */
+    size_t dn = !slash ? 1 : slash == target ? 1 : (size_t)(slash - target);
+    char *dirname = nlp_malloc(dn + 1);
+    if (!dirname)
+        return;
+    memcpy(dirname, slash ? target : ".", dn);
+    dirname[dn] = '\0';
+    DIR *d = opendir(dirname);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            const char *n = de->d_name;
+            if (strncmp(n, base, bn) != 0 || strncmp(n + bn, ".tmp", 4) != 0)
+                continue;
+            const char *p = n + bn + 4, *q = p;
+            while (*q >= '0' && *q <= '9')
+                q++;
+            if (q == p || q - p > 9 || *q != '.' || q[1] < '0' || q[1] > '9')
+                continue;
+            const char *r = q + 1;
+            while (*r >= '0' && *r <= '9')
+                r++;
+            if (*r)
+                continue;
+            long pid = strtol(p, NULL, 10);
+            if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+                continue;
+            (void)unlinkat(dirfd(d), n, 0);
+        }
+        closedir(d);
+    }
+    nlp_free(dirname);
+}
+
+int nlp_vectors_out_check(const char *path, nlp_error *e)
+{
+    int direct, exists;
+    char *target;
+    struct stat st;
+    int rc = out_resolve(path, &direct, &target, &st, &exists, e);
+    if (rc == NLP_OK && !direct) {
+        /* The one sure test that the directory takes a new file: make one. */
+        char *tmp;
+        int fd = out_create_tmp(target, &tmp);
+        if (fd < 0) {
+            rc = nlp_error_set(e, errno == ENOMEM ? NLP_ENOMEM : NLP_EIO, path, 0,
+                               "cannot create a file beside it: %s", strerror(errno));
+        } else {
+            close(fd);
+            unlink(tmp);
+            nlp_free(tmp);
+        }
+    }
+    nlp_free(target);
+    return rc;
+}
+
+int nlp_vectors_out_new(nlp_vectors_out **out, const char *path, nlp_error *e)
+{
+    *out = NULL;
+    nlp_vectors_out *o = nlp_calloc(1, sizeof *o);
+    if (!o)
+        return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+    int direct, exists;
+    struct stat st;
+    int rc = out_resolve(path, &direct, &o->target, &st, &exists, e);
+    if (rc != NLP_OK) {
+        nlp_vectors_out_free(o);
+        return rc;
+    }
+    if (!(o->path = nlp_strdup(path))) {
+        nlp_vectors_out_free(o);
+        return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+    }
+    int fd;
+    if (direct) {
+        fd = open(o->target, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    } else {
+        fd = out_create_tmp(o->target, &o->tmp);
+        o->keep_mode = exists;
+        o->mode = st.st_mode & 07777;
+    }
+    if (fd < 0) {
+        int err = errno;
+        nlp_vectors_out_free(o);
+        return nlp_error_set(e, err == ENOMEM ? NLP_ENOMEM : NLP_EIO, path, 0,
+                             direct ? "%s" : "cannot create a file beside it: %s", strerror(err));
+    }
+    if (!(o->f = fdopen(fd, "wb"))) {
+        int err = errno;
+        close(fd);
+        nlp_vectors_out_free(o);
+        return nlp_error_set(e, NLP_EIO, path, 0, "%s", strerror(err));
+    }
+    *out = o;
+    return NLP_OK;
+}
+
+FILE *nlp_vectors_out_file(nlp_vectors_out *o)
+{
+    return o->f;
+}
+
+int nlp_vectors_out_commit(nlp_vectors_out *o, nlp_error *e)
+{
+    const char *what = "write error";
+    int err = 0;
+    if (fflush(o->f) != 0 || ferror(o->f))
+        err = errno ? errno : EIO;
+    /* The data must be on disk before the name points at it. */
+    if (!err && o->tmp && fsync(fileno(o->f)) != 0) {
+        err = errno;
+        what = "cannot sync";
+    }
+    if (!err && o->keep_mode && fchmod(fileno(o->f), o->mode) != 0) {
+        err = errno;
+        what = "cannot keep the permissions";
+    }
+    if (fclose(o->f) != 0 && !err)
+        err = errno ? errno : EIO;
+    o->f = NULL;
+    if (!err && o->tmp && rename(o->tmp, o->target) != 0) {
+        err = errno;
+        what = "cannot rename the temporary file into place";
+    }
+    if (err) {
+        int rc = nlp_error_set(e, NLP_EIO, o->path, 0, "%s: %s", what, strerror(err));
+        nlp_vectors_out_free(o);
+        return rc;
+    }
+    if (o->tmp) {
+        out_remove_stale(o->target);
+        /* Make the rename durable; a directory that cannot be synced is no failure. */
+        char *slash = strrchr(o->target, '/');
+        if (slash)
+            *(slash == o->target ? slash + 1 : slash) = '\0';
+        int dfd = open(slash ? o->target : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+        nlp_free(o->tmp);
+        o->tmp = NULL;   /* renamed: nothing to remove */
+    }
+    nlp_vectors_out_free(o);
+    return NLP_OK;
+}
+
+void nlp_vectors_out_free(nlp_vectors_out *o)
+{
+    if (!o)
+        return;
+    if (o->f)
+        fclose(o->f);
+    if (o->tmp)
+        unlink(o->tmp);
+    nlp_free(o->tmp);
+    nlp_free(o->target);
+    nlp_free(o->path);
+    nlp_free(o);
 }

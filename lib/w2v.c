@@ -19,6 +19,7 @@
 #include "nlp/w2v.h"
 #include "nlp/alloc.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -86,6 +87,8 @@ typedef struct reader {
     size_t at;         /* next unread byte */
     int eof;           /* the file has no more bytes after buf[len] */
     int skip_partial;  /* the slice starts inside a word: skip its rest */
+    int err;           /* errno of the failed read, kept with the reader: errno
+                          itself is overwritten by later calls and other threads */
 } reader;
 
 enum { TOK_END = 0, TOK_WORD = 1, TOK_EOL = 2 };
@@ -118,8 +121,10 @@ static int reader_start(reader *r, off_t start, off_t end)
         do
             got = pread(r->fd, &c, 1, start - 1);
         while (got < 0 && errno == EINTR);
-        if (got < 0)
+        if (got < 0) {
+            r->err = errno;
             return NLP_EIO;
+        }
         r->skip_partial = got == 1 && !is_space((unsigned char)c);
     }
     return NLP_OK;
@@ -145,8 +150,10 @@ static int reader_fill(reader *r)
     do
         got = pread(r->fd, r->buf + r->len, r->cap - r->len, r->base + (off_t)r->len);
     while (got < 0 && errno == EINTR);
-    if (got < 0)
+    if (got < 0) {
+        r->err = errno;
         return NLP_EIO;
+    }
     if (got == 0)
         r->eof = 1;
     r->len += (size_t)got;
@@ -248,9 +255,10 @@ int nlp_w2v_count_fd(nlp_vocab *v, int fd, long max_words, const char *path, nlp
             min_reduce++;
         }
     }
+    int err = r.err;
     reader_free(&r);
     if (rc == NLP_EIO)
-        return nlp_error_set(e, rc, path, 0, "read error: %s", strerror(errno));
+        return nlp_error_set(e, rc, path, 0, "read error: %s", strerror(err ? err : EIO));
     if (rc != NLP_OK)
         return nlp_error_set(e, rc, path, 0, NULL);
     return NLP_OK;
@@ -314,7 +322,8 @@ nlp_w2v_huffman *nlp_w2v_huffman_new(const int64_t *counts, long n)
             else
                 m[k] = pos2++;
         }
-        cnt[n + a] = cnt[m[0]] + cnt[m[1]];
+        /* Saturating: counts read from a file may sum beyond int64. */
+        cnt[n + a] = cnt[m[0]] > INT64_MAX - cnt[m[1]] ? INT64_MAX : cnt[m[0]] + cnt[m[1]];
         parent[m[0]] = n + a;
         parent[m[1]] = n + a;
         bit[m[0]] = 0;
@@ -415,7 +424,9 @@ nlp_w2v_unigram *nlp_w2v_unigram_new(const int64_t *counts, long n, double power
     }
     while (ns > 0 && nl > 0) {
         long s = small[--ns], l = large[nl - 1];
-        t[s].threshold = (uint32_t)(p[s] * 4294967296.0);
+        /* p[s] is below 1, but rounding can push it below 0: clamp before converting. */
+        double q = p[s] * 4294967296.0;
+        t[s].threshold = q > 0 ? (q < 4294967295.0 ? (uint32_t)q : UINT32_MAX) : 0;
         t[s].alias = (int32_t)l;
         p[l] -= 1.0 - p[s];
         if (p[l] < 1.0) {
@@ -490,6 +501,8 @@ struct nlp_w2v {
     double alpha0;             /* start learning rate */
     /* Shared by the threads during nlp_w2v_train: */
     int64_t words_done;        /* words read by all threads (atomic) */
+    int64_t words_kept;        /* words left by subsampling, all threads */
+    int stop;                  /* set (atomic) when a thread saw training diverge */
     double start_time;
 };
 
@@ -518,11 +531,21 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     if (!c->hs && c->negative == 0)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0,
                              "choose hierarchical softmax (-hs 1) or negative sampling (-negative N)");
-    if (!(c->sample >= 0))
+    if (!(c->sample >= 0) || !isfinite(c->sample))
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "sample must be 0 or more");
+    if (!isfinite(c->alpha))
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "alpha must be a finite number");
     long V = nlp_vocab_size(v);
     if (V < 2 || V > INT32_MAX)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "the vocabulary must hold 2..2^31-1 words");
+    /* Counts may come from a file (-read-vocab): their sum must fit. */
+    int64_t total = 0;
+    for (long i = 0; i < V; i++) {
+        int64_t cn = nlp_vocab_count(v, i);
+        if (cn < 0 || cn > INT64_MAX - total)
+            return nlp_error_set(e, NLP_ERANGE, NULL, 0, "the word counts sum beyond 2^63");
+        total += cn;
+    }
     nlp_w2v *m = nlp_calloc(1, sizeof *m);
     if (!m)
         return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
@@ -539,7 +562,7 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
         goto nomem;
     for (long i = 0; i < V; i++)
         counts[i] = nlp_vocab_count(v, i);
-    m->train_words = nlp_vocab_total(v);
+    m->train_words = total;
     if (c->hs) {
         m->syn1 = alloc_rows(V - 1, m->stride);
         m->huff = nlp_w2v_huffman_new(counts, V);
@@ -548,17 +571,19 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     }
     if (c->negative > 0) {
         m->syn1neg = alloc_rows(V, m->stride);
-        m->uni = nlp_w2v_unigram_new(counts, V, 0.75, 1);
         if (!m->syn1neg)
             goto nomem;
-        if (!m->uni) {
-            /* Only "</s>" has a count: draw uniformly among the rest. */
+        /* Only "</s>" has a count (e.g. -read-vocab): draw uniformly among the rest. */
+        int any = 0;
+        for (long i = 1; i < V; i++)
+            any |= counts[i] > 0;
+        if (!any)
             for (long i = 1; i < V; i++)
                 counts[i] = 1;
-            m->uni = nlp_w2v_unigram_new(counts, V, 1.0, 1);
-            if (!m->uni)
-                goto nomem;
-        }
+        /* NULL now means out of memory, never a silent switch to uniform negatives. */
+        m->uni = nlp_w2v_unigram_new(counts, V, any ? 0.75 : 1.0, 1);
+        if (!m->uni)
+            goto nomem;
     }
     nlp_free(counts);
     counts = NULL;
@@ -571,7 +596,8 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     double thr = c->sample * (double)m->train_words;
     for (long i = 0; i < V; i++) {
         double cn = (double)nlp_vocab_count(v, i);
-        m->keep[i] = (c->sample > 0 && cn > 0) ? (float)((sqrt(cn / thr) + 1) * thr / cn) : 1.0f;
+        double k = (c->sample > 0 && cn > 0) ? (sqrt(cn / thr) + 1) * thr / cn : 1.0;
+        m->keep[i] = k < 1.0 ? (float)k : 1.0f;   /* a probability: no float overflow either */
     }
     /* Input vectors: uniform in [-0.5, 0.5) / size, as word2vec. */
     nlp_rng r;
@@ -609,6 +635,11 @@ int nlp_w2v_dim(const nlp_w2v *m)
 int64_t nlp_w2v_words_processed(const nlp_w2v *m)
 {
     return m->words_done;
+}
+
+int64_t nlp_w2v_words_trained(const nlp_w2v *m)
+{
+    return m->words_kept;
 }
 
 const float *nlp_w2v_vectors(const nlp_w2v *m)
@@ -660,17 +691,33 @@ INLINE void zero(float *restrict y, int n)
 }
 
 /*
-** word2vec's gradient for a target with label given f = input . output.
-** The table index keeps word2vec's integer EXP_TABLE_SIZE / MAX_EXP / 2
-** (83, not 83.3), so the same f reads the same entry as in the original.
+** sigmoid(f) from the table, for f in [-MAX_EXP, MAX_EXP] only: callers
+** compare f with the range first, so the conversion to int below never sees
+** a value outside [0, 996] (nor a NaN, whose conversion is undefined and
+** indexed far outside the table).  The scale keeps word2vec's integer
+** EXP_TABLE_SIZE / MAX_EXP / 2 (83, not 83.3), so the same f reads the same
+** entry as in the original.
 */
-INLINE float grad_ns(const nlp_w2v *m, float f, int label, float alpha)
+INLINE float sigmoid_in_range(const nlp_w2v *m, float f)
 {
+    return m->exp_table[(int)((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))];
+}
+
+/*
+** word2vec's gradient for a target with label given f = input . output.
+** Beyond the table sigmoid is taken as 0 or 1, as in word2vec; a NaN f
+** (training has diverged) gives no update and sets *bad.
+*/
+INLINE float grad_ns(const nlp_w2v *m, float f, int label, float alpha, int *bad)
+{
+    if (f >= -MAX_EXP && f <= MAX_EXP)
+        return ((float)label - sigmoid_in_range(m, f)) * alpha;
     if (f > MAX_EXP)
         return (float)(label - 1) * alpha;
     if (f < -MAX_EXP)
         return (float)label * alpha;
-    return ((float)label - m->exp_table[(int)((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))]) * alpha;
+    *bad = 1;
+    return 0;
 }
 
 /* ---- one thread -------------------------------------------------------- */
@@ -685,7 +732,10 @@ typedef struct worker {
     float *dctx;               /* shared negatives: (2 window, stride) */
     int32_t *ctx;              /* shared negatives: context ids (2 window) */
     int32_t *sen;              /* (NLP_W2V_MAX_SENTENCE) */
+    int64_t kept;              /* words left by subsampling */
+    int diverged;              /* a dot product was NaN */
     int rc;
+    int err;                   /* errno of a failed read (this thread's own) */
     int fd;
 } worker;
 
@@ -699,10 +749,13 @@ INLINE void train_pair(nlp_w2v *m, worker *w, const float *l1, long word, float 
         for (int64_t d = h->offset[word]; d < h->offset[word + 1]; d++) {
             float *l2 = m->syn1 + (size_t)h->points[d] * S;
             float f = dot(l1, l2, S);
-            if (f <= -MAX_EXP || f >= MAX_EXP)
+            /* word2vec skips the node outside (-MAX_EXP, MAX_EXP); so does NaN. */
+            if (!(f > -MAX_EXP && f < MAX_EXP)) {
+                if (f != f)
+                    w->diverged = 1;
                 continue;
-            f = m->exp_table[(int)((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))];
-            float g = (1.0f - (float)h->bits[d] - f) * alpha;
+            }
+            float g = (1.0f - (float)h->bits[d] - sigmoid_in_range(m, f)) * alpha;
             axpy(neu1e, g, l2, S);
             axpy(l2, g, l1, S);
         }
@@ -720,7 +773,7 @@ INLINE void train_pair(nlp_w2v *m, worker *w, const float *l1, long word, float 
             label = 0;
         }
         float *l2 = m->syn1neg + (size_t)target * S;
-        float g = grad_ns(m, dot(l1, l2, S), label, alpha);
+        float g = grad_ns(m, dot(l1, l2, S), label, alpha, &w->diverged);
         axpy(neu1e, g, l2, S);
         axpy(l2, g, l1, S);
     }
@@ -751,7 +804,8 @@ INLINE void train_window_shared(nlp_w2v *m, worker *w, long word, const int32_t 
     for (int j = 0; j < k; j++) {
         const float *l1 = m->syn0 + (size_t)ctx[j] * S;
         for (int i = 0; i < t; i++)
-            G[j * nt + i] = grad_ns(m, dot(l1, m->syn1neg + (size_t)targets[i] * S, S), labels[i], alpha);
+            G[j * nt + i] = grad_ns(m, dot(l1, m->syn1neg + (size_t)targets[i] * S, S), labels[i], alpha,
+                                    &w->diverged);
     }
     /* Context gradients first: T's update below needs C before its own. */
     for (int j = 0; j < k; j++) {
@@ -839,8 +893,10 @@ static void *worker_main(void *arg)
     }
     int64_t unreported = 0;
     for (int epoch = 0; epoch < m->c.iter && w->rc == NLP_OK; epoch++) {
-        if ((w->rc = reader_start(&r, w->start, w->end)) != NLP_OK)
+        if ((w->rc = reader_start(&r, w->start, w->end)) != NLP_OK) {
+            w->err = r.err;
             break;
+        }
         int more = 1;
         while (more) {
             int len = 0;
@@ -851,6 +907,7 @@ static void *worker_main(void *arg)
                 int t = reader_next(&r, &s, &n);
                 if (t < 0) {
                     w->rc = t;
+                    w->err = r.err;
                     more = 0;
                     break;
                 }
@@ -887,12 +944,41 @@ static void *worker_main(void *arg)
                                   el > 0 ? (double)done / el : 0);
                 }
             }
-            if (len > 0)
+            if (len > 0) {
+                w->kept += len;
                 train_sentence(m, w, w->sen, len, alpha);
+            }
+            /* Diverged: every further update is NaN; all threads stop. */
+            if (w->diverged)
+                __atomic_store_n(&m->stop, 1, __ATOMIC_RELAXED);
+            if (__atomic_load_n(&m->stop, __ATOMIC_RELAXED)) {
+                __atomic_add_fetch(&m->words_done, unreported, __ATOMIC_RELAXED);
+                more = 0;
+            }
         }
+        if (__atomic_load_n(&m->stop, __ATOMIC_RELAXED))
+            break;
     }
     reader_free(&r);
     return NULL;
+}
+
+/* floor(size * t / T) without overflow or floating point (t <= T). */
+static off_t slice_at(off_t size, int t, int T)
+{
+    return size / T * t + size % T * t / T;
+}
+
+/* 1 when every input vector is finite. */
+static int all_finite(const nlp_w2v *m)
+{
+    for (long i = 0; i < m->V; i++) {
+        const float *x = m->syn0 + (size_t)i * m->stride;
+        for (int d = 0; d < m->D; d++)
+            if (!isfinite(x[d]))
+                return 0;
+    }
+    return 1;
 }
 
 int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e)
@@ -907,6 +993,8 @@ int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e
         return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
     }
     m->words_done = 0;
+    m->words_kept = 0;
+    m->stop = 0;
     m->start_time = nlp_progress_now();
     nlp_rng master;
     nlp_rng_seed(&master, m->c.seed ^ 0x5eed5eed5eed5eedULL);
@@ -916,8 +1004,8 @@ int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e
         w->m = m;
         w->id = t;
         w->fd = fd;
-        w->start = (off_t)((double)size * t / T);
-        w->end = t == T - 1 ? size : (off_t)((double)size * (t + 1) / T);
+        w->start = slice_at(size, t, T);
+        w->end = slice_at(size, t + 1, T);
         nlp_rng_split(&master, &w->rng);
         w->neu1 = alloc_rows(1, m->stride);
         w->neu1e = alloc_rows(1, m->stride);
@@ -943,9 +1031,14 @@ int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e
     }
     for (int t = 0; t < started; t++)
         pthread_join(tids[t], NULL);
+    int err = 0, diverged = 0;
     for (int t = 0; t < T; t++) {
-        if (rc == NLP_OK && ws[t].rc != NLP_OK)
+        if (rc == NLP_OK && ws[t].rc != NLP_OK) {
             rc = ws[t].rc;
+            err = ws[t].err;   /* the failing thread's errno, not this thread's */
+        }
+        diverged |= ws[t].diverged;
+        m->words_kept += ws[t].kept;
         nlp_free(ws[t].neu1);
         nlp_free(ws[t].neu1e);
         nlp_free(ws[t].grad);
@@ -956,10 +1049,100 @@ int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e
     nlp_free(ws);
     nlp_free(tids);
     if (rc == NLP_EIO)
-        return nlp_error_set(e, rc, path, 0, "read error: %s", strerror(errno));
+        return nlp_error_set(e, rc, path, 0, "read error: %s", strerror(err ? err : EIO));
     if (rc == NLP_EINVAL)
         return nlp_error_set(e, rc, NULL, 0, "cannot start %d threads", T);
     if (rc != NLP_OK)
         return nlp_error_set(e, rc, path, 0, NULL);
+    if (diverged || !all_finite(m)) {
+        double total = (double)m->c.iter * (double)m->train_words;
+        return nlp_error_set(e, NLP_ERANGE, NULL, 0,
+                             "training diverged (the vectors are no longer finite numbers) after "
+                             "%.1f%% of the words; try a smaller learning rate than %g",
+                             total > 0 ? 100.0 * (double)m->words_done / total : 100.0, m->alpha0);
+    }
+    return NLP_OK;
+}
+
+/* ---- word classes ---------------------------------------------------------- */
+
+/* Rows scored per BLAS call in nlp_w2v_classes. */
+#define CLASS_BLOCK 256
+
+int nlp_w2v_classes(const float *vectors, long n, int dim, int k, int iter, int32_t *classes)
+{
+    if (n < 0 || dim < 1 || k < 1 || iter < 0)
+        return NLP_EINVAL;
+    if (n == 0)
+        return NLP_OK;
+    /* Classes from n on start empty and stay empty (see below): leave them out. */
+    long K = k < n ? k : n;
+    if ((size_t)K > SIZE_MAX / sizeof(double) / (size_t)dim
+        || (size_t)K > SIZE_MAX / sizeof(float) / CLASS_BLOCK)
+        return NLP_ENOMEM;
+    double *sum = nlp_malloc((size_t)K * (size_t)dim * sizeof *sum);
+    float *cent = nlp_malloc((size_t)K * (size_t)dim * sizeof *cent);
+    float *score = nlp_malloc((size_t)CLASS_BLOCK * (size_t)K * sizeof *score);
+    int64_t *members = nlp_malloc((size_t)K * sizeof *members);
+    uint8_t *usable = nlp_malloc((size_t)K);
+    if (!sum || !cent || !score || !members || !usable) {
+        nlp_free(sum);
+        nlp_free(cent);
+        nlp_free(score);
+        nlp_free(members);
+        nlp_free(usable);
+        return NLP_ENOMEM;
+    }
+    /* word2vec's start: word a in class a mod k. */
+    for (long i = 0; i < n; i++)
+        classes[i] = (int32_t)(i % K);
+    for (int it = 0; it < iter; it++) {
+        /* Centroids: the members' sum over (members + 1), as word2vec, then unit length. */
+        memset(sum, 0, (size_t)K * (size_t)dim * sizeof *sum);
+        for (long c = 0; c < K; c++)
+            members[c] = 1;
+        for (long i = 0; i < n; i++) {
+            double *s = sum + (size_t)classes[i] * (size_t)dim;
+            const float *x = vectors + (size_t)i * (size_t)dim;
+            for (int d = 0; d < dim; d++)
+                s[d] += x[d];
+            members[classes[i]]++;
+        }
+        for (long c = 0; c < K; c++) {
+            double *s = sum + (size_t)c * (size_t)dim, norm = 0;
+            for (int d = 0; d < dim; d++) {
+                s[d] /= (double)members[c];
+                norm += s[d] * s[d];
+            }
+            norm = sqrt(norm);
+            /* word2vec divides by a zero norm and gets NaN, which never wins. */
+            usable[c] = norm > 0 && isfinite(norm);
+            for (int d = 0; d < dim; d++)
+                cent[(size_t)c * (size_t)dim + d] = usable[c] ? (float)(s[d] / norm) : 0.0f;
+        }
+        /* Each word joins the class of largest dot product (the first on a tie). */
+        for (long i0 = 0; i0 < n; i0 += CLASS_BLOCK) {
+            int nb = (int)(n - i0 < CLASS_BLOCK ? n - i0 : CLASS_BLOCK);
+            /* score (nb, K) = vectors[i0..] (nb, dim) . cent (K, dim)' */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, (int)K, dim, 1.0f,
+                        vectors + (size_t)i0 * (size_t)dim, dim, cent, dim, 0.0f, score, (int)K);
+            for (int j = 0; j < nb; j++) {
+                const float *sc = score + (size_t)j * (size_t)K;
+                long best = 0;
+                int found = 0;
+                for (long c = 0; c < K; c++)
+                    if (usable[c] && (!found || sc[c] > sc[best])) {
+                        best = c;
+                        found = 1;
+                    }
+                classes[i0 + j] = (int32_t)best;
+            }
+        }
+    }
+    nlp_free(sum);
+    nlp_free(cent);
+    nlp_free(score);
+    nlp_free(members);
+    nlp_free(usable);
     return NLP_OK;
 }

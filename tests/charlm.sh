@@ -89,7 +89,7 @@ check "no checkpoint left without --checkpoint-every" test ! -e "$T/rep.model.ck
 check "generate exits 0" test $? -eq 0
 check "prime printed first" has '^nel mezzo del cammin di nostra vita' "$T/gen.txt"
 check "continuation follows the text" has 'mi ritrovai per una selva oscura\.$' "$T/gen.txt"
-check "generated length" test "$(wc -m < "$T/gen.txt")" -eq $((9 + 120))
+check "generated length" test "$(wc -m < "$T/gen.txt")" -eq $((9 + 120 + 1)) # + the final line break
 # The same seed gives the same text; another one (at T=1) usually differs.
 "$GEN" -m "$T/rep.model" --length 200 --seed 5 > "$T/g1.txt"
 "$GEN" -m "$T/rep.model" --length 200 --seed 5 > "$T/g2.txt"
@@ -105,7 +105,7 @@ check "top-k 1 = temperature 0" compare "$T/g0.txt" "$T/gk.txt"
 check "--top-p exits 0" test $? -eq 0
 check "--top-p 0.5 on a sure model = temperature 0" compare "$T/g0.txt" "$T/gp.txt"
 "$GEN" -m "$T/rep.model" --length 0 --prime "abc" > "$T/g00.txt"
-printf 'abc' > "$T/abc.txt"
+printf 'abc\n' > "$T/abc.txt"
 check "--length 0 output" compare "$T/abc.txt" "$T/g00.txt"
 
 # Scoring the validation tail (the last 5%, ASCII so bytes = characters)
@@ -157,10 +157,19 @@ badline=$(( $(wc -l < "$T/rep.txt") + 1 ))
 check "invalid UTF-8 is replaced with a warning" \
     run_ 0 "$T/bad.err" "$TRAIN" $SMALL --max-steps 2 --time-limit 0 -o "$T/bad.model" "$T/bad.txt"
 check "warning names file and line" has "^charlm-train: $T/bad.txt:$badline: invalid UTF-8\$" "$T/bad.err"
-check "replacement count" has '1 invalid UTF-8 sequences replaced by U+FFFD' "$T/bad.err"
+check "one warning for one bad line" test "$(grep -c 'invalid UTF-8' "$T/bad.err")" -eq 1
+# Per input: the first 5 bad lines, then one summary; each input its own.
+i=0
+: > "$T/bad8.txt"
+while [ $i -lt 8 ]; do printf 'x \377\n' >> "$T/bad8.txt"; i=$((i + 1)); done
+check "many bad lines" \
+    run_ 0 "$T/bad8.err" "$TRAIN" $SMALL --max-steps 1 -o "$T/bad8.model" "$T/bad8.txt" "$T/bad.txt"
+check "5 warnings for the first input" test "$(grep -c "^charlm-train: $T/bad8.txt:[0-9]*: invalid UTF-8\$" "$T/bad8.err")" -eq 5
+check "then its summary" has "^charlm-train: $T/bad8.txt: ... and 3 more lines with invalid UTF-8\$" "$T/bad8.err"
+check "the second input warns on its own" has "^charlm-train: $T/bad.txt:$badline: invalid UTF-8\$" "$T/bad8.err"
 check "--strict refuses invalid UTF-8" \
     run_ 1 "$T/bad2.err" "$TRAIN" $SMALL --strict -o "$T/bad2.model" < "$T/bad.txt"
-check "--strict message (stdin is '-')" has "^charlm-train: -:$badline: invalid UTF-8\$" "$T/bad2.err"
+check "--strict message (stdin is <stdin>)" has "^charlm-train: <stdin>:$badline: invalid UTF-8\$" "$T/bad2.err"
 check "--strict: no model" test ! -e "$T/bad2.model"
 check "score warns on invalid UTF-8 too" \
     run_ 0 "$T/bad3.err" "$SCORE" -m "$T/rep.model" "$T/bad.txt" > /dev/null

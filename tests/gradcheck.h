@@ -32,6 +32,12 @@
 ** rel >= 0.09 on some element, so it is still caught (the tests include a
 ** deliberately wrong gradient to show it).  Compute the loss in double (e.g.
 ** sum of y[i] * fixed random weights, gc_dot) so it adds no rounding.
+**
+** Non-finite values never pass: an analytic or numerical gradient that is
+** NaN or infinite (a NaN loss gives a NaN difference quotient) counts as
+** an infinite error, so it is the worst element and fails any tolerance.
+** (A plain "rel > tol" test would let NaN through, since every comparison
+** with NaN is false.)
 */
 #ifndef NLP_TESTS_GRADCHECK_H
 #define NLP_TESTS_GRADCHECK_H
@@ -59,6 +65,8 @@ typedef struct gc_result {
     double worst_a;   /* analytic gradient there */
     double worst_num; /* numerical gradient there */
     size_t checked;   /* elements checked */
+    size_t nonfinite; /* elements whose analytic or numerical gradient is
+                         NaN or infinite (each fails the check) */
 } gc_result;
 
 static inline gc_options gc_defaults(void)
@@ -67,13 +75,27 @@ static inline gc_options gc_defaults(void)
     return o;
 }
 
+/* The relative error of one element; INFINITY when a or num is not finite. */
 static inline double gc_rel_error(double a, double num, double floor)
 {
+    if (!isfinite(a) || !isfinite(num))
+        return INFINITY;
     double d = fabs(a), e = fabs(num);
     double den = d > e ? d : e;
     if (den < floor)
         den = floor;
     return fabs(a - num) / den;
+}
+
+/*
+** 1 when r passes opt's tolerance: every checked element finite and the
+** worst relative error below tol (a NaN anywhere fails).  Does not assert,
+** so a test can check that a bad gradient is reported.
+*/
+static inline int gc_ok(const gc_result *r, const gc_options *opt)
+{
+    double tol = opt ? opt->tol : gc_defaults().tol;
+    return r->checked > 0 && r->nonfinite == 0 && isfinite(r->max_rel) && r->max_rel < tol;
 }
 
 /*
@@ -87,7 +109,7 @@ static inline gc_result gc_check(float *x, const float *grad, size_t n,
                                  gc_loss_fn f, void *ctx, const gc_options *opt)
 {
     gc_options o = opt ? *opt : gc_defaults();
-    gc_result r = {0, 0, 0, 0, 0};
+    gc_result r = {0, 0, 0, 0, 0, 0};
     size_t stride = 1;
     if (o.max_check && n > o.max_check)
         stride = (n + o.max_check - 1) / o.max_check;
@@ -104,6 +126,8 @@ static inline gc_result gc_check(float *x, const float *grad, size_t n,
         if (o.verbose)
             fprintf(stderr, "%s[%zu]: analytic %.8g numerical %.8g rel %.3g\n",
                     o.label ? o.label : "param", i, (double)grad[i], num, rel);
+        if (!isfinite(grad[i]) || !isfinite(num))
+            r.nonfinite++;
         if (rel > r.max_rel || r.checked == 0) {
             r.max_rel = rel;
             r.worst = i;
@@ -112,19 +136,12 @@ static inline gc_result gc_check(float *x, const float *grad, size_t n,
         }
         r.checked++;
     }
-    if (!(r.max_rel < o.tol))
+    if (!gc_ok(&r, &o))
         fprintf(stderr, "gradcheck %s: element %zu analytic %.8g numerical %.8g "
-                "rel error %.3g >= tol %.3g (%zu checked)\n",
+                "rel error %.3g >= tol %.3g (%zu checked, %zu not finite)\n",
                 o.label ? o.label : "param", r.worst, r.worst_a, r.worst_num,
-                r.max_rel, o.tol, r.checked);
+                r.max_rel, o.tol, r.checked, r.nonfinite);
     return r;
-}
-
-/* 1 when r passes opt's tolerance (NaN fails). */
-static inline int gc_ok(const gc_result *r, const gc_options *opt)
-{
-    double tol = opt ? opt->tol : gc_defaults().tol;
-    return r->max_rel < tol;
 }
 
 /*

@@ -30,6 +30,16 @@ static void count_warning(void *ctx, const nlp_error *e)
     snprintf(warn_file, sizeof warn_file, "%s", e->file);
 }
 
+/* The inputs bracketed, as "+name" and "-name", one after the other. */
+static char inputs[256];
+
+static void note_input(void *ctx, const char *name, int end)
+{
+    (void)ctx;
+    size_t k = strlen(inputs);
+    snprintf(inputs + k, sizeof inputs - k, "%s%c%s", k ? " " : "", end ? '-' : '+', name);
+}
+
 static void tmpname(char *buf, size_t n, const char *what)
 {
     snprintf(buf, n, "test_codepoints.%ld.%s", (long)getpid(), what);
@@ -136,9 +146,10 @@ static void test_read_files(void **state)
     nlp_codepoints t;
     nlp_codepoints_init(&t);
     warn_calls = 0;
+    inputs[0] = '\0';
     nlp_error e;
-    assert_int_equal(nlp_codepoints_read_files(&t, paths, 3, NULL, 0, count_warning, NULL, &e),
-                     NLP_OK);
+    assert_int_equal(nlp_codepoints_read_files(&t, paths, 3, NULL, 0, count_warning, note_input,
+                                               NULL, &e), NLP_OK);
     assert_int_equal(t.n, 10);
     const int32_t want[10] = {'a', 'b', '\n', 'c', '\n', 0xFFFD, '\n', 'a', 'b', '\n'};
     for (int i = 0; i < 10; i++)
@@ -146,14 +157,20 @@ static void test_read_files(void **state)
     assert_int_equal(warn_calls, 1);
     assert_int_equal(warn_line, 2);
     assert_string_equal(warn_file, b);
+    char order[256];
+    snprintf(order, sizeof order, "+%s -%s +%s -%s +%s -%s", a, a, b, b, a, a);
+    assert_string_equal(inputs, order);
     nlp_codepoints_free(&t);
 
-    /* Strict stops at the second file, naming it. */
+    /* Strict stops at the second file, naming it; that input is not ended. */
+    inputs[0] = '\0';
     nlp_codepoints_init(&t);
-    assert_int_equal(nlp_codepoints_read_files(&t, paths, 3, NULL, 1, NULL, NULL, &e),
-                     NLP_EUTF8);
+    assert_int_equal(nlp_codepoints_read_files(&t, paths, 3, NULL, 1, NULL, note_input, NULL,
+                                               &e), NLP_EUTF8);
     assert_string_equal(e.file, b);
     assert_int_equal(e.line, 2);
+    snprintf(order, sizeof order, "+%s -%s +%s", a, a, b);
+    assert_string_equal(inputs, order);
     nlp_codepoints_free(&t);
 
     /* Standard input, as "-" and as no file, under the name given. */
@@ -162,18 +179,20 @@ static void test_read_files(void **state)
     nlp_codepoints_init(&t);
     warn_calls = 0;
     assert_int_equal(nlp_codepoints_read_files(&t, dash, 1, "<stdin>", 0, count_warning, NULL,
-                                               &e), NLP_OK);
+                                               NULL, &e), NLP_OK);
     assert_int_equal(t.n, 4);
     assert_string_equal(warn_file, "<stdin>");
     nlp_codepoints_free(&t);
     assert_non_null(freopen(a, "rb", stdin));
     nlp_codepoints_init(&t);
-    assert_int_equal(nlp_codepoints_read_files(&t, NULL, 0, NULL, 1, NULL, NULL, &e), NLP_OK);
+    assert_int_equal(nlp_codepoints_read_files(&t, NULL, 0, NULL, 1, NULL, NULL, NULL, &e),
+                     NLP_OK);
     assert_int_equal(t.n, 3);
     nlp_codepoints_free(&t);
     assert_non_null(freopen(b, "rb", stdin));
     nlp_codepoints_init(&t);
-    assert_int_equal(nlp_codepoints_read_files(&t, NULL, 0, NULL, 1, NULL, NULL, &e), NLP_EUTF8);
+    assert_int_equal(nlp_codepoints_read_files(&t, NULL, 0, NULL, 1, NULL, NULL, NULL, &e),
+                     NLP_EUTF8);
     assert_string_equal(e.file, "-");
     nlp_codepoints_free(&t);
     unlink(a);
@@ -191,12 +210,12 @@ static void test_unreadable(void **state)
     nlp_codepoints_init(&t);
     nlp_error e;
     const char *p1[] = {missing};
-    assert_int_equal(nlp_codepoints_read_files(&t, p1, 1, NULL, 0, NULL, NULL, &e), NLP_EIO);
+    assert_int_equal(nlp_codepoints_read_files(&t, p1, 1, NULL, 0, NULL, NULL, NULL, &e), NLP_EIO);
     assert_string_equal(e.file, missing);
     assert_non_null(strstr(e.text, "No such file"));
     /* A directory opens but cannot be read: its name and the reason. */
     const char *p2[] = {dir};
-    assert_int_equal(nlp_codepoints_read_files(&t, p2, 1, NULL, 0, NULL, NULL, &e), NLP_EIO);
+    assert_int_equal(nlp_codepoints_read_files(&t, p2, 1, NULL, 0, NULL, NULL, NULL, &e), NLP_EIO);
     assert_string_equal(e.file, dir);
     assert_non_null(strstr(e.text, "Is a directory"));
     nlp_codepoints_free(&t);
@@ -217,7 +236,7 @@ static void test_out_of_memory(void **state)
         nlp_codepoints_init(&t);
         nlp_error e;
         nlp_alloc_fail_at(n, 0);
-        int rc = nlp_codepoints_read_files(&t, paths, 2, NULL, 0, NULL, NULL, &e);
+        int rc = nlp_codepoints_read_files(&t, paths, 2, NULL, 0, NULL, NULL, NULL, &e);
         nlp_alloc_fail_at(0, 0);
         if (rc == NLP_OK) {
             assert_int_equal(t.n, 20);

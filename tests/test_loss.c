@@ -170,6 +170,83 @@ static void test_xent_gradcheck(void **state)
     }
 }
 
+/* loss = sum w[i] x[i], except that it is NaN while x[nan_at] is moved
+** off its starting value (nan_at < 0: never): a numerical NaN. */
+typedef struct lin_ctx {
+    const float *x;
+    const double *w;
+    size_t n;
+    long nan_at;
+    float x0;
+} lin_ctx;
+
+static double lin_loss(void *p)
+{
+    const lin_ctx *c = p;
+    if (c->nan_at >= 0 && c->x[c->nan_at] != c->x0)
+        return NAN;
+    return gc_dot(c->w, c->x, c->n);
+}
+
+/*
+** Issue 11 item 12: gradcheck must fail on a NaN or infinite gradient,
+** analytic or numerical, wherever it is (NaN > max is false, so a NaN
+** after the first element used to pass unseen).  gc_check and gc_ok do
+** not assert, so the verdict is tested directly.
+*/
+static void test_gradcheck_nonfinite(void **state)
+{
+    (void)state;
+    enum { N = 9 };
+    float x[N], g[N];
+    double w[N];
+    fill(x, N, 1.0, 11);
+    gc_weights(w, N, 5);
+    lin_ctx c = { x, w, N, -1, 0 };
+    gc_options o = gc_defaults();
+    o.label = "self-test";
+
+    for (int i = 0; i < N; i++)
+        g[i] = (float)w[i];
+    gc_result r = gc_check(x, g, N, lin_loss, &c, &o);
+    assert_true(gc_ok(&r, &o));   /* the exact gradient passes */
+    assert_int_equal(r.nonfinite, 0);
+
+    const float bad[] = { NAN, INFINITY, -INFINITY };
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        for (size_t at = 0; at < N; at += 4) {   /* first, middle, last */
+            for (int i = 0; i < N; i++)
+                g[i] = (float)w[i];
+            g[at] = bad[b];
+            r = gc_check(x, g, N, lin_loss, &c, &o);
+            assert_false(gc_ok(&r, &o));
+            assert_int_equal(r.nonfinite, 1);
+            assert_int_equal(r.worst, at);
+        }
+    }
+
+    /* A numerical NaN (the loss is NaN around element 4). */
+    for (int i = 0; i < N; i++)
+        g[i] = (float)w[i];
+    c.nan_at = 4;
+    c.x0 = x[4];
+    r = gc_check(x, g, N, lin_loss, &c, &o);
+    assert_false(gc_ok(&r, &o));
+    assert_int_equal(r.nonfinite, 1);
+    assert_int_equal(r.worst, 4);
+    assert_true(x[4] == c.x0);    /* restored */
+
+    /* The element metric itself, and a result that checked nothing. */
+    assert_true(isinf(gc_rel_error(NAN, 1.0, 1e-2)));
+    assert_true(isinf(gc_rel_error(1.0, INFINITY, 1e-2)));
+    assert_true(isinf(gc_rel_error(INFINITY, INFINITY, 1e-2)));
+    assert_true(gc_rel_error(1.0, 1.0, 1e-2) == 0);
+    gc_result none = { 0, 0, 0, 0, 0, 0 };
+    assert_false(gc_ok(&none, &o));
+    gc_result nan_max = { NAN, 0, 0, 0, 1, 0 };
+    assert_false(gc_ok(&nan_max, &o));
+}
+
 static void test_accuracy_argmax(void **state)
 {
     (void)state;
@@ -232,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_xent_errors),
         cmocka_unit_test(test_xent_stable),
         cmocka_unit_test(test_xent_gradcheck),
+        cmocka_unit_test(test_gradcheck_nonfinite),
         cmocka_unit_test(test_accuracy_argmax),
         cmocka_unit_test(test_log_softmax),
     };

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "nlp/alloc.h"
 #include "nlp/error.h"
 #include "nlp/rng.h"
 #include "nlp/rnn.h"
@@ -49,7 +50,14 @@ static const float ref_gru_hT[] = {-0.234384762f, 0.075691038f, 0.200969787f, -0
 ** Interposes malloc & co. (not under AddressSanitizer, which owns them) to
 ** check that forward and backward never allocate.
 */
-#if !defined(__SANITIZE_ADDRESS__) && defined(__GLIBC__)
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define UNDER_ASAN 1
+#endif
+#endif
+#if !defined(UNDER_ASAN) && defined(__GLIBC__)
 #define COUNT_ALLOCS 1
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -492,6 +500,62 @@ static void test_reset(void **state)
     nlp_params_free(p);
 }
 
+/*
+** Issue 11: the activations' exp took the integer part of x/ln2 by a
+** float-to-int conversion, undefined for NaN (UBSan's float-cast-overflow
+** stops the run there).  With one input feature, W_ih = 1 and everything
+** else 0, each pre-activation is the input itself; feed NaN, +-Inf, huge
+** and boundary values through every cell, forward and backward.  NaN must
+** come out NaN, the rest must saturate to the exact limits.
+*/
+static double sigmoid_ref(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
+static void test_rnn_nan_input_no_ub(void **state)
+{
+    (void)state;
+    const float v[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 3e38f, -3e38f, 88.5f,
+                       -87.5f, 100.0f, -100.0f, 0.5f, -0.3f, 1e-40f, 0.0f};
+    enum { B = sizeof v / sizeof v[0] };
+    for (int cell = 0; cell < 3; cell++) {
+        nlp_params *p;
+        nlp_rnn *r = make(&p, cell, 1, 0, 1, 1, 1, B);
+        memset(p->data, 0, p->n * sizeof(float));
+        float *w = nlp_params_data(p, nlp_params_index(p, "enc.weight_ih_l0"));
+        for (size_t k = 0; k < p->views[nlp_params_index(p, "enc.weight_ih_l0")].size; k++)
+            w[k] = 1.0f;
+        float y[B], hT[B], cT[B], dy[B], dx[B];
+        for (int b = 0; b < B; b++)
+            dy[b] = 1.0f;
+        memset(dx, 0, sizeof dx);
+        assert_int_equal(nlp_rnn_forward(r, y, hT, cT, v, NULL, NULL, NULL, 1, B, 0, NULL), NLP_OK);
+        nlp_params_zero_grad(p);
+        assert_int_equal(nlp_rnn_backward(r, dx, NULL, NULL, dy, NULL, NULL, v), NLP_OK);
+        for (int b = 0; b < B; b++) {
+            double x = v[b], want;
+            if (cell == NLP_RNN_TANH)
+                want = tanh(x);
+            else if (cell == NLP_RNN_LSTM)
+                want = sigmoid_ref(x) * tanh(sigmoid_ref(x) * tanh(x)); /* c0 = 0 */
+            else
+                want = (1.0 - sigmoid_ref(x)) * tanh(x); /* h0 = 0 */
+            if (isnan(x)) {
+                if (!isnan(y[b]) || !isnan(dx[b]))
+                    fail_msg("%s: NaN input gave y %g, dx %g", cell_name(cell), y[b], dx[b]);
+                continue;
+            }
+            if (!(fabs(y[b] - want) <= 1e-6))
+                fail_msg("%s: x = %g gave y = %.9g, want %.9g", cell_name(cell), x, y[b], want);
+            if (!isfinite(dx[b]))
+                fail_msg("%s: x = %g gave dx = %g", cell_name(cell), x, dx[b]);
+        }
+        nlp_rnn_free(r);
+        nlp_params_free(p);
+    }
+}
+
 /* Forward and backward never allocate (every option on). */
 static void test_no_allocation(void **state)
 {
@@ -538,6 +602,386 @@ static void test_no_allocation(void **state)
 #endif
 }
 
+/* ---- step-wise API ---------------------------------------------------------
+** The step calls are checked three ways: finite differences on a decoder
+** with input feeding (x_t = [u_t; y_{t-1}], the case the whole-sequence
+** call cannot express, so the backward must route dx_t back into dy_{t-1}
+** the way a caller would), equality with the whole-sequence calls on the
+** same input, and no allocation.
+*/
+
+enum { ST = 4, SB = 3, SU = 2, SH = 3, SI = SU + SH };
+
+typedef struct sctx {
+    nlp_rnn *r;
+    int L, cell, train;
+    const int *len;
+    float *u;      /* (T,B,U) external inputs */
+    float *h0, *c0; /* (L,B,H) */
+    float *x;      /* (T,B,I) the inputs built: [u_t; y_{t-1}] */
+    float *y;      /* (T,B,H) */
+    float *hs, *cs; /* (T,L,B,H) the states after each step */
+    double *wy, *ws, *wc;
+    size_t ns;     /* L*B*H */
+} sctx;
+
+/* Builds x_t = [u_t; y_{t-1}] (y_{-1} = 0) row by row. */
+static void feed(float *xt, const float *ut, const float *yprev)
+{
+    for (int b = 0; b < SB; b++) {
+        memcpy(xt + b * SI, ut + b * SU, SU * sizeof(float));
+        for (int j = 0; j < SH; j++)
+            xt[b * SI + SU + j] = yprev ? yprev[b * SH + j] : 0.0f;
+    }
+}
+
+/* Loss: weighted sum of every output and every layer's state at every step. */
+static double step_loss(void *c_)
+{
+    sctx *c = c_;
+    nlp_rng g;
+    nlp_rng_seed(&g, 4321); /* the same dropout masks at every call */
+    assert_int_equal(nlp_rnn_step_begin(c->r, c->h0, c->c0, c->len, SB, c->train), NLP_OK);
+    double s = 0;
+    for (int t = 0; t < ST; t++) {
+        float *xt = c->x + t * SB * SI, *yt = c->y + t * SB * SH;
+        feed(xt, c->u + t * SB * SU, t ? yt - SB * SH : NULL);
+        float *ht = c->hs + t * c->ns, *ct = c->cs + t * c->ns;
+        assert_int_equal(nlp_rnn_step_forward(c->r, t, yt, ht, ct, xt, &g), NLP_OK);
+        s += gc_dot(c->wy + t * SB * SH, yt, SB * SH) + gc_dot(c->ws + t * c->ns, ht, c->ns);
+        if (c->cell == NLP_RNN_LSTM)
+            s += gc_dot(c->wc + t * c->ns, ct, c->ns);
+    }
+    return s;
+}
+
+static void step_gradcheck_case(int cell, int L, int masked, float dropout)
+{
+    char label[128];
+    nlp_params *p = nlp_params_new();
+    nlp_rnn_config cfg;
+    nlp_rnn_config_default(&cfg);
+    cfg.cell = cell;
+    cfg.input = SI;
+    cfg.hidden = SH;
+    cfg.layers = L;
+    cfg.dropout = dropout;
+    cfg.max_T = ST + 2; /* capacity above the size used */
+    cfg.max_B = SB + 1;
+    nlp_rnn *r;
+    assert_int_equal(nlp_rnn_new(&r, &cfg, p, "dec"), NLP_OK);
+    assert_int_equal(nlp_params_alloc(p), NLP_OK);
+    nlp_rng rng;
+    nlp_rng_seed(&rng, 77);
+    nlp_rnn_reset(r, &rng);
+    for (size_t i = 0; i < p->n; i++) /* exercise the nonlinearities */
+        p->data[i] *= 1.25f;
+    size_t ns = nlp_rnn_state_size(r, SB), nu = ST * SB * SU, ny = ST * SB * SH;
+    float *u = calloc(nu, sizeof(float)), *du = calloc(nu, sizeof(float));
+    float *h0 = calloc(ns, sizeof(float)), *c0 = calloc(ns, sizeof(float));
+    float *dh0 = calloc(ns, sizeof(float)), *dc0 = calloc(ns, sizeof(float));
+    float *x = calloc(ST * SB * SI, sizeof(float)), *dx = calloc(SB * SI, sizeof(float));
+    float *y = calloc(ny, sizeof(float)), *dy = calloc(ny, sizeof(float));
+    float *hs = calloc(ST * ns, sizeof(float)), *cs = calloc(ST * ns, sizeof(float));
+    float *dh = calloc(ns, sizeof(float)), *dc = calloc(ns, sizeof(float));
+    double *wy = calloc(ny, sizeof(double)), *ws = calloc(ST * ns, sizeof(double));
+    double *wc = calloc(ST * ns, sizeof(double));
+    nlp_tensor_uniform(u, nu, -1, 1, &rng);
+    nlp_tensor_uniform(h0, ns, -0.5f, 0.5f, &rng);
+    nlp_tensor_uniform(c0, ns, -0.5f, 0.5f, &rng);
+    gc_weights(wy, ny, 11);
+    gc_weights(ws, ST * ns, 12);
+    gc_weights(wc, ST * ns, 13);
+    static const int lens[SB] = {ST, 2, 3};
+    sctx c = {r, L, cell, dropout > 0, masked ? lens : NULL, u, h0, c0, x, y, hs, cs,
+              wy, ws, wc, ns};
+    step_loss(&c);
+
+    /* Backward as a decoder does it: dy_t starts as the loss's own
+       gradient; the y_{t-1} part of dx_t is added to dy_{t-1}. */
+    for (size_t i = 0; i < ny; i++)
+        dy[i] = (float)wy[i];
+    nlp_params_zero_grad(p);
+    for (int t = ST - 1; t >= 0; t--) {
+        for (size_t i = 0; i < ns; i++) {
+            dh[i] = (float)ws[t * ns + i];
+            dc[i] = (float)wc[t * ns + i];
+        }
+        memset(dx, 0, SB * SI * sizeof(float));
+        assert_int_equal(nlp_rnn_step_backward(r, t, dx, dh0, dc0, dy + t * SB * SH, dh,
+                                               cell == NLP_RNN_LSTM ? dc : NULL), NLP_OK);
+        for (int b = 0; b < SB; b++) {
+            memcpy(du + (t * SB + b) * SU, dx + b * SI, SU * sizeof(float));
+            if (t > 0)
+                for (int j = 0; j < SH; j++)
+                    dy[((t - 1) * SB + b) * SH + j] += dx[b * SI + SU + j];
+        }
+    }
+    gc_options o = gc_defaults();
+    
+    o.label = label;
+    const char *what[] = {"params", "u", "h0", "c0"};
+    float *val[] = {p->data, u, h0, c0}, *grad[] = {p->grad, du, dh0, dc0};
+    size_t n[] = {p->n, nu, ns, ns};
+    for (int k = 0; k < (cell == NLP_RNN_LSTM ? 4 : 3); k++) {
+        snprintf(label, sizeof label, "step %s L=%d masked=%d dropout=%g: %s", cell_name(cell),
+                 L, masked, dropout, what[k]);
+        gc_result res = gc_check(val[k], grad[k], n[k], step_loss, &c, &o);
+        if (getenv("GC_SHOW"))
+            fprintf(stderr, "%s: max rel %.3g at %zu\n", label, res.max_rel, res.worst);
+        if (!gc_ok(&res, &o))
+            fail_msg("gradient check failed: %s", label);
+    }
+    nlp_rnn_free(r);
+    nlp_params_free(p);
+    free(u), free(du), free(h0), free(c0), free(dh0), free(dc0), free(x), free(dx);
+    free(y), free(dy), free(hs), free(cs), free(dh), free(dc), free(wy), free(ws), free(wc);
+}
+
+static void test_step_gradcheck(void **state)
+{
+    (void)state;
+    for (int cell = 0; cell < 3; cell++)
+        for (int masked = 0; masked < 2; masked++) {
+            step_gradcheck_case(cell, 1, masked, 0.0f);
+            step_gradcheck_case(cell, 2, masked, 0.0f);
+            step_gradcheck_case(cell, 2, masked, 0.3f);
+        }
+    step_gradcheck_case(NLP_RNN_LSTM, 3, 1, 0.3f);
+}
+
+/* a and b agree to float rounding: 1e-5 relative, 1e-6 absolute near 0. */
+static void assert_close(const float *a, const float *b, size_t n, const char *what,
+                         const char *cell)
+{
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]), m = fmax(fabs(a[i]), fabs(b[i]));
+        if (!(d <= 1e-5 * m + 1e-6))
+            fail_msg("%s %s[%zu]: step %.9g, whole sequence %.9g", cell, what, i, a[i], b[i]);
+    }
+}
+
+/*
+** T steps give what one whole-sequence forward and backward over the same
+** input give: outputs, final states, dx, dh0, dc0 and every parameter
+** gradient, with and without padding; and a batch begun afresh at every
+** step from the states the last one returned (generation, beam search)
+** gives the same outputs again.
+*/
+static void test_step_matches_sequence(void **state)
+{
+    (void)state;
+    enum { T = 5, B = 4, I = 3, H = 4, L = 2, NS = L * B * H };
+    const int lens[B] = {5, 2, 0, 4};
+    for (int cell = 0; cell < 3; cell++)
+        for (int masked = 0; masked < 2; masked++) {
+            const char *cn = cell_name(cell);
+            nlp_params *p;
+            nlp_rnn *r = make(&p, cell, L, 0, I, H, T + 1, B);
+            const int *len = masked ? lens : NULL;
+            nlp_rng rng;
+            nlp_rng_seed(&rng, 21);
+            static float x[T * B * I], y[T * B * H], h0[NS], c0[NS], hT[NS], cT[NS];
+            static float dy[T * B * H], dhT[NS], dcT[NS], dx[T * B * I], dh0[NS], dc0[NS];
+            static float sy[T * B * H], sh[NS], sc[NS], sdx[T * B * I], sdh0[NS], sdc0[NS];
+            nlp_tensor_uniform(x, T * B * I, -1, 1, &rng);
+            nlp_tensor_uniform(h0, NS, -1, 1, &rng);
+            nlp_tensor_uniform(c0, NS, -1, 1, &rng);
+            nlp_tensor_uniform(dy, T * B * H, -1, 1, &rng);
+            nlp_tensor_uniform(dhT, NS, -1, 1, &rng);
+            nlp_tensor_uniform(dcT, NS, -1, 1, &rng);
+
+            /* Whole sequence. */
+            assert_int_equal(nlp_rnn_forward(r, y, hT, cT, x, h0, c0, len, T, B, 0, NULL), NLP_OK);
+            /* Both add into what the buffers hold. */
+            nlp_tensor_uniform(dx, T * B * I, -1, 1, &rng);
+            nlp_tensor_uniform(dh0, NS, -1, 1, &rng);
+            nlp_tensor_uniform(dc0, NS, -1, 1, &rng);
+            memcpy(sdx, dx, sizeof dx);
+            memcpy(sdh0, dh0, sizeof dh0);
+            memcpy(sdc0, dc0, sizeof dc0);
+            nlp_params_zero_grad(p);
+            assert_int_equal(nlp_rnn_backward(r, dx, dh0, dc0, dy, dhT, dcT, x), NLP_OK);
+            float *grad = malloc(p->n * sizeof(float));
+            memcpy(grad, p->grad, p->n * sizeof(float));
+
+            /* Step by step, on the same object. */
+            assert_int_equal(nlp_rnn_step_begin(r, h0, c0, len, B, 0), NLP_OK);
+            for (int t = 0; t < T; t++)
+                assert_int_equal(nlp_rnn_step_forward(r, t, sy + t * B * H, sh, sc,
+                                                      x + t * B * I, NULL), NLP_OK);
+            assert_close(sy, y, T * B * H, "y", cn);
+            assert_close(sh, hT, NS, "hT", cn);
+            if (cell == NLP_RNN_LSTM)
+                assert_close(sc, cT, NS, "cT", cn);
+            nlp_params_zero_grad(p);
+            for (int t = T - 1; t >= 0; t--) {
+                assert_int_equal(nlp_rnn_step_backward(r, t, sdx + t * B * I, sdh0, sdc0,
+                                                       dy + t * B * H, t == T - 1 ? dhT : NULL,
+                                                       t == T - 1 ? dcT : NULL), NLP_OK);
+                if (t > 0) /* nothing of the batch before step 0 is done */
+                    for (size_t i = 0; i < p->n; i++)
+                        assert_true(p->grad[i] == 0.0f);
+            }
+            assert_close(p->grad, grad, p->n, "param grad", cn);
+            assert_close(sdx, dx, T * B * I, "dx", cn);
+            assert_close(sdh0, dh0, NS, "dh0", cn);
+            if (cell == NLP_RNN_LSTM)
+                assert_close(sdc0, dc0, NS, "dc0", cn);
+
+            /* A second backward from T-1 adds the same gradients again. */
+            for (int t = T - 1; t >= 0; t--)
+                assert_int_equal(nlp_rnn_step_backward(r, t, NULL, NULL, NULL, dy + t * B * H,
+                                                       t == T - 1 ? dhT : NULL,
+                                                       t == T - 1 ? dcT : NULL), NLP_OK);
+            for (size_t i = 0; i < p->n; i++)
+                grad[i] *= 2.0f;
+            assert_close(p->grad, grad, p->n, "param grad twice", cn);
+
+            /* One-step batches chained through h_t, c_t (in place). */
+            if (!masked) {
+                static float gy[T * B * H], gh[NS], gc[NS];
+                memcpy(gh, h0, sizeof gh);
+                memcpy(gc, c0, sizeof gc);
+                for (int t = 0; t < T; t++) {
+                    assert_int_equal(nlp_rnn_step_begin(r, gh, gc, NULL, B, 0), NLP_OK);
+                    assert_int_equal(nlp_rnn_step_forward(r, 0, gy + t * B * H, gh, gc,
+                                                          x + t * B * I, NULL), NLP_OK);
+                }
+                assert_memory_equal(gy, sy, sizeof gy);
+                assert_memory_equal(gh, sh, sizeof gh);
+            }
+            free(grad);
+            nlp_rnn_free(r);
+            nlp_params_free(p);
+        }
+}
+
+/* Step forward and backward never allocate (lengths, dropout, states on). */
+static void test_step_no_allocation(void **state)
+{
+    (void)state;
+    enum { T = 5, B = 3, I = 4, H = 6, L = 2, NS = L * B * H };
+    for (int cell = 0; cell < 3; cell++) {
+        nlp_params *p = nlp_params_new();
+        nlp_rnn_config cfg;
+        nlp_rnn_config_default(&cfg);
+        cfg.cell = cell;
+        cfg.input = I;
+        cfg.hidden = H;
+        cfg.layers = L;
+        cfg.dropout = 0.2f;
+        cfg.max_T = T;
+        cfg.max_B = B;
+        nlp_rnn *r;
+        assert_int_equal(nlp_rnn_new(&r, &cfg, p, "r"), NLP_OK);
+        assert_int_equal(nlp_params_alloc(p), NLP_OK);
+        nlp_rng g;
+        nlp_rng_seed(&g, 3);
+        nlp_rnn_reset(r, &g);
+        static float x[B * I], dx[B * I], y[T * B * H], dy[B * H], h[NS], c[NS], dh[NS], dc[NS];
+        const int lens[B] = {5, 3, 1};
+        nlp_tensor_uniform(x, B * I, -1, 1, &g);
+        nlp_tensor_uniform(dy, B * H, -1, 1, &g);
+        nlp_alloc_fail_at(0, 0); /* restarts nlp_alloc_count() */
+#ifdef COUNT_ALLOCS
+        counting = 1;
+        nallocs = 0;
+#endif
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(nlp_rnn_step_begin(r, h, c, lens, B, 1), NLP_OK);
+            for (int t = 0; t < T; t++)
+                assert_int_equal(nlp_rnn_step_forward(r, t, y + t * B * H, h, c, x, &g), NLP_OK);
+            for (int t = T - 1; t >= 0; t--)
+                assert_int_equal(nlp_rnn_step_backward(r, t, dx, dh, dc, dy, dh, dc), NLP_OK);
+        }
+#ifdef COUNT_ALLOCS
+        counting = 0;
+        assert_int_equal(nallocs, 0); /* nor OpenBLAS on our behalf */
+#endif
+        assert_int_equal(nlp_alloc_count(), 0);
+        nlp_rnn_free(r);
+        nlp_params_free(p);
+    }
+}
+
+static void test_step_refusals(void **state)
+{
+    (void)state;
+    enum { T = 3, B = 2, I = 2, H = 3, L = 2, NS = L * B * H };
+    nlp_params *p;
+    float x[T * B * I] = {0}, y[T * B * H], dy[T * B * H] = {0};
+    /* Bidirectional layers do not step. */
+    nlp_rnn *r = make(&p, NLP_RNN_GRU, L, 1, I, H, T, B);
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, NULL, B, 0), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_forward(r, 0, y, NULL, NULL, x, NULL), NLP_EINVAL);
+    nlp_rnn_free(r);
+    nlp_params_free(p);
+
+    r = make(&p, NLP_RNN_LSTM, L, 0, I, H, T, B);
+    /* Nothing begun. */
+    assert_int_equal(nlp_rnn_step_forward(r, 0, y, NULL, NULL, x, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_backward(r, 0, NULL, NULL, NULL, dy, NULL, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, NULL, B + 1, 0), NLP_ERANGE);
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, NULL, 0, 0), NLP_EINVAL);
+    int bad[B] = {1, T + 1};
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, bad, B, 0), NLP_EINVAL);
+    bad[1] = -1;
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, bad, B, 0), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, NULL, B, 0), NLP_OK);
+    /* No step yet, steps out of order, missing arrays. */
+    assert_int_equal(nlp_rnn_step_backward(r, 0, NULL, NULL, NULL, dy, NULL, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_forward(r, 1, y, NULL, NULL, x, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_forward(r, 0, NULL, NULL, NULL, x, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_forward(r, 0, y, NULL, NULL, NULL, NULL), NLP_EINVAL);
+    for (int t = 0; t < T; t++)
+        assert_int_equal(nlp_rnn_step_forward(r, t, y + t * B * H, NULL, NULL, x, NULL), NLP_OK);
+    assert_int_equal(nlp_rnn_step_forward(r, T, y, NULL, NULL, x, NULL), NLP_ERANGE); /* max_T */
+    /* The whole-sequence backward has no cache of its own now. */
+    assert_int_equal(nlp_rnn_backward(r, NULL, NULL, NULL, dy, NULL, NULL, x), NLP_EINVAL);
+    /* Backward: from T-1 down, one step at a time. */
+    assert_int_equal(nlp_rnn_step_backward(r, T - 2, NULL, NULL, NULL, dy, NULL, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_backward(r, T - 1, NULL, NULL, NULL, NULL, NULL, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_backward(r, T - 1, NULL, NULL, NULL, dy, NULL, NULL), NLP_OK);
+    assert_int_equal(nlp_rnn_step_backward(r, T - 1 - 2, NULL, NULL, NULL, dy, NULL, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_forward(r, T - 1, y, NULL, NULL, x, NULL), NLP_EINVAL);
+    for (int t = T - 2; t >= 0; t--)
+        assert_int_equal(nlp_rnn_step_backward(r, t, NULL, NULL, NULL, dy, NULL, NULL), NLP_OK);
+    assert_int_equal(nlp_rnn_step_backward(r, -1, NULL, NULL, NULL, dy, NULL, NULL), NLP_EINVAL);
+    /* A whole-sequence forward drops the step batch, and back again. */
+    assert_int_equal(nlp_rnn_forward(r, y, NULL, NULL, x, NULL, NULL, NULL, T, B, 0, NULL), NLP_OK);
+    assert_int_equal(nlp_rnn_step_backward(r, T - 1, NULL, NULL, NULL, dy, NULL, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_forward(r, 0, y, NULL, NULL, x, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_backward(r, NULL, NULL, NULL, dy, NULL, NULL, x), NLP_OK);
+    /* So does a resize. */
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, NULL, B, 0), NLP_OK);
+    assert_int_equal(nlp_rnn_step_forward(r, 0, y, NULL, NULL, x, NULL), NLP_OK);
+    assert_int_equal(nlp_rnn_resize(r, T, B), NLP_OK);
+    assert_int_equal(nlp_rnn_step_forward(r, 1, y, NULL, NULL, x, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_backward(r, 0, NULL, NULL, NULL, dy, NULL, NULL), NLP_EINVAL);
+    nlp_rnn_free(r);
+    nlp_params_free(p);
+
+    /* Training with dropout needs an rng at every step. */
+    nlp_params *q = nlp_params_new();
+    nlp_rnn_config cfg;
+    nlp_rnn_config_default(&cfg);
+    cfg.input = I;
+    cfg.hidden = H;
+    cfg.layers = 2;
+    cfg.dropout = 0.5f;
+    cfg.max_T = T;
+    cfg.max_B = B;
+    assert_int_equal(nlp_rnn_new(&r, &cfg, q, "r"), NLP_OK);
+    assert_int_equal(nlp_params_alloc(q), NLP_OK);
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, NULL, B, 1), NLP_OK);
+    assert_int_equal(nlp_rnn_step_forward(r, 0, y, NULL, NULL, x, NULL), NLP_EINVAL);
+    assert_int_equal(nlp_rnn_step_begin(r, NULL, NULL, NULL, B, 0), NLP_OK);
+    assert_int_equal(nlp_rnn_step_forward(r, 0, y, NULL, NULL, x, NULL), NLP_OK);
+    nlp_rnn_free(r);
+    nlp_params_free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +995,11 @@ int main(void)
         cmocka_unit_test(test_dropout_determinism),
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_no_allocation),
+        cmocka_unit_test(test_rnn_nan_input_no_ub),
+        cmocka_unit_test(test_step_gradcheck),
+        cmocka_unit_test(test_step_matches_sequence),
+        cmocka_unit_test(test_step_no_allocation),
+        cmocka_unit_test(test_step_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "nlp.h"
 #include "nlp/tokenize.h"
@@ -399,6 +401,118 @@ static void test_batches(void **state)
     nlp_tokenize_free(t);
 }
 
+/*
+** Issue 11 item 11: the tokenizer read past a text that is not
+** NUL-terminated (strspn in the "-=" joining rule, input "=-=" of length
+** 3).  Every input below is placed so that it ends exactly at the end of
+** a readable page followed by an inaccessible one (any over-read faults,
+** in every build), and again at the end of an exactly-sized malloc block
+** (ASan reports any over-read there in the sanitizer build), and is
+** tokenized with every unit, language rules, case folding, normalisation,
+** dropping punctuation and strict mode; the tokens must equal those of a
+** NUL-terminated copy, and of a copy followed by more joinable bytes
+** (which the length excludes).
+*/
+static const char *const edge_inputs[] = {
+    "=-=", "-=", "=", "--", "==", "-", "...", "?!", "!!!", ":-)", ";)", ":P", ":?",
+    "e.g.", "U.S.", "U.S", "etc.", "Dr.", "M.", "a.", "l'", "dell'", "po'", "E'",
+    "don't", "it's", "can't", "I'm", "l\xE2\x80\x99", "\xE2\x80\x99", "'93", "'90s",
+    "70's", "39K", "375mm", "alot", "w/", "b/c", "12:30", "08/16/2000",
+    "303-832-8160", "e-mail", "report.pdf", ".doc", "http://x.org/a_(b)",
+    "http://x", "www.example.com", "www.", "user@host.org", "@host.org", "a@b",
+    "a@", "#tag", "#", "+1", "+", "caf\xC3\xA9", "e\xCC\x81", "\xE2\x80",
+    "\xFF", "caf\xE9", "\xE9s", "a\n=-=", "x \xEF\xBC\xA1", "\xC3",
+    "Mr. Smith went.", "a\r\n", "\t", " ", "a-", "1,", "1.", "--=", "=--=-",
+};
+
+/* Tokenizes s[0..n) with t into a NUL-terminated string (caller frees);
+** the return code of nlp_tokenize_each in *rc. */
+static char *tokens_of(nlp_tokenizer *t, const char *s, size_t n, int *rc)
+{
+    joined j = {calloc(1, 1), 0, 1, 0};
+    assert_non_null(j.buf);
+    *rc = nlp_tokenize_each(t, s, n, append, &j, NULL);
+    return j.buf;
+}
+
+static void test_unterminated_input(void **state)
+{
+    (void)state;
+    long psz = sysconf(_SC_PAGESIZE);
+    assert_true(psz > 0);
+    char *pages = mmap(NULL, 2 * (size_t)psz, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(pages != MAP_FAILED);
+    assert_int_equal(mprotect(pages + psz, (size_t)psz, PROT_NONE), 0);
+
+    static const char *const langs[] = { NULL, "en", "it" };
+    int configs = 0;
+    for (int unit = NLP_TOKENIZE_WORD; unit <= NLP_TOKENIZE_CHAR; unit++)
+    for (int norm = NLP_TOKENIZE_NFC; norm <= NLP_TOKENIZE_NONE; norm++)
+    for (int l = 0; l < 3; l++)
+    for (int flags = 0; flags < 8; flags++) {
+        nlp_tokenize_config o;
+        nlp_tokenize_config_default(&o);
+        o.unit = unit;
+        o.normalize = norm;
+        o.lang = langs[l];
+        o.lower = flags & 1;
+        o.no_punct = (flags >> 1) & 1;
+        o.strict = (flags >> 2) & 1;
+        nlp_tokenizer *t;
+        assert_int_equal(nlp_tokenize_new(&t, &o, NULL), NLP_OK);
+        configs++;
+        for (size_t i = 0; i < sizeof edge_inputs / sizeof *edge_inputs; i++) {
+            const char *in = edge_inputs[i];
+            size_t n = strlen(in);
+            int rc_ref, rc_more, rc_page, rc_heap;
+            char *ref = tokens_of(t, in, n, &rc_ref);
+
+            /* Followed by bytes every rule would like to join. */
+            char *more = malloc(n + 8);
+            memcpy(more, in, n);
+            memcpy(more + n, "=-=.'s@", 8);
+            char *got_more = tokens_of(t, more, n, &rc_more);
+
+            char *at = pages + psz - (long)n;
+            memcpy(at, in, n);
+            char *got_page = tokens_of(t, at, n, &rc_page);
+
+            char *exact = malloc(n ? n : 1);
+            memcpy(exact, in, n);
+            char *got_heap = tokens_of(t, exact, n, &rc_heap);
+
+            if (rc_ref != rc_more || rc_ref != rc_page || rc_ref != rc_heap ||
+                strcmp(ref, got_more) || strcmp(ref, got_page) || strcmp(ref, got_heap))
+                fail_msg("input \"%s\" (unit %d norm %d lang %s flags %d): \"%s\" (%d), "
+                         "followed \"%s\" (%d), at a page end \"%s\" (%d), "
+                         "exact malloc \"%s\" (%d)", in, unit, norm,
+                         langs[l] ? langs[l] : "none", flags, ref, rc_ref, got_more, rc_more,
+                         got_page, rc_page, got_heap, rc_heap);
+            free(ref);
+            free(more);
+            free(got_more);
+            free(got_page);
+            free(exact);
+            free(got_heap);
+        }
+        nlp_tokenize_free(t);
+    }
+    assert_int_equal(configs, 3 * 3 * 3 * 8);
+
+    /* The case of the report, and what it must give. */
+    nlp_tokenizer *t;
+    assert_int_equal(nlp_tokenize_new(&t, NULL, NULL), NLP_OK);
+    memcpy(pages + psz - 3, "=-=", 3);
+    int rc;
+    char *got = tokens_of(t, pages + psz - 3, 3, &rc);
+    assert_int_equal(rc, NLP_OK);
+    assert_string_equal(got, "=-=");
+    free(got);
+    nlp_tokenize_free(t);
+    munmap(pages, 2 * (size_t)psz);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_lines_in_text),
         cmocka_unit_test(test_long_normalize),
         cmocka_unit_test(test_batches),
+        cmocka_unit_test(test_unterminated_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /*
 ** Unit tests for w2v (Huffman codes, the unigram table, corpus counting,
-** training) and vectors (text/binary round trips, bad files, queries,
-** Spearman).
+** training, subsampling, divergence, word classes) and vectors (text/binary
+** round trips, bad, truncated and lying files from files and pipes, atomic
+** output files, queries, Spearman).  Regressions are named after their
+** issue: test_issue11_3_* is defect 3 of issue 11.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nlp.h"
@@ -167,46 +175,82 @@ static void test_count(void **state)
 
 /* ---- training ----------------------------------------------------------- */
 
-/* Two groups of words that co-occur only within their group. */
-static FILE *two_groups(int lines)
+/*
+** Two groups of words that co-occur only within their group: lines of 8
+** words a0..a9 or 8 words b0..b9; with the_too, each word is followed by
+** "the", a frequent word that subsampling should mostly drop.
+*/
+static FILE *groups_corpus(int lines, int the_too)
 {
     FILE *f = tmpfile();
     nlp_rng r;
     nlp_rng_seed(&r, 11);
     for (int i = 0; i < lines; i++) {
         int g = (int)nlp_rng_below(&r, 2);
-        for (int k = 0; k < 8; k++)
+        for (int k = 0; k < 8; k++) {
             fprintf(f, "%c%d ", g ? 'b' : 'a', (int)nlp_rng_below(&r, 10));
+            if (the_too)
+                fputs("the ", f);
+        }
         fputc('\n', f);
     }
     fflush(f);
     return f;
 }
 
-static nlp_w2v *train(FILE *f, nlp_vocab **vout, int cbow, int hs, int neg, int shared, int threads)
+static FILE *two_groups(int lines)
+{
+    return groups_corpus(lines, 0);
+}
+
+/* The test configuration: 20 dimensions, 3 epochs, no subsampling, seed 5. */
+static void small_config(nlp_w2v_config *c, int cbow, int hs, int neg, int shared, int threads)
+{
+    nlp_w2v_config_default(c);
+    c->size = 20;
+    c->cbow = cbow;
+    c->hs = hs;
+    c->negative = neg;
+    c->shared_negatives = shared;
+    c->threads = threads;
+    c->iter = 3;
+    c->seed = 5;
+    c->sample = 0;
+}
+
+/* Counts f (min-count 1) into a new vocabulary. */
+static nlp_vocab *count_vocab(FILE *f)
 {
     nlp_vocab *v = nlp_vocab_new();
     nlp_error e;
     nlp_w2v_vocab_init(v);
     assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
     assert_int_equal(nlp_w2v_vocab_finish(v, 1, &e), NLP_OK);
-    nlp_w2v_config c;
-    nlp_w2v_config_default(&c);
-    c.size = 20;
-    c.cbow = cbow;
-    c.hs = hs;
-    c.negative = neg;
-    c.shared_negatives = shared;
-    c.threads = threads;
-    c.iter = 3;
-    c.seed = 5;
-    c.sample = 0;
+    return v;
+}
+
+/* Trains on f with c; *rc gets nlp_w2v_train's result (NULL: it must be NLP_OK). */
+static nlp_w2v *train_with(FILE *f, nlp_vocab **vout, const nlp_w2v_config *c, int *rc, nlp_error *e)
+{
+    nlp_vocab *v = count_vocab(f);
     nlp_w2v *m;
-    assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+    assert_int_equal(nlp_w2v_new(&m, c, v, e), NLP_OK);
     fseek(f, 0, SEEK_END);
-    assert_int_equal(nlp_w2v_train(m, fileno(f), ftell(f), "t", &e), NLP_OK);
+    int r = nlp_w2v_train(m, fileno(f), ftell(f), "t", e);
+    if (rc)
+        *rc = r;
+    else
+        assert_int_equal(r, NLP_OK);
     *vout = v;
     return m;
+}
+
+static nlp_w2v *train(FILE *f, nlp_vocab **vout, int cbow, int hs, int neg, int shared, int threads)
+{
+    nlp_w2v_config c;
+    nlp_error e;
+    small_config(&c, cbow, hs, neg, shared, threads);
+    return train_with(f, vout, &c, NULL, &e);
 }
 
 static double cosine(const float *a, const float *b, int d)
@@ -220,7 +264,7 @@ static double cosine(const float *a, const float *b, int d)
     return ab / sqrt(aa * bb);
 }
 
-/* Mean cosine within groups minus mean cosine across groups. */
+/* Mean cosine within groups minus mean cosine across groups (a* and b* words only). */
 static double separation(nlp_w2v *m, nlp_vocab *v)
 {
     const float *x = nlp_w2v_vectors(m);
@@ -229,6 +273,9 @@ static double separation(nlp_w2v *m, nlp_vocab *v)
     long nw = 0, na = 0;
     for (long i = 1; i < nlp_vocab_size(v); i++)
         for (long j = i + 1; j < nlp_vocab_size(v); j++) {
+            const char *wi = nlp_vocab_word(v, i), *wj = nlp_vocab_word(v, j);
+            if ((wi[0] != 'a' && wi[0] != 'b') || (wj[0] != 'a' && wj[0] != 'b'))
+                continue;
             double c = cosine(x + i * d, x + j * d, d);
             if (nlp_vocab_word(v, i)[0] == nlp_vocab_word(v, j)[0]) {
                 within += c;
@@ -241,26 +288,201 @@ static double separation(nlp_w2v *m, nlp_vocab *v)
     return within / nw - across / na;
 }
 
+/*
+** Each configuration must separate the groups by at least min.  Measured
+** over 10 corpora x 3 seeds, a working model gives at least 0.87 (skip-gram
+** + negatives), 0.79 (CBOW + negatives), 1.25 / 1.05 (skip-gram / CBOW +
+** hs), 0.87 (shared negatives), 1.03 (hs + negatives); a model whose
+** sigmoid is stuck at 0.5 gives at most 0.13, 0.10, -, -, 0.09 and 0.58,
+** one that never updates its output weights at most 0.09.
+*/
 static void test_train_separates(void **state)
 {
     (void)state;
     FILE *f = two_groups(400);
-    struct { int cbow, hs, neg, shared, threads; } cfg[] = {
-        {0, 0, 5, 0, 1}, {1, 0, 5, 0, 1}, {0, 1, 0, 0, 1}, {1, 1, 0, 0, 2}, {0, 0, 5, 1, 1}, {0, 1, 3, 0, 2},
+    struct { int cbow, hs, neg, shared, threads; double min; } cfg[] = {
+        {0, 0, 5, 0, 1, 0.75}, {1, 0, 5, 0, 1, 0.65}, {0, 1, 0, 0, 1, 1.0},
+        {1, 1, 0, 0, 2, 0.9}, {0, 0, 5, 1, 1, 0.75}, {0, 1, 3, 0, 2, 0.85},
+    };
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++)
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            nlp_w2v_config c;
+            nlp_error e;
+            nlp_vocab *v;
+            small_config(&c, cfg[k].cbow, cfg[k].hs, cfg[k].neg, cfg[k].shared, cfg[k].threads);
+            c.seed = seed;
+            nlp_w2v *m = train_with(f, &v, &c, NULL, &e);
+            assert_int_equal(nlp_vocab_size(v), 21);
+            assert_true(nlp_w2v_words_processed(m) > 0);
+            double s = separation(m, v);
+            print_message("config %zu seed %d: separation %.3f\n", k, (int)seed, s);
+            if (!(s > cfg[k].min))
+                fail_msg("config %zu seed %d: separation %.3f, a working model gives more than %.2f",
+                         k, (int)seed, s, cfg[k].min);
+            nlp_w2v_free(m);
+            nlp_vocab_free(v);
+        }
+    fclose(f);
+}
+
+/*
+** -sample: each occurrence of a word of relative frequency f is kept with
+** probability p = min(1, (sqrt(f/t) + 1) t/f) for the threshold t
+** (word2vec's formula, in the man page).  In this corpus "the" is every
+** other word (f = 8/17, p = 0.167 at t = 0.01) and the a/b words sit near
+** the level (2.618 t) where p reaches 1: the words trained on must match
+** the sum of count x p within 5 standard deviations of the binomial sums.
+*/
+static void test_train_subsampling(void **state)
+{
+    (void)state;
+    const double t = 0.01;
+    FILE *f = groups_corpus(400, 1);
+    nlp_vocab *v = count_vocab(f);
+    long the = nlp_vocab_find_str(v, "the");
+    assert_true(the > 0);
+    double total = (double)nlp_vocab_total(v), n_eos = (double)nlp_vocab_count(v, 0);
+    double mean = 0, var = 0, p_the = 0;
+    for (long i = 1; i < nlp_vocab_size(v); i++) {
+        double n = (double)nlp_vocab_count(v, i), fr = n / total;
+        double p = fmin(1.0, (sqrt(fr / t) + 1) * t / fr);
+        mean += n * p;
+        var += n * p * (1 - p);
+        if (i == the)
+            p_the = p;
+    }
+    nlp_vocab_free(v);
+    assert_true(p_the > 0.15 && p_the < 0.18);
+    struct { int cbow, hs, neg, threads; double min; } cfg[] = {
+        {1, 0, 5, 1, 0.65}, {0, 0, 5, 1, 0.75}, {1, 1, 0, 2, 0.9},
     };
     for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++) {
-        nlp_vocab *v;
-        nlp_w2v *m = train(f, &v, cfg[k].cbow, cfg[k].hs, cfg[k].neg, cfg[k].shared, cfg[k].threads);
-        assert_int_equal(nlp_vocab_size(v), 21);
-        assert_true(nlp_w2v_words_processed(m) > 0);
+        nlp_w2v_config c;
+        nlp_error e;
+        small_config(&c, cfg[k].cbow, cfg[k].hs, cfg[k].neg, 0, cfg[k].threads);
+        c.sample = t;
+        nlp_w2v *m = train_with(f, &v, &c, NULL, &e);
+        double kept = (double)nlp_w2v_words_trained(m), want = c.iter * mean, sd = sqrt(c.iter * var);
+        print_message("config %zu: kept %.0f of %.0f words, expected %.0f +- %.1f\n", k, kept,
+                      c.iter * (total - n_eos), want, sd);
+        if (fabs(kept - want) > 5 * sd)
+            fail_msg("config %zu: kept %.0f words, expected %.0f +- 5 x %.1f", k, kept, want, sd);
+        assert_int_equal(nlp_w2v_words_processed(m), c.iter * (int64_t)total);
+        /* Still trains, and better than without: "the" no longer ties the groups together. */
         double s = separation(m, v);
-        print_message("config %zu: separation %.3f\n", k, s);
-        if (!(s > 0.3))
-            fail_msg("config %zu: separation %.3f", k, s);
+        nlp_w2v_free(m);
+        nlp_vocab_free(v);
+        c.sample = 0;
+        m = train_with(f, &v, &c, NULL, &e);
+        assert_int_equal(nlp_w2v_words_trained(m), c.iter * (int64_t)(total - n_eos));
+        double s0 = separation(m, v);
+        print_message("config %zu: separation %.3f with -sample %g, %.3f without\n", k, s, t, s0);
+        if (!(s > cfg[k].min) || !(s > s0))
+            fail_msg("config %zu: separation %.3f with subsampling, %.3f without", k, s, s0);
         nlp_w2v_free(m);
         nlp_vocab_free(v);
     }
     fclose(f);
+}
+
+/*
+** issue11-1: word2vec -alpha 2 diverges to NaN, and (int)NaN indexed the
+** sigmoid table far out of bounds (a segfault).  Now training stops with
+** NLP_ERANGE and a message, on every path; a run that stays finite is fine.
+*/
+static void test_issue11_1_alpha_2(void **state)
+{
+    (void)state;
+    FILE *f = two_groups(400);
+    struct { int cbow, hs, neg, shared, threads; } cfg[] = {
+        {0, 0, 5, 0, 1}, {1, 0, 5, 0, 1}, {0, 0, 5, 1, 1}, {0, 1, 3, 0, 2}, {0, 0, 5, 0, 2},
+        {0, 1, 0, 0, 1}, {1, 1, 0, 0, 1},
+    };
+    double alphas[] = {2, 5, 100};
+    for (size_t k = 0; k < sizeof cfg / sizeof cfg[0]; k++)
+        for (int a = 0; a < 3; a++) {
+            nlp_w2v_config c;
+            nlp_error e;
+            nlp_vocab *v;
+            int rc;
+            small_config(&c, cfg[k].cbow, cfg[k].hs, cfg[k].neg, cfg[k].shared, cfg[k].threads);
+            c.alpha = alphas[a];
+            nlp_w2v *m = train_with(f, &v, &c, &rc, &e);
+            print_message("config %zu alpha %g: %s\n", k, alphas[a], rc == NLP_OK ? "finite" : e.text);
+            if (rc == NLP_OK) {
+                /* Hierarchical softmax skips saturated nodes and may stay finite. */
+                const float *x = nlp_w2v_vectors(m);
+                for (long i = 0; i < nlp_vocab_size(v) * nlp_w2v_dim(m); i++)
+                    assert_true(isfinite(x[i]));
+                assert_true(cfg[k].neg == 0);
+            } else {
+                assert_int_equal(rc, NLP_ERANGE);
+                assert_non_null(strstr(e.text, "training diverged"));
+            }
+            nlp_w2v_free(m);
+            nlp_vocab_free(v);
+        }
+    /*
+    ** A NaN already in the vectors takes the defined branch on both paths
+    ** (negative sampling and hierarchical softmax alone): no update, an
+    ** error.  With 16 dimensions nlp_w2v_vectors is the model's own array.
+    */
+    for (int hs = 0; hs <= 1; hs++) {
+        nlp_w2v_config c;
+        nlp_error e;
+        nlp_vocab *v = count_vocab(f);
+        small_config(&c, 0, hs, hs ? 0 : 5, 0, 1);
+        c.size = 16;
+        nlp_w2v *m;
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        float *x = (float *)nlp_w2v_vectors(m);
+        long a3 = nlp_vocab_find_str(v, "a3");
+        x[a3 * 16 + 5] = NAN;
+        fseek(f, 0, SEEK_END);
+        assert_int_equal(nlp_w2v_train(m, fileno(f), ftell(f), "t", &e), NLP_ERANGE);
+        /* Stopped early: not every epoch ran. */
+        assert_true(nlp_w2v_words_processed(m) < c.iter * nlp_vocab_total(v));
+        nlp_w2v_free(m);
+        nlp_vocab_free(v);
+    }
+    fclose(f);
+}
+
+/*
+** issue11-13: a read error in a worker thread is reported with that
+** thread's errno (a directory gives EISDIR to pread), not whatever errno
+** the main thread holds after joining.
+*/
+static void test_issue11_13_thread_errno(void **state)
+{
+    (void)state;
+    FILE *f = two_groups(50);
+    nlp_vocab *v = count_vocab(f);
+    fclose(f);
+    int dir = open(".", O_RDONLY | O_DIRECTORY);
+    assert_true(dir >= 0);
+    for (int threads = 1; threads <= 3; threads++) {
+        nlp_w2v_config c;
+        nlp_error e;
+        small_config(&c, 0, 0, 5, 0, threads);
+        nlp_w2v *m;
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        errno = 0;
+        assert_int_equal(nlp_w2v_train(m, dir, 1000, "corpus-dir", &e), NLP_EIO);
+        char msg[1024];
+        nlp_error_format(&e, msg, sizeof msg);
+        assert_string_equal(msg, "corpus-dir: read error: Is a directory");
+        nlp_w2v_free(m);
+    }
+    nlp_vocab *v2 = nlp_vocab_new();
+    nlp_w2v_vocab_init(v2);
+    nlp_error e;
+    errno = 0;
+    assert_int_equal(nlp_w2v_count_fd(v2, dir, 0, "corpus-dir", &e), NLP_EIO);
+    assert_string_equal(e.text, "read error: Is a directory");
+    nlp_vocab_free(v2);
+    nlp_vocab_free(v);
+    close(dir);
 }
 
 static void test_train_repeatable(void **state)
@@ -316,6 +538,62 @@ static void test_slices_exact(void **state)
     }
     nlp_vocab_free(v);
     fclose(f);
+}
+
+/*
+** Every allocation of nlp_w2v_new failing alone gives NLP_ENOMEM and no
+** model: a failed unigram table used to be taken for "no word has a count"
+** and replaced, silently, by uniform negatives.
+*/
+static void test_new_nomem(void **state)
+{
+    (void)state;
+    FILE *f = two_groups(50);
+    nlp_vocab *v = count_vocab(f);
+    fclose(f);
+    for (int hs = 0; hs <= 1; hs++) {
+        nlp_w2v_config c;
+        small_config(&c, 0, hs, 5, 0, 1);
+        nlp_w2v *m;
+        nlp_error e;
+        nlp_alloc_fail_at(0, 0);
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        long total = nlp_alloc_count();
+        nlp_w2v_free(m);
+        assert_true(total > 5);
+        for (long n = 1; n <= total; n++) {
+            m = (nlp_w2v *)1;
+            nlp_alloc_fail_at(n, 0);
+            int rc = nlp_w2v_new(&m, &c, v, &e);
+            nlp_alloc_fail_at(0, 0);
+            if (rc != NLP_ENOMEM)
+                fail_msg("hs %d: allocation %ld of %ld failing gave %d", hs, n, total, rc);
+            assert_null(m);
+        }
+    }
+    /* Training too, with threads (each has its own buffers and reader). */
+    f = two_groups(50);
+    fseek(f, 0, SEEK_END);
+    for (int threads = 1; threads <= 2; threads++) {
+        nlp_w2v_config c;
+        nlp_error e;
+        small_config(&c, 1, 1, 5, 0, threads);
+        nlp_w2v *m;
+        assert_int_equal(nlp_w2v_new(&m, &c, v, &e), NLP_OK);
+        nlp_alloc_fail_at(0, 0);
+        assert_int_equal(nlp_w2v_train(m, fileno(f), ftell(f), "t", &e), NLP_OK);
+        long total = nlp_alloc_count();
+        for (long n = 1; n <= total; n++) {
+            nlp_alloc_fail_at(n, 0);
+            int rc = nlp_w2v_train(m, fileno(f), ftell(f), "t", &e);
+            nlp_alloc_fail_at(0, 0);
+            if (rc != NLP_ENOMEM)
+                fail_msg("threads %d: allocation %ld of %ld failing gave %d", threads, n, total, rc);
+        }
+        nlp_w2v_free(m);
+    }
+    fclose(f);
+    nlp_vocab_free(v);
 }
 
 static void test_config_errors(void **state)
@@ -416,7 +694,7 @@ static void test_vectors_roundtrip(void **state)
     fclose(f);
     nlp_vocab_free(w);
     /* gensim's text layout (no trailing space) and a binary file without newlines. */
-    f = text_file("2 2\nx 1 2\ny 3 4");
+    f = text_file("2 2\nx 1 2\ny 3 4\n");
     rewind(f);
     nlp_vectors *v;
     assert_int_equal(nlp_vectors_read(f, "g", 0, &v, &e), NLP_OK);
@@ -488,20 +766,81 @@ static void test_vectors_text_exact(void **state)
     nlp_vocab_free(w);
 }
 
-static void bad_vectors(const char *text, int code, const char *prefix)
+/*
+** A stream reading the n bytes at data through a pipe (not seekable: the
+** reader cannot learn the size), fed by a child process.
+*/
+static FILE *pipe_file(const void *data, size_t n)
 {
-    FILE *f = text_file(text);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        const char *p = data;
+        while (n > 0) {
+            ssize_t w = write(fds[1], p, n);
+            if (w <= 0)
+                _exit(1);
+            p += w;
+            n -= (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "rb");
+    assert_non_null(f);
+    return f;
+}
+
+/* Closes a pipe_file stream and reaps its writer. */
+static void pipe_close(FILE *f)
+{
+    fclose(f);
+    int st;
+    wait(&st);
+}
+
+/* Reads n bytes at data from a regular file and from a pipe: the same code, or NLP_OK. */
+static int read_both(const void *data, size_t n, long max_rows, nlp_error *e, char *msg, size_t cap)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
     rewind(f);
     nlp_vectors *v;
+    nlp_error_clear(e);
+    int rc = nlp_vectors_read(f, "bad.vec", max_rows, &v, e);
+    fclose(f);
+    if (rc == NLP_OK)
+        nlp_vectors_free(v);
+    else
+        assert_null(v);
+    nlp_error_format(e, msg, cap);
+    f = pipe_file(data, n);
+    nlp_error e2;
+    nlp_error_clear(&e2);
+    int rc2 = nlp_vectors_read(f, "bad.vec", max_rows, &v, &e2);
+    pipe_close(f);
+    if (rc2 == NLP_OK)
+        nlp_vectors_free(v);
+    char msg2[1024];
+    nlp_error_format(&e2, msg2, sizeof msg2);
+    if (rc2 != rc || strcmp(msg, msg2) != 0)
+        fail_msg("file: %d '%s', pipe: %d '%s'", rc, msg, rc2, msg2);
+    return rc;
+}
+
+static void bad_vectors(const char *text, int code, const char *prefix)
+{
     nlp_error e;
-    nlp_error_clear(&e);
-    assert_int_equal(nlp_vectors_read(f, "bad.vec", 0, &v, &e), code);
-    assert_null(v);
     char buf[1024];
-    nlp_error_format(&e, buf, sizeof buf);
+    int rc = read_both(text, strlen(text), 0, &e, buf, sizeof buf);
+    if (rc != code)
+        fail_msg("'%s': got %d '%s', expected %d", text, rc, buf, code);
     if (strncmp(buf, prefix, strlen(prefix)) != 0)
         fail_msg("got '%s', expected '%s...'", buf, prefix);
-    fclose(f);
 }
 
 static void test_vectors_bad(void **state)
@@ -509,11 +848,448 @@ static void test_vectors_bad(void **state)
     (void)state;
     bad_vectors("", NLP_EFORMAT, "bad.vec:1: expected a header");
     bad_vectors("2 x\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("2 2", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("2 2 2\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("-1 2\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("2 1000001\n", NLP_EFORMAT, "bad.vec:1: expected a header");
+    bad_vectors("99999999999999999999 2\n", NLP_EFORMAT, "bad.vec:1: expected a header");
     bad_vectors("2 2\na 1 2\n", NLP_ETRUNCATED, "bad.vec:3: file ends after 1 of 2 rows");
     bad_vectors("2 2\na 1 2\nb 1\n", NLP_EFORMAT, "bad.vec:3: row has 1 numbers, expected 2");
     bad_vectors("2 2\na 1 2\nb 1 2 3\n", NLP_EFORMAT, "bad.vec:3: row has more than 2");
     bad_vectors("2 2\na 1 2\nb 1 zz\n", NLP_EFORMAT, "bad.vec:3: bad number at position 2");
     bad_vectors("2 2\na 1 2\na 1 2\n", NLP_EFORMAT, "bad.vec:3: word 'a' listed twice");
+    bad_vectors("2 2\na 1 2\n\nb 1 2\n", NLP_EFORMAT, "bad.vec:3: expected 'WORD NUMBERS...'");
+    bad_vectors("2 2\na 1 2\nb 1 2\nc 1 2\n", NLP_EFORMAT,
+                "bad.vec:4: more data after the 2 rows the header announces");
+    bad_vectors("2 2\na 1 nan\nb 1 2\n", NLP_EFORMAT, "bad.vec:2: number 2 (of 2) is out of range");
+    bad_vectors("2 2\na 1 2\nb 1e39 2\n", NLP_EFORMAT, "bad.vec:3: number 1 (of 2) is out of range");
+    bad_vectors("2 2\na 1 -inf\nb 1 2\n", NLP_EFORMAT, "bad.vec:2: number 2 (of 2) is out of range");
+}
+
+/* issue11-3: a text file cut inside its last number is truncated, not a wrong value. */
+static void test_issue11_3_vectors_cut(void **state)
+{
+    (void)state;
+    const char *whole = "3 2\nx 0.5 -1.25\ny 2 3\ncittà 1.5 0.125\n";
+    bad_vectors("3 2\nx 0.5 -1.25\ny 2 3\ncittà 1.5 0.12", NLP_ETRUNCATED,
+                "bad.vec:4: row 3 has no final newline");
+    bad_vectors("3 2\nx 0.5 -1.25\ny 2 3\ncittà 1.5 ", NLP_ETRUNCATED,
+                "bad.vec:4: the file ends inside row 3 (1 of 2 numbers)");
+    /* Every proper prefix of a text file fails; the whole file reads. */
+    size_t n = strlen(whole);
+    nlp_error e;
+    char msg[1024];
+    for (size_t k = 0; k < n; k++) {
+        int rc = read_both(whole, k, 0, &e, msg, sizeof msg);
+        if (rc == NLP_OK)
+            fail_msg("prefix of %zu bytes accepted", k);
+    }
+    assert_int_equal(read_both(whole, n, 0, &e, msg, sizeof msg), NLP_OK);
+    /* A binary file: every prefix short of the rows fails. */
+    nlp_vocab *w = words3();
+    float data[6] = {0.5f, -1.25f, 2, 3, 1.5f, 0.125f};
+    char *bin = NULL;
+    size_t bn = 0;
+    FILE *f = open_memstream(&bin, &bn);
+    assert_int_equal(nlp_vectors_write(f, w, data, 3, 2, 1, "v", &e), NLP_OK);
+    fclose(f);
+    for (size_t k = 0; k + 1 < bn; k++)
+        if (read_both(bin, k, 0, &e, msg, sizeof msg) == NLP_OK)
+            fail_msg("binary prefix of %zu bytes accepted", k);
+    assert_int_equal(read_both(bin, bn, 0, &e, msg, sizeof msg), NLP_OK);
+    /* Binary rows with a non-finite number are refused. */
+    float nan = NAN;
+    memcpy(bin + bn - 5, &nan, 4);
+    assert_int_equal(read_both(bin, bn, 0, &e, msg, sizeof msg), NLP_EFORMAT);
+    assert_non_null(strstr(msg, "row 3: number 2 of 2 is not finite"));
+    /* Every allocation of a read failing alone gives NLP_ENOMEM, text and binary. */
+    memcpy(bin + bn - 5, &data[5], 4);
+    const char *files[2] = {whole, bin};
+    size_t sizes[2] = {n, bn};
+    for (int k = 0; k < 2; k++) {
+        f = tmpfile();
+        assert_int_equal(fwrite(files[k], 1, sizes[k], f), sizes[k]);
+        rewind(f);
+        nlp_vectors *v;
+        nlp_alloc_fail_at(0, 0);
+        assert_int_equal(nlp_vectors_read(f, "v", 0, &v, &e), NLP_OK);
+        long total = nlp_alloc_count();
+        nlp_vectors_free(v);
+        for (long a = 1; a <= total; a++) {
+            rewind(f);
+            nlp_alloc_fail_at(a, 0);
+            int rc = nlp_vectors_read(f, "v", 0, &v, &e);
+            nlp_alloc_fail_at(0, 0);
+            if (rc != NLP_ENOMEM)
+                fail_msg("file %d: allocation %ld of %ld failing gave %d", k, a, total, rc);
+            assert_null(v);
+        }
+        fclose(f);
+    }
+    free(bin);
+    nlp_vocab_free(w);
+}
+
+/*
+** issue11-3: a header claiming a huge row count (row * dim * 4 used to wrap
+** and the rows then overran the heap) costs nothing: memory grows with the
+** rows present, from a file or a pipe.  The child runs under a 1 GiB
+** address-space limit (not with AddressSanitizer, which reserves terabytes).
+*/
+static void test_issue11_3_vectors_huge_header(void **state)
+{
+    (void)state;
+    const char *claims[] = {
+        "9223372036854775807 2\na 1 2\n",
+        "4611686018427387904 4\na 1 2 3 4\n",           /* rows * 4 * 4 wraps to 0 */
+        "9223372036854775807 1000000\na 1\n",
+        "1073741824 1000000\nb 1 2\n",
+    };
+    for (size_t k = 0; k < sizeof claims / sizeof claims[0]; k++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+#if !defined(__SANITIZE_ADDRESS__)
+            struct rlimit lim = {(rlim_t)1 << 30, (rlim_t)1 << 30};
+            if (setrlimit(RLIMIT_AS, &lim) != 0)
+                _exit(3);
+#endif
+            nlp_error e;
+            char msg[1024];
+            int rc = read_both(claims[k], strlen(claims[k]), 0, &e, msg, sizeof msg);
+            _exit(rc == NLP_ETRUNCATED || rc == NLP_EFORMAT ? 0 : 2);
+        }
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("claim %zu: child %s %d", k, WIFEXITED(st) ? "exited" : "killed by signal",
+                     WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    }
+    nlp_error e;
+    char msg[1024];
+    assert_int_equal(read_both(claims[1], strlen(claims[1]), 0, &e, msg, sizeof msg), NLP_ETRUNCATED);
+    assert_string_equal(msg, "bad.vec:3: file ends after 1 of 4611686018427387904 rows");
+    assert_int_equal(read_both(claims[2], strlen(claims[2]), 0, &e, msg, sizeof msg), NLP_EFORMAT);
+    assert_string_equal(msg, "bad.vec:2: row has 1 numbers, expected 1000000");
+    /* Many rows through a pipe: the array grows past its first allocation. */
+    size_t cap = 1 << 22, n = 0;
+    char *big = malloc(cap);
+    n += (size_t)sprintf(big, "20000 3\n");
+    for (int i = 0; i < 20000; i++)
+        n += (size_t)sprintf(big + n, "w%d %d 0.5 -%d\n", i, i, i);
+    FILE *f = pipe_file(big, n);
+    nlp_vectors *v;
+    assert_int_equal(nlp_vectors_read(f, "p", 0, &v, &e), NLP_OK);
+    pipe_close(f);
+    assert_int_equal(v->n, 20000);
+    assert_true(v->data[3 * 19999] == 19999.0f && v->data[3 * 19999 + 2] == -19999.0f);
+    assert_string_equal(nlp_vocab_word(v->words, 12345), "w12345");
+    nlp_vectors_free(v);
+    free(big);
+}
+
+/* issue11-13: reading a directory says so (it used to say "expected a header"). */
+static void test_issue11_13_vectors_directory(void **state)
+{
+    (void)state;
+    FILE *f = fopen(".", "rb");
+    assert_non_null(f);
+    nlp_vectors *v;
+    nlp_error e;
+    assert_int_equal(nlp_vectors_read(f, "dir", 0, &v, &e), NLP_EIO);
+    fclose(f);
+    char msg[1024];
+    nlp_error_format(&e, msg, sizeof msg);
+    assert_string_equal(msg, "dir: read error: Is a directory");
+    /* /dev/zero has no newline: the header is refused after a few bytes, not read forever. */
+    f = fopen("/dev/zero", "rb");
+    assert_non_null(f);
+    assert_int_equal(nlp_vectors_read(f, "zero", 0, &v, &e), NLP_EFORMAT);
+    fclose(f);
+}
+
+/* ---- atomic output files ---------------------------------------------------- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Files in dir other than . and .. */
+static int entries(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+/*
+** issue11-8: vectors used to be written in place, after training, so a full
+** disk or a kill during the write destroyed the previous file.  Now the file
+** appears whole (commit) or the previous one stays (any failure, a kill).
+*/
+static void test_issue11_8_atomic_output(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_w2v.XXXXXX", path[512], link[512], sub[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/vec.txt", dir);
+    snprintf(link, sizeof link, "%s/link.txt", dir);
+    snprintf(sub, sizeof sub, "%s/no/such/dir/vec.txt", dir);
+    nlp_error e;
+    nlp_vectors_out *o;
+    char msg[1024];
+
+    /* Checks that fail at once: a directory, a missing directory, a read-only file. */
+    assert_int_equal(nlp_vectors_out_check(dir, &e), NLP_EIO);
+    assert_string_equal(e.text, "Is a directory");
+    assert_int_equal(nlp_vectors_out_new(&o, dir, &e), NLP_EIO);
+    assert_null(o);
+    assert_int_equal(nlp_vectors_out_check(sub, &e), NLP_EIO);
+    nlp_error_format(&e, msg, sizeof msg);
+    assert_non_null(strstr(msg, "No such file or directory"));
+    assert_int_equal(nlp_vectors_out_check(path, &e), NLP_OK);
+    assert_int_equal(entries(dir), 0);   /* the check leaves nothing behind */
+    spit(path, "read-only\n");
+    assert_int_equal(chmod(path, 0444), 0);
+    if (access(path, W_OK) != 0) {       /* (root may write anyway) */
+        assert_int_equal(nlp_vectors_out_check(path, &e), NLP_EIO);
+        assert_string_equal(e.text, "Permission denied");
+    }
+    unlink(path);
+
+    /* A new file, then a replacement that keeps the old file's permissions. */
+    nlp_vocab *w = words3();
+    float data[6] = {1, 2, 3, 4, 5, 6};
+    assert_int_equal(nlp_vectors_out_new(&o, path, &e), NLP_OK);
+    assert_int_equal(nlp_vectors_write(nlp_vectors_out_file(o), w, data, 3, 2, 0, path, &e), NLP_OK);
+    assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_OK);
+    char *got = slurp(path);
+    assert_string_equal(got, "3 2\n</s> 1.000000 2.000000 \ncittà 3.000000 4.000000 \nb 5.000000 6.000000 \n");
+    free(got);
+    spit(path, "previous\n");
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(nlp_vectors_out_new(&o, path, &e), NLP_OK);
+    fputs("new\n", nlp_vectors_out_file(o));
+    got = slurp(path);
+    assert_string_equal(got, "previous\n");   /* untouched until commit */
+    free(got);
+    assert_int_equal(entries(dir), 2);        /* the file and its temporary */
+    assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_OK);
+    got = slurp(path);
+    assert_string_equal(got, "new\n");
+    free(got);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(entries(dir), 1);
+
+    /* Giving up (a write error, a bad word) leaves the previous file and no temporary. */
+    assert_int_equal(nlp_vectors_out_new(&o, path, &e), NLP_OK);
+    fputs("half a fi", nlp_vectors_out_file(o));
+    nlp_vectors_out_free(o);
+    got = slurp(path);
+    assert_string_equal(got, "new\n");
+    free(got);
+    assert_int_equal(entries(dir), 1);
+
+    /* A process killed while writing: the previous file is intact. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        nlp_vectors_out *k;
+        if (nlp_vectors_out_new(&k, path, NULL) != NLP_OK)
+            _exit(1);
+        for (int i = 0; i < 100000; i++)
+            fputs("0.123456 ", nlp_vectors_out_file(k));
+        fflush(nlp_vectors_out_file(k));
+        raise(SIGKILL);
+        _exit(1);
+    }
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
+    got = slurp(path);
+    assert_string_equal(got, "new\n");
+    free(got);
+    assert_int_equal(entries(dir), 2);   /* and the killed writer's temporary, */
+
+    /* A symbolic link: the file it names is replaced, the link stays. */
+    assert_int_equal(symlink("vec.txt", link), 0);
+    assert_int_equal(nlp_vectors_out_new(&o, link, &e), NLP_OK);
+    fputs("through the link\n", nlp_vectors_out_file(o));
+    assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_OK);
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    got = slurp(path);
+    assert_string_equal(got, "through the link\n");
+    free(got);
+    assert_int_equal(entries(dir), 2);   /* which the next save removed: vec.txt, link.txt */
+
+    /* A device is written in place: /dev/null stays a device, /dev/full fails on commit. */
+    assert_int_equal(nlp_vectors_out_check("/dev/null", &e), NLP_OK);
+    assert_int_equal(nlp_vectors_out_new(&o, "/dev/null", &e), NLP_OK);
+    fputs("x\n", nlp_vectors_out_file(o));
+    assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_OK);
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
+    if (access("/dev/full", W_OK) == 0) {
+        assert_int_equal(nlp_vectors_out_new(&o, "/dev/full", &e), NLP_OK);
+        fputs("x\n", nlp_vectors_out_file(o));
+        assert_int_equal(nlp_vectors_out_commit(o, &e), NLP_EIO);
+        nlp_error_format(&e, msg, sizeof msg);
+        assert_string_equal(msg, "/dev/full: write error: No space left on device");
+    }
+    nlp_vectors_out_free(NULL);
+
+    /* Allocation failures unwind cleanly at every point. */
+    for (long n = 1;; n++) {
+        nlp_alloc_fail_at(n, 0);
+        int rc = nlp_vectors_out_new(&o, path, &e);
+        nlp_alloc_fail_at(0, 0);
+        if (rc == NLP_OK) {
+            nlp_vectors_out_free(o);
+            break;
+        }
+        assert_int_equal(rc, NLP_ENOMEM);
+        assert_null(o);
+    }
+    assert_int_equal(entries(dir), 2);   /* vec.txt and link.txt */
+
+    unlink(link);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+    nlp_vocab_free(w);
+}
+
+/* ---- word classes ------------------------------------------------------------ */
+
+/* word2vec.c's -classes loop, transcribed (float sums, the -10 floor), as the reference. */
+static void classes_reference(const float *syn0, long vocab_size, int layer1_size, int clcn, int *cl)
+{
+    int *centcn = malloc((size_t)clcn * sizeof *centcn);
+    float *cent = calloc((size_t)clcn * layer1_size, sizeof *cent);
+    for (long a = 0; a < vocab_size; a++)
+        cl[a] = (int)(a % clcn);
+    for (int it = 0; it < NLP_W2V_CLASS_ITER; it++) {
+        for (long b = 0; b < (long)clcn * layer1_size; b++)
+            cent[b] = 0;
+        for (int b = 0; b < clcn; b++)
+            centcn[b] = 1;
+        for (long c = 0; c < vocab_size; c++) {
+            for (int d = 0; d < layer1_size; d++)
+                cent[layer1_size * cl[c] + d] += syn0[c * layer1_size + d];
+            centcn[cl[c]]++;
+        }
+        for (int b = 0; b < clcn; b++) {
+            float closev = 0;
+            for (int c = 0; c < layer1_size; c++) {
+                cent[layer1_size * b + c] /= centcn[b];
+                closev += cent[layer1_size * b + c] * cent[layer1_size * b + c];
+            }
+            closev = sqrtf(closev);
+            for (int c = 0; c < layer1_size; c++)
+                cent[layer1_size * b + c] /= closev;
+        }
+        for (long c = 0; c < vocab_size; c++) {
+            float closev = -10;
+            int closeid = 0;
+            for (int d = 0; d < clcn; d++) {
+                float x = 0;
+                for (int b = 0; b < layer1_size; b++)
+                    x += cent[layer1_size * d + b] * syn0[c * layer1_size + b];
+                if (x > closev) {
+                    closev = x;
+                    closeid = d;
+                }
+            }
+            cl[c] = closeid;
+        }
+    }
+    free(centcn);
+    free(cent);
+}
+
+static void test_classes(void **state)
+{
+    (void)state;
+    /* Three clusters of points, interleaved so that a % k starts them mixed. */
+    enum { N = 300, D = 8 };
+    float *x = malloc(N * D * sizeof *x);
+    int32_t cl[N];
+    int ref[N];
+    nlp_rng r;
+    nlp_rng_seed(&r, 4);
+    for (int i = 0; i < N; i++) {
+        int g = (int)nlp_rng_below(&r, 3);
+        for (int d = 0; d < D; d++)
+            x[i * D + d] = (d == g ? 2.0f : 0.0f) + (nlp_rng_uniform(&r) - 0.5f) * 0.6f;
+    }
+    for (int k = 1; k <= 5; k++) {
+        assert_int_equal(nlp_w2v_classes(x, N, D, k, NLP_W2V_CLASS_ITER, cl), NLP_OK);
+        classes_reference(x, N, D, k, ref);
+        for (int i = 0; i < N; i++) {
+            assert_true(cl[i] >= 0 && cl[i] < k);
+            if (cl[i] != ref[i])
+                fail_msg("k %d: word %d in class %d, word2vec's loop gives %d", k, i, cl[i], ref[i]);
+        }
+    }
+    /* k = 3 recovers the clusters (whatever the numbering). */
+    assert_int_equal(nlp_w2v_classes(x, N, D, 3, NLP_W2V_CLASS_ITER, cl), NLP_OK);
+    int map[3] = {-1, -1, -1};
+    for (int i = 0; i < N; i++) {
+        int g = 0;
+        for (int d = 1; d < 3; d++)
+            if (x[i * D + d] > x[i * D + g])
+                g = d;
+        if (map[g] < 0)
+            map[g] = cl[i];
+        assert_int_equal(cl[i], map[g]);
+    }
+    assert_true(map[0] != map[1] && map[1] != map[2] && map[0] != map[2]);
+    /* More classes than words: word i stays alone in class i. */
+    assert_int_equal(nlp_w2v_classes(x, 4, D, 10, NLP_W2V_CLASS_ITER, cl), NLP_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cl[i], i);
+    /* Zero iterations: word2vec's start, a mod k. */
+    assert_int_equal(nlp_w2v_classes(x, N, D, 7, 0, cl), NLP_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(cl[i], i % 7);
+    assert_int_equal(nlp_w2v_classes(x, N, D, 0, 10, cl), NLP_EINVAL);
+    assert_int_equal(nlp_w2v_classes(x, N, 0, 2, 10, cl), NLP_EINVAL);
+    assert_int_equal(nlp_w2v_classes(x, 0, D, 2, 10, cl), NLP_OK);
+    /* Allocation failures give NLP_ENOMEM. */
+    for (long n = 1;; n++) {
+        nlp_alloc_fail_at(n, 0);
+        int rc = nlp_w2v_classes(x, N, D, 3, 2, cl);
+        nlp_alloc_fail_at(0, 0);
+        if (rc == NLP_OK)
+            break;
+        assert_int_equal(rc, NLP_ENOMEM);
+    }
+    free(x);
 }
 
 /* ---- queries -------------------------------------------------------------- */
@@ -528,6 +1304,8 @@ static void test_queries(void **state)
     assert_int_equal(nlp_vectors_read(f, "q", 0, &v, &e), NLP_OK);
     fclose(f);
     nlp_vectors_normalize(v);
+    for (long i = 0; i < v->n; i++)
+        assert_true(fabs(hypot(v->data[2 * i], v->data[2 * i + 1]) - 1) < 1e-6);
     long ids[3];
     float sc[3];
     long ex = 0;
@@ -543,6 +1321,15 @@ static void test_queries(void **state)
     /* Restricted to 3 rows, queen is out of reach and a, b, c are excluded: nothing. */
     assert_int_equal(nlp_vectors_analogy(v, 3, q, 1, &ans), NLP_OK);
     assert_int_equal(ans, -1);
+    nlp_vectors_free(v);
+    /* A row so small that 1 / its norm exceeds the float range still becomes unit length. */
+    f = text_file("2 2\ntiny 1e-40 1e-40\nzero 0 0\n");
+    rewind(f);
+    assert_int_equal(nlp_vectors_read(f, "q", 0, &v, &e), NLP_OK);
+    fclose(f);
+    nlp_vectors_normalize(v);
+    assert_true(fabs(v->data[0] - (float)M_SQRT1_2) < 1e-6 && fabs(v->data[1] - (float)M_SQRT1_2) < 1e-6);
+    assert_true(v->data[2] == 0 && v->data[3] == 0);
     nlp_vectors_free(v);
 }
 
@@ -574,12 +1361,21 @@ int main(void)
         cmocka_unit_test(test_unigram),
         cmocka_unit_test(test_count),
         cmocka_unit_test(test_train_separates),
+        cmocka_unit_test(test_train_subsampling),
+        cmocka_unit_test(test_issue11_1_alpha_2),
+        cmocka_unit_test(test_issue11_13_thread_errno),
         cmocka_unit_test(test_train_repeatable),
         cmocka_unit_test(test_slices_exact),
+        cmocka_unit_test(test_new_nomem),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_vectors_roundtrip),
         cmocka_unit_test(test_vectors_text_exact),
         cmocka_unit_test(test_vectors_bad),
+        cmocka_unit_test(test_issue11_3_vectors_cut),
+        cmocka_unit_test(test_issue11_3_vectors_huge_header),
+        cmocka_unit_test(test_issue11_13_vectors_directory),
+        cmocka_unit_test(test_issue11_8_atomic_output),
+        cmocka_unit_test(test_classes),
         cmocka_unit_test(test_queries),
         cmocka_unit_test(test_spearman),
     };

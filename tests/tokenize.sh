@@ -153,4 +153,64 @@ check "bad --normalize: exit 2" returns_ 2 "$tok" --normalize=nfd < /dev/null 2>
 check "bad --lang: exit 2" returns_ 2 "$tok" --lang='e n' < /dev/null 2> "$T/err"
 check "bad --lang: message" grep -q "^tokenize: invalid language 'e n'" "$T/err"
 check "other ICU locales are accepted" returns_ 0 "$tok" --lang fr < "$T/f2" > /dev/null
+check "--lower=x: exit 2" returns_ 2 "$tok" --lower=x < /dev/null 2> "$T/err"
+check "--lower=x: message" grep -q "^tokenize: option '--lower' doesn't allow an argument" "$T/err"
+check "--lower=x: hint" grep -q "^Try 'tokenize --help' for more information.\$" "$T/err"
+check "-u without argument: message" sh -c '"$1" -u < /dev/null 2>&1 | grep -q "^tokenize: option requires an argument -- .u.\$"' sh "$tok"
+
+# --- the invalid UTF-8 warnings every tool gives: 5 lines, then a summary ----------
+# (issue 12; tests/charlm_tools.sh checks the same in charlm-score/-generate)
+: > "$T/bad8"
+i=1
+while [ $i -le 8 ]; do
+    printf 'ok line\nbad \377 line %d\n' $i >> "$T/bad8"
+    i=$((i + 1))
+done
+expect_warnings() { # NAME: the expected stderr for $T/bad8 read as NAME
+    for l in 2 4 6 8 10; do
+        printf 'tokenize: %s:%d: invalid UTF-8\n' "$1" $l
+    done
+    printf 'tokenize: %s: ... and 3 more lines with invalid UTF-8\n' "$1"
+}
+"$tok" "$T/bad8" > "$T/out" 2> "$T/err"
+check "8 bad lines: exit 0" test $? -eq 0
+expect_warnings "$T/bad8" > "$T/exp"
+check "8 bad lines: 5 warnings and a summary" compare "$T/exp" "$T/err"
+check "8 bad lines: every line tokenized" test "$(grep -c '^bad � line [1-8]$' "$T/out")" -eq 8
+"$tok" < "$T/bad8" > /dev/null 2> "$T/err"
+expect_warnings '<stdin>' > "$T/exp"
+check "8 bad lines on stdin: named <stdin>" compare "$T/exp" "$T/err"
+"$tok" "$T/bad8" - < "$T/bad8" > /dev/null 2> "$T/err"
+{ expect_warnings "$T/bad8"; expect_warnings '<stdin>'; } > "$T/exp"
+check "warnings counted per file" compare "$T/exp" "$T/err"
+# Each warning comes just before its line's output, the summary after the
+# file's output.
+"$tok" "$T/bad8" > "$T/both" 2>&1
+check "warning before its line's output" sh -c 'sed -n 2p "$1" | grep -q ":2: invalid UTF-8$" && sed -n 3p "$1" | grep -q "^bad � line 1$"' sh "$T/both"
+check "summary after the file's output" sh -c 'tail -n 1 "$1" | grep -q "and 3 more lines"' sh "$T/both"
+returns_ 1 "$tok" --strict < "$T/bad8" > /dev/null 2> "$T/err"
+check "strict on stdin: exit 1" test $? -eq 0
+printf 'tokenize: <stdin>:2: invalid UTF-8\n' > "$T/exp"
+check "strict on stdin: <stdin>:LINE message" compare "$T/exp" "$T/err"
+
+# --- write errors: a full disk is exit 1 with a message; a closed pipe is quiet ----
+if [ -w /dev/full ]; then
+    for args in "$T/f2" "$T/long" "--help" "--version"; do
+        "$tok" $args > /dev/full 2> "$T/err"
+        rc=$?
+        check "tokenize $(basename -- "$args") > /dev/full: exit 1" test $rc -eq 1
+        check "tokenize $(basename -- "$args") > /dev/full: message" \
+            grep -q '^tokenize: write error: No space left on device$' "$T/err"
+        check "tokenize $(basename -- "$args") > /dev/full: one message" test "$(wc -l < "$T/err")" -eq 1
+    done
+fi
+for ign in no yes; do
+    (
+        [ $ign = yes ] && trap '' PIPE
+        "$tok" "$T/long" "$T/long" "$T/long" 2> "$T/pipe.err"
+        echo $? > "$T/pipe.rc"
+    ) | head -c 100 > /dev/null
+    check "closed pipe (SIGPIPE ignored: $ign): killed by SIGPIPE" test "$(cat "$T/pipe.rc")" -eq 141
+    check "closed pipe (SIGPIPE ignored: $ign): nothing on stderr" test ! -s "$T/pipe.err"
+done
 Exit

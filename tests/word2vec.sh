@@ -1,6 +1,8 @@
 # End-to-end tests of word2vec: training on a synthetic two-group corpus,
-# determinism, bad input, both command-line spellings, the subcommands and
-# (when gensim is installed) loading the output with gensim.
+# determinism, bad input, both command-line spellings, the subcommands,
+# word classes, output files that survive failures, and (when gensim is
+# installed) loading the output with gensim.  Regressions are named after
+# their issue: "issue11-1" is defect 1 of issue 11.
 . "${top_srcdir:-.}/tests/setup"
 W2V=$BIN/word2vec
 [ -x "$W2V" ] || framework_failure_ "$W2V not built"
@@ -82,6 +84,8 @@ check "no word over min-count fails" test $? -eq 0
 check "no word over min-count: message" grep -q "no word occurs at least 5 times" "$T/err"
 returns_ 1 "$W2V" -train "$T/missing" > /dev/null 2> "$T/err"
 check "missing training file fails" test $? -eq 0
+check "missing training file: message" \
+    test "$(cat "$T/err")" = "word2vec: $T/missing: No such file or directory"
 returns_ 2 "$W2V" -nosuchflag 1 < "$T/corpus" > /dev/null 2> "$T/err"
 check "unknown flag exits 2" test $? -eq 0
 check "unknown flag: message" grep -q "unknown option '-nosuchflag'" "$T/err"
@@ -131,6 +135,126 @@ returns_ 1 "$W2V" similar -m "$T/badvec" x > /dev/null 2> "$T/err"
 check "bad vectors file names FILE:LINE" grep -q "badvec:2: row has 1 numbers" "$T/err"
 returns_ 2 "$W2V" similar x > /dev/null 2> /dev/null
 check "similar without -m exits 2" test $? -eq 0
+
+# --- issue11-1: word2vec -alpha 2 ---------------------------------------------------
+# Training diverges to NaN; (int)NaN indexed the sigmoid table out of bounds.
+for path in "-hs 0 -negative 5 -cbow 0" "-hs 0 -negative 5 -cbow 1" "-hs 1 -negative 3 -cbow 0"; do
+    echo previous > "$T/prev.txt"
+    returns_ 1 "$W2V" $FAST $path -alpha 2 -train "$T/corpus" -output "$T/prev.txt" 2> "$T/err"
+    check "issue11-1: word2vec -alpha 2 ($path) fails, no crash" test $? -eq 0
+    check "issue11-1: word2vec -alpha 2 ($path): message" \
+        grep -q "^word2vec: training diverged .* try a smaller learning rate than 2 (see -alpha)$" "$T/err"
+    check "issue11-1: word2vec -alpha 2 ($path): previous output kept" test "$(cat "$T/prev.txt")" = previous
+done
+returns_ 1 "$W2V" $FAST -alpha 5 < "$T/corpus" > "$T/out" 2> /dev/null
+check "issue11-1: word2vec -alpha 5 to stdout fails" test $? -eq 0
+check "issue11-1: no vectors on stdout after divergence" test ! -s "$T/out"
+check "issue11-1: -alpha 0.1 still trains" "$W2V" $FAST -alpha 0.1 -train "$T/corpus" -output "$T/a01.txt"
+
+# --- issue11-8: the previous output survives; bad destinations fail at once --------
+mkdir "$T/dir"
+# The empty input would fail only after reading: the destination is checked first.
+returns_ 1 "$W2V" $FAST -output "$T/dir" < /dev/null 2> "$T/err"
+check "issue11-8: -output DIR fails" test $? -eq 0
+check "issue11-8: -output DIR: message, before reading the input" \
+    test "$(cat "$T/err")" = "word2vec: $T/dir: Is a directory"
+returns_ 1 "$W2V" $FAST -output "$T/corpus/x" < /dev/null 2> "$T/err"
+check "issue11-8: -output below a file fails at once" \
+    test "$(cat "$T/err")" = "word2vec: $T/corpus/x: Not a directory"
+returns_ 1 "$W2V" $FAST -output "$T/no/such/x" < /dev/null 2> "$T/err"
+check "issue11-8: -output in a missing directory fails at once" \
+    grep -q "^word2vec: $T/no/such/x: .*No such file or directory$" "$T/err"
+returns_ 1 "$W2V" $FAST -save-vocab "$T/dir" < /dev/null 2> "$T/err"
+check "issue11-8: -save-vocab DIR fails at once" test "$(cat "$T/err")" = "word2vec: $T/dir: Is a directory"
+if [ "$(id -u)" -ne 0 ]; then
+    mkdir "$T/ro" && chmod 555 "$T/ro"
+    returns_ 1 "$W2V" $FAST -output "$T/ro/x" < /dev/null 2> "$T/err"
+    check "issue11-8: unwritable directory fails at once" grep -q "Permission denied" "$T/err"
+fi
+# A full disk while writing (RLIMIT_FSIZE; SIGXFSZ ignored, so write fails with EFBIG):
+# exit 1 with the reason, the previous file intact, no temporary left.
+mkdir "$T/save" && echo previous > "$T/save/vec.txt" && echo previous > "$T/save/vocab"
+(ulimit -f 4; trap '' XFSZ; exec "$W2V" $FAST -size 100 -train "$T/corpus" -output "$T/save/vec.txt") 2> "$T/err"
+check "issue11-8: write error exits 1" test $? -eq 1
+check "issue11-8: write error: message" \
+    test "$(cat "$T/err")" = "word2vec: $T/save/vec.txt: write error: File too large"
+check "issue11-8: write error: previous vectors intact" test "$(cat "$T/save/vec.txt")" = previous
+check "issue11-8: write error: no temporary left" test "$(ls "$T/save" | tr '\n' ' ')" = "vec.txt vocab "
+(ulimit -f 0; trap '' XFSZ; exec "$W2V" $FAST -train "$T/corpus" -save-vocab "$T/save/vocab" -output "$T/save/vec.txt") 2> "$T/err"
+check "issue11-8: -save-vocab write error exits 1" test $? -eq 1
+check "issue11-8: -save-vocab write error: previous vocabulary intact" test "$(cat "$T/save/vocab")" = previous
+# Killed while writing (SIGXFSZ at the limit): the previous file is intact, and
+# the next successful save removes the dead writer's temporary.
+# (The braces keep the shell's own "File size limit exceeded" report off the log.)
+{ (ulimit -f 4; exec "$W2V" $FAST -size 100 -train "$T/corpus" -output "$T/save/vec.txt"); rc=$?; } 2> /dev/null
+check "issue11-8: killed during the write" test "$rc" -gt 128
+check "issue11-8: killed: previous vectors intact" test "$(cat "$T/save/vec.txt")" = previous
+check "issue11-8: then a save succeeds" "$W2V" $FAST -cbow 0 -train "$T/corpus" -output "$T/save/vec.txt"
+check "issue11-8: the new file is whole" compare "$T/sg.txt" "$T/save/vec.txt"
+check "issue11-8: the stale temporary is gone" test "$(ls "$T/save" | tr '\n' ' ')" = "vec.txt vocab "
+returns_ 1 "$W2V" $FAST -train "$T/corpus" -output /dev/full 2> "$T/err"
+check "issue11-8: -output /dev/full fails" \
+    test "$(cat "$T/err")" = "word2vec: /dev/full: write error: No space left on device"
+returns_ 1 "$W2V" $FAST -train "$T/corpus" > /dev/full 2> "$T/err"
+check "issue11-8: stdout on /dev/full fails, one message" \
+    test "$(cat "$T/err")" = "word2vec: <stdout>: write error: No space left on device"
+check "issue11-8: -output /dev/null stays a device" "$W2V" $FAST -train "$T/corpus" -output /dev/null
+check "issue11-8: /dev/null is still a character device" test -c /dev/null
+
+# --- issue11-13: messages name the file and escape bad bytes -------------------------
+returns_ 1 "$W2V" $FAST -train "$T/dir" 2> "$T/err"
+check "issue11-13: -train DIR: message" test "$(cat "$T/err")" = "word2vec: $T/dir: Is a directory"
+returns_ 1 "$W2V" $FAST < "$T/dir" 2> "$T/err"
+check "issue11-13: stdin a directory: message" test "$(cat "$T/err")" = "word2vec: <stdin>: Is a directory"
+returns_ 1 "$W2V" similar -m "$T/dir" x 2> "$T/err"
+check "issue11-13: similar -m DIR: message" test "$(cat "$T/err")" = "word2vec: $T/dir: Is a directory"
+printf '2 2
+x 1
+' | "$W2V" similar -m - x > /dev/null 2> "$T/err"
+check "issue11-13: standard input is named <stdin>" \
+    test "$(cat "$T/err")" = "word2vec: <stdin>:2: row has 1 numbers, expected 2"
+bad=$(printf 'x\377\001y\\')
+returns_ 1 "$W2V" similar -m "$T/hand.txt" "$bad" 2> "$T/err"
+check "issue11-13: invalid bytes escaped in 'not in the vocabulary'" \
+    test "$(cat "$T/err")" = 'word2vec: x\xff\x01y\x5c: not in the vocabulary'
+printf '2 2
+x 1 2
+y 3 4' > "$T/cut.txt"
+returns_ 1 "$W2V" similar -m "$T/cut.txt" x 2> "$T/err"
+check "issue11-3: a file cut in its last number is refused" \
+    test "$(cat "$T/err")" = "word2vec: $T/cut.txt:3: row 2 has no final newline (is the file cut short?)"
+printf '4611686018427387904 4
+a 1 2 3 4
+' > "$T/huge.txt"
+returns_ 1 "$W2V" similar -m "$T/huge.txt" a 2> "$T/err"
+check "issue11-3: a huge row count is a truncated file" \
+    test "$(cat "$T/err")" = "word2vec: $T/huge.txt:3: file ends after 1 of 4611686018427387904 rows"
+cat "$T/huge.txt" | "$W2V" similar -m - a 2> "$T/err"
+check "issue11-3: a huge row count from a pipe too" \
+    test "$(cat "$T/err")" = "word2vec: <stdin>:3: file ends after 1 of 4611686018427387904 rows"
+
+# --- issue 12: -classes K, as the original word2vec ------------------------------------
+"$W2V" $FAST -cbow 0 -classes 2 -train "$T/corpus" -output "$T/classes" -save-vocab "$T/cvocab"
+check "-classes 2 trains" test $? -eq 0
+check "-classes: one 'WORD CLASS' line per word" \
+    awk 'NF != 2 || $2 !~ /^[01]$/ { bad = 1 } END { exit bad || NR != 21 }' "$T/classes"
+check "-classes: words in vocabulary order, </s> first" \
+    test "$(cut -d' ' -f1 "$T/classes" | tr '\n' ' ')" = "$(cut -d' ' -f1 "$T/cvocab" | tr '\n' ' ')"
+# classes_apart FILE: all a-words share a class, all b-words the other.
+classes_apart() {
+    awk '$1 != "</s>" { g = substr($1, 1, 1); if (!(g in cl)) cl[g] = $2; else if (cl[g] != $2) bad = 1 }
+         END { exit bad || cl["a"] == cl["b"] }' "$1"
+}
+check "-classes 2 puts the two groups apart" classes_apart "$T/classes"
+"$W2V" $FAST -cbow 1 --classes=2 -binary 1 < "$T/corpus" > "$T/classes2"
+check "-classes: CBOW, to stdout, text even with -binary 1" classes_apart "$T/classes2"
+"$W2V" $FAST -classes 1 < "$T/corpus" > "$T/classes1"
+check "-classes 1: one class" test "$(cut -d' ' -f2 "$T/classes1" | sort -u)" = 0
+"$W2V" $FAST -classes 50 < "$T/corpus" > "$T/classes50"
+check "-classes 50 (more than words): ids below 21" \
+    awk '$2 < 0 || $2 >= 21 { bad = 1 } END { exit bad || NR != 21 }' "$T/classes50"
+returns_ 2 "$W2V" -classes -1 < /dev/null 2> /dev/null
+check "-classes -1 exits 2" test $? -eq 0
 
 # --- gensim reads both formats (skipped when gensim is absent) -------------------------
 if /usr/bin/python3 -c 'import gensim' 2> /dev/null; then

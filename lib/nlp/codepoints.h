@@ -9,8 +9,8 @@
 **
 **     nlp_codepoints t;
 **     nlp_codepoints_init(&t);
-**     rc = nlp_codepoints_read_files(&t, paths, npaths, "-", strict,
-**                                    warn, warn_ctx, &err);
+**     rc = nlp_codepoints_read_files(&t, paths, npaths, "<stdin>", strict,
+**                                    warn, NULL, warn_ctx, &err);
 **     ... t.cp[0 .. t.n) ...
 **     nlp_codepoints_free(&t);
 */
@@ -59,16 +59,25 @@ int nlp_codepoints_append(nlp_codepoints *t, const char *s, size_t n, const char
 int nlp_codepoints_read(nlp_codepoints *t, FILE *f, const char *name, int strict,
                         nlp_codepoints_warn_fn warn, void *ctx, nlp_error *e);
 
+/* Called before (end == 0) and after (end == 1) each input a corpus reader
+** reads, with the input's name as used in messages (valid until the reader
+** returns); ctx is the caller's, the one the warnings get. */
+typedef void (*nlp_codepoints_input_fn)(void *ctx, const char *name, int end);
+
 /*
 ** Reads a corpus: the files paths[0..npaths) one after the other, appended
 ** to t; npaths == 0 reads standard input.  A path "-" is standard input,
-** named stdin_name in messages ("-" when NULL).  Stops at the first error:
-** NLP_EIO (a file that cannot be opened or read, with its name and the
-** system's reason, e.g. "Is a directory"), NLP_EUTF8 (strict) or
-** NLP_ENOMEM, with e filled.
+** named stdin_name in messages ("-" when NULL).  warn and input (either
+** may be NULL) get ctx: input brackets each input (so a caller can limit
+** and sum up its warnings per input), warn is called once per line with
+** invalid UTF-8 as in nlp_codepoints_append.  Stops at the first error
+** (input is then not called to end that input): NLP_EIO (a file that
+** cannot be opened or read, with its name and the system's reason, e.g.
+** "Is a directory"), NLP_EUTF8 (strict) or NLP_ENOMEM, with e filled.
 */
 int nlp_codepoints_read_files(nlp_codepoints *t, const char *const *paths, size_t npaths,
                               const char *stdin_name, int strict,
-                              nlp_codepoints_warn_fn warn, void *ctx, nlp_error *e);
+                              nlp_codepoints_warn_fn warn, nlp_codepoints_input_fn input,
+                              void *ctx, nlp_error *e);
 
 #endif

@@ -27,15 +27,29 @@
 ** NLP_ETRUNCATED), format version (NLP_EVERSION when newer than this
 ** library), declared size against the real size (NLP_ETRUNCATED when
 ** shorter, NLP_EFORMAT when longer), CRC (NLP_ECHECKSUM), structure
-** (NLP_EFORMAT), then kind (NLP_EKIND).  Lengths and counts are checked
-** against the bytes that remain before anything is allocated, so a corrupt
-** field can neither make the loader allocate absurd amounts nor read out of
-** bounds.  Every error message names the file.
+** (NLP_EFORMAT: also a duplicate name, and a NaN or infinite tensor
+** element, which no usable model holds), then kind (NLP_EKIND).  Lengths
+** and counts are checked against the bytes that remain before anything is
+** allocated, so a corrupt field can neither make the loader allocate
+** absurd amounts nor read out of bounds.  Loading takes time linear in the
+** file size (names are found through a hash index).  Every error message
+** names the file.
+**
+** A loader that sizes its parameters from metadata (hidden=4096) checks
+** the shapes it is about to allocate against the tensors the file holds
+** first -- nlp_model_check_params() on an nlp_params still in its layout
+** phase, or nlp_model_check_tensor() per tensor -- so a small file that
+** claims a huge model is refused before the allocation, not after.
 **
 ** Saving is atomic: the file is written to a temporary file in the same
-** directory, flushed and fsync()ed, renamed over the target, and the
-** directory is fsync()ed.  On any failure the temporary file is removed and
-** an existing model at that path is left untouched.
+** directory ("PATH.tmpPID.N"), flushed and fsync()ed, renamed over the
+** target, and the directory is fsync()ed.  On any failure the temporary
+** file is removed and an existing model at that path is left untouched.
+** A process killed during a save cannot remove its temporary file, so
+** each save first removes the "PATH.tmpPID.N" files whose process PID no
+** longer exists (kill(PID, 0) fails with ESRCH).  (Only processes of this
+** machine and PID namespace are seen: do not let savers on two machines
+** share one directory through a network file system.)
 **
 ** Writing:
 **     nlp_model *m = nlp_model_new("charlm");
@@ -47,7 +61,9 @@
 ** Reading:
 **     rc = nlp_model_load(&m, "dante.model", "charlm", &err);
 **     rc = nlp_model_meta_long(m, "hidden", &hidden, &err);
-**     rc = nlp_model_read_tensor(m, "params", p->w, 1, (size_t[]){p->n}, &err);
+**     rc = nlp_model_check_tensor(m, "params", 1, (size_t[]){n}, &err);
+**     ... only now allocate p->w of n floats ...
+**     rc = nlp_model_read_tensor(m, "params", p->w, 1, (size_t[]){n}, &err);
 **     blob = nlp_model_blob(m, "vocab", &len);
 */
 #ifndef NLP_MODEL_H
@@ -128,7 +144,10 @@ int nlp_model_add_params(nlp_model *m, const nlp_params *p);
 ** metadata NLP_MODEL_META_LIBVERSION = nlp_version() unless already set.
 ** Returns NLP_OK, or NLP_EIO (with the system's reason and path in e) or
 ** NLP_ENOMEM; on failure no temporary file is left behind and a previous
-** file at path is unchanged.  A loaded model can be saved again.
+** file at path is unchanged.  Also removes stale temporary files of
+** earlier saves to path by processes that no longer exist (see the top of
+** this file; best effort: what cannot be removed is left).  A loaded
+** model can be saved again.
 */
 int nlp_model_save(nlp_model *m, const char *path, nlp_error *e);
 
@@ -145,7 +164,10 @@ int nlp_model_to_buffer(nlp_model *m, unsigned char **buf, size_t *n);
 ** nlp_model_free).  kind: the kind the caller expects, or NULL to accept
 ** any.  Returns NLP_OK, or NLP_EIO, NLP_ENOMEM, NLP_EFORMAT,
 ** NLP_ETRUNCATED, NLP_ECHECKSUM, NLP_EVERSION or NLP_EKIND with the message
-** and path in e; *out is NULL on failure.
+** and path in e; *out is NULL on failure.  A tensor holding a NaN or an
+** infinity is NLP_EFORMAT "FILE: tensor 'x' holds a non-finite value (nan
+** at element 17 of 96): the model is unusable", so every tensor of a
+** loaded model is finite.
 */
 int nlp_model_load(nlp_model **out, const char *path, const char *kind, nlp_error *e);
 
@@ -185,6 +207,15 @@ int nlp_model_read_tensor(const nlp_model *m, const char *name, float *dst,
                           int ndim, const size_t *shape, nlp_error *e);
 
 /*
+** Checks, without copying or allocating anything, that tensor name exists
+** and has exactly ndim dimensions equal to shape[] -- what a loader calls
+** BEFORE it allocates memory sized from the model's metadata.  Returns
+** NLP_OK, or NLP_EFORMAT with the same message as nlp_model_read_tensor.
+*/
+int nlp_model_check_tensor(const nlp_model *m, const char *name, int ndim,
+                           const size_t *shape, nlp_error *e);
+
+/*
 ** Read-only access to tensor name without copying: returns its data (owned
 ** by m) and sets *ndim and *shape (owned by m; either pointer may be NULL),
 ** or returns NULL when absent.
@@ -201,10 +232,23 @@ const char *nlp_model_tensor_name(const nlp_model *m, size_t i);
 const void *nlp_model_blob(const nlp_model *m, const char *name, size_t *n);
 
 /*
+** Checks that every view p declares has a tensor of the same name and
+** shape in m (nlp_model_check_tensor), allocating nothing.  p may be in
+** its layout phase: this is the check to make between declaring a model's
+** layers and nlp_params_alloc(), so the allocation is only made for
+** shapes the file really holds (and so is bounded by the file's size).
+** Tensors in m that p does not declare are ignored.  Returns NLP_OK,
+** NLP_EINVAL (p NULL) or NLP_EFORMAT naming the first missing or
+** misshapen tensor in e.
+*/
+int nlp_model_check_params(const nlp_model *m, const nlp_params *p, nlp_error *e);
+
+/*
 ** Fills every view of p (allocated) from the tensor of the same name,
-** checking its shape (nlp_model_read_tensor).  Tensors in m that p does not
-** declare are ignored.  Returns NLP_OK, NLP_EINVAL (p not allocated) or
-** NLP_EFORMAT naming the first missing or misshapen tensor in e.
+** after checking all of them (nlp_model_check_params): on failure p's
+** data is unchanged.  Tensors in m that p does not declare are ignored.
+** Returns NLP_OK, NLP_EINVAL (p not allocated) or NLP_EFORMAT naming the
+** first missing or misshapen tensor in e.
 */
 int nlp_model_read_params(const nlp_model *m, nlp_params *p, nlp_error *e);
 

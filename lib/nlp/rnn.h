@@ -50,6 +50,9 @@
 ** gradients over all T steps are one GEMM each afterwards.  All
 ** activations live in a workspace allocated by nlp_rnn_new() for at most
 ** max_T steps and max_B sequences: forward and backward never allocate.
+**
+** Step-wise use (unidirectional stacks): see nlp_rnn_step_begin() below,
+** for decoders whose input at step t depends on their output at t-1.
 */
 #ifndef NLP_RNN_H
 #define NLP_RNN_H
@@ -156,12 +159,107 @@ int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
 **   x        (T,B,I) in: the same input given to forward, unchanged
 ** Adds (+=) the parameter gradients into the grad buffer of r's params.
 ** Returns NLP_OK, or NLP_EINVAL if there was no forward since creation or
-** resize.  Never allocates.  Does not change the forward cache, so it may
+** resize (or a step batch came after it).  Never allocates.  Does not change the forward cache, so it may
 ** be called again (gradients add up again).
 */
 int nlp_rnn_backward(nlp_rnn *r, float *dx, float *dh0, float *dc0,
                      const float *dy, const float *dhT, const float *dcT,
                      const float *x);
+
+/*
+** Step-wise forward and backward, one time step of every layer per call,
+** for a decoder whose input at step t depends on its output at step t-1
+** (Bahdanau attention, Luong input feeding, scheduled sampling), which the
+** whole-sequence calls cannot express.  Unidirectional stacks only.  For
+** one batch of B sequences and T <= max_T steps:
+**
+**     nlp_rnn_step_begin(r, h0, c0, lengths, B, train);
+**     for (t = 0; t < T; t++) {
+**         ... build x_t (B,I), e.g. [embedding of y_{t-1}'s word; context] ...
+**         nlp_rnn_step_forward(r, t, y + t*B*H, NULL, NULL, x_t, rng);
+**         ... read y_t = y + t*B*H (the top layer's h_t): attention, loss ...
+**     }
+**     memset(dy, 0, ...);  ... dy[t] = dL/dy_t from the loss and attention ...
+**     for (t = T - 1; t >= 0; t--) {
+**         dx_t = 0;
+**         nlp_rnn_step_backward(r, t, dx_t, dh0, dc0, dy + t*B*H, NULL, NULL);
+**         ... route dx_t (B,I): the part that came from y_{t-1} (through
+**             whatever the caller computed from it) goes into dy[t-1] ...
+**     }
+**
+** So step t's backward receives the whole gradient of y_t: from the loss
+** and attention at t and, through the caller, from step t+1's input, whose
+** backward has already returned it.  The arithmetic is the whole-sequence
+** layer's: the same parameters (views, PyTorch names), fused gates and
+** GEMMs, except that the input projection is one (B, G*H) GEMM per step;
+** T steps give the outputs, final states and gradients of nlp_rnn_forward
+** and nlp_rnn_backward over the same T steps, up to float rounding.  The
+** steps use the workspace of nlp_rnn_new() (max_T steps, max_B sequences,
+** plus a copy of the step inputs), so they never allocate; a step batch and
+** a whole-sequence forward share it and each invalidates the other's
+** cache.  Lengths mean what they mean in nlp_rnn_forward: at a step
+** t >= lengths[b], sequence b keeps its state, outputs zero and receives no
+** gradient.  Dropout masks are drawn step by step (every layer of step 0,
+** then step 1, ...), so the same rng state does not give the masks of a
+** whole-sequence forward.  For generation and beam search, begin a batch
+** of one step for each step, with the (reordered) states that the last
+** step returned in h_t, c_t as h0, c0; beginning costs a copy of h0, c0.
+*/
+
+/*
+** Starts a batch of B sequences for the step-wise calls, from states
+**   h0, c0  (L,B,H) in, initial states; NULL means zeros (c0 LSTM only);
+**           copied, so they may be reused or overwritten at once
+**   lengths (B) in, each in 0..max_T, or NULL for no padding; copied
+**   train   nonzero: apply dropout (if configured) in the steps
+** Returns NLP_OK; NLP_EINVAL if r is bidirectional, B < 1 or a length is
+** out of range; NLP_ERANGE if B > max_B.  On error nothing is changed.
+** Drops the cache of any earlier forward (step-wise or not).  Never
+** allocates.
+*/
+int nlp_rnn_step_begin(nlp_rnn *r, const float *h0, const float *c0, const int *lengths,
+                       int B, int train);
+
+/*
+** Forward of step t (0, 1, 2, ... in order) of every layer for the batch.
+**   y_t  (B,H) out: the top layer's output, overwritten (= its state h_t,
+**        zero rows for padded sequences); may be the same array as x_t
+**   h_t, c_t (L,B,H) out: every layer's state after the step, NULL to skip
+**        (c_t LSTM only); after the last step they are hT, cT
+**   x_t  (B,I) in: the step's input, copied (the caller may reuse it)
+**   rng  draws the dropout masks when the batch trains with dropout (and
+**        L > 1); may be NULL otherwise
+** Returns NLP_OK; NLP_EINVAL if no batch was begun, t is not the next step,
+** a backward step has been taken since the batch began, y_t or x_t is
+** NULL, or rng is NULL when needed; NLP_ERANGE if t >= max_T.  Never
+** allocates.
+*/
+int nlp_rnn_step_forward(nlp_rnn *r, int t, float *y_t, float *h_t, float *c_t,
+                         const float *x_t, nlp_rng *rng);
+
+/*
+** Backward of step t, called for t = T-1, T-2, ..., 0 after T forward
+** steps (the masks, lengths and states of those steps).
+**   dx_t     (B,I) += dL/dx_t; NULL to skip
+**   dh0, dc0 (L,B,H) += dL/dh0, dL/dc0 when t == 0 (ignored otherwise);
+**            NULL to skip; may be the same arrays as dh_t, dc_t
+**   dy_t     (B,H) in: dL/dy_t, everything that depends on the output of
+**            step t (loss, attention, the caller's input to step t+1);
+**            rows of padded sequences are ignored
+**   dh_t, dc_t (L,B,H) in: gradients of the states after step t other than
+**            through y_t (e.g. dL/dhT, dL/dcT at t = T-1, or a use of a
+**            lower layer's state); NULL means zero
+** The gradients of the states before step t are carried inside r to the
+** call for t-1.  When step 0 is done, the parameter gradients of all T
+** steps are added (+=) into the grad buffer of r's params, one GEMM per
+** weight; until then it holds nothing of this batch, so run every step down
+** to 0.  Calling again with t = T-1 starts the backward over (the
+** gradients add up again).  Returns NLP_OK, or NLP_EINVAL if no step was
+** forwarded since nlp_rnn_step_begin, t is neither T-1 nor one below the
+** last backward step, or dy_t is NULL.  Never allocates.
+*/
+int nlp_rnn_step_backward(nlp_rnn *r, int t, float *dx_t, float *dh0, float *dc0,
+                          const float *dy_t, const float *dh_t, const float *dc_t);
 
 /* Parses "lstm" / "gru" / "rnn" (also "tanh").  NLP_OK or NLP_EINVAL. */
 int nlp_rnn_cell_parse(const char *name, nlp_rnn_cell *cell);

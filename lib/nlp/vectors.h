@@ -20,6 +20,9 @@
 #include <nlp/error.h>
 #include <nlp/vocab.h>
 
+/* Most dimensions a vectors file may declare. */
+#define NLP_VECTORS_MAX_DIM 1000000
+
 typedef struct nlp_vectors {
     long n;           /* rows */
     int dim;          /* floats per row */
@@ -39,16 +42,73 @@ int nlp_vectors_write(FILE *f, const nlp_vocab *words, const float *data, long n
 /*
 ** Reads a vectors file in either format.  max_rows > 0 keeps only the first
 ** max_rows rows (the rest of the file is not read).  On success *out is a
-** new nlp_vectors (free with nlp_vectors_free).  Errors, with path and the
-** line (the header is line 1, row i is line i+2) in e: NLP_EFORMAT for a
-** bad header, a bad number, a row with too few or too many numbers or a
-** word listed twice; NLP_ETRUNCATED when the file ends before the rows the
-** header announces; NLP_EIO; NLP_ENOMEM.  *out is NULL on error.
+** new nlp_vectors (free with nlp_vectors_free).
+**
+** Nothing in the file is trusted: the header's numbers are range-checked
+** (ROWS 0..LONG_MAX, DIM 1..NLP_VECTORS_MAX_DIM) before they size anything,
+** and memory grows with the rows actually read (for a regular file the
+** first allocation is bounded by what its size can hold), so a header
+** claiming billions of rows costs nothing.  Every number must be finite;
+** every text row must hold exactly DIM numbers and end with a newline (a
+** file cut inside its last number is truncated, not a row with a wrong
+** value); when the whole file is read, nothing but blank space may follow
+** the announced rows.  A word is at most 64 MiB.
+**
+** Errors, with path and the line (the header is line 1, row i is line i+2)
+** in e: NLP_EFORMAT for a bad header, a bad or non-finite number, a row
+** with too few or too many numbers, a word listed twice or data after the
+** rows; NLP_ETRUNCATED when the file ends before the rows the header
+** announces or inside a row; NLP_ERANGE for a word too long; NLP_EIO with
+** the reason (e.g. "read error: Is a directory"); NLP_ENOMEM.  *out is NULL
+** on error.
 */
 int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out, nlp_error *e);
 
 /* Frees v.  NULL is a no-op. */
 void nlp_vectors_free(nlp_vectors *v);
+
+/*
+** An output file that appears whole or not at all, for vectors and any other
+** file a tool writes after long work (word2vec's -output, -save-vocab).  For
+** a regular file or a new name, the data goes to a temporary file beside it
+** (PATH.tmpPID.N, same directory, so the rename is atomic), which commit
+** flushes, fsyncs and renames over PATH, then fsyncs the directory: a full
+** disk, a kill or a crash at any moment leaves the previous file intact.  A
+** symbolic link is followed (the file it names is replaced, the link stays);
+** an existing file's permissions are kept.  A device, FIFO or socket (e.g.
+** /dev/null) is written in place.
+*/
+typedef struct nlp_vectors_out nlp_vectors_out;
+
+/*
+** Checks, before any long work, that nlp_vectors_out_new(path) can succeed:
+** path is not a directory, an existing file is writable, and its directory
+** takes a new file (one is created and removed at once).  Returns NLP_OK, or
+** NLP_EIO / NLP_EINVAL / NLP_ENOMEM with path and the reason (strerror text,
+** e.g. "Is a directory") in e.
+*/
+int nlp_vectors_out_check(const char *path, nlp_error *e);
+
+/*
+** Opens path for writing as above: *out is a new nlp_vectors_out, or NULL on
+** error (as nlp_vectors_out_check).  Write to nlp_vectors_out_file(*out),
+** then nlp_vectors_out_commit, or nlp_vectors_out_free to give up.
+*/
+int nlp_vectors_out_new(nlp_vectors_out **out, const char *path, nlp_error *e);
+
+/* The stream to write to; owned by o (do not fclose it). */
+FILE *nlp_vectors_out_file(nlp_vectors_out *o);
+
+/*
+** Finishes the file and puts it in place; frees o in every case.  NLP_OK, or
+** NLP_EIO with path and the reason ("write error: No space left on
+** device", "cannot sync: ...", "cannot rename ...") in e, the temporary
+** then removed and the previous file untouched.
+*/
+int nlp_vectors_out_commit(nlp_vectors_out *o, nlp_error *e);
+
+/* Gives up: closes and removes the temporary file, frees o.  NULL is a no-op. */
+void nlp_vectors_out_free(nlp_vectors_out *o);
 
 /* Scales every row to unit Euclidean length (all-zero rows stay zero). */
 void nlp_vectors_normalize(nlp_vectors *v);

@@ -91,8 +91,10 @@ typedef struct nlp_w2v nlp_w2v;
 ** and stay unchanged): input vectors initialised uniformly in
 ** [-0.5/size, 0.5/size) from config->seed, output weights zero.  Checks the
 ** configuration: NLP_EINVAL with a message in e for size/window/iter/threads
-** < 1, negative < 0, neither hs nor negative, sample < 0.  *out is NULL on
-** error.  Free with nlp_w2v_free.
+** < 1, negative < 0, neither hs nor negative, sample < 0 or not finite,
+** alpha not finite; NLP_ERANGE when the vocabulary's counts (which may come
+** from a file) are negative or sum beyond 2^63.  *out is NULL on error.
+** Free with nlp_w2v_free.
 */
 int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v, nlp_error *e);
 
@@ -103,19 +105,47 @@ void nlp_w2v_free(nlp_w2v *m);
 ** Trains config.iter epochs over the file behind fd (size bytes, read with
 ** pread from offset 0) with config.threads threads.  Words absent from the
 ** vocabulary are skipped.  Returns NLP_OK, NLP_EIO (read error, e names
-** path), NLP_ENOMEM or NLP_EINVAL (thread creation failed).  May be called
-** again to train more (the learning rate restarts).
+** path and the reading thread's own errno text), NLP_ENOMEM, NLP_EINVAL
+** (thread creation failed) or NLP_ERANGE when training diverged (a learning
+** rate too high for the data makes the vectors overflow to Inf/NaN): the
+** threads stop as soon as one sees a NaN, and the vectors are checked to be
+** finite at the end; after NLP_ERANGE the vectors are garbage.  May be
+** called again to train more (the learning rate restarts).
 */
 int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e);
 
 /* Words processed by the last nlp_w2v_train (all threads, all epochs). */
 int64_t nlp_w2v_words_processed(const nlp_w2v *m);
 
+/*
+** Words of the last nlp_w2v_train that subsampling kept, i.e. that were
+** trained on (all threads, all epochs; "</s>" and unknown words excluded).
+** With sample = 0 every known word except "</s>" is kept.
+*/
+int64_t nlp_w2v_words_trained(const nlp_w2v *m);
+
 /* The input vectors: size(vocab) rows of config.size floats, row-major.  Owned by m. */
 const float *nlp_w2v_vectors(const nlp_w2v *m);
 
 /* Vector dimensions. */
 int nlp_w2v_dim(const nlp_w2v *m);
+
+/* Iterations of k-means in word2vec's -classes. */
+#define NLP_W2V_CLASS_ITER 10
+
+/*
+** Word classes by k-means, as word2vec's -classes: word i of the n vectors
+** (row-major, dim floats each; e.g. nlp_w2v_vectors) starts in class i mod
+** k; each of iter rounds (word2vec: NLP_W2V_CLASS_ITER) sets every class
+** centroid to the sum of its members over (members + 1), scaled to unit
+** length, then moves every word to the class whose centroid has the largest
+** dot product with it (the lowest class id on a tie; an empty class, whose
+** centroid is zero, is never chosen).  Fills classes[0..n-1] with ids in
+** 0..k-1.  Unlike word2vec, a word whose dot products are all below -10 still
+** joins its best class (word2vec leaves it in class 0).  Returns NLP_OK,
+** NLP_EINVAL (n < 0, dim < 1, k < 1, iter < 0) or NLP_ENOMEM.
+*/
+int nlp_w2v_classes(const float *vectors, long n, int dim, int k, int iter, int32_t *classes);
 
 /* ---- internals exposed for tests --------------------------------------- */
 
