@@ -152,7 +152,7 @@ static _Noreturn void bad_option(int c, char **argv)
 static nlp_classify_data *read_labelled(const char *path, nlp_classify_format fmt)
 {
     FILE *f = cli_open_read(path);
-    const char *name = strcmp(path, "-") ? path : "<stdin>";
+    const char *name = strcmp(path, "-") ? path : CLI_STDIN_NAME;
     nlp_classify_data *d;
     nlp_error e;
     nlp_error_clear(&e);
@@ -356,7 +356,7 @@ static int cmd_train(int argc, char **argv)
     }
 
     /* The training data: at least one example and two labels. */
-    const char *train_name = strcmp(train_path, "-") ? train_path : "<stdin>";
+    const char *train_name = strcmp(train_path, "-") ? train_path : CLI_STDIN_NAME;
     nlp_classify_data *dtr = read_labelled(train_path, fmt);
     if (dtr->n == 0)
         cli_die("%s: empty training file: no labelled lines", train_name);
@@ -604,7 +604,7 @@ static void flush(predictor *p)
 static void predict_file(predictor *p, const char *path)
 {
     FILE *f = cli_open_read(path);
-    const char *name = strcmp(path, "-") ? path : "<stdin>";
+    const char *name = strcmp(path, "-") ? path : CLI_STDIN_NAME;
     int window = p->window;
     if (isatty(fileno(f)))
         window = 1; /* an answer for each line as it is typed */
@@ -745,7 +745,7 @@ static int cmd_eval(int argc, char **argv)
         cli_usage_error("one file at most (got %d)", argc - optind);
     nlp_classify *m = load_model(model);
     const char *path = optind < argc ? argv[optind] : "-";
-    const char *name = strcmp(path, "-") ? path : "<stdin>";
+    const char *name = strcmp(path, "-") ? path : CLI_STDIN_NAME;
     nlp_classify_data *d = read_labelled(path, fmt);
     if (d->n == 0)
         cli_die("%s: no labelled lines", name);
