@@ -34,6 +34,7 @@
 #include <nlp/sample.h>
 #include <nlp/charlm.h>
 #include <nlp/generate.h>
+#include <nlp/classify.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);
