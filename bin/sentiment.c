@@ -608,9 +608,10 @@ static void predict_file(predictor *p, const char *path)
     int window = p->window;
     if (isatty(fileno(f)))
         window = 1; /* an answer for each line as it is typed */
-    nlp_lines *lr = nlp_lines_new(f, NLP_LINES_STRIP_CR);
-    if (!lr)
-        cli_die("out of memory");
+    nlp_lines *lr;
+    int rc = nlp_lines_new(&lr, f, NLP_LINES_STRIP_CR);
+    if (rc != NLP_OK)
+        cli_die("%s: %s", name, nlp_error_string(rc));
     char *s;
     size_t len;
     int got;

@@ -233,15 +233,18 @@ int nlp_classify_data_read(nlp_classify_data **out, FILE *f, const char *path,
     *out = NULL;
     reader r = {0};
     nlp_classify_data *d = nlp_calloc(1, sizeof *d);
-    nlp_lines *lr = nlp_lines_new(f, NLP_LINES_STRIP_CR);
-    int rc = NLP_OK;
-    if (!d || !lr) {
-        rc = nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+    nlp_lines *lr = NULL;
+    int rc = nlp_lines_new(&lr, f, NLP_LINES_STRIP_CR);
+    if (rc == NLP_OK && !d)
+        rc = NLP_ENOMEM;
+    if (rc != NLP_OK) {
+        rc = nlp_error_set(e, rc, path, 0, NULL);
         goto done;
     }
     r.d = d;
-    d->words = nlp_vocab_new();
-    d->labels = nlp_vocab_new();
+    /* A failed constructor leaves NULL, checked below with the rest. */
+    (void)nlp_vocab_new(&d->words);
+    (void)nlp_vocab_new(&d->labels);
     d->start = nlp_calloc(1, sizeof *d->start);
     d->label = nlp_malloc(sizeof *d->label);
     d->line = nlp_malloc(sizeof *d->line);
@@ -301,7 +304,8 @@ int nlp_classify_words_build(nlp_vocab **out, long *trained, const nlp_vocab *co
     *out = NULL;
     long n = nlp_vocab_size(counts);
     long *ids = nlp_malloc((size_t)(n ? n : 1) * sizeof *ids);
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    (void)nlp_vocab_new(&v); /* NULL on failure */
     if (!ids || !v) {
         nlp_free(ids);
         nlp_vocab_free(v);
@@ -400,7 +404,8 @@ int nlp_classify_labels_build(nlp_vocab **out, const nlp_vocab *seen)
     if (n < 2 || n > NLP_CLASSIFY_MAX_LABELS)
         return NLP_EINVAL;
     long *ids = nlp_malloc((size_t)n * sizeof *ids);
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    (void)nlp_vocab_new(&v); /* NULL on failure */
     if (!ids || !v) {
         nlp_free(ids);
         nlp_vocab_free(v);
@@ -548,10 +553,9 @@ static int layout(nlp_classify *m)
     m->A = c->pool == NLP_CLASSIFY_POOL_ATTENTION ? (c->attention ? c->attention : m->DH) : 0;
     m->emb = -1;
     m->att_v = -1;
-    m->params = nlp_params_new();
-    if (!m->params)
-        return NLP_ENOMEM;
-    int rc;
+    int rc = nlp_params_new(&m->params);
+    if (rc != NLP_OK)
+        return rc;
     if (m->Vt > 0) {
         int shape[2] = {m->Vt, m->E};
         if ((rc = nlp_params_add(m->params, "embed.weight", 2, shape)) < 0)
@@ -1272,8 +1276,10 @@ int nlp_classify_add_to_model(const nlp_classify *m, nlp_model *f)
 int nlp_classify_save(const nlp_classify *m, const char *path, const char *const *meta,
                       nlp_error *e)
 {
-    nlp_model *f = nlp_model_new(NLP_CLASSIFY_KIND);
-    int rc = f ? nlp_classify_add_to_model(m, f) : NLP_ENOMEM;
+    nlp_model *f;
+    int rc = nlp_model_new(&f, NLP_CLASSIFY_KIND);
+    if (rc == NLP_OK)
+        rc = nlp_classify_add_to_model(m, f);
     for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
         rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
     if (rc == NLP_OK)

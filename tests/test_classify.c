@@ -78,8 +78,8 @@ static void train_steps(nlp_classify *m, const nlp_classify_set *s, int batch, l
     nlp_optim_config oc;
     nlp_optim_config_default(&oc, NLP_OPTIM_ADAM);
     oc.lr = lr;
-    nlp_optim *o = nlp_optim_new(p->n, &oc);
-    assert_non_null(o);
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, p->n, &oc), NLP_OK);
     for (long i = 0; i < steps; i++) {
         double loss, count;
         nlp_params_zero_grad(p);
@@ -664,7 +664,7 @@ static void test_save_load(void **state)
     assert_int_equal(nlp_classify_load(&bad, path, NULL, &e), NLP_EFORMAT);
     assert_non_null(strstr(e.text, "hidden"));
     /* Another tool's model. */
-    mf = nlp_model_new("charlm");
+    assert_int_equal(nlp_model_new(&mf, "charlm"), NLP_OK);
     assert_int_equal(nlp_model_save(mf, path, &e), NLP_OK);
     nlp_model_free(mf);
     assert_int_equal(nlp_classify_load(&bad, path, NULL, &e), NLP_EKIND);
