@@ -15,6 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct nlp_optim {
+    nlp_optim_config cfg;  /* as given to nlp_optim_new; do not write it:
+                              scale the rate with nlp_optim_set_lr_scale */
+    size_t n;              /* number of parameters */
+    long step;             /* updates done so far; Adam's t is step+1 */
+    float *m;              /* (n) SGD/RMSprop momentum buffer, Adam first
+                              moment; NULL when the rule needs none */
+    float *v;              /* (n) Adam second moment, RMSprop square
+                              average; NULL when the rule needs none */
+    double lr_scale;       /* factor on the schedule's rate; 1 (see
+                              nlp_optim_set_lr_scale) */
+};
+
 /* Below this many parameters a parallel loop costs more than it saves. */
 #define OPTIM_OMP_MIN 65536
 

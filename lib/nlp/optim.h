@@ -79,24 +79,12 @@ int nlp_optim_config_check(const nlp_optim_config *c);
 float nlp_optim_lr_at(const nlp_optim_config *c, long t);
 
 /*
-** The optimiser's state.  Outside lib/optim.c read it only through the
-** accessors below (nlp_optim_get_config, _size, _steps, _m, _v) and change
-** the rate only with nlp_optim_set_lr_scale: the struct is to become
-** opaque (libnlp(3) CONVENTIONS) once the last direct write of cfg.lr, in
-** charlm-train, is gone.
+** The optimiser: its configuration, step count, moment buffers and
+** learning-rate scale.  Opaque: read it through the accessors below
+** (nlp_optim_get_config, _size, _steps, _m, _v) and change the rate only
+** with nlp_optim_set_lr_scale.
 */
-typedef struct nlp_optim {
-    nlp_optim_config cfg;  /* as given to nlp_optim_new; do not write it:
-                              scale the rate with nlp_optim_set_lr_scale */
-    size_t n;              /* number of parameters */
-    long step;             /* updates done so far; Adam's t is step+1 */
-    float *m;              /* (n) SGD/RMSprop momentum buffer, Adam first
-                              moment; NULL when the rule needs none */
-    float *v;              /* (n) Adam second moment, RMSprop square
-                              average; NULL when the rule needs none */
-    double lr_scale;       /* factor on the schedule's rate; 1 (see
-                              nlp_optim_set_lr_scale) */
-} nlp_optim;
+typedef struct nlp_optim nlp_optim;
 
 /*
 ** Sets *out to an optimiser for n parameters with configuration c (copied)
