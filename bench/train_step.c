@@ -177,12 +177,13 @@ int main(int argc, char **argv)
     rc.max_B = B;
 
     /* Model: layout, one allocation, initialisation. */
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
     nlp_embed emb;
     nlp_rnn *rnn;
     nlp_linear out;
     int err;
-    if ((err = nlp_embed_init(&emb, p, "embed", V, E)) ||
+    if ((err = nlp_params_new(&p)) ||
+        (err = nlp_embed_init(&emb, p, "embed", V, E)) ||
         (err = nlp_rnn_new(&rnn, &rc, p, "rnn")) ||
         (err = nlp_linear_init(&out, p, "out", H, V, 1)) || (err = nlp_params_alloc(p)))
         die("model", err);
@@ -194,9 +195,9 @@ int main(int argc, char **argv)
     nlp_optim_config oc;
     nlp_optim_config_default(&oc, NLP_OPTIM_ADAM);
     oc.lr = 2e-3f;
-    nlp_optim *opt = nlp_optim_new(p->n, &oc);
-    if (!opt)
-        die("optimiser", NLP_ENOMEM);
+    nlp_optim *opt;
+    if ((err = nlp_optim_new(&opt, p->n, &oc)))
+        die("optimiser", err);
 
     /* Activations: allocated once. */
     size_t TB = (size_t)T * B, ns = nlp_rnn_state_size(rnn, B);

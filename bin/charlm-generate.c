@@ -170,13 +170,13 @@ int main(int argc, char **argv)
     /* The prime file as code points: invalid UTF-8 is warned about and
     ** replaced (or refused with --strict) as every tool does. */
     nlp_error e;
-    nlp_charlm_text text;
-    nlp_charlm_text_init(&text);
+    nlp_codepoints text;
+    nlp_codepoints_init(&text);
     if (prime_file) {
         FILE *f = cli_open_read(prime_file);
         cli_utf8_warnings w;
         cli_utf8_begin(&w, cli_input_name(prime_file));
-        if (nlp_charlm_text_read(&text, f, w.name, strict, cli_utf8_warn, &w, &e) != NLP_OK)
+        if (nlp_codepoints_read(&text, f, w.name, strict, cli_utf8_warn, &w, &e) != NLP_OK)
             cli_die_error(&e);
         cli_utf8_end(&w);
         cli_close_read(f);
@@ -233,6 +233,6 @@ int main(int argc, char **argv)
         die_write(&out);
     nlp_generate_free(g);
     nlp_charlm_free(m);
-    nlp_charlm_text_free(&text);
+    nlp_codepoints_free(&text);
     return CLI_EXIT_OK;
 }

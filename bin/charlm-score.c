@@ -89,19 +89,14 @@ int main(int argc, char **argv)
         != NLP_OK)
         cli_die_error(&e);
 
-    nlp_charlm_text text;
-    nlp_charlm_text_init(&text);
+    nlp_codepoints text;
+    nlp_codepoints_init(&text);
+    cli_utf8_warnings w;
     int nfiles = argc - optind;
-    for (int i = 0; i < (nfiles ? nfiles : 1); i++) {
-        const char *path = nfiles ? argv[optind + i] : "-";
-        FILE *f = cli_open_read(path);
-        cli_utf8_warnings w;
-        cli_utf8_begin(&w, cli_input_name(path));
-        if (nlp_charlm_text_read(&text, f, w.name, strict, cli_utf8_warn, &w, &e) != NLP_OK)
-            cli_die_error(&e);
-        cli_utf8_end(&w);
-        cli_close_read(f);
-    }
+    if (nlp_codepoints_read_files(&text, (const char *const *)argv + optind, (size_t)nfiles,
+                                  CLI_STDIN_NAME, strict, cli_utf8_warn, cli_utf8_input, &w,
+                                  &e) != NLP_OK)
+        cli_die_error(&e);
 
     /* The distinct unknown characters among the predicted ones, in order of
     ** appearance, for the report. */
@@ -147,7 +142,7 @@ int main(int argc, char **argv)
     printf("%s\n", more ? " ..." : "");
     printf("bits-per-character: %.6f\n", bpc);
     printf("perplexity: %.6f\n", pow(2.0, bpc));
-    nlp_charlm_text_free(&text);
+    nlp_codepoints_free(&text);
     nlp_charlm_free(m);
     return CLI_EXIT_OK;
 }

@@ -206,6 +206,14 @@ void cli_utf8_end(cli_utf8_warnings *w)
     w->lines = 0;
 }
 
+void cli_utf8_input(void *ctx, const char *name, int end)
+{
+    if (end)
+        cli_utf8_end(ctx);
+    else
+        cli_utf8_begin(ctx, name);
+}
+
 void cli_warn_limited(void *count, const nlp_error *e)
 {
     int *n = count;

@@ -112,7 +112,7 @@ typedef struct cli_utf8_warnings {
 void cli_utf8_begin(cli_utf8_warnings *w, const char *name);
 
 /*
-** Warning callback for library readers (nlp_charlm_warn_fn and the like):
+** Warning callback for library readers (nlp_codepoints_warn_fn and the like):
 ** ctx is a cli_utf8_warnings; e names the file and line.
 */
 void cli_utf8_warn(void *ctx, const nlp_error *e);
@@ -122,6 +122,13 @@ void cli_utf8_warn_line(cli_utf8_warnings *w, long line);
 
 /* Ends the input: prints the summary line when some were not shown. */
 void cli_utf8_end(cli_utf8_warnings *w);
+
+/*
+** Input callback for readers of several inputs (nlp_codepoints_read_files):
+** ctx is a cli_utf8_warnings; begins (end == 0) or ends (end == 1) the
+** input called name.  With cli_utf8_warn as the warning callback.
+*/
+void cli_utf8_input(void *ctx, const char *name, int end);
 
 /*
 ** Older form, kept for callers that count over all their inputs: ctx is an

@@ -211,13 +211,14 @@ static void run_text(tool *tl, const char *s, size_t n, long nlines, const char 
 /* Tokenizes one open file; returns 0, or 1 after a read error was reported. */
 static int run_file(tool *tl, FILE *f, const char *name)
 {
-    nlp_lines *r = nlp_lines_new(f, 0);
-    if (!r)
-        cli_die("out of memory");
+    nlp_lines *r;
+    int rc = nlp_lines_new(&r, f, 0);
+    if (rc != NLP_OK)
+        cli_die("%s", nlp_error_string(rc));
     char *block;
     size_t len;
     long nlines;
-    int rc, status = 0;
+    int status = 0;
     cli_utf8_begin(&tl->warnings, name);
     while ((rc = nlp_lines_next_block(r, &block, &len, &nlines)) == 1) {
         long lineno = nlp_lines_number(r) - nlines + 1;

@@ -399,9 +399,12 @@ static int train_main(int argc, char **argv)
 
     nlp_error e;
     nlp_error_clear(&e);
-    nlp_vocab *v = nlp_vocab_new();
-    if (!v || nlp_w2v_vocab_init(v) != NLP_OK)
-        cli_die("out of memory");
+    nlp_vocab *v;
+    int rc = nlp_vocab_new(&v);
+    if (rc == NLP_OK)
+        rc = nlp_w2v_vocab_init(v);
+    if (rc != NLP_OK)
+        cli_die("%s", nlp_error_string(rc));
     if (read_vocab) {
         if (nlp_vocab_load_file(v, read_vocab, &e) != NLP_OK)
             cli_die_error(&e);
@@ -411,7 +414,7 @@ static int train_main(int argc, char **argv)
         if (nlp_vocab_total(v) == 0)
             cli_die("%s: empty input: no words to train on", name);
     }
-    int rc = nlp_w2v_vocab_finish(v, min_count, &e);
+    rc = nlp_w2v_vocab_finish(v, min_count, &e);
     if (rc == NLP_EEMPTY)
         cli_die("%s: %s", read_vocab ? read_vocab : name, e.text);
     if (rc != NLP_OK)
@@ -507,9 +510,11 @@ typedef struct folded {
 
 static void folded_init(folded *f, const nlp_vectors *v, long rows)
 {
-    f->words = nlp_vocab_new();
+    int rc = nlp_vocab_new(&f->words);
+    if (rc != NLP_OK)
+        cli_die("%s", nlp_error_string(rc));
     f->row = malloc((size_t)(rows > 0 ? rows : 1) * sizeof *f->row);
-    if (!f->words || !f->row)
+    if (!f->row)
         cli_die("out of memory");
     char *buf = NULL;
     size_t cap = 0;
@@ -634,9 +639,10 @@ static int analogy_main(int argc, char **argv, const char *model, long restrict_
     nlp_vectors *v = load_vectors(model, restrict_n);
     folded fw;
     folded_init(&fw, v, v->n);
-    nlp_lines *lr = nlp_lines_new(in, NLP_LINES_STRIP_CR);
-    if (!lr)
-        cli_die("out of memory");
+    nlp_lines *lr;
+    int lrc = nlp_lines_new(&lr, in, NLP_LINES_STRIP_CR);
+    if (lrc != NLP_OK)
+        cli_die("%s", nlp_error_string(lrc));
     long nq = 0, qcap = 1024;
     long *q = malloc((size_t)qcap * 4 * sizeof *q);   /* a, b, c, expected d */
     int *qsec = malloc((size_t)qcap * sizeof *qsec);
@@ -755,9 +761,10 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
     nlp_vectors *v = load_vectors(model, restrict_n);
     folded fw;
     folded_init(&fw, v, v->n);
-    nlp_lines *lr = nlp_lines_new(in, NLP_LINES_STRIP_CR);
-    if (!lr)
-        cli_die("out of memory");
+    nlp_lines *lr;
+    int lrc = nlp_lines_new(&lr, in, NLP_LINES_STRIP_CR);
+    if (lrc != NLP_OK)
+        cli_die("%s", nlp_error_string(lrc));
     long n = 0, cap = 0, skipped = 0;
     double *human = NULL, *model_sim = NULL;
     char *buf = NULL;

@@ -10,6 +10,7 @@
 #include "nlp/alloc.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,117 +18,11 @@
 #include "nlp/crc32.h"
 #include "nlp/loss.h"
 #include "nlp/model.h"
+#include "nlp/progress.h"
 #include "nlp/tensor.h"
 #include "nlp/utf8.h"
 
-/* ==== Text =============================================================== */
-
-void nlp_charlm_text_init(nlp_charlm_text *t)
-{
-    memset(t, 0, sizeof *t);
-}
-
-void nlp_charlm_text_free(nlp_charlm_text *t)
-{
-    if (!t)
-        return;
-    nlp_free(t->cp);
-    memset(t, 0, sizeof *t);
-}
-
-static int text_reserve(nlp_charlm_text *t, size_t more)
-{
-    if (t->cap - t->n >= more)
-        return NLP_OK;
-    size_t cap = t->cap ? t->cap : 4096;
-    while (cap - t->n < more) {
-        if (cap > SIZE_MAX / 2 / sizeof *t->cp)
-            return NLP_ENOMEM;
-        cap *= 2;
-    }
-    int32_t *p = nlp_realloc(t->cp, cap * sizeof *p);
-    if (!p)
-        return NLP_ENOMEM;
-    t->cp = p;
-    t->cap = cap;
-    return NLP_OK;
-}
-
-int nlp_charlm_text_append(nlp_charlm_text *t, const char *s, size_t n, const char *name,
-                           int strict, nlp_charlm_warn_fn warn, void *ctx, nlp_error *e)
-{
-    /* Every code point takes at least one byte: n entries are enough. */
-    if (text_reserve(t, n) != NLP_OK)
-        return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
-    int32_t *out = t->cp + t->n;
-    long line = 1;
-    long warned = 0; /* last line a warning was given for */
-    size_t i = 0;
-    while (i < n) {
-        unsigned char b = (unsigned char)s[i];
-        if (b < 0x80) {
-            *out++ = b;
-            line += b == '\n';
-            i++;
-            continue;
-        }
-        int32_t cp;
-        int k = nlp_utf8_decode(s + i, n - i, &cp);
-        if (k < 0) {
-            if (strict) {
-                t->n = (size_t)(out - t->cp);
-                return nlp_error_set(e, NLP_EUTF8, name, line, "invalid UTF-8");
-            }
-            t->nbad++;
-            if (warn && warned != line) {
-                nlp_error w;
-                nlp_error_set(&w, NLP_EUTF8, name, line, "invalid UTF-8");
-                warn(ctx, &w);
-            }
-            warned = line;
-            *out++ = NLP_UTF8_REPLACEMENT;
-            i += (size_t)-k;
-        } else {
-            *out++ = cp;
-            i += (size_t)k;
-        }
-    }
-    t->n = (size_t)(out - t->cp);
-    return NLP_OK;
-}
-
-int nlp_charlm_text_read(nlp_charlm_text *t, FILE *f, const char *name, int strict,
-                         nlp_charlm_warn_fn warn, void *ctx, nlp_error *e)
-{
-    /* Whole file in memory: a sequence split across reads needs no care,
-    ** and the code points take four times as much anyway. */
-    size_t cap = 1 << 16, len = 0;
-    char *buf = nlp_malloc(cap);
-    if (!buf)
-        return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
-    for (;;) {
-        if (len == cap) {
-            char *p = cap <= SIZE_MAX / 2 ? nlp_realloc(buf, cap * 2) : NULL;
-            if (!p) {
-                nlp_free(buf);
-                return nlp_error_set(e, NLP_ENOMEM, name, 0, NULL);
-            }
-            buf = p;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        nlp_free(buf);
-        return nlp_error_set(e, NLP_EIO, name, 0, "read error");
-    }
-    int rc = nlp_charlm_text_append(t, buf, len, name, strict, warn, ctx, e);
-    nlp_free(buf);
-    return rc;
-}
+/* ==== Vocabulary ========================================================= */
 
 int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long min_count)
 {
@@ -147,9 +42,12 @@ int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long mi
         }
         count[c]++;
     }
-    int rc = NLP_ENOMEM;
-    nlp_vocab *v = nlp_vocab_new();
-    if (!v || nlp_vocab_add_count(v, NLP_CHARLM_UNK, strlen(NLP_CHARLM_UNK), 0) != 0)
+    nlp_vocab *v;
+    int rc = nlp_vocab_new(&v);
+    if (rc != NLP_OK)
+        goto fail;
+    rc = NLP_ENOMEM;
+    if (nlp_vocab_add_count(v, NLP_CHARLM_UNK, strlen(NLP_CHARLM_UNK), 0) != 0)
         goto fail;
     nlp_vocab_pin(v);
     uint64_t rare = 0;
@@ -217,8 +115,8 @@ static int create(nlp_charlm **out, const nlp_charlm_config *cfg, nlp_vocab *voc
     m->V = (int)nlp_vocab_size(vocab);
     m->cap_T = max_T;
     m->cap_B = max_B;
-    int rc = NLP_ENOMEM;
-    if (!(m->params = nlp_params_new()))
+    int rc = nlp_params_new(&m->params);
+    if (rc != NLP_OK)
         goto fail;
     if ((rc = nlp_embed_init(&m->emb, m->params, "embed", m->V, cfg->embed)) != NLP_OK)
         goto fail;
@@ -307,7 +205,7 @@ const char *nlp_charlm_utf8(const nlp_charlm *m, int id, size_t *len)
     return nlp_vocab_word(m->vocab, id);
 }
 
-void nlp_charlm_encode(const nlp_charlm *m, nlp_charlm_text *t, size_t *nunk)
+void nlp_charlm_encode(const nlp_charlm *m, nlp_codepoints *t, size_t *nunk)
 {
     /* A direct table for the first code points (ASCII and Latin-1 cover
     ** most of the Western text), the vocabulary's hash for the rest. */
@@ -480,222 +378,93 @@ int nlp_charlm_step(nlp_charlm *m, nlp_charlm_state *s, int id)
     return NLP_OK;
 }
 
-/* ==== Training =========================================================== */
-
-void nlp_charlm_train_config_default(nlp_charlm_train_config *c)
-{
-    c->batch = 32;
-    c->seq_len = 64;
-    c->clip = 5.0f;
-    nlp_optim_config_default(&c->optim, NLP_OPTIM_ADAM);
-    c->optim.lr = 2e-3;
-    c->seed = 1;
-}
-
-void nlp_charlm_trainer_free(nlp_charlm_trainer *t)
-{
-    if (!t)
-        return;
-    nlp_optim_free(t->opt);
-    nlp_tensor_free(t->h);
-    nlp_tensor_free(t->c);
-    nlp_free(t->x_ids);
-    nlp_free(t->y_ids);
-    nlp_tensor_free(t->emb);
-    nlp_tensor_free(t->demb);
-    nlp_tensor_free(t->y);
-    nlp_tensor_free(t->dy);
-    nlp_tensor_free(t->yd);
-    nlp_tensor_free(t->mask);
-    nlp_tensor_free(t->logits);
-    nlp_free(t);
-}
-
-int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
-                           const nlp_charlm_train_config *cfg,
-                           const int32_t *ids, size_t n, nlp_error *e)
-{
-    *out = NULL;
-    if (cfg->batch < 1 || cfg->seq_len < 1 || !(cfg->clip >= 0)
-        || nlp_optim_config_check(&cfg->optim) != NLP_OK)
-        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "invalid training configuration");
-    size_t need = (size_t)cfg->batch * ((size_t)cfg->seq_len + 1);
-    if (n < need)
-        return nlp_error_set(e, NLP_EEMPTY, NULL, 0,
-                             "%zu characters of training text; --batch %d and --seq-len %d "
-                             "need at least %zu", n, cfg->batch, cfg->seq_len, need);
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= m->V)
-            return nlp_error_set(e, NLP_ERANGE, NULL, 0, "id %d outside the vocabulary",
-                                 (int)ids[i]);
-    if (nlp_charlm_reserve(m, cfg->seq_len, cfg->batch) != NLP_OK)
-        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
-
-    nlp_charlm_trainer *t = nlp_calloc(1, sizeof *t);
-    if (!t)
-        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
-    t->m = m;
-    t->cfg = *cfg;
-    t->ids = ids;
-    t->n = n;
-    t->L = n / (size_t)cfg->batch;
-    t->steps_per_epoch = (long)((t->L - 1) / (size_t)cfg->seq_len);
-    nlp_rng_seed(&t->rng, cfg->seed);
-
-    const size_t TB = (size_t)cfg->seq_len * cfg->batch;
-    const size_t E = (size_t)m->cfg.embed, H = (size_t)m->cfg.hidden, V = (size_t)m->V;
-    const size_t state = (size_t)m->cfg.layers * cfg->batch * H;
-    t->h = nlp_tensor_alloc(state);
-    t->c = m->cfg.cell == NLP_RNN_LSTM ? nlp_tensor_alloc(state) : NULL;
-    t->x_ids = nlp_malloc(TB * sizeof *t->x_ids);
-    t->y_ids = nlp_malloc(TB * sizeof *t->y_ids);
-    t->emb = nlp_tensor_alloc(TB * E);
-    t->demb = nlp_tensor_alloc(TB * E);
-    t->y = nlp_tensor_alloc(TB * H);
-    t->dy = nlp_tensor_alloc(TB * H);
-    if (m->cfg.dropout > 0) {
-        t->yd = nlp_tensor_alloc(TB * H);
-        t->mask = nlp_tensor_alloc(TB * H);
-    }
-    t->logits = nlp_tensor_alloc(TB * V);
-    t->opt = nlp_optim_new(m->params->n, &cfg->optim);
-    if (!t->h || (m->cfg.cell == NLP_RNN_LSTM && !t->c) || !t->x_ids || !t->y_ids
-        || !t->emb || !t->demb || !t->y || !t->dy || !t->logits || !t->opt
-        || (m->cfg.dropout > 0 && (!t->yd || !t->mask))) {
-        nlp_charlm_trainer_free(t);
-        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
-    }
-    *out = t;
-    return NLP_OK;
-}
-
-int nlp_charlm_train_step(nlp_charlm_trainer *t, double *loss)
-{
-    nlp_charlm *m = t->m;
-    const int T = t->cfg.seq_len, B = t->cfg.batch, V = m->V;
-    const int TB = T * B;
-    const size_t H = (size_t)m->cfg.hidden, E = (size_t)m->cfg.embed;
-
-    /* The chunk, time-major: row t*B+b is stream b at step t. */
-    for (int s = 0; s < T; s++)
-        for (int b = 0; b < B; b++) {
-            const int32_t *p = t->ids + (size_t)b * t->L + t->pos + (size_t)s;
-            t->x_ids[s * B + b] = p[0];
-            t->y_ids[s * B + b] = p[1];
-        }
-
-    /* Forward. */
-    nlp_embed_forward(&m->emb, t->emb, t->x_ids, TB);
-    int rc = nlp_rnn_forward(m->rnn, t->y, t->h, t->c, t->emb, t->h, t->c, NULL, T, B, 1,
-                             &t->rng);
-    if (rc != NLP_OK)
-        return rc;
-    const float *top = t->y;
-    if (m->cfg.dropout > 0) {
-        nlp_tensor_dropout_forward(t->yd, t->mask, t->y, (size_t)TB * H, m->cfg.dropout, &t->rng);
-        top = t->yd;
-    }
-    nlp_linear_forward(&m->out, t->logits, top, TB);
-    double nats = 0;
-    size_t count = 0;
-    /* Mean loss over the chunk, as torch's CrossEntropyLoss. */
-    nlp_loss_xent(&nats, &count, t->logits, t->logits, t->y_ids, NULL, (size_t)TB,
-                  (size_t)V, 1.0f / (float)TB);
-    if (!isfinite(nats))
-        return NLP_ERANGE;
-
-    /* Backward. */
-    nlp_params *p = m->params;
-    nlp_params_zero_grad(p);
-    memset(t->dy, 0, (size_t)TB * H * sizeof *t->dy);
-    nlp_linear_backward(&m->out, t->dy, t->logits, top, TB);
-    if (m->cfg.dropout > 0)
-        nlp_tensor_dropout_backward(t->dy, t->dy, t->mask, (size_t)TB * H);
-    memset(t->demb, 0, (size_t)TB * E * sizeof *t->demb);
-    if ((rc = nlp_rnn_backward(m->rnn, t->demb, NULL, NULL, t->dy, NULL, NULL, t->emb)) != NLP_OK)
-        return rc;
-    nlp_embed_backward(&m->emb, t->demb, t->x_ids, TB);
-
-    /* Update. */
-    double norm = nlp_optim_clip(p->grad, p->n, t->cfg.clip);
-    if (!isfinite(norm))
-        return NLP_ERANGE;
-    nlp_optim_step(t->opt, p->data, p->grad);
-
-    t->step++;
-    t->epoch_nats += nats;
-    t->epoch_count += count;
-    if (loss)
-        *loss = count ? nats / (double)count : 0;
-    t->pos += (size_t)T;
-    if (t->pos + (size_t)T + 1 > t->L) {
-        /* End of an epoch: back to the start of every stream, fresh state. */
-        t->pos = 0;
-        size_t state = (size_t)m->cfg.layers * B * H;
-        memset(t->h, 0, state * sizeof *t->h);
-        if (t->c)
-            memset(t->c, 0, state * sizeof *t->c);
-        t->epoch++;
-        t->last_epoch_nats = t->epoch_nats;
-        t->last_epoch_count = t->epoch_count;
-        t->epoch_nats = 0;
-        t->epoch_count = 0;
-        return 1;
-    }
-    return 0;
-}
-
 /* ==== Files ============================================================== */
 
 /*
-** Builds the model-file image of m: metadata, vocabulary blob, one tensor
-** per parameter view (by pointer into m's buffer).  *blob receives the
-** vocabulary bytes, which the caller frees after saving.
+** Adds to f what besides the weights makes it a charlm model: the
+** hyperparameters and the vocabulary blob (by pointer: blob must outlive
+** the save).
 */
-static int model_file(const nlp_charlm *m, const char *const *meta, nlp_model **out,
-                      unsigned char **blob)
+static int add_model_parts(const nlp_charlm *m, nlp_model *f, const unsigned char *blob,
+                           size_t nblob)
 {
-    *out = NULL;
-    *blob = NULL;
-    nlp_model *f = nlp_model_new(NLP_CHARLM_KIND);
-    if (!f)
-        return NLP_ENOMEM;
-    size_t nblob;
-    int rc = nlp_vocab_to_blob(m->vocab, blob, &nblob);
-    if (rc == NLP_OK) rc = nlp_model_set_meta(f, "cell", nlp_rnn_cell_name(m->cfg.cell));
+    int rc = nlp_model_set_meta(f, "cell", nlp_rnn_cell_name(m->cfg.cell));
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "layers", m->cfg.layers);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "hidden", m->cfg.hidden);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "embed", m->cfg.embed);
     if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "dropout", m->cfg.dropout);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "vocab_size", m->V);
-    for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
-        rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
-    if (rc == NLP_OK)
-        rc = nlp_model_add_blob(f, "vocab", *blob, nblob);
-    if (rc == NLP_OK)
-        rc = nlp_model_add_params(f, m->params);
-    if (rc != NLP_OK) {
-        nlp_model_free(f);
-        nlp_free(*blob);
-        *blob = NULL;
-        return rc;
-    }
-    *out = f;
-    return NLP_OK;
+    if (rc == NLP_OK) rc = nlp_model_add_blob(f, "vocab", blob, nblob);
+    return rc;
 }
 
 int nlp_charlm_save(const nlp_charlm *m, const char *path, const char *const *meta,
                     nlp_error *e)
 {
+    unsigned char *blob = NULL;
+    size_t nblob;
     nlp_model *f;
-    unsigned char *blob;
-    int rc = model_file(m, meta, &f, &blob);
-    if (rc != NLP_OK)
-        return nlp_error_set(e, rc, path, 0, NULL);
-    rc = nlp_model_save(f, path, e);
+    int rc = nlp_model_new(&f, NLP_CHARLM_KIND);
+    if (rc == NLP_OK)
+        rc = nlp_vocab_to_blob(m->vocab, &blob, &nblob);
+    if (rc == NLP_OK)
+        rc = add_model_parts(m, f, blob, nblob);
+    for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
+        rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
+    if (rc == NLP_OK)
+        rc = nlp_model_add_params(f, m->params);
+    if (rc == NLP_OK)
+        rc = nlp_model_save(f, path, e);
+    else
+        nlp_error_set(e, rc, path, 0, NULL);
     nlp_model_free(f);
     nlp_free(blob);
     return rc;
+}
+
+/* Tensor name of f must exist with exactly the dimensions want[0..ndim);
+** the message also says which hyperparameters asked for that shape. */
+static int expect_tensor(const nlp_model *f, const char *path, const nlp_charlm_config *cfg,
+                         int V, const char *name, int ndim, const size_t *want, nlp_error *e)
+{
+    nlp_error te;
+    if (nlp_model_check_tensor(f, name, ndim, want, &te) == NLP_OK)
+        return NLP_OK;
+    return nlp_error_set(e, NLP_EFORMAT, path, 0,
+                         "%s (from the hyperparameters: %s, %d layers, hidden %d, embed %d, "
+                         "%d symbols)", te.text, nlp_rnn_cell_name(cfg->cell), cfg->layers,
+                         cfg->hidden, cfg->embed, V);
+}
+
+/*
+** Checks that f holds every weight a model of cfg over V symbols has, with
+** its exact shape, BEFORE the model is allocated: the sizes then come from
+** tensors present in the file, so a small file claiming a huge model is
+** refused instead of allocating gigabytes.  The names and shapes are those
+** create() declares (embed, PyTorch's nn.LSTM/GRU/RNN names, linear); a
+** saved model of each cell loading again is the test that they agree.
+*/
+static int check_tensors(const nlp_model *f, const char *path, const nlp_charlm_config *cfg,
+                         int V, nlp_error *e)
+{
+    const size_t G = cfg->cell == NLP_RNN_LSTM ? 4 : cfg->cell == NLP_RNN_GRU ? 3 : 1;
+    const size_t H = (size_t)cfg->hidden, E = (size_t)cfg->embed, nV = (size_t)V;
+    int rc;
+    if ((rc = expect_tensor(f, path, cfg, V, "embed.weight", 2, (size_t[]){nV, E}, e)) != NLP_OK)
+        return rc;
+    for (int l = 0; l < cfg->layers; l++) {
+        static const char *const what[4] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+        for (int k = 0; k < 4; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "rnn.%s_l%d", what[k], l);
+            size_t shape[2] = {G * H, k == 0 ? (l ? H : E) : H};
+            if ((rc = expect_tensor(f, path, cfg, V, name, k < 2 ? 2 : 1, shape, e)) != NLP_OK)
+                return rc;
+        }
+    }
+    if ((rc = expect_tensor(f, path, cfg, V, "out.weight", 2, (size_t[]){nV, H}, e)) != NLP_OK)
+        return rc;
+    return expect_tensor(f, path, cfg, V, "out.bias", 1, (size_t[]){nV}, e);
 }
 
 int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
@@ -744,7 +513,7 @@ int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
         nlp_error_set(e, rc, path, 0, "bad vocabulary: %s", ve.text);
         goto fail;
     }
-    if (nlp_vocab_size(v) != vsize || vsize < 2
+    if (nlp_vocab_size(v) != vsize || vsize < 2 || vsize > INT32_MAX
         || strcmp(nlp_vocab_word(v, NLP_CHARLM_UNK_ID), NLP_CHARLM_UNK) != 0) {
         nlp_vocab_free(v);
         rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "vocabulary does not match the model");
@@ -759,6 +528,10 @@ int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
             rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "vocabulary entry %ld is not one character", i);
             goto fail;
         }
+    }
+    if ((rc = check_tensors(f, path, &cfg, (int)vsize, e)) != NLP_OK) {
+        nlp_vocab_free(v);
+        goto fail;
     }
     nlp_charlm *m;
     if ((rc = create(&m, &cfg, v, max_T, max_B, 0, 0)) != NLP_OK) {
@@ -780,7 +553,73 @@ fail:
     return rc;
 }
 
-/* ---- checkpoints ---- */
+
+/* ==== Training =========================================================== */
+
+struct nlp_charlm_trainer {
+    nlp_charlm *m;               /* the model trained (not owned) */
+    nlp_charlm_train_config cfg;
+    nlp_train_task task;         /* callbacks over this trainer */
+    const int32_t *ids;          /* (n) training ids (not owned) */
+    size_t n;
+    const int32_t *valid;        /* (nvalid) validation ids (not owned) */
+    size_t nvalid;
+    size_t L;                    /* characters per stream: n / batch */
+    long steps_per_epoch;        /* floor((L-1) / seq_len) */
+    uint32_t ids_crc, valid_crc; /* the texts, checked on resume */
+    unsigned char *blob;         /* the vocabulary, for save_model */
+    size_t nblob;
+    /* Position: everything below is saved in a checkpoint. */
+    long epoch;                  /* epochs completed */
+    size_t pos;                  /* start of the next chunk in each stream */
+    nlp_rng rng;                 /* dropout masks */
+    float *h, *c;                /* (L,B,H) carried state; c for LSTM only */
+    /* Workspace, allocated once. */
+    int *x_ids, *y_ids;          /* (T,B) inputs and targets */
+    float *emb, *demb;           /* (T,B,E) */
+    float *y, *dy;               /* (T,B,H) rnn output and its gradient */
+    float *yd, *mask;            /* (T,B,H) output after dropout, its mask */
+    float *logits;               /* (T,B,V), gradient in place */
+    /* Throughput of this process (not saved). */
+    long run_steps;              /* steps */
+    double run_seconds;          /* steps and the updates after them */
+    double mark;                 /* start of the step being timed; 0: none */
+};
+
+/* Ends the interval timed since the last step started, if any: the step,
+** then the harness's update, up to the next callback. */
+static void stop_clock(nlp_charlm_trainer *t)
+{
+    if (t->mark > 0)
+        t->run_seconds += nlp_progress_now() - t->mark;
+    t->mark = 0;
+}
+
+void nlp_charlm_train_config_default(nlp_charlm_train_config *c)
+{
+    c->batch = 32;
+    c->seq_len = 64;
+    c->seed = 1;
+}
+
+void nlp_charlm_trainer_free(nlp_charlm_trainer *t)
+{
+    if (!t)
+        return;
+    nlp_free(t->blob);
+    nlp_tensor_free(t->h);
+    nlp_tensor_free(t->c);
+    nlp_free(t->x_ids);
+    nlp_free(t->y_ids);
+    nlp_tensor_free(t->emb);
+    nlp_tensor_free(t->demb);
+    nlp_tensor_free(t->y);
+    nlp_tensor_free(t->dy);
+    nlp_tensor_free(t->yd);
+    nlp_tensor_free(t->mask);
+    nlp_tensor_free(t->logits);
+    nlp_free(t);
+}
 
 static uint32_t ids_crc(const int32_t *ids, size_t n)
 {
@@ -802,6 +641,40 @@ static uint32_t ids_crc(const int32_t *ids, size_t n)
     return nlp_crc32(crc, buf, k);
 }
 
+static int task_step(void *ctx, double *loss, double *count, nlp_error *e)
+{
+    nlp_charlm_trainer *t = ctx;
+    stop_clock(t);
+    t->mark = nlp_progress_now();
+    return nlp_charlm_trainer_step(t, loss, count, e);
+}
+
+static int task_evaluate(void *ctx, double *metric, nlp_error *e)
+{
+    nlp_charlm_trainer *t = ctx;
+    stop_clock(t);
+    nlp_charlm_score s;
+    int rc = nlp_charlm_eval(t->m, t->valid, t->nvalid, &s);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "validation: %s", nlp_error_string(rc));
+    *metric = nlp_charlm_bpc(&s);
+    return NLP_OK;
+}
+
+static double task_epoch_fraction(void *ctx)
+{
+    const nlp_charlm_trainer *t = ctx;
+    return (double)t->pos / ((double)t->steps_per_epoch * (double)t->cfg.seq_len);
+}
+
+static int task_save_model(void *ctx, nlp_model *f, nlp_error *e)
+{
+    nlp_charlm_trainer *t = ctx;
+    stop_clock(t);
+    int rc = add_model_parts(t->m, f, t->blob, t->nblob);
+    return rc == NLP_OK ? NLP_OK : nlp_error_set(e, rc, NULL, 0, NULL);
+}
+
 static int set_u64(nlp_model *f, const char *key, uint64_t v)
 {
     char buf[32];
@@ -809,175 +682,343 @@ static int set_u64(nlp_model *f, const char *key, uint64_t v)
     return nlp_model_set_meta(f, key, buf);
 }
 
-static int get_u64(const nlp_model *f, const char *key, uint64_t *v, nlp_error *e)
+/* A whole decimal number in [0, max] (no sign, no space, no overflow). */
+static int get_u64(const nlp_model *f, const char *key, uint64_t max, uint64_t *v,
+                   nlp_error *e)
 {
     const char *s = nlp_model_meta(f, key);
-    char *end;
     if (s && *s >= '0' && *s <= '9') {
-        unsigned long long x = strtoull(s, &end, 10);
-        if (*end == '\0') {
+        uint64_t x = 0;
+        const char *p = s;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            unsigned d = (unsigned)(*p - '0');
+            if (x > (UINT64_MAX - d) / 10)
+                break;
+            x = x * 10 + d;
+        }
+        if (*p == '\0' && x <= max) {
             *v = x;
             return NLP_OK;
         }
     }
-    return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: bad or missing '%s'", key);
+    if (!s)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: no '%s'", key);
+    return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                         "checkpoint: '%s' is '%.40s', expected a whole number up to %" PRIu64,
+                         key, s, max);
 }
 
-int nlp_charlm_checkpoint_save(const nlp_charlm_trainer *t, const char *path,
-                               const char *const *meta, nlp_error *e)
+static int task_save_state(void *ctx, nlp_model *f, nlp_error *e)
 {
+    const nlp_charlm_trainer *t = ctx;
     const nlp_charlm *m = t->m;
-    nlp_model *f;
-    unsigned char *blob;
-    int rc = model_file(m, meta, &f, &blob);
-    if (rc != NLP_OK)
-        return nlp_error_set(e, rc, path, 0, NULL);
-    /* The optimiser's live settings: the caller may have lowered cfg.lr. */
-    const nlp_optim_config *o = &t->opt->cfg;
-    char key[32];
-    rc = nlp_model_set_meta(f, "train.checkpoint", "1");
-    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.batch", t->cfg.batch);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.seq_len", t->cfg.seq_len);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.clip", t->cfg.clip);
-    if (rc == NLP_OK) rc = set_u64(f, "train.seed", t->cfg.seed);
-    if (rc == NLP_OK) rc = nlp_model_set_meta(f, "train.optimizer", nlp_optim_kind_name(o->kind));
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.lr", o->lr);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.momentum", o->momentum);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.nesterov", o->nesterov);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.beta1", o->beta1);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.beta2", o->beta2);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.alpha", o->alpha);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.eps", o->eps);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.weight_decay", o->weight_decay);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.schedule", (long)o->schedule);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.gamma", o->gamma);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.step_size", o->step_size);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.warmup", o->warmup);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.epoch", t->epoch);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "train.step", t->step);
-    if (rc == NLP_OK) rc = set_u64(f, "train.pos", t->pos);
-    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "train.epoch_nats", t->epoch_nats);
-    if (rc == NLP_OK) rc = set_u64(f, "train.epoch_count", t->epoch_count);
-    if (rc == NLP_OK) rc = set_u64(f, "train.data_n", t->n);
-    if (rc == NLP_OK) rc = set_u64(f, "train.data_crc", ids_crc(t->ids, t->n));
-    for (int i = 0; i < 4 && rc == NLP_OK; i++) {
-        snprintf(key, sizeof key, "train.rng%d", i);
-        rc = set_u64(f, key, t->rng.s[i]);
-    }
+    int rc = nlp_model_set_meta_long(f, "charlm.batch", t->cfg.batch);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "charlm.seq_len", t->cfg.seq_len);
+    if (rc == NLP_OK) rc = set_u64(f, "charlm.seed", t->cfg.seed);
+    if (rc == NLP_OK) rc = set_u64(f, "charlm.pos", t->pos);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "charlm.epoch", t->epoch);
+    if (rc == NLP_OK) rc = set_u64(f, "charlm.data_n", t->n);
+    if (rc == NLP_OK) rc = set_u64(f, "charlm.data_crc", t->ids_crc);
+    if (rc == NLP_OK) rc = set_u64(f, "charlm.valid_n", t->nvalid);
+    if (rc == NLP_OK) rc = set_u64(f, "charlm.valid_crc", t->valid_crc);
+    if (rc == NLP_OK) rc = nlp_train_add_rng(f, "charlm.rng", &t->rng);
     size_t shape[3] = {(size_t)m->cfg.layers, (size_t)t->cfg.batch, (size_t)m->cfg.hidden};
-    if (rc == NLP_OK) rc = nlp_model_add_tensor(f, "train.h", t->h, 3, shape);
-    if (rc == NLP_OK && t->c) rc = nlp_model_add_tensor(f, "train.c", t->c, 3, shape);
-    if (rc == NLP_OK) rc = nlp_model_add_optim(f, t->opt);
-    if (rc != NLP_OK)
-        rc = nlp_error_set(e, rc, path, 0, NULL);
-    else
-        rc = nlp_model_save(f, path, e);
-    nlp_model_free(f);
-    nlp_free(blob);
-    return rc;
+    if (rc == NLP_OK) rc = nlp_model_add_tensor(f, "charlm.h", t->h, 3, shape);
+    if (rc == NLP_OK && t->c) rc = nlp_model_add_tensor(f, "charlm.c", t->c, 3, shape);
+    return rc == NLP_OK ? NLP_OK : nlp_error_set(e, rc, NULL, 0, NULL);
 }
 
-int nlp_charlm_checkpoint_config(const nlp_model *f, nlp_charlm_train_config *c,
+int nlp_charlm_train_config_read(nlp_charlm_train_config *c, const nlp_model *f,
                                  nlp_error *e)
 {
-    nlp_charlm_train_config_default(c);
-    const char *s = nlp_model_meta(f, "train.checkpoint");
-    if (!s || strcmp(s, "1") != 0)
+    if (!nlp_model_meta(f, "charlm.batch"))
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
                              "not a checkpoint (a model saved as the best one has no "
                              "training state; resume from the .ckpt file)");
-    long batch, seq_len, nesterov, schedule, step_size, warmup;
-    double clip, lr, momentum, beta1, beta2, alpha, eps, wd, gamma;
-    uint64_t seed;
+    uint64_t batch, seq_len, seed;
     int rc;
-    if ((rc = nlp_model_meta_long(f, "train.batch", &batch, e)) != NLP_OK
-        || (rc = nlp_model_meta_long(f, "train.seq_len", &seq_len, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.clip", &clip, e)) != NLP_OK
-        || (rc = get_u64(f, "train.seed", &seed, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.lr", &lr, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.momentum", &momentum, e)) != NLP_OK
-        || (rc = nlp_model_meta_long(f, "train.nesterov", &nesterov, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.beta1", &beta1, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.beta2", &beta2, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.alpha", &alpha, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.eps", &eps, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.weight_decay", &wd, e)) != NLP_OK
-        || (rc = nlp_model_meta_long(f, "train.schedule", &schedule, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.gamma", &gamma, e)) != NLP_OK
-        || (rc = nlp_model_meta_long(f, "train.step_size", &step_size, e)) != NLP_OK
-        || (rc = nlp_model_meta_long(f, "train.warmup", &warmup, e)) != NLP_OK)
+    /* The same bounds as the trainer's: T*B rows must fit an int. */
+    if ((rc = get_u64(f, "charlm.batch", INT_MAX, &batch, e)) != NLP_OK
+        || (rc = get_u64(f, "charlm.seq_len", INT_MAX, &seq_len, e)) != NLP_OK
+        || (rc = get_u64(f, "charlm.seed", UINT64_MAX, &seed, e)) != NLP_OK)
         return rc;
-    const char *kind = nlp_model_meta(f, "train.optimizer");
-    if (!kind || nlp_optim_kind_parse(kind, &c->optim.kind) != NLP_OK)
-        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: unknown optimizer");
-    if (batch < 1 || batch > 1 << 20 || seq_len < 1 || seq_len > 1 << 20)
+    if (batch < 1 || seq_len < 1 || seq_len > (uint64_t)INT_MAX / batch)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: bad batch or seq_len");
     c->batch = (int)batch;
     c->seq_len = (int)seq_len;
-    c->clip = (float)clip;
     c->seed = seed;
-    c->optim.lr = lr;
-    c->optim.momentum = momentum;
-    c->optim.nesterov = (int)nesterov;
-    c->optim.beta1 = beta1;
-    c->optim.beta2 = beta2;
-    c->optim.alpha = alpha;
-    c->optim.eps = eps;
-    c->optim.weight_decay = wd;
-    c->optim.schedule = (nlp_lr_schedule)schedule;
-    c->optim.gamma = gamma;
-    c->optim.step_size = step_size;
-    c->optim.warmup = warmup;
-    if (nlp_optim_config_check(&c->optim) != NLP_OK)
-        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: bad optimizer settings");
     return NLP_OK;
 }
 
-int nlp_charlm_checkpoint_restore(nlp_charlm_trainer *t, const nlp_model *f, nlp_error *e)
+/* Every value of x[0..n) finite: a carried state read from a file. */
+static int all_finite(const float *x, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return 0;
+    return 1;
+}
+
+static int task_load_state(void *ctx, const nlp_model *f, nlp_error *e)
+{
+    nlp_charlm_trainer *t = ctx;
+    const nlp_charlm *m = t->m;
     nlp_charlm_train_config c;
-    int rc = nlp_charlm_checkpoint_config(f, &c, e);
+    int rc = nlp_charlm_train_config_read(&c, f, e);
     if (rc != NLP_OK)
         return rc;
-    if (c.batch != t->cfg.batch || c.seq_len != t->cfg.seq_len)
-        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: batch or seq_len differ");
-    long epoch, step;
-    double nats;
-    uint64_t pos, count, data_n, data_crc, s[4];
-    if ((rc = nlp_model_meta_long(f, "train.epoch", &epoch, e)) != NLP_OK
-        || (rc = nlp_model_meta_long(f, "train.step", &step, e)) != NLP_OK
-        || (rc = nlp_model_meta_double(f, "train.epoch_nats", &nats, e)) != NLP_OK
-        || (rc = get_u64(f, "train.pos", &pos, e)) != NLP_OK
-        || (rc = get_u64(f, "train.epoch_count", &count, e)) != NLP_OK
-        || (rc = get_u64(f, "train.data_n", &data_n, e)) != NLP_OK
-        || (rc = get_u64(f, "train.data_crc", &data_crc, e)) != NLP_OK)
-        return rc;
-    for (int i = 0; i < 4; i++) {
-        char key[32];
-        snprintf(key, sizeof key, "train.rng%d", i);
-        if ((rc = get_u64(f, key, &s[i], e)) != NLP_OK)
-            return rc;
-    }
-    if (data_n != t->n || data_crc != ids_crc(t->ids, t->n))
+    if (c.batch != t->cfg.batch || c.seq_len != t->cfg.seq_len || c.seed != t->cfg.seed)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
-                             "the training text differs from the one the checkpoint was "
-                             "made with (%" PRIu64 " characters of training text then, %zu now)",
-                             data_n, t->n);
-    if (pos + (uint64_t)t->cfg.seq_len + 1 > t->L || epoch < 0 || step < 0)
-        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: position out of range");
-    const nlp_charlm *m = t->m;
+                             "checkpoint: batch, seq_len or seed differ from the trainer's");
+    uint64_t pos, data_n, data_crc, valid_n, valid_crc;
+    long epoch;
+    if ((rc = get_u64(f, "charlm.data_n", SIZE_MAX, &data_n, e)) != NLP_OK
+        || (rc = get_u64(f, "charlm.data_crc", UINT32_MAX, &data_crc, e)) != NLP_OK
+        || (rc = get_u64(f, "charlm.valid_n", SIZE_MAX, &valid_n, e)) != NLP_OK
+        || (rc = get_u64(f, "charlm.valid_crc", UINT32_MAX, &valid_crc, e)) != NLP_OK)
+        return rc;
+    if (data_n != t->n || data_crc != t->ids_crc || valid_n != t->nvalid
+        || valid_crc != t->valid_crc)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "the training text differs from the one the checkpoint was made "
+                             "with (%" PRIu64 " training and %" PRIu64 " validation characters "
+                             "then, %zu and %zu now)", data_n, valid_n, t->n, t->nvalid);
+    /* A chunk starts at a multiple of T and needs T+1 characters: pos is
+    ** at most L-T-1 (L >= T+1 by construction), compared without adding. */
+    const size_t T = (size_t)t->cfg.seq_len;
+    if ((rc = get_u64(f, "charlm.pos", t->L - T - 1, &pos, e)) != NLP_OK)
+        return rc;
+    if (pos % T != 0)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "checkpoint: position %" PRIu64 " is not a multiple of seq_len %zu",
+                             pos, T);
+    if ((rc = nlp_model_meta_long(f, "charlm.epoch", &epoch, e)) != NLP_OK)
+        return rc;
+    if (epoch < 0)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: negative epoch count");
+    nlp_rng rng;
+    if ((rc = nlp_train_read_rng(f, "charlm.rng", &rng, e)) != NLP_OK)
+        return rc;
+    /* Everything checked before anything of t changes. */
     size_t shape[3] = {(size_t)m->cfg.layers, (size_t)t->cfg.batch, (size_t)m->cfg.hidden};
-    if ((rc = nlp_model_read_tensor(f, "train.h", t->h, 3, shape, e)) != NLP_OK)
-        return rc;
-    if (t->c && (rc = nlp_model_read_tensor(f, "train.c", t->c, 3, shape, e)) != NLP_OK)
-        return rc;
-    if ((rc = nlp_model_read_optim(f, t->opt, e)) != NLP_OK)
-        return rc;
-    t->epoch = epoch;
-    t->step = step;
+    size_t state = shape[0] * shape[1] * shape[2];
+    const char *names[2] = {"charlm.h", t->c ? "charlm.c" : NULL};
+    const float *saved[2] = {NULL, NULL};
+    for (int k = 0; k < 2 && names[k]; k++) {
+        if ((rc = nlp_model_check_tensor(f, names[k], 3, shape, e)) != NLP_OK)
+            return rc;
+        saved[k] = nlp_model_tensor(f, names[k], NULL, NULL);
+        if (!all_finite(saved[k], state))
+            return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                                 "checkpoint: carried state '%s' not finite", names[k]);
+    }
+    memcpy(t->h, saved[0], state * sizeof *t->h);
+    if (t->c)
+        memcpy(t->c, saved[1], state * sizeof *t->c);
     t->pos = (size_t)pos;
-    t->epoch_nats = nats;
-    t->epoch_count = (size_t)count;
-    memcpy(t->rng.s, s, sizeof s);
+    t->epoch = epoch;
+    t->rng = rng;
     return NLP_OK;
+}
+
+int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
+                           const nlp_charlm_train_config *cfg, const int32_t *ids, size_t n,
+                           const int32_t *valid, size_t nvalid, nlp_error *e)
+{
+    *out = NULL;
+    if (cfg->batch < 1 || cfg->seq_len < 1)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "invalid training configuration");
+    /* (T,B) chunks are indexed with int rows, and (T,B,max(E,H,V)) floats
+    ** must be addressable: refuse what would overflow either. */
+    size_t widest = (size_t)m->V;
+    if ((size_t)m->cfg.hidden > widest)
+        widest = (size_t)m->cfg.hidden;
+    if ((size_t)m->cfg.embed > widest)
+        widest = (size_t)m->cfg.embed;
+    if ((size_t)cfg->seq_len > (size_t)INT_MAX / (size_t)cfg->batch
+        || (size_t)cfg->seq_len * (size_t)cfg->batch > SIZE_MAX / sizeof(float) / widest)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "--seq-len %d times --batch %d is too large",
+                             cfg->seq_len, cfg->batch);
+    const size_t TB = (size_t)cfg->seq_len * (size_t)cfg->batch;
+    const size_t need = TB + (size_t)cfg->batch; /* B streams of T+1 */
+    if (n < need)
+        return nlp_error_set(e, NLP_EEMPTY, NULL, 0,
+                             "%zu characters of training text; --batch %d and --seq-len %d "
+                             "need at least %zu", n, cfg->batch, cfg->seq_len, need);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->V)
+            return nlp_error_set(e, NLP_ERANGE, NULL, 0, "id %d outside the vocabulary",
+                                 (int)ids[i]);
+    for (size_t i = 0; i < nvalid; i++)
+        if (valid[i] < 0 || valid[i] >= m->V)
+            return nlp_error_set(e, NLP_ERANGE, NULL, 0, "validation id %d outside the "
+                                 "vocabulary", (int)valid[i]);
+    /* Validation's batched chunks too, so evaluating never allocates the
+    ** rnn workspace in the middle of a run. */
+    int cap_T = cfg->seq_len, cap_B = cfg->batch;
+    if (nvalid >= 2) {
+        cap_T = cap_T > NLP_CHARLM_EVAL_T ? cap_T : NLP_CHARLM_EVAL_T;
+        cap_B = cap_B > NLP_CHARLM_EVAL_STREAMS ? cap_B : NLP_CHARLM_EVAL_STREAMS;
+    }
+    if (nlp_charlm_reserve(m, cap_T, cap_B) != NLP_OK)
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+
+    nlp_charlm_trainer *t = nlp_calloc(1, sizeof *t);
+    if (!t)
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    t->m = m;
+    t->cfg = *cfg;
+    t->ids = ids;
+    t->n = n;
+    t->valid = valid;
+    t->nvalid = nvalid;
+    t->L = n / (size_t)cfg->batch;
+    t->steps_per_epoch = (long)((t->L - 1) / (size_t)cfg->seq_len);
+    t->ids_crc = ids_crc(ids, n);
+    t->valid_crc = ids_crc(valid, nvalid);
+    nlp_rng_seed(&t->rng, cfg->seed);
+
+    const size_t E = (size_t)m->cfg.embed, H = (size_t)m->cfg.hidden, V = (size_t)m->V;
+    const size_t state = (size_t)m->cfg.layers * (size_t)cfg->batch * H;
+    t->h = nlp_tensor_alloc(state);
+    t->c = m->cfg.cell == NLP_RNN_LSTM ? nlp_tensor_alloc(state) : NULL;
+    t->x_ids = nlp_malloc(TB * sizeof *t->x_ids);
+    t->y_ids = nlp_malloc(TB * sizeof *t->y_ids);
+    t->emb = nlp_tensor_alloc(TB * E);
+    t->demb = nlp_tensor_alloc(TB * E);
+    t->y = nlp_tensor_alloc(TB * H);
+    t->dy = nlp_tensor_alloc(TB * H);
+    if (m->cfg.dropout > 0) {
+        t->yd = nlp_tensor_alloc(TB * H);
+        t->mask = nlp_tensor_alloc(TB * H);
+    }
+    t->logits = nlp_tensor_alloc(TB * V);
+    int rc = nlp_vocab_to_blob(m->vocab, &t->blob, &t->nblob);
+    if (rc != NLP_OK || !t->h || (m->cfg.cell == NLP_RNN_LSTM && !t->c) || !t->x_ids
+        || !t->y_ids || !t->emb || !t->demb || !t->y || !t->dy || !t->logits
+        || (m->cfg.dropout > 0 && (!t->yd || !t->mask))) {
+        nlp_charlm_trainer_free(t);
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    }
+    t->task.ctx = t;
+    t->task.kind = NLP_CHARLM_KIND;
+    t->task.metric = "bpc";
+    t->task.higher_is_better = 0;
+    t->task.unit = "chars";
+    t->task.params = m->params;
+    t->task.step = task_step;
+    t->task.evaluate = nvalid >= 2 ? task_evaluate : NULL;
+    t->task.epoch_fraction = task_epoch_fraction;
+    t->task.save_model = task_save_model;
+    t->task.save_state = task_save_state;
+    t->task.load_state = task_load_state;
+    *out = t;
+    return NLP_OK;
+}
+
+const nlp_train_task *nlp_charlm_trainer_task(nlp_charlm_trainer *t)
+{
+    return &t->task;
+}
+
+int nlp_charlm_trainer_step(nlp_charlm_trainer *t, double *loss, double *count, nlp_error *e)
+{
+    nlp_charlm *m = t->m;
+    const int T = t->cfg.seq_len, B = t->cfg.batch, V = m->V;
+    const int TB = T * B; /* fits: checked by nlp_charlm_trainer_new */
+    const size_t H = (size_t)m->cfg.hidden, E = (size_t)m->cfg.embed;
+
+    /* The chunk, time-major: row t*B+b is stream b at step t. */
+    for (int s = 0; s < T; s++)
+        for (int b = 0; b < B; b++) {
+            const int32_t *p = t->ids + (size_t)b * t->L + t->pos + (size_t)s;
+            t->x_ids[s * B + b] = p[0];
+            t->y_ids[s * B + b] = p[1];
+        }
+
+    /* Forward. */
+    int rc = nlp_embed_forward(&m->emb, t->emb, t->x_ids, TB);
+    if (rc == NLP_OK)
+        rc = nlp_rnn_forward(m->rnn, t->y, t->h, t->c, t->emb, t->h, t->c, NULL, T, B, 1,
+                             &t->rng);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "training step: %s", nlp_error_string(rc));
+    const float *top = t->y;
+    if (m->cfg.dropout > 0) {
+        nlp_tensor_dropout_forward(t->yd, t->mask, t->y, (size_t)TB * H, m->cfg.dropout, &t->rng);
+        top = t->yd;
+    }
+    nlp_linear_forward(&m->out, t->logits, top, TB);
+    double nats = 0;
+    size_t n = 0;
+    /* Mean loss over the chunk, as torch's CrossEntropyLoss: the gradient
+    ** left in logits is scaled by 1/TB. */
+    nlp_loss_xent(&nats, &n, t->logits, t->logits, t->y_ids, NULL, (size_t)TB, (size_t)V,
+                  1.0f / (float)TB);
+
+    /* Backward, adding into the gradients the caller zeroed. */
+    memset(t->dy, 0, (size_t)TB * H * sizeof *t->dy);
+    nlp_linear_backward(&m->out, t->dy, t->logits, top, TB);
+    if (m->cfg.dropout > 0)
+        nlp_tensor_dropout_backward(t->dy, t->dy, t->mask, (size_t)TB * H);
+    memset(t->demb, 0, (size_t)TB * E * sizeof *t->demb);
+    rc = nlp_rnn_backward(m->rnn, t->demb, NULL, NULL, t->dy, NULL, NULL, t->emb);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "training step: %s", nlp_error_string(rc));
+    nlp_embed_backward(&m->emb, t->demb, t->x_ids, TB);
+
+    t->run_steps++;
+    if (loss)
+        *loss = n ? nats / (double)n / log(2.0) : 0;
+    if (count)
+        *count = (double)n;
+    t->pos += (size_t)T;
+    if (t->L - t->pos < (size_t)T + 1) {
+        /* End of an epoch: back to the start of every stream, fresh state. */
+        t->pos = 0;
+        size_t state = (size_t)m->cfg.layers * (size_t)B * H;
+        memset(t->h, 0, state * sizeof *t->h);
+        if (t->c)
+            memset(t->c, 0, state * sizeof *t->c);
+        t->epoch++;
+        return 1;
+    }
+    return 0;
+}
+
+size_t nlp_charlm_trainer_stream_length(const nlp_charlm_trainer *t)
+{
+    return t->L;
+}
+
+long nlp_charlm_trainer_steps_per_epoch(const nlp_charlm_trainer *t)
+{
+    return t->steps_per_epoch;
+}
+
+size_t nlp_charlm_trainer_position(const nlp_charlm_trainer *t)
+{
+    return t->pos;
+}
+
+long nlp_charlm_trainer_epochs(const nlp_charlm_trainer *t)
+{
+    return t->epoch;
+}
+
+void nlp_charlm_trainer_chunk(const nlp_charlm_trainer *t, const int **inputs,
+                              const int **targets)
+{
+    *inputs = t->x_ids;
+    *targets = t->y_ids;
+}
+
+long nlp_charlm_trainer_run_steps(const nlp_charlm_trainer *t)
+{
+    return t->run_steps;
+}
+
+double nlp_charlm_trainer_run_seconds(const nlp_charlm_trainer *t)
+{
+    return t->run_seconds + (t->mark > 0 ? nlp_progress_now() - t->mark : 0);
 }

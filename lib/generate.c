@@ -41,10 +41,12 @@ int nlp_generate_new(nlp_generator **out, nlp_charlm *m)
     if (!g)
         return NLP_ENOMEM;
     g->m = m;
-    g->sampler = nlp_sample_new((size_t)m->V);
-    if (!g->sampler || nlp_charlm_state_init(&g->st, m) != NLP_OK) {
+    int rc = nlp_sample_new(&g->sampler, (size_t)m->V);
+    if (rc == NLP_OK)
+        rc = nlp_charlm_state_init(&g->st, m);
+    if (rc != NLP_OK) {
         nlp_generate_free(g);
-        return NLP_ENOMEM;
+        return rc;
     }
     *out = g;
     return NLP_OK;

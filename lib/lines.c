@@ -29,20 +29,24 @@ struct nlp_lines {
     int eof;          /* fread reported end of file or an error */
 };
 
-nlp_lines *nlp_lines_new(FILE *f, int flags)
+int nlp_lines_new(nlp_lines **out, FILE *f, int flags)
 {
+    *out = NULL;
+    if (!f || (flags & ~NLP_LINES_STRIP_CR))
+        return NLP_EINVAL;
     nlp_lines *r = nlp_calloc(1, sizeof *r);
     if (!r)
-        return NULL;
+        return NLP_ENOMEM;
     r->cap = LINES_BLOCK + 1;
     r->buf = nlp_malloc(r->cap);
     if (!r->buf) {
         nlp_free(r);
-        return NULL;
+        return NLP_ENOMEM;
     }
     r->f = f;
     r->flags = flags;
-    return r;
+    *out = r;
+    return NLP_OK;
 }
 
 void nlp_lines_free(nlp_lines *r)

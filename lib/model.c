@@ -237,21 +237,23 @@ static int grow(void **arr, size_t n, size_t *cap, size_t sz)
     return NLP_OK;
 }
 
-nlp_model *nlp_model_new(const char *kind)
+int nlp_model_new(nlp_model **out, const char *kind)
 {
+    *out = NULL;
     if (!kind || !kind[0])
-        return NULL;
+        return NLP_EINVAL;
     nlp_model *m = nlp_calloc(1, sizeof *m);
     if (!m)
-        return NULL;
+        return NLP_ENOMEM;
     m->seed = new_seed(m);
     m->kind = dupstr(kind);
     m->path = dupstr("");
     if (!m->kind || !m->path) {
         nlp_model_free(m);
-        return NULL;
+        return NLP_ENOMEM;
     }
-    return m;
+    *out = m;
+    return NLP_OK;
 }
 
 void nlp_model_free(nlp_model *m)
@@ -419,14 +421,17 @@ int nlp_model_add_optim(nlp_model *m, const nlp_optim *o)
     if (!m || !o)
         return NLP_EINVAL;
     int rc;
-    size_t shape[1] = { o->n };
-    if ((rc = nlp_model_set_meta(m, "optim.kind", nlp_optim_kind_name(o->cfg.kind))) != NLP_OK ||
-        (rc = nlp_model_set_meta_long(m, "optim.step", o->step)) != NLP_OK ||
-        (rc = nlp_model_set_meta_long(m, "optim.n", (long)o->n)) != NLP_OK)
+    const size_t n = nlp_optim_size(o);
+    size_t shape[1] = { n };
+    float *om = nlp_optim_m(o), *ov = nlp_optim_v(o);
+    const char *kind = nlp_optim_kind_name(nlp_optim_get_config(o)->kind);
+    if ((rc = nlp_model_set_meta(m, "optim.kind", kind)) != NLP_OK ||
+        (rc = nlp_model_set_meta_long(m, "optim.step", nlp_optim_steps(o))) != NLP_OK ||
+        (rc = nlp_model_set_meta_long(m, "optim.n", (long)n)) != NLP_OK)
         return rc;
-    if (o->m && (rc = nlp_model_add_tensor(m, "optim.m", o->m, 1, shape)) != NLP_OK)
+    if (om && (rc = nlp_model_add_tensor(m, "optim.m", om, 1, shape)) != NLP_OK)
         return rc;
-    if (o->v && (rc = nlp_model_add_tensor(m, "optim.v", o->v, 1, shape)) != NLP_OK)
+    if (ov && (rc = nlp_model_add_tensor(m, "optim.v", ov, 1, shape)) != NLP_OK)
         return rc;
     return NLP_OK;
 }
@@ -1148,21 +1153,22 @@ int nlp_model_read_optim(const nlp_model *m, nlp_optim *o, nlp_error *e)
     int rc;
     if (!kind)
         return nlp_error_set(e, NLP_EFORMAT, m->path, 0, "model holds no optimiser state");
-    if (strcmp(kind, nlp_optim_kind_name(o->cfg.kind)) != 0)
+    const char *have = nlp_optim_kind_name(nlp_optim_get_config(o)->kind);
+    if (strcmp(kind, have) != 0)
         return nlp_error_set(e, NLP_EFORMAT, m->path, 0,
-                             "optimiser state is for %s, not %s", kind,
-                             nlp_optim_kind_name(o->cfg.kind));
+                             "optimiser state is for %s, not %s", kind, have);
     if ((rc = nlp_model_meta_long(m, "optim.step", &step, e)) != NLP_OK ||
         (rc = nlp_model_meta_long(m, "optim.n", &n, e)) != NLP_OK)
         return rc;
-    if (step < 0 || n < 0 || (size_t)n != o->n)
+    const size_t on = nlp_optim_size(o);
+    if (step < 0 || n < 0 || (size_t)n != on)
         return nlp_error_set(e, NLP_EFORMAT, m->path, 0,
-                             "optimiser state is for %ld parameters, not %zu", n, o->n);
-    size_t shape[1] = { o->n };
-    if (o->m && (rc = nlp_model_read_tensor(m, "optim.m", o->m, 1, shape, e)) != NLP_OK)
+                             "optimiser state is for %ld parameters, not %zu", n, on);
+    size_t shape[1] = { on };
+    float *om = nlp_optim_m(o), *ov = nlp_optim_v(o);
+    if (om && (rc = nlp_model_read_tensor(m, "optim.m", om, 1, shape, e)) != NLP_OK)
         return rc;
-    if (o->v && (rc = nlp_model_read_tensor(m, "optim.v", o->v, 1, shape, e)) != NLP_OK)
+    if (ov && (rc = nlp_model_read_tensor(m, "optim.v", ov, 1, shape, e)) != NLP_OK)
         return rc;
-    o->step = step;
-    return NLP_OK;
+    return nlp_optim_set_steps(o, step);
 }

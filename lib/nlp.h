@@ -18,6 +18,7 @@
 #include <nlp/vectors.h>
 #include <nlp/utf8.h>
 #include <nlp/lines.h>
+#include <nlp/codepoints.h>
 #include <nlp/tokenize.h>
 #include <nlp/tensor.h>
 #include <nlp/params.h>
@@ -34,6 +35,7 @@
 #include <nlp/sample.h>
 #include <nlp/charlm.h>
 #include <nlp/generate.h>
+#include <nlp/classify.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);

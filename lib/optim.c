@@ -15,6 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct nlp_optim {
+    nlp_optim_config cfg;  /* as given to nlp_optim_new; do not write it:
+                              scale the rate with nlp_optim_set_lr_scale */
+    size_t n;              /* number of parameters */
+    long step;             /* updates done so far; Adam's t is step+1 */
+    float *m;              /* (n) SGD/RMSprop momentum buffer, Adam first
+                              moment; NULL when the rule needs none */
+    float *v;              /* (n) Adam second moment, RMSprop square
+                              average; NULL when the rule needs none */
+    double lr_scale;       /* factor on the schedule's rate; 1 (see
+                              nlp_optim_set_lr_scale) */
+};
+
 /* Below this many parameters a parallel loop costs more than it saves. */
 #define OPTIM_OMP_MIN 65536
 
@@ -84,13 +97,14 @@ float nlp_optim_lr_at(const nlp_optim_config *c, long t)
     return (float)lr;
 }
 
-nlp_optim *nlp_optim_new(size_t n, const nlp_optim_config *c)
+int nlp_optim_new(nlp_optim **out, size_t n, const nlp_optim_config *c)
 {
-    if (n == 0 || nlp_optim_config_check(c) != NLP_OK)
-        return NULL;
+    *out = NULL;
+    if (n == 0 || !c || nlp_optim_config_check(c) != NLP_OK)
+        return NLP_EINVAL;
     nlp_optim *o = nlp_calloc(1, sizeof *o);
     if (!o)
-        return NULL;
+        return NLP_ENOMEM;
     o->cfg = *c;
     o->n = n;
     o->lr_scale = 1.0;
@@ -100,10 +114,11 @@ nlp_optim *nlp_optim_new(size_t n, const nlp_optim_config *c)
         goto fail;
     if (need_v && !(o->v = nlp_calloc(n, sizeof *o->v)))
         goto fail;
-    return o;
+    *out = o;
+    return NLP_OK;
 fail:
     nlp_optim_free(o);
-    return NULL;
+    return NLP_ENOMEM;
 }
 
 void nlp_optim_free(nlp_optim *o)
@@ -141,6 +156,39 @@ void nlp_optim_set_lr_scale(nlp_optim *o, double scale)
 double nlp_optim_lr_scale(const nlp_optim *o)
 {
     return o->lr_scale;
+}
+
+const nlp_optim_config *nlp_optim_get_config(const nlp_optim *o)
+{
+    return &o->cfg;
+}
+
+size_t nlp_optim_size(const nlp_optim *o)
+{
+    return o->n;
+}
+
+long nlp_optim_steps(const nlp_optim *o)
+{
+    return o->step;
+}
+
+float *nlp_optim_m(const nlp_optim *o)
+{
+    return o->m;
+}
+
+float *nlp_optim_v(const nlp_optim *o)
+{
+    return o->v;
+}
+
+int nlp_optim_set_steps(nlp_optim *o, long steps)
+{
+    if (steps < 0)
+        return NLP_EINVAL;
+    o->step = steps;
+    return NLP_OK;
 }
 
 static void step_sgd(const nlp_optim *o, float *restrict w, const float *restrict g, float lr)

@@ -11,9 +11,10 @@
 #include "nlp/error.h"
 #include "nlp/tensor.h"
 
-nlp_params *nlp_params_new(void)
+int nlp_params_new(nlp_params **out)
 {
-    return nlp_calloc(1, sizeof(nlp_params));
+    *out = nlp_calloc(1, sizeof(nlp_params));
+    return *out ? NLP_OK : NLP_ENOMEM;
 }
 
 void nlp_params_free(nlp_params *p)

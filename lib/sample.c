@@ -43,21 +43,23 @@ int nlp_sample_config_check(const nlp_sample_config *o)
     return NLP_OK;
 }
 
-nlp_sampler *nlp_sample_new(size_t n)
+int nlp_sample_new(nlp_sampler **out, size_t n)
 {
+    *out = NULL;
     if (n == 0)
-        return NULL;
+        return NLP_EINVAL;
     nlp_sampler *s = nlp_calloc(1, sizeof *s);
     if (!s)
-        return NULL;
+        return NLP_ENOMEM;
     s->n = n;
-    s->c = nlp_malloc(n * sizeof *s->c);
-    s->w = nlp_malloc(n * sizeof *s->w);
+    s->c = nlp_calloc(n, sizeof *s->c);
+    s->w = nlp_calloc(n, sizeof *s->w);
     if (!s->c || !s->w) {
         nlp_sample_free(s);
-        return NULL;
+        return NLP_ENOMEM;
     }
-    return s;
+    *out = s;
+    return NLP_OK;
 }
 
 void nlp_sample_free(nlp_sampler *s)

@@ -305,9 +305,10 @@ int nlp_train_new(nlp_train **out, const nlp_train_config *cfg, const nlp_train_
             memcpy(t->ckpt_path + n, ".ckpt", sizeof ".ckpt");
         }
     }
-    if (!t->ckpt_path || !(t->opt = nlp_optim_new(task->params->n, &cfg->optim))) {
+    rc = t->ckpt_path ? nlp_optim_new(&t->opt, task->params->n, &cfg->optim) : NLP_ENOMEM;
+    if (rc != NLP_OK) {
         nlp_train_free(t);
-        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+        return nlp_error_set(e, rc, NULL, 0, NULL);
     }
     t->best = NAN;
     t->best_step = -1;
@@ -447,10 +448,11 @@ static int write_file(nlp_train *t, const char *path, int ckpt, nlp_error *e)
     unsigned char *lbuf = NULL, *vbuf = NULL;
     const double elapsed = elapsed_now(t);
     nlp_error_clear(e);
-    nlp_model *m = nlp_model_new(k->kind);
-    if (!m)
-        return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
-    int rc = nlp_model_add_params(m, k->params);
+    nlp_model *m;
+    int rc = nlp_model_new(&m, k->kind);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, path, 0, NULL);
+    rc = nlp_model_add_params(m, k->params);
     if (rc != NLP_OK) {
         nlp_error_set(e, rc, path, 0, "cannot add the parameters: %s", nlp_error_string(rc));
         goto done;
@@ -662,10 +664,10 @@ int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e)
     if ((rc = get_long(ckpt, "optim.step", s.step, s.step, &ostep, e)) != NLP_OK ||
         (rc = nlp_model_read_optim(ckpt, t->opt, e)) != NLP_OK)
         goto fail;
-    if (t->opt->step != s.step) {
+    if (nlp_optim_steps(t->opt) != s.step) {
         rc = nlp_error_set(e, NLP_EFORMAT, NULL, 0,
                            "checkpoint: optimiser step %ld does not match 'train.step' %ld",
-                           t->opt->step, s.step);
+                           nlp_optim_steps(t->opt), s.step);
         goto fail;
     }
     if (t->task.load_state && (rc = t->task.load_state(t->task.ctx, ckpt, e)) != NLP_OK) {

@@ -403,7 +403,7 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
     if (!v)
         return nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
     v->dim = dim;
-    v->words = nlp_vocab_new();
+    rc = nlp_vocab_new(&v->words);
     long cap = first_capacity(f, keep, dim);
     /* cap rows of dim <= NLP_VECTORS_MAX_DIM floats: checked like every later size. */
     if ((size_t)cap <= SIZE_MAX / ((size_t)dim * sizeof(float)))
@@ -411,8 +411,10 @@ int nlp_vectors_read(FILE *f, const char *path, long max_rows, nlp_vectors **out
     wbuf w = {0};
     long line = 2;
     int binary = -1;
-    if (!v->words || !v->data) {
-        rc = nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+    if (rc == NLP_OK && !v->data)
+        rc = NLP_ENOMEM;
+    if (rc != NLP_OK) {
+        rc = nlp_error_set(e, rc, path, 0, NULL);
         goto done;
     }
     for (long i = 0; i < keep; i++) {

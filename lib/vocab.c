@@ -69,21 +69,23 @@ static uint64_t hash_bytes(const char *s, size_t len)
 
 /* ---- construction ----------------------------------------------------- */
 
-nlp_vocab *nlp_vocab_new(void)
+int nlp_vocab_new(nlp_vocab **out)
 {
+    *out = NULL;
     nlp_vocab *v = nlp_calloc(1, sizeof *v);
     if (!v)
-        return NULL;
+        return NLP_ENOMEM;
     v->slots = nlp_malloc(INITIAL_SLOTS * sizeof *v->slots);
     v->pool = nlp_malloc(INITIAL_POOL);
     if (!v->slots || !v->pool) {
         nlp_vocab_free(v);
-        return NULL;
+        return NLP_ENOMEM;
     }
     memset(v->slots, 0xff, INITIAL_SLOTS * sizeof *v->slots);
     v->mask = INITIAL_SLOTS - 1;
     v->pool_cap = INITIAL_POOL;
-    return v;
+    *out = v;
+    return NLP_OK;
 }
 
 void nlp_vocab_free(nlp_vocab *v)
@@ -577,9 +579,10 @@ int nlp_vocab_from_blob(const void *blob, size_t n, nlp_vocab **out, nlp_error *
     /* Each word takes at least 12 bytes: a larger size is a lie. */
     if (size > (n - BLOB_HEADER) / 12 || pinned > size)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "vocabulary blob has a bad word count");
-    nlp_vocab *v = nlp_vocab_new();
-    if (!v)
-        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    nlp_vocab *v;
+    int rc = nlp_vocab_new(&v);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, NULL);
     size_t pos = BLOB_HEADER;
     for (uint64_t i = 0; i < size; i++) {
         if (n - pos < 12) {

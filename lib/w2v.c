@@ -290,8 +290,12 @@ static int by_count_desc(const void *a, const void *b, void *counts)
     return x < y ? -1 : x > y;
 }
 
-nlp_w2v_huffman *nlp_w2v_huffman_new(const int64_t *counts, long n)
+int nlp_w2v_huffman_new(nlp_w2v_huffman **out, const int64_t *counts, long n)
 {
+    *out = NULL;
+    /* n + 1 offsets and 2n nodes must fit; int32 inner-node ids. */
+    if (n < 0 || n > INT32_MAX || (n > 0 && !counts))
+        return NLP_EINVAL;
     nlp_w2v_huffman *h = nlp_calloc(1, sizeof *h);
     long nodes = 2 * n;  /* leaves 0..n-1, inner n..2n-2 */
     long *order = nlp_malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
@@ -364,14 +368,15 @@ nlp_w2v_huffman *nlp_w2v_huffman_new(const int64_t *counts, long n)
     nlp_free(cnt);
     nlp_free(parent);
     nlp_free(bit);
-    return h;
+    *out = h;
+    return NLP_OK;
 fail:
     nlp_free(order);
     nlp_free(cnt);
     nlp_free(parent);
     nlp_free(bit);
     nlp_w2v_huffman_free(h);
-    return NULL;
+    return NLP_ENOMEM;
 }
 
 void nlp_w2v_huffman_free(nlp_w2v_huffman *h)
@@ -396,10 +401,13 @@ struct nlp_w2v_unigram {
     alias_entry *t;
 };
 
-nlp_w2v_unigram *nlp_w2v_unigram_new(const int64_t *counts, long n, double power, long skip)
+int nlp_w2v_unigram_new(nlp_w2v_unigram **out, const int64_t *counts, long n, double power,
+                        long skip)
 {
-    if (n <= 0 || n > INT32_MAX)
-        return NULL;
+    *out = NULL;
+    if (n <= 0 || n > INT32_MAX || !counts)
+        return NLP_EINVAL;
+    int rc = NLP_ENOMEM;
     nlp_w2v_unigram *u = nlp_malloc(sizeof *u);
     double *p = nlp_malloc((size_t)n * sizeof *p);
     long *small = nlp_malloc((size_t)n * sizeof *small);
@@ -412,6 +420,7 @@ nlp_w2v_unigram *nlp_w2v_unigram_new(const int64_t *counts, long n, double power
         p[i] = i < skip ? 0.0 : pow((double)counts[i], power);
         sum += p[i];
     }
+    rc = NLP_EINVAL;
     if (!(sum > 0))
         goto fail;
     long ns = 0, nl = 0;
@@ -450,14 +459,15 @@ nlp_w2v_unigram *nlp_w2v_unigram_new(const int64_t *counts, long n, double power
     nlp_free(p);
     nlp_free(small);
     nlp_free(large);
-    return u;
+    *out = u;
+    return NLP_OK;
 fail:
     nlp_free(u);
     nlp_free(p);
     nlp_free(small);
     nlp_free(large);
     nlp_free(t);
-    return NULL;
+    return rc;
 }
 
 void nlp_w2v_unigram_free(nlp_w2v_unigram *u)
@@ -563,11 +573,13 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     for (long i = 0; i < V; i++)
         counts[i] = nlp_vocab_count(v, i);
     m->train_words = total;
+    int rc;
     if (c->hs) {
         m->syn1 = alloc_rows(V - 1, m->stride);
-        m->huff = nlp_w2v_huffman_new(counts, V);
-        if (!m->syn1 || !m->huff)
+        if (!m->syn1)
             goto nomem;
+        if ((rc = nlp_w2v_huffman_new(&m->huff, counts, V)) != NLP_OK)
+            goto fail;
     }
     if (c->negative > 0) {
         m->syn1neg = alloc_rows(V, m->stride);
@@ -580,10 +592,9 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
         if (!any)
             for (long i = 1; i < V; i++)
                 counts[i] = 1;
-        /* NULL now means out of memory, never a silent switch to uniform negatives. */
-        m->uni = nlp_w2v_unigram_new(counts, V, any ? 0.75 : 1.0, 1);
-        if (!m->uni)
-            goto nomem;
+        /* A failure is reported, never a silent switch to uniform negatives. */
+        if ((rc = nlp_w2v_unigram_new(&m->uni, counts, V, any ? 0.75 : 1.0, 1)) != NLP_OK)
+            goto fail;
     }
     nlp_free(counts);
     counts = NULL;
@@ -608,9 +619,11 @@ int nlp_w2v_new(nlp_w2v **out, const nlp_w2v_config *config, const nlp_vocab *v,
     *out = m;
     return NLP_OK;
 nomem:
+    rc = NLP_ENOMEM;
+fail:
     nlp_free(counts);
     nlp_w2v_free(m);
-    return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    return nlp_error_set(e, rc, NULL, 0, NULL);
 }
 
 void nlp_w2v_free(nlp_w2v *m)

@@ -50,8 +50,7 @@ static fixture *make(nlp_attn_kind kind, const int *lengths, uint64_t seed)
     f->kind = kind;
     f->hq = kind == NLP_ATTN_DOT ? HK : HQ;
     f->lengths = lengths;
-    f->p = nlp_params_new();
-    assert_non_null(f->p);
+    assert_int_equal(nlp_params_new(&f->p), NLP_OK);
     assert_int_equal(nlp_attn_new(&f->a, kind, f->hq, HK, HA, S, B, f->p, "attn"), NLP_OK);
     if (kind != NLP_ATTN_DOT)
         assert_int_equal(nlp_params_alloc(f->p), NLP_OK);
@@ -268,7 +267,8 @@ static void test_additive(void **state)
 static void test_api(void **state)
 {
     (void)state;
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_attn *a = (nlp_attn *)1;
     assert_int_equal(nlp_attn_new(&a, NLP_ATTN_DOT, 3, 4, 0, 5, 2, p, "x"), NLP_EINVAL);
     assert_null(a);

@@ -20,7 +20,8 @@ enum { V = 6, E = 4, N = 7 };
 static void test_lookup(void **state)
 {
     (void)state;
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_embed e;
     assert_int_equal(nlp_embed_init(&e, p, "emb", V, E), NLP_OK);
     assert_int_equal(nlp_embed_init(&e, p, "emb", V, E), NLP_EINVAL); /* same name */
@@ -75,7 +76,8 @@ static double loss(void *c_)
 static void test_gradcheck(void **state)
 {
     (void)state;
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_embed e;
     nlp_embed_init(&e, p, "emb", V, E);
     nlp_params_alloc(p);

@@ -411,9 +411,12 @@ static int build_model(model_fx *f, nlp_model **out)
     int rc;
     char key[32];
     *out = NULL;
-    nlp_model *m = nlp_model_new("faults");
-    if (!m)
-        return NLP_ENOMEM;
+    nlp_model *m;
+    rc = nlp_model_new(&m, "faults");
+    if (rc != NLP_OK) {
+        CHECK(m == NULL);
+        return rc;
+    }
     TRY_RC(nlp_model_set_meta(m, "hidden", "8"));
     TRY_RC(nlp_model_set_meta(m, "hidden", "9"));   /* replaces */
     TRY_RC(nlp_model_set_meta_long(m, "layers", 2));
@@ -499,9 +502,11 @@ static int read_back(model_fx *f, nlp_model *m)
     CHECK(hidden == 9);
     TRY_RC(nlp_model_read_tensor(m, "a", a, 2, (size_t[]){ 2, 3 }, &e));
     CHECK(memcmp(a, f->a, sizeof a) == 0);
-    nlp_params *q = nlp_params_new();
-    if (!q)
-        return NLP_ENOMEM;
+    nlp_params *q;
+    if ((rc = nlp_params_new(&q)) != NLP_OK) {
+        CHECK(q == NULL);
+        return rc;
+    }
     for (int i = 0; i < f->p->nviews; i++) {
         const nlp_params_view *v = &f->p->views[i];
         int id = nlp_params_add(q, v->name, v->ndim, v->shape);
@@ -520,9 +525,11 @@ static int read_back(model_fx *f, nlp_model *m)
         return rc;
     nlp_optim_config c;
     nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
-    nlp_optim *o = nlp_optim_new(f->p->n, &c);
-    if (!o)
-        return NLP_ENOMEM;
+    nlp_optim *o;
+    if ((rc = nlp_optim_new(&o, f->p->n, &c)) != NLP_OK) {
+        CHECK(o == NULL);
+        return rc;
+    }
     rc = nlp_model_read_optim(m, o, &e);
     nlp_optim_free(o);
     if (rc != NLP_OK)
@@ -588,8 +595,7 @@ static void model_fx_init(model_fx *f, const char *dir)
         f->b[i] = (float)i;
     for (size_t i = 0; i < sizeof f->blob; i++)
         f->blob[i] = (unsigned char)(i * 7);
-    f->p = nlp_params_new();
-    assert_non_null(f->p);
+    assert_int_equal(nlp_params_new(&f->p), NLP_OK);
     assert_true(nlp_params_add(f->p, "embed.weight", 2, (int[]){ 4, 3 }) >= 0);
     assert_true(nlp_params_add(f->p, "out.bias", 1, (int[]){ 4 }) >= 0);
     assert_int_equal(nlp_params_alloc(f->p), NLP_OK);
@@ -597,8 +603,7 @@ static void model_fx_init(model_fx *f, const char *dir)
         f->p->data[i] = (float)i / 8.0f;
     nlp_optim_config c;
     nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
-    f->o = nlp_optim_new(f->p->n, &c);
-    assert_non_null(f->o);
+    assert_int_equal(nlp_optim_new(&f->o, f->p->n, &c), NLP_OK);
     nlp_optim_step(f->o, f->p->data, f->p->data);
 }
 
@@ -643,11 +648,13 @@ static int op_vocab(void *arg)
 {
     vocab_fx *f = arg;
     nlp_error e;
-    int rc = NLP_OK;
-    nlp_vocab *v = nlp_vocab_new(), *w = NULL, *b = NULL;
+    nlp_vocab *v, *w = NULL, *b = NULL;
     unsigned char *blob = NULL;
-    if (!v)
-        return NLP_ENOMEM;
+    int rc = nlp_vocab_new(&v);
+    if (rc != NLP_OK) {
+        CHECK(v == NULL);
+        return rc;
+    }
     char word[64];
     if (nlp_vocab_add_count(v, "</s>", 4, 0) < 0 || nlp_vocab_add_count(v, "<unk>", 5, 0) < 0) {
         rc = NLP_ENOMEM;
@@ -685,10 +692,7 @@ static int op_vocab(void *arg)
     }
     CHECK(nlp_vocab_size(b) == nlp_vocab_size(v));
     TRY_RC(nlp_vocab_save_file(v, f->path, &e));
-    if (!(w = nlp_vocab_new())) {
-        rc = NLP_ENOMEM;
-        goto out;
-    }
+    TRY_RC(nlp_vocab_new(&w));
     TRY_RC(nlp_vocab_load_file(w, f->path, &e));
     CHECK(nlp_vocab_size(w) == nlp_vocab_size(v));
 out:
@@ -789,10 +793,12 @@ static void test_tokenize_faults(void **state)
 static int op_params(void *arg)
 {
     (void)arg;
-    nlp_params *p = nlp_params_new();
-    if (!p)
-        return NLP_ENOMEM;
-    int rc = NLP_OK;
+    nlp_params *p;
+    int rc = nlp_params_new(&p);
+    if (rc != NLP_OK) {
+        CHECK(p == NULL);
+        return rc;
+    }
     char name[32];
     for (int i = 0; i < 40 && rc == NLP_OK; i++) {   /* past the first view table */
         snprintf(name, sizeof name, "layer%d.weight", i);
@@ -818,9 +824,12 @@ typedef struct rnn_fx {
 static int op_rnn(void *arg)
 {
     rnn_fx *f = arg;
-    nlp_params *p = nlp_params_new();
-    if (!p)
-        return NLP_ENOMEM;
+    nlp_params *p;
+    int rc = nlp_params_new(&p);
+    if (rc != NLP_OK) {
+        CHECK(p == NULL);
+        return rc;
+    }
     nlp_rnn_config c;
     nlp_rnn_config_default(&c);
     c.cell = f->cell;
@@ -832,7 +841,7 @@ static int op_rnn(void *arg)
     c.max_T = 5;
     c.max_B = 2;
     nlp_rnn *r = (nlp_rnn *)1;
-    int rc = nlp_rnn_new(&r, &c, p, "rnn");
+    rc = nlp_rnn_new(&r, &c, p, "rnn");
     if (rc != NLP_OK)
         CHECK(r == NULL);
     if (rc == NLP_OK)
@@ -856,12 +865,15 @@ typedef struct attn_fx {
 static int op_attn(void *arg)
 {
     attn_fx *f = arg;
-    nlp_params *p = nlp_params_new();
-    if (!p)
-        return NLP_ENOMEM;
+    nlp_params *p;
+    int rc = nlp_params_new(&p);
+    if (rc != NLP_OK) {
+        CHECK(p == NULL);
+        return rc;
+    }
     int hk = f->kind == NLP_ATTN_DOT ? 4 : 5;
     nlp_attn *a = (nlp_attn *)1;
-    int rc = nlp_attn_new(&a, f->kind, 4, hk, 6, 7, 3, p, "attn");
+    rc = nlp_attn_new(&a, f->kind, 4, hk, 6, 7, 3, p, "attn");
     if (rc != NLP_OK)
         CHECK(a == NULL);
     /* dot attention has no parameters: nothing to allocate for p */
@@ -888,11 +900,12 @@ static int op_optim(void *arg)
     nlp_optim_config c;
     nlp_optim_config_default(&c, f->kind);
     c.momentum = f->momentum;
-    nlp_optim *o = nlp_optim_new(100, &c);
-    if (!o)
-        return NLP_ENOMEM;
+    nlp_optim *o;
+    int rc = nlp_optim_new(&o, 100, &c);
+    if (rc != NLP_OK)
+        CHECK(o == NULL);
     nlp_optim_free(o);
-    return NLP_OK;
+    return rc;
 }
 
 static void test_layer_faults(void **state)
@@ -935,10 +948,11 @@ static int op_lines(void *arg)
     FILE *in = fopen(f->path, "rb");
     assert_non_null(in);
     int rc = NLP_OK;
-    nlp_lines *r = nlp_lines_new(in, NLP_LINES_STRIP_CR);
-    if (!r) {
+    nlp_lines *r;
+    if ((rc = nlp_lines_new(&r, in, NLP_LINES_STRIP_CR)) != NLP_OK) {
+        CHECK(r == NULL);
         fclose(in);
-        return NLP_ENOMEM;
+        return rc;
     }
     char *line;
     size_t len;
@@ -950,10 +964,10 @@ static int op_lines(void *arg)
         /* Again in blocks. */
         nlp_lines_free(r);
         rewind(in);
-        r = nlp_lines_new(in, 0);
-        if (!r) {
+        if ((rc = nlp_lines_new(&r, in, 0)) != NLP_OK) {
+            CHECK(r == NULL);
             fclose(in);
-            return NLP_ENOMEM;
+            return rc;
         }
         long nl, total = 0;
         while ((rc = nlp_lines_next_block(r, &line, &len, &nl)) == 1)
@@ -1023,12 +1037,14 @@ static int w2v_vocab(nlp_vocab **out)
     *out = NULL;
     int fd = open(w2v_corpus, O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
-    nlp_vocab *v = nlp_vocab_new();
-    if (!v) {
+    nlp_vocab *v;
+    int rc = nlp_vocab_new(&v);
+    if (rc != NLP_OK) {
+        CHECK(v == NULL);
         close(fd);
-        return NLP_ENOMEM;
+        return rc;
     }
-    int rc = nlp_w2v_vocab_init(v);
+    rc = nlp_w2v_vocab_init(v);
     if (rc == NLP_OK)
         rc = nlp_w2v_count_fd(v, fd, 0, w2v_corpus, &e);
     close(fd);
@@ -1196,8 +1212,8 @@ static void test_io_faults(void **state)
     model_fx_free(&f);
 
     /* A vocabulary written to /dev/full: the write error is reported. */
-    nlp_vocab *v = nlp_vocab_new();
-    assert_non_null(v);
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     char word[32];
     for (int i = 0; i < 5000; i++)   /* more than one stdio buffer */
         assert_true(nlp_vocab_add(v, word, (size_t)snprintf(word, sizeof word, "w%d", i)) >= 0);

@@ -66,12 +66,12 @@ static void sink_free(sink *k)
 /* An untrained model whose vocabulary is the characters of s (min count 1). */
 static nlp_charlm *model_of(const char *s, uint64_t seed)
 {
-    nlp_charlm_text t;
-    nlp_charlm_text_init(&t);
-    assert_int_equal(nlp_charlm_text_append(&t, s, strlen(s), "t", 1, NULL, NULL, NULL), NLP_OK);
+    nlp_codepoints t;
+    nlp_codepoints_init(&t);
+    assert_int_equal(nlp_codepoints_append(&t, s, strlen(s), "t", 1, NULL, NULL, NULL), NLP_OK);
     nlp_vocab *v;
     assert_int_equal(nlp_charlm_vocab_build(&v, t.cp, t.n, 1), NLP_OK);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
     nlp_charlm_config c;
     nlp_charlm_config_default(&c);
     c.layers = 1;
@@ -91,22 +91,32 @@ static nlp_charlm *alternating_model(void)
         text[i] = i % 2 ? 'b' : 'a';
     text[800] = '\0';
     nlp_charlm *m = model_of(text, 3);
-    nlp_charlm_text t;
-    nlp_charlm_text_init(&t);
-    assert_int_equal(nlp_charlm_text_append(&t, text, 800, "t", 1, NULL, NULL, NULL), NLP_OK);
+    nlp_codepoints t;
+    nlp_codepoints_init(&t);
+    assert_int_equal(nlp_codepoints_append(&t, text, 800, "t", 1, NULL, NULL, NULL), NLP_OK);
     nlp_charlm_encode(m, &t, NULL);
     nlp_charlm_train_config tc;
     nlp_charlm_train_config_default(&tc);
     tc.batch = 4;
     tc.seq_len = 16;
-    tc.optim.lr = 0.02f;
     nlp_charlm_trainer *tr;
     nlp_error e;
-    assert_int_equal(nlp_charlm_trainer_new(&tr, m, &tc, t.cp, t.n, &e), NLP_OK);
-    for (int i = 0; i < 150; i++)
-        assert_true(nlp_charlm_train_step(tr, NULL) >= 0);
+    assert_int_equal(nlp_charlm_trainer_new(&tr, m, &tc, t.cp, t.n, NULL, 0, &e), NLP_OK);
+    /* The harness's update: zero, the task's forward and backward, clip, Adam. */
+    nlp_optim_config oc;
+    nlp_optim_config_default(&oc, NLP_OPTIM_ADAM);
+    oc.lr = 0.02;
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, m->params->n, &oc), NLP_OK);
+    for (int i = 0; i < 150; i++) {
+        nlp_params_zero_grad(m->params);
+        assert_true(nlp_charlm_trainer_step(tr, NULL, NULL, &e) >= 0);
+        nlp_optim_clip(m->params->grad, m->params->n, 5.0f);
+        nlp_optim_step(o, m->params->data, m->params->grad);
+    }
+    nlp_optim_free(o);
     nlp_charlm_trainer_free(tr);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
     return m;
 }
 
@@ -254,9 +264,9 @@ static void test_prime_forms_agree(void **state)
     (void)state;
     nlp_charlm *m = model_of(ITALIAN, 5);
     const char *p = "più «così»";
-    nlp_charlm_text t;
-    nlp_charlm_text_init(&t);
-    assert_int_equal(nlp_charlm_text_append(&t, p, strlen(p), "p", 1, NULL, NULL, NULL), NLP_OK);
+    nlp_codepoints t;
+    nlp_codepoints_init(&t);
+    assert_int_equal(nlp_codepoints_append(&t, p, strlen(p), "p", 1, NULL, NULL, NULL), NLP_OK);
     nlp_generator *g;
     assert_int_equal(nlp_generate_new(&g, m), NLP_OK);
     nlp_generate_config c;
@@ -309,7 +319,7 @@ static void test_prime_forms_agree(void **state)
     sink_free(&n3);
     sink_free(&u1);
     sink_free(&u2);
-    nlp_charlm_text_free(&t);
+    nlp_codepoints_free(&t);
     nlp_generate_free(g);
     nlp_charlm_free(m);
 }

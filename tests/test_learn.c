@@ -51,7 +51,7 @@ static net *net_new(nlp_rnn_cell cell, uint64_t seed)
     net *n = calloc(1, sizeof *n);
     assert_non_null(n);
     nlp_rng_seed(&n->rng, seed);
-    assert_non_null(n->p = nlp_params_new());
+    assert_int_equal(nlp_params_new(&n->p), NLP_OK);
     assert_int_equal(nlp_embed_init(&n->emb, n->p, "embed", V, E), NLP_OK);
     nlp_rnn_config c;
     nlp_rnn_config_default(&c);
@@ -70,7 +70,7 @@ static net *net_new(nlp_rnn_cell cell, uint64_t seed)
     nlp_optim_config oc;
     nlp_optim_config_default(&oc, NLP_OPTIM_ADAM);
     oc.lr = 0.02f;
-    assert_non_null(n->opt = nlp_optim_new(n->p->n, &oc));
+    assert_int_equal(nlp_optim_new(&n->opt, n->p->n, &oc), NLP_OK);
     return n;
 }
 

@@ -38,7 +38,8 @@ static double loss(void *c_)
 
 static void run(int bias)
 {
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_linear l;
     assert_int_equal(nlp_linear_init(&l, p, "out", IN, OUT, bias), NLP_OK);
     assert_int_equal(nlp_linear_init(&l, p, "bad", 0, OUT, bias), NLP_EINVAL);

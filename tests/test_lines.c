@@ -47,8 +47,8 @@ static void test_empty(void **state)
 {
     (void)state;
     FILE *f = file_with("", 0);
-    nlp_lines *r = nlp_lines_new(f, 0);
-    assert_non_null(r);
+    nlp_lines *r;
+    assert_int_equal(nlp_lines_new(&r, f, 0), NLP_OK);
     assert_int_equal(nlp_lines_number(r), 0);
     expect_eof(r);
     nlp_lines_free(r);
@@ -61,7 +61,8 @@ static void test_basic(void **state)
     (void)state;
     const char text[] = "one\n\ntwo words\nlast";
     FILE *f = file_with(text, sizeof text - 1);
-    nlp_lines *r = nlp_lines_new(f, 0);
+    nlp_lines *r;
+    assert_int_equal(nlp_lines_new(&r, f, 0), NLP_OK);
     expect_line(r, "one", 3, 1);
     expect_line(r, "", 0, 2);
     expect_line(r, "two words", 9, 3);
@@ -72,7 +73,7 @@ static void test_basic(void **state)
     fclose(f);
 
     f = file_with("\n", 1);                 /* one empty line */
-    r = nlp_lines_new(f, 0);
+    assert_int_equal(nlp_lines_new(&r, f, 0), NLP_OK);
     expect_line(r, "", 0, 1);
     expect_eof(r);
     nlp_lines_free(r);
@@ -84,7 +85,8 @@ static void test_nul_and_cr(void **state)
     (void)state;
     const char text[] = "a\0b\r\nc\rd\r\n\r";
     FILE *f = file_with(text, sizeof text - 1);
-    nlp_lines *r = nlp_lines_new(f, 0);
+    nlp_lines *r;
+    assert_int_equal(nlp_lines_new(&r, f, 0), NLP_OK);
     expect_line(r, "a\0b\r", 4, 1);
     expect_line(r, "c\rd\r", 4, 2);
     expect_line(r, "\r", 1, 3);
@@ -92,7 +94,7 @@ static void test_nul_and_cr(void **state)
     nlp_lines_free(r);
 
     rewind(f);
-    r = nlp_lines_new(f, NLP_LINES_STRIP_CR);
+    assert_int_equal(nlp_lines_new(&r, f, NLP_LINES_STRIP_CR), NLP_OK);
     expect_line(r, "a\0b", 3, 1);
     expect_line(r, "c\rd", 3, 2);           /* a lone CR inside stays */
     expect_line(r, "", 0, 3);
@@ -120,7 +122,8 @@ static void test_long_lines(void **state)
     }
     for (int final_newline = 1; final_newline >= 0; final_newline--) {
         FILE *f = file_with(data, total - (final_newline ? 0 : 1));
-        nlp_lines *r = nlp_lines_new(f, 0);
+        nlp_lines *r;
+        assert_int_equal(nlp_lines_new(&r, f, 0), NLP_OK);
         p = 0;
         for (size_t i = 0; i < nsizes; i++) {
             char *line;
@@ -159,7 +162,8 @@ static void test_blocks(void **state)
     data[total - 1] = 'z';   /* no final newline */
     lines++;
     FILE *f = file_with(data, total);
-    nlp_lines *r = nlp_lines_new(f, 0);
+    nlp_lines *r;
+    assert_int_equal(nlp_lines_new(&r, f, 0), NLP_OK);
     char *line, *block;
     size_t len, got = 0, blen;
     long nl, counted = 0;
@@ -188,7 +192,7 @@ static void test_blocks(void **state)
     fclose(f);
 
     f = file_with("", 0);
-    r = nlp_lines_new(f, 0);
+    assert_int_equal(nlp_lines_new(&r, f, 0), NLP_OK);
     assert_int_equal(nlp_lines_next_block(r, &block, &blen, &nl), 0);
     nlp_lines_free(r);
     fclose(f);

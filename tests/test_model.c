@@ -123,8 +123,8 @@ static void fill_tensors(void)
 static nlp_model *small_model(const char *kind)
 {
     fill_tensors();
-    nlp_model *m = nlp_model_new(kind);
-    assert_non_null(m);
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, kind), NLP_OK);
     assert_int_equal(nlp_model_set_meta(m, "hidden", "8"), NLP_OK);
     assert_int_equal(nlp_model_set_meta_double(m, "lr", 0.002), NLP_OK);
     assert_int_equal(nlp_model_set_meta(m, "command", "charlm-train -o x.model --hidden 8"), NLP_OK);
@@ -271,7 +271,8 @@ static void test_round_trip(void **state)
 static void test_version_stamp(void **state)
 {
     (void)state;
-    nlp_model *m = nlp_model_new("x");
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "x"), NLP_OK);
     unsigned char *buf;
     size_t n;
     assert_int_equal(nlp_model_to_buffer(m, &buf, &n), NLP_OK);
@@ -287,10 +288,16 @@ static void test_version_stamp(void **state)
 static void test_build_errors(void **state)
 {
     (void)state;
-    assert_null(nlp_model_new(""));
-    assert_null(nlp_model_new(NULL));
+    max_align_t junk;
+    nlp_model *bad = (void *)&junk;   /* a failed constructor must reset *out */
+    assert_int_equal(nlp_model_new(&bad, ""), NLP_EINVAL);
+    assert_null(bad);
+    bad = (void *)&junk;
+    assert_int_equal(nlp_model_new(&bad, NULL), NLP_EINVAL);
+    assert_null(bad);
     nlp_model_free(NULL);
-    nlp_model *m = nlp_model_new("k");
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "k"), NLP_OK);
     float x[2] = { 1, 2 };
     assert_int_equal(nlp_model_add_tensor(m, "x", x, 1, (size_t[]){ 2 }), NLP_OK);
     assert_int_equal(nlp_model_add_tensor(m, "x", x, 1, (size_t[]){ 2 }), NLP_EINVAL);
@@ -576,7 +583,8 @@ static void test_failed_save_keeps_old(void **state)
     /* A bigger model that cannot be written under the limit. */
     enum { BIG = 20000 };
     float *big = calloc(BIG, sizeof *big);
-    nlp_model *m2 = nlp_model_new("charlm");
+    nlp_model *m2;
+    assert_int_equal(nlp_model_new(&m2, "charlm"), NLP_OK);
     assert_int_equal(nlp_model_add_tensor(m2, "big", big, 1, (size_t[]){ BIG }), NLP_OK);
 
     struct rlimit saved, lim;
@@ -617,11 +625,13 @@ static void test_optim_state(void **state)
     (void)state;
     nlp_optim_config c;
     nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
-    nlp_optim *o = nlp_optim_new(5, &c);
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
     float w[5] = { 1, 2, 3, 4, 5 }, g[5] = { 0.1f, -0.2f, 0.3f, -0.4f, 0.5f };
     nlp_optim_step(o, w, g);
     nlp_optim_step(o, w, g);
-    nlp_model *m = nlp_model_new("test");
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "test"), NLP_OK);
     assert_int_equal(nlp_model_add_optim(m, o), NLP_OK);
     unsigned char *buf;
     size_t n;
@@ -631,11 +641,12 @@ static void test_optim_state(void **state)
     nlp_model *l;
     nlp_error e;
     assert_int_equal(nlp_model_load_buffer(&l, buf, n, "s", "test", &e), NLP_OK);
-    nlp_optim *o2 = nlp_optim_new(5, &c);
+    nlp_optim *o2;
+    assert_int_equal(nlp_optim_new(&o2, 5, &c), NLP_OK);
     assert_int_equal(nlp_model_read_optim(l, o2, &e), NLP_OK);
-    assert_int_equal(o2->step, 2);
-    assert_memory_equal(o2->m, o->m, 5 * sizeof(float));
-    assert_memory_equal(o2->v, o->v, 5 * sizeof(float));
+    assert_int_equal(nlp_optim_steps(o2), 2);
+    assert_memory_equal(nlp_optim_m(o2), nlp_optim_m(o), 5 * sizeof(float));
+    assert_memory_equal(nlp_optim_v(o2), nlp_optim_v(o), 5 * sizeof(float));
     /* Resumed and uninterrupted runs then agree bit for bit. */
     float w2[5];
     memcpy(w2, w, sizeof w);
@@ -644,11 +655,12 @@ static void test_optim_state(void **state)
     assert_memory_equal(w, w2, sizeof w);
 
     /* Mismatches are refused. */
-    nlp_optim *o3 = nlp_optim_new(6, &c);
+    nlp_optim *o3;
+    assert_int_equal(nlp_optim_new(&o3, 6, &c), NLP_OK);
     assert_int_equal(nlp_model_read_optim(l, o3, &e), NLP_EFORMAT);
     nlp_optim_free(o3);
     nlp_optim_config_default(&c, NLP_OPTIM_SGD);
-    o3 = nlp_optim_new(5, &c);
+    assert_int_equal(nlp_optim_new(&o3, 5, &c), NLP_OK);
     assert_int_equal(nlp_model_read_optim(l, o3, &e), NLP_EFORMAT);
     nlp_optim_free(o3);
 
@@ -662,13 +674,16 @@ static void test_optim_state(void **state)
 static void test_params(void **state)
 {
     (void)state;
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     assert_int_equal(nlp_params_add(p, "embed.weight", 2, (int[]){ 5, 3 }), 0);
     assert_int_equal(nlp_params_add(p, "out.bias", 1, (int[]){ 5 }), 1);
     assert_int_equal(nlp_params_alloc(p), NLP_OK);
-    nlp_model *m = nlp_model_new("k");
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "k"), NLP_OK);
     /* Not allocated yet: refused. */
-    nlp_params *q = nlp_params_new();
+    nlp_params *q;
+    assert_int_equal(nlp_params_new(&q), NLP_OK);
     assert_int_equal(nlp_params_add(q, "embed.weight", 2, (int[]){ 5, 3 }), 0);
     assert_int_equal(nlp_model_add_params(m, q), NLP_EINVAL);
     for (size_t i = 0; i < p->n; i++)
@@ -686,7 +701,8 @@ static void test_params(void **state)
     const size_t *shape;
     assert_non_null(nlp_model_tensor(l, "embed.weight", &ndim, &shape));
     assert_true(ndim == 2 && shape[0] == 5 && shape[1] == 3);
-    nlp_params *p2 = nlp_params_new();
+    nlp_params *p2;
+    assert_int_equal(nlp_params_new(&p2), NLP_OK);
     assert_int_equal(nlp_params_add(p2, "embed.weight", 2, (int[]){ 5, 3 }), 0);
     assert_int_equal(nlp_params_add(p2, "out.bias", 1, (int[]){ 5 }), 1);
     assert_int_equal(nlp_model_read_params(l, p2, &e), NLP_EINVAL);  /* not allocated */
@@ -730,8 +746,8 @@ static void test_many_entries(void **state)
 {
     (void)state;
     enum { NMETA = 200000, NTENS = 50000, NBLOB = 50000 };
-    nlp_model *m = nlp_model_new("many");
-    assert_non_null(m);
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "many"), NLP_OK);
     char key[32], val[32];
     /* Built through the public API: set_meta finds keys through the index
     ** too (it replaces an existing key). */
@@ -813,7 +829,8 @@ static void test_nonfinite(void **state)
         for (int i = 0; i < 12; i++)
             w[i] = (float)i;
         w[5] = bad[k];
-        nlp_model *m = nlp_model_new("charlm");
+        nlp_model *m;
+        assert_int_equal(nlp_model_new(&m, "charlm"), NLP_OK);
         assert_int_equal(nlp_model_add_tensor(m, "ok", ok, 1, (size_t[]){ 3 }), NLP_OK);
         assert_int_equal(nlp_model_add_tensor(m, "rnn.weight_hh_l0", w, 2, (size_t[]){ 3, 4 }),
                          NLP_OK);
@@ -955,7 +972,8 @@ static void test_check_shapes(void **state)
     float w[8 * 4] = { 0 }, b[8] = { 0 };
     for (int i = 0; i < 32; i++)
         w[i] = (float)i;
-    nlp_model *m = nlp_model_new("charlm");
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "charlm"), NLP_OK);
     assert_int_equal(nlp_model_set_meta(m, "hidden", "4096"), NLP_OK);  /* a lie */
     assert_int_equal(nlp_model_add_tensor(m, "rnn.weight_hh_l0", w, 2, (size_t[]){ 8, 4 }), NLP_OK);
     assert_int_equal(nlp_model_add_tensor(m, "out.bias", b, 1, (size_t[]){ 8 }), NLP_OK);
@@ -988,7 +1006,8 @@ static void test_check_shapes(void **state)
     ** metadata) shapes are refused and nothing is allocated. */
     long hidden;
     assert_int_equal(nlp_model_meta_long(l, "hidden", &hidden, &e), NLP_OK);
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     assert_int_equal(nlp_params_add(p, "rnn.weight_hh_l0", 2, (int[]){ 4 * (int)hidden, (int)hidden }), 0);
     assert_int_equal(nlp_params_add(p, "out.bias", 1, (int[]){ 8 }), 1);
     assert_int_equal(nlp_model_check_params(l, p, &e), NLP_EFORMAT);
@@ -997,7 +1016,7 @@ static void test_check_shapes(void **state)
     nlp_params_free(p);
 
     /* The true layout passes, and then reads. */
-    p = nlp_params_new();
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     assert_int_equal(nlp_params_add(p, "rnn.weight_hh_l0", 2, (int[]){ 8, 4 }), 0);
     assert_int_equal(nlp_params_add(p, "out.bias", 1, (int[]){ 8 }), 1);
     assert_int_equal(nlp_model_check_params(l, p, &e), NLP_OK);
@@ -1009,7 +1028,7 @@ static void test_check_shapes(void **state)
 
     /* read_params is all or nothing: the first view matches, the second
     ** does not, and the first is left as it was. */
-    p = nlp_params_new();
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     assert_int_equal(nlp_params_add(p, "rnn.weight_hh_l0", 2, (int[]){ 8, 4 }), 0);
     assert_int_equal(nlp_params_add(p, "out.bias", 1, (int[]){ 9 }), 1);
     assert_int_equal(nlp_params_alloc(p), NLP_OK);

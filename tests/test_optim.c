@@ -36,13 +36,13 @@ static void run_quadratic(const nlp_optim_config *c, int steps, float *w)
 {
     float g[NP];
     memcpy(w, w_start, sizeof w_start);
-    nlp_optim *o = nlp_optim_new(NP, c);
-    assert_non_null(o);
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, NP, c), NLP_OK);
     for (int s = 0; s < steps; s++) {
         quad_grad(g, w);
         nlp_optim_step(o, w, g);
     }
-    assert_int_equal(o->step, steps);
+    assert_int_equal(nlp_optim_steps(o), steps);
     nlp_optim_free(o);
 }
 
@@ -54,8 +54,8 @@ static void test_adam_formula(void **state)
     nlp_optim_config c;
     nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
     c.lr = 0.01f;
-    nlp_optim *o = nlp_optim_new(3, &c);
-    assert_non_null(o);
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, 3, &c), NLP_OK);
     float w[3] = { 1.0f, -2.0f, 0.25f };
     double rw[3] = { 1.0, -2.0, 0.25 }, m[3] = { 0 }, v[3] = { 0 };
     const double g_steps[3][3] = { { 0.5, -1.0, 1e-3 }, { 0.4, 2.0, -1e-3 }, { -0.1, 0.0, 5.0 } };
@@ -71,14 +71,14 @@ static void test_adam_formula(void **state)
             double mh = m[i] / (1 - pow(0.9, t)), vh = v[i] / (1 - pow(0.999, t));
             rw[i] -= 0.01 * mh / (sqrt(vh) + 1e-8);
             assert_true(fabs(w[i] - rw[i]) < 1e-6);
-            assert_true(fabs(o->m[i] - m[i]) <= 1e-6 * fabs(m[i]));
-            assert_true(fabs(o->v[i] - v[i]) <= 1e-6 * v[i]);
+            assert_true(fabs(nlp_optim_m(o)[i] - m[i]) <= 1e-6 * fabs(m[i]));
+            assert_true(fabs(nlp_optim_v(o)[i] - v[i]) <= 1e-6 * v[i]);
         }
     }
     /* The very first step moves every weight by lr against the gradient's
     ** sign (m/sqrt(v) = g/|g| after bias correction). */
     nlp_optim_reset(o);
-    assert_int_equal(o->step, 0);
+    assert_int_equal(nlp_optim_steps(o), 0);
     float w2[3] = { 0, 0, 0 }, g2[3] = { 3.0f, -0.01f, 100.0f };
     nlp_optim_step(o, w2, g2);
     assert_true(fabs(w2[0] + 0.01) < 1e-6 && fabs(w2[1] - 0.01) < 1e-6 && fabs(w2[2] + 0.01) < 1e-6);
@@ -141,26 +141,43 @@ static void test_buffers(void **state)
     nlp_optim_config c;
     nlp_optim *o;
     nlp_optim_config_default(&c, NLP_OPTIM_SGD);
-    assert_non_null(o = nlp_optim_new(5, &c));
-    assert_null(o->m);
-    assert_null(o->v);
+    assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
+    assert_null(nlp_optim_m(o));
+    assert_null(nlp_optim_v(o));
     nlp_optim_free(o);
     c.momentum = 0.5f;
-    assert_non_null(o = nlp_optim_new(5, &c));
-    assert_non_null(o->m);
-    assert_null(o->v);
+    assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
+    assert_non_null(nlp_optim_m(o));
+    assert_null(nlp_optim_v(o));
     nlp_optim_free(o);
     nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
-    assert_non_null(o = nlp_optim_new(5, &c));
-    assert_non_null(o->m);
-    assert_non_null(o->v);
+    assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
+    assert_non_null(nlp_optim_m(o));
+    assert_non_null(nlp_optim_v(o));
     nlp_optim_free(o);
     nlp_optim_config_default(&c, NLP_OPTIM_RMSPROP);
-    assert_non_null(o = nlp_optim_new(5, &c));
-    assert_null(o->m);
-    assert_non_null(o->v);
+    assert_int_equal(nlp_optim_new(&o, 5, &c), NLP_OK);
+    assert_null(nlp_optim_m(o));
+    assert_non_null(nlp_optim_v(o));
+    /* The accessors: o's own copy of c, its size, its step count. */
+    c.lr = 0.5;
+    assert_true(nlp_optim_get_config(o) != &c);
+    assert_int_equal(nlp_optim_get_config(o)->kind, NLP_OPTIM_RMSPROP);
+    assert_true(nlp_optim_get_config(o)->lr == 1e-2);
+    assert_int_equal(nlp_optim_size(o), 5);
+    assert_int_equal(nlp_optim_steps(o), 0);
+    assert_int_equal(nlp_optim_set_steps(o, 7), NLP_OK);
+    assert_int_equal(nlp_optim_steps(o), 7);
+    assert_int_equal(nlp_optim_set_steps(o, -1), NLP_EINVAL);
+    assert_int_equal(nlp_optim_steps(o), 7);
+    nlp_optim_reset(o);
+    assert_int_equal(nlp_optim_steps(o), 0);
     nlp_optim_free(o);
-    assert_null(nlp_optim_new(0, &c));
+    max_align_t junk;
+    o = (void *)&junk;   /* a failed constructor must reset *out */
+    assert_int_equal(nlp_optim_new(&o, 0, &c), NLP_EINVAL);
+    assert_null(o);
+    assert_int_equal(nlp_optim_new(&o, 5, NULL), NLP_EINVAL);
     nlp_optim_free(NULL);
 }
 
@@ -182,7 +199,9 @@ static void test_config_check(void **state)
         nlp_optim_config_default(&c, NLP_OPTIM_ADAM);                      \
         c.field = value;                                                   \
         assert_int_equal(nlp_optim_config_check(&c), NLP_EINVAL);          \
-        assert_null(nlp_optim_new(3, &c));                                 \
+        nlp_optim *bad_ = (void *)&c;                                      \
+        assert_int_equal(nlp_optim_new(&bad_, 3, &c), NLP_EINVAL);         \
+        assert_null(bad_);                                                 \
     } while (0)
     BAD(lr, 0.0f);
     BAD(lr, -1.0f);
@@ -237,7 +256,8 @@ static void test_schedules(void **state)
     assert_true(nlp_optim_lr_at(&c, 4) == 1.0f);
 
     /* The step uses the schedule at o->step and advances it. */
-    nlp_optim *o = nlp_optim_new(1, &c);
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, 1, &c), NLP_OK);
     float w = 0, g = 1;
     assert_true(nlp_optim_lr(o) == 0.25f);
     assert_true(nlp_optim_step(o, &w, &g) == 0.25f);
@@ -293,7 +313,9 @@ static void test_large_elementwise(void **state)
     float w_small[3] = { w[0], w[N / 2], w[N - 1] }, g_small[3] = { g[0], g[N / 2], g[N - 1] };
     nlp_optim_config c;
     nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
-    nlp_optim *big = nlp_optim_new(N, &c), *small = nlp_optim_new(3, &c);
+    nlp_optim *big, *small;
+    assert_int_equal(nlp_optim_new(&big, N, &c), NLP_OK);
+    assert_int_equal(nlp_optim_new(&small, 3, &c), NLP_OK);
     for (int s = 0; s < 3; s++) {
         nlp_optim_step(big, w, g);
         nlp_optim_step(small, w_small, g_small);
@@ -316,8 +338,8 @@ static void test_lr_scale(void **state)
     c.schedule = NLP_LR_STEP;
     c.gamma = 0.5;
     c.step_size = 2;
-    nlp_optim *o = nlp_optim_new(1, &c);
-    assert_non_null(o);
+    nlp_optim *o;
+    assert_int_equal(nlp_optim_new(&o, 1, &c), NLP_OK);
     assert_true(nlp_optim_lr_scale(o) == 1.0);
     float w = 0, g = 1;
     assert_true(nlp_optim_lr(o) == 1.0f);
@@ -343,7 +365,7 @@ static void test_lr_scale(void **state)
     assert_true(nlp_optim_lr(o) == (float)(0.5 * 0.3));
     /* Scale 1 gives the schedule's float bit for bit. */
     nlp_optim_set_lr_scale(o, 1.0);
-    assert_true(nlp_optim_lr(o) == nlp_optim_lr_at(&o->cfg, o->step));
+    assert_true(nlp_optim_lr(o) == nlp_optim_lr_at(nlp_optim_get_config(o), nlp_optim_steps(o)));
     nlp_optim_set_lr_scale(o, 0.5);
     nlp_optim_reset(o);
     assert_true(nlp_optim_lr_scale(o) == 1.0);
@@ -353,9 +375,11 @@ static void test_lr_scale(void **state)
     /* Adam with a scale moves exactly as Adam with the scaled rate. */
     nlp_optim_config_default(&c, NLP_OPTIM_ADAM);
     c.lr = 0.01;
-    nlp_optim *a = nlp_optim_new(NP, &c);
+    nlp_optim *a;
+    assert_int_equal(nlp_optim_new(&a, NP, &c), NLP_OK);
     c.lr = (double)(float)(0.01 * 0.5);
-    nlp_optim *b = nlp_optim_new(NP, &c);
+    nlp_optim *b;
+    assert_int_equal(nlp_optim_new(&b, NP, &c), NLP_OK);
     assert_non_null(a);
     assert_non_null(b);
     nlp_optim_set_lr_scale(a, 0.5);

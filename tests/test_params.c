@@ -17,8 +17,8 @@
 static void test_layout(void **state)
 {
     (void)state;
-    nlp_params *p = nlp_params_new();
-    assert_non_null(p);
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     int s1[2] = {3, 5}, s2[1] = {7}, s3[3] = {2, 2, 2};
     assert_int_equal(nlp_params_add(p, "a.weight", 2, s1), 0);
     assert_int_equal(nlp_params_add(p, "a.bias", 1, s2), 1);
@@ -53,7 +53,8 @@ static void test_layout(void **state)
 static void test_alloc_and_views(void **state)
 {
     (void)state;
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     assert_int_equal(nlp_params_alloc(p), NLP_EINVAL); /* empty */
     int s1[2] = {4, 3}, s2[1] = {5};
     for (int i = 0; i < 40; i++) { /* grows the view table */

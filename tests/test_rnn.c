@@ -92,7 +92,8 @@ static void test_matches_torch(void **state)
     (void)state;
     enum { T = 3, B = 2, I = 3, H = 2, L = 2, D = 2 };
     for (int cell = 0; cell < 3; cell++) {
-        nlp_params *p = nlp_params_new();
+        nlp_params *p;
+        assert_int_equal(nlp_params_new(&p), NLP_OK);
         nlp_rnn_config cfg;
         nlp_rnn_config_default(&cfg);
         cfg.cell = cell;
@@ -169,7 +170,8 @@ static double loss(void *c_)
 static void gradcheck_case(int cell, int L, int bidir, int masked, float dropout)
 {
     char label[128];
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_rnn_config cfg;
     nlp_rnn_config_default(&cfg);
     cfg.cell = cell;
@@ -273,7 +275,8 @@ static void test_gradcheck_gru(void **state)
 
 static nlp_rnn *make(nlp_params **pp, int cell, int L, int bidir, int I, int H, int T, int B)
 {
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_rnn_config cfg;
     nlp_rnn_config_default(&cfg);
     cfg.cell = cell;
@@ -389,7 +392,8 @@ static void test_truncated_bptt(void **state)
 static void test_refusals(void **state)
 {
     (void)state;
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_rnn_config cfg;
     nlp_rnn_config_default(&cfg);
     nlp_rnn *r = (nlp_rnn *)1;
@@ -415,7 +419,7 @@ static void test_refusals(void **state)
     assert_int_equal(nlp_rnn_new(&r2, &cfg, p, "r"), NLP_EINVAL); /* names taken */
     assert_null(r2);
     nlp_params_free(p);
-    p = nlp_params_new();
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_rnn_free(r);
     assert_int_equal(nlp_rnn_new(&r, &cfg, p, "r"), NLP_OK);
     assert_int_equal(nlp_params_alloc(p), NLP_OK);
@@ -444,7 +448,8 @@ static void test_refusals(void **state)
 static void test_dropout_determinism(void **state)
 {
     (void)state;
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_rnn_config cfg;
     nlp_rnn_config_default(&cfg);
     cfg.input = 3;
@@ -563,7 +568,8 @@ static void test_no_allocation(void **state)
 #ifdef COUNT_ALLOCS
     enum { T = 5, B = 3, I = 4, H = 6, L = 2 };
     for (int cell = 0; cell < 3; cell++) {
-        nlp_params *p = nlp_params_new();
+        nlp_params *p;
+        assert_int_equal(nlp_params_new(&p), NLP_OK);
         nlp_rnn_config cfg;
         nlp_rnn_config_default(&cfg);
         cfg.cell = cell;
@@ -658,7 +664,8 @@ static double step_loss(void *c_)
 static void step_gradcheck_case(int cell, int L, int masked, float dropout)
 {
     char label[128];
-    nlp_params *p = nlp_params_new();
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
     nlp_rnn_config cfg;
     nlp_rnn_config_default(&cfg);
     cfg.cell = cell;
@@ -863,7 +870,8 @@ static void test_step_no_allocation(void **state)
     (void)state;
     enum { T = 5, B = 3, I = 4, H = 6, L = 2, NS = L * B * H };
     for (int cell = 0; cell < 3; cell++) {
-        nlp_params *p = nlp_params_new();
+        nlp_params *p;
+        assert_int_equal(nlp_params_new(&p), NLP_OK);
         nlp_rnn_config cfg;
         nlp_rnn_config_default(&cfg);
         cfg.cell = cell;
@@ -963,7 +971,8 @@ static void test_step_refusals(void **state)
     nlp_params_free(p);
 
     /* Training with dropout needs an rng at every step. */
-    nlp_params *q = nlp_params_new();
+    nlp_params *q;
+    assert_int_equal(nlp_params_new(&q), NLP_OK);
     nlp_rnn_config cfg;
     nlp_rnn_config_default(&cfg);
     cfg.input = I;

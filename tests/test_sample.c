@@ -52,7 +52,9 @@ static void test_opts(void **state)
     nlp_sample_config_default(&o);
     o.top_k = -1;
     assert_int_equal(nlp_sample_config_check(&o), NLP_EINVAL);
-    assert_null(nlp_sample_new(0));
+    nlp_sampler *bad = (void *)&o;   /* a failed constructor must reset *out */
+    assert_int_equal(nlp_sample_new(&bad, 0), NLP_EINVAL);
+    assert_null(bad);
     nlp_sample_free(NULL);
 }
 
@@ -70,8 +72,8 @@ static void test_argmax(void **state)
 static void test_probs_temperature(void **state)
 {
     (void)state;
-    nlp_sampler *s = nlp_sample_new(N);
-    assert_non_null(s);
+    nlp_sampler *s;
+    assert_int_equal(nlp_sample_new(&s, N), NLP_OK);
     nlp_sample_config o;
     nlp_sample_config_default(&o);
     float p[N];
@@ -92,7 +94,8 @@ static void test_probs_temperature(void **state)
 static void test_temperature_zero_is_argmax(void **state)
 {
     (void)state;
-    nlp_sampler *s = nlp_sample_new(N);
+    nlp_sampler *s;
+    assert_int_equal(nlp_sample_new(&s, N), NLP_OK);
     nlp_sample_config o;
     nlp_sample_config_default(&o);
     nlp_rng r;
@@ -117,7 +120,8 @@ static void test_temperature_zero_is_argmax(void **state)
 static void test_top_k(void **state)
 {
     (void)state;
-    nlp_sampler *s = nlp_sample_new(N);
+    nlp_sampler *s;
+    assert_int_equal(nlp_sample_new(&s, N), NLP_OK);
     nlp_sample_config o;
     nlp_sample_config_default(&o);
     nlp_rng r;
@@ -151,7 +155,8 @@ static void test_top_k(void **state)
     assert_int_equal(nlp_sample_probs(s, logits8, &o, p), N);
     /* Ties at the boundary: the lower index wins, so exactly k are kept. */
     const float ties[4] = {1, 2, 2, 2};
-    nlp_sampler *s4 = nlp_sample_new(4);
+    nlp_sampler *s4;
+    assert_int_equal(nlp_sample_new(&s4, 4), NLP_OK);
     o.top_k = 2;
     o.temperature = 1;
     float p4[4];
@@ -167,7 +172,8 @@ static void test_top_k(void **state)
 static void test_top_p(void **state)
 {
     (void)state;
-    nlp_sampler *s = nlp_sample_new(N);
+    nlp_sampler *s;
+    assert_int_equal(nlp_sample_new(&s, N), NLP_OK);
     nlp_sample_config o;
     nlp_sample_config_default(&o);
     const long order[N] = {5, 2, 7, 4, 0, 3, 1, 6};
@@ -237,7 +243,8 @@ static void check_frequencies(nlp_sampler *s, const float *logits, size_t n,
 static void test_distribution_matches(void **state)
 {
     (void)state;
-    nlp_sampler *s = nlp_sample_new(N);
+    nlp_sampler *s;
+    assert_int_equal(nlp_sample_new(&s, N), NLP_OK);
     nlp_sample_config o;
     nlp_sample_config_default(&o);
     check_frequencies(s, logits8, N, &o, 1);
@@ -256,7 +263,8 @@ static void test_distribution_matches(void **state)
     float big[60];
     for (int i = 0; i < 60; i++)
         big[i] = (float)(i % 7) * 0.3f - (float)(i / 20);
-    nlp_sampler *s60 = nlp_sample_new(60);
+    nlp_sampler *s60;
+    assert_int_equal(nlp_sample_new(&s60, 60), NLP_OK);
     nlp_sample_config_default(&o);
     check_frequencies(s60, big, 60, &o, 6);
     o.top_p = 0.9;
@@ -270,7 +278,8 @@ static void test_distribution_matches(void **state)
 static void test_ban_and_infinities(void **state)
 {
     (void)state;
-    nlp_sampler *s = nlp_sample_new(N);
+    nlp_sampler *s;
+    assert_int_equal(nlp_sample_new(&s, N), NLP_OK);
     nlp_sample_config o;
     nlp_sample_config_default(&o);
     o.ban = 5;
@@ -285,7 +294,8 @@ static void test_ban_and_infinities(void **state)
     assert_int_equal(nlp_sample_draw(s, logits8, &o, &r), 2);
     nlp_sample_free(s);
 
-    nlp_sampler *one = nlp_sample_new(1);
+    nlp_sampler *one;
+    assert_int_equal(nlp_sample_new(&one, 1), NLP_OK);
     const float x1[1] = {0};
     nlp_sample_config_default(&o);
     assert_int_equal(nlp_sample_draw(one, x1, &o, &r), 0);
@@ -297,7 +307,8 @@ static void test_ban_and_infinities(void **state)
 
     /* -INFINITY and NaN logits are never drawn while others are finite. */
     const float inf[4] = {-INFINITY, 0.0f, NAN, -1.0f};
-    nlp_sampler *s4 = nlp_sample_new(4);
+    nlp_sampler *s4;
+    assert_int_equal(nlp_sample_new(&s4, 4), NLP_OK);
     nlp_sample_config_default(&o);
     for (int i = 0; i < 2000; i++) {
         long x = nlp_sample_draw(s4, inf, &o, &r);
@@ -318,7 +329,8 @@ static void test_ban_and_infinities(void **state)
 static void test_repeatable(void **state)
 {
     (void)state;
-    nlp_sampler *s = nlp_sample_new(N);
+    nlp_sampler *s;
+    assert_int_equal(nlp_sample_new(&s, N), NLP_OK);
     nlp_sample_config o;
     nlp_sample_config_default(&o);
     o.top_p = 0.95;

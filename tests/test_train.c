@@ -103,8 +103,7 @@ static task_ctx *task_new(uint64_t seed)
 {
     task_ctx *c = calloc(1, sizeof *c);
     assert_non_null(c);
-    c->p = nlp_params_new();
-    assert_non_null(c->p);
+    assert_int_equal(nlp_params_new(&c->p), NLP_OK);
     assert_true(nlp_params_add(c->p, "w", 1, (int[]){ D }) >= 0);
     assert_true(nlp_params_add(c->p, "b", 1, (int[]){ 1 }) >= 0);
     assert_int_equal(nlp_params_alloc(c->p), NLP_OK);
@@ -678,8 +677,8 @@ static void capture(outcome *o, const nlp_train *t, const task_ctx *c, const nlp
     o->res = *r;
     memcpy(o->params, c->p->data, NP * sizeof(float));
     const nlp_optim *opt = nlp_train_optim(t);
-    memcpy(o->m, opt->m, NP * sizeof(float));
-    memcpy(o->v, opt->v, NP * sizeof(float));
+    memcpy(o->m, nlp_optim_m(opt), NP * sizeof(float));
+    memcpy(o->v, nlp_optim_v(opt), NP * sizeof(float));
     o->calls = c->calls;
     o->model = slurp(out_path, &o->model_n);
     o->plot = slurp(plot_path, &o->plot_n);
@@ -1385,7 +1384,8 @@ static void test_config_and_arguments(void **state)
     k = make_task(tc, 1);
     k.save_model = NULL;
     assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_EINVAL);
-    nlp_params *empty = nlp_params_new();
+    nlp_params *empty;
+    assert_int_equal(nlp_params_new(&empty), NLP_OK);
     k = make_task(tc, 1);
     k.params = empty;
     assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_EINVAL);
@@ -1404,8 +1404,8 @@ static void test_config_and_arguments(void **state)
 static void test_rng_helpers(void **state)
 {
     (void)state;
-    nlp_model *m = nlp_model_new("linreg");
-    assert_non_null(m);
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "linreg"), NLP_OK);
     nlp_rng r, s;
     nlp_rng_seed(&r, 42);
     for (int i = 0; i < 5; i++)

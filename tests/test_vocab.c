@@ -22,8 +22,8 @@ static long add(nlp_vocab *v, const char *s)
 static void test_counting(void **state)
 {
     (void)state;
-    nlp_vocab *v = nlp_vocab_new();
-    assert_non_null(v);
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     assert_int_equal(nlp_vocab_size(v), 0);
     assert_int_equal(nlp_vocab_find_str(v, "a"), -1);
     assert_int_equal(add(v, "the"), 0);
@@ -53,7 +53,8 @@ static void test_counting(void **state)
 static void test_growth_and_long_words(void **state)
 {
     (void)state;
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     char buf[32];
     enum { N = 50000 };
     for (int i = 0; i < N; i++) {
@@ -81,7 +82,8 @@ static void test_growth_and_long_words(void **state)
 static void test_sort_prune_pin(void **state)
 {
     (void)state;
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     assert_int_equal(nlp_vocab_add_count(v, "</s>", 4, 0), 0);
     nlp_vocab_pin(v);
     assert_int_equal(nlp_vocab_pinned(v), 1);
@@ -125,7 +127,8 @@ static void test_sort_prune_pin(void **state)
 static void test_save_load(void **state)
 {
     (void)state;
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     nlp_vocab_add_count(v, "</s>", 4, 7);
     nlp_vocab_add_count(v, "new york", 8, 5);
     nlp_vocab_add_count(v, "città", strlen("città"), 2);
@@ -139,7 +142,8 @@ static void test_save_load(void **state)
     buf[n] = '\0';
     assert_string_equal(buf, "</s> 7\nnew york 5\ncittà 2\n");
     rewind(f);
-    nlp_vocab *w = nlp_vocab_new();
+    nlp_vocab *w;
+    assert_int_equal(nlp_vocab_new(&w), NLP_OK);
     assert_int_equal(nlp_vocab_load(w, f, "v.txt", &e), NLP_OK);
     assert_int_equal(nlp_vocab_size(w), 3);
     assert_int_equal(nlp_vocab_find_str(w, "new york"), 1);
@@ -148,7 +152,7 @@ static void test_save_load(void **state)
     nlp_vocab_free(w);
 
     /* A pinned symbol already present takes the listed count. */
-    w = nlp_vocab_new();
+    assert_int_equal(nlp_vocab_new(&w), NLP_OK);
     nlp_vocab_add_count(w, "</s>", 4, 0);
     nlp_vocab_pin(w);
     f = tmpfile();
@@ -172,7 +176,8 @@ static void test_save_load(void **state)
 /* Loads text; expects code and "file:line: ..." starting with prefix. */
 static void bad_load(const char *text, int code, const char *prefix)
 {
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     FILE *f = tmpfile();
     fputs(text, f);
     rewind(f);
@@ -202,7 +207,8 @@ static void test_load_errors(void **state)
 static void test_blob(void **state)
 {
     (void)state;
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     nlp_vocab_add_count(v, "<unk>", 5, 0);
     nlp_vocab_pin(v);
     nlp_vocab_add_count(v, "a\nb", 3, 4);

@@ -29,8 +29,8 @@
 
 static void check_huffman(const int64_t *counts, long n)
 {
-    nlp_w2v_huffman *h = nlp_w2v_huffman_new(counts, n);
-    assert_non_null(h);
+    nlp_w2v_huffman *h;
+    assert_int_equal(nlp_w2v_huffman_new(&h, counts, n), NLP_OK);
     double kraft = 0;
     for (long i = 0; i < n; i++) {
         int64_t len = h->offset[i + 1] - h->offset[i];
@@ -65,7 +65,8 @@ static void test_huffman(void **state)
     int64_t a[] = {45, 13, 12, 16, 9, 5};
     check_huffman(a, 6);
     /* Textbook example (CLRS 16.3): code lengths 1,3,3,3,4,4. */
-    nlp_w2v_huffman *h = nlp_w2v_huffman_new(a, 6);
+    nlp_w2v_huffman *h;
+    assert_int_equal(nlp_w2v_huffman_new(&h, a, 6), NLP_OK);
     int want[] = {1, 3, 3, 3, 4, 4};
     for (int i = 0; i < 6; i++)
         assert_int_equal(h->offset[i + 1] - h->offset[i], want[i]);
@@ -87,8 +88,8 @@ static void test_unigram(void **state)
     (void)state;
     int64_t counts[] = {1000, 500, 100, 10, 1, 0, 50};
     long n = 7;
-    nlp_w2v_unigram *u = nlp_w2v_unigram_new(counts, n, 0.75, 1);
-    assert_non_null(u);
+    nlp_w2v_unigram *u;
+    assert_int_equal(nlp_w2v_unigram_new(&u, counts, n, 0.75, 1), NLP_OK);
     double w[7], sum = 0;
     for (long i = 0; i < n; i++) {
         w[i] = i < 1 ? 0 : pow((double)counts[i], 0.75);
@@ -113,7 +114,13 @@ static void test_unigram(void **state)
     nlp_w2v_unigram_free(u);
     /* Nothing to draw: refused. */
     int64_t zero[] = {5, 0};
-    assert_null(nlp_w2v_unigram_new(zero, 2, 0.75, 1));
+    nlp_w2v_unigram *bad = (void *)zero;   /* a failed constructor must reset *out */
+    assert_int_equal(nlp_w2v_unigram_new(&bad, zero, 2, 0.75, 1), NLP_EINVAL);
+    assert_null(bad);
+    assert_int_equal(nlp_w2v_unigram_new(&bad, zero, 0, 0.75, 1), NLP_EINVAL);
+    nlp_w2v_huffman *hbad = (void *)zero;
+    assert_int_equal(nlp_w2v_huffman_new(&hbad, zero, -1), NLP_EINVAL);
+    assert_null(hbad);
     nlp_w2v_unigram_free(NULL);
 }
 
@@ -132,7 +139,8 @@ static void test_count(void **state)
 {
     (void)state;
     FILE *f = text_file("the cat\tsat\n\non  the\r\nmat the\n");
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     assert_int_equal(nlp_w2v_vocab_init(v), NLP_OK);
     nlp_error e;
     assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
@@ -153,7 +161,7 @@ static void test_count(void **state)
     memset(s, 'y', big);
     strcpy(s + big, " x\n");
     f = text_file(s);
-    v = nlp_vocab_new();
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     nlp_w2v_vocab_init(v);
     assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
     assert_int_equal(nlp_vocab_size(v), 3);
@@ -164,7 +172,7 @@ static void test_count(void **state)
 
     /* max_words bounds the table: words of count 1 go first. */
     f = text_file("a a a b c d e f g a\n");
-    v = nlp_vocab_new();
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     nlp_w2v_vocab_init(v);
     assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 4, "t", &e), NLP_OK);
     assert_true(nlp_vocab_size(v) <= 4);
@@ -221,7 +229,8 @@ static void small_config(nlp_w2v_config *c, int cbow, int hs, int neg, int share
 /* Counts f (min-count 1) into a new vocabulary. */
 static nlp_vocab *count_vocab(FILE *f)
 {
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     nlp_error e;
     nlp_w2v_vocab_init(v);
     assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
@@ -474,7 +483,8 @@ static void test_issue11_13_thread_errno(void **state)
         assert_string_equal(msg, "corpus-dir: read error: Is a directory");
         nlp_w2v_free(m);
     }
-    nlp_vocab *v2 = nlp_vocab_new();
+    nlp_vocab *v2;
+    assert_int_equal(nlp_vocab_new(&v2), NLP_OK);
     nlp_w2v_vocab_init(v2);
     nlp_error e;
     errno = 0;
@@ -518,7 +528,8 @@ static void test_slices_exact(void **state)
     fputs("zz", f);
     fflush(f);
     long size = ftell(f);
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     nlp_error e;
     nlp_w2v_vocab_init(v);
     assert_int_equal(nlp_w2v_count_fd(v, fileno(f), 0, "t", &e), NLP_OK);
@@ -599,7 +610,8 @@ static void test_new_nomem(void **state)
 static void test_config_errors(void **state)
 {
     (void)state;
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     nlp_w2v_vocab_init(v);
     nlp_vocab_add(v, "a", 1);
     nlp_w2v_config c;
@@ -623,7 +635,8 @@ static void test_config_errors(void **state)
 
 static nlp_vocab *words3(void)
 {
-    nlp_vocab *v = nlp_vocab_new();
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
     nlp_vocab_add(v, "</s>", 4);
     nlp_vocab_add(v, "città", strlen("città"));
     nlp_vocab_add(v, "b", 1);
@@ -740,7 +753,8 @@ static void test_vectors_text_exact(void **state)
                 x[i] = (float)ldexp((double)nlp_rng_below(&r, 1 << 20), -(int)nlp_rng_below(&r, 30));
         }
     }
-    nlp_vocab *w = nlp_vocab_new();
+    nlp_vocab *w;
+    assert_int_equal(nlp_vocab_new(&w), NLP_OK);
     nlp_vocab_add(w, "w", 1);
     char *got = NULL, *want = NULL;
     size_t gn = 0, wn = 0;

@@ -13,25 +13,26 @@
 ** characters outside the vocabulary that probability, and generation never
 ** emits <unk>.
 **
-** Training (nlp_charlm_trainer): the training ids are cut into B parallel
-** streams of L = n/B consecutive characters, stream b = ids[b*L, (b+1)*L);
-** each step takes the next T characters of every stream as a (T,B) batch,
-** predicts the T following ones, and back-propagates through those T steps
-** only (truncated BPTT) while the recurrent state is carried to the next
-** chunk.  An epoch ends when a stream has fewer than T+1 characters left;
-** the state is then reset.  This is exactly the data order of
-** ../shared/anchors/torch_charlm.py.
-**
-** Everything a run depends on (parameters, optimiser moments, the carried
-** state, the stream position, the epoch, the dropout rng) is saved by
-** nlp_charlm_checkpoint_save(), so a resumed run on one thread makes the
-** same floating-point operations in the same order as an uninterrupted one.
+** Training (nlp_charlm_trainer, a task of the shared loop in nlp/train.h):
+** the training ids are cut into B parallel streams of L = n/B consecutive
+** characters, stream b = ids[b*L, (b+1)*L); each step takes the next T
+** characters of every stream as a (T,B) batch, predicts the T following
+** ones, and back-propagates through those T steps only (truncated BPTT)
+** while the recurrent state is carried to the next chunk.  An epoch ends
+** when a stream has fewer than T+1 characters left; the state is then
+** reset.  This is exactly the data order of
+** ../shared/anchors/torch_charlm.py.  The harness owns the optimiser,
+** clipping, limits, validation and checkpoints; the trainer's checkpoint
+** state (the carried state, the stream position, the dropout rng) makes a
+** resumed run on one thread repeat the same floating-point operations in
+** the same order as an uninterrupted one.
 **
 ** Model files (nlp/model.h) have kind "charlm": metadata with the
 ** hyperparameters, the vocabulary blob "vocab", one tensor per parameter
 ** view (PyTorch-style names, e.g. "rnn.weight_hh_l0"); a checkpoint adds
-** "train.*" metadata, the optimiser state and the carried state tensors,
-** and can be used as a model too (its weights are the latest, not the best).
+** the harness's "train.*" metadata and optimiser state and the trainer's
+** "charlm.*" state (nlp_charlm_trainer_task), and can be used as a model
+** too (its weights are the latest, not the best).
 */
 #ifndef NLP_CHARLM_H
 #define NLP_CHARLM_H
@@ -40,14 +41,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <nlp/codepoints.h>
 #include <nlp/embed.h>
 #include <nlp/error.h>
 #include <nlp/linear.h>
 #include <nlp/model.h>
-#include <nlp/optim.h>
 #include <nlp/params.h>
 #include <nlp/rng.h>
 #include <nlp/rnn.h>
+#include <nlp/train.h>
 #include <nlp/vocab.h>
 
 #define NLP_CHARLM_KIND "charlm"      /* model-file kind */
@@ -56,40 +58,6 @@
 #define NLP_CHARLM_EVAL_STREAMS 32    /* most parallel streams of nlp_charlm_eval */
 #define NLP_CHARLM_EVAL_SEGMENT 1024  /* fewest predictions per stream */
 #define NLP_CHARLM_EVAL_T 64          /* steps per chunk of nlp_charlm_eval */
-
-/* ==== Text: UTF-8 in, code points out =================================== */
-
-/* A text as code points; after nlp_charlm_encode() the same array holds ids. */
-typedef struct nlp_charlm_text {
-    int32_t *cp;     /* (n) code points (or ids once encoded); malloc'd */
-    size_t n;        /* characters */
-    size_t cap;      /* allocated entries in cp */
-    size_t nbad;     /* ill-formed UTF-8 sequences replaced by U+FFFD */
-} nlp_charlm_text;
-
-/* Called once per input line holding invalid UTF-8 (e->file, e->line set). */
-typedef void (*nlp_charlm_warn_fn)(void *ctx, const nlp_error *e);
-
-/* Sets t to the empty text. */
-void nlp_charlm_text_init(nlp_charlm_text *t);
-
-/* Frees t's array and empties it; t itself is the caller's. */
-void nlp_charlm_text_free(nlp_charlm_text *t);
-
-/*
-** Reads all of f (UTF-8) and appends its code points to t.  name names f in
-** messages ("-" for stdin is fine).  Each ill-formed sequence (maximal
-** subpart, see nlp/utf8.h) becomes one U+FFFD and t->nbad grows; warn (may
-** be NULL) is called once per line that had any, with "invalid UTF-8" and
-** the 1-based line.  With strict != 0 the first one is an error instead:
-** NLP_EUTF8 with file and line in e.  Other errors: NLP_EIO, NLP_ENOMEM.
-*/
-int nlp_charlm_text_read(nlp_charlm_text *t, FILE *f, const char *name, int strict,
-                         nlp_charlm_warn_fn warn, void *ctx, nlp_error *e);
-
-/* As nlp_charlm_text_read for the n bytes at s (one "file" called name). */
-int nlp_charlm_text_append(nlp_charlm_text *t, const char *s, size_t n, const char *name,
-                           int strict, nlp_charlm_warn_fn warn, void *ctx, nlp_error *e);
 
 /*
 ** Builds a character vocabulary from the code points cp[0..n): "<unk>"
@@ -161,7 +129,7 @@ const char *nlp_charlm_utf8(const nlp_charlm *m, int id, size_t *len);
 ** Replaces the code points of t by their ids, in place; *nunk (may be
 ** NULL) receives how many were not in the vocabulary (now <unk>).
 */
-void nlp_charlm_encode(const nlp_charlm *m, nlp_charlm_text *t, size_t *nunk);
+void nlp_charlm_encode(const nlp_charlm *m, nlp_codepoints *t, size_t *nunk);
 
 /* ==== Evaluation ========================================================= */
 
@@ -183,8 +151,8 @@ double nlp_charlm_bpc(const nlp_charlm_score *s);
 ** stream), each from a zero state carried across chunks of
 ** NLP_CHARLM_EVAL_T steps; a segment is long enough that its cold start
 ** costs little.  The result depends only on the model and the text, so
-** training's validation figure equals charlm-score's on the same text.  No dropout.  Allocates its buffers (and may grow the rnn
-** workspace).  Returns NLP_OK (a text of fewer than 2 ids scores nothing),
+** training's validation figure equals charlm-score's on the same text.
+** No dropout.  Allocates its buffers (and may grow the rnn workspace).  Returns NLP_OK (a text of fewer than 2 ids scores nothing),
 ** NLP_ERANGE for an id outside the vocabulary, or NLP_ENOMEM.
 */
 int nlp_charlm_eval(nlp_charlm *m, const int32_t *ids, size_t n, nlp_charlm_score *out);
@@ -215,68 +183,99 @@ void nlp_charlm_state_reset(nlp_charlm_state *s, const nlp_charlm *m);
 */
 int nlp_charlm_step(nlp_charlm *m, nlp_charlm_state *s, int id);
 
-/* ==== Training ========================================================== */
+/* ==== Training: a task of the shared harness (nlp/train.h) ============== */
 
 typedef struct nlp_charlm_train_config {
     int batch;              /* B parallel streams; 32 */
     int seq_len;            /* T steps per chunk; 64 */
-    float clip;             /* global gradient-norm limit, 0 = none; 5 */
-    nlp_optim_config optim; /* Adam, lr 2e-3 */
     uint64_t seed;          /* dropout rng; 1 */
 } nlp_charlm_train_config;
 
 /* Fills c with the defaults written next to each field. */
 void nlp_charlm_train_config_default(nlp_charlm_train_config *c);
 
-typedef struct nlp_charlm_trainer {
-    nlp_charlm *m;               /* the model trained (not owned) */
-    nlp_charlm_train_config cfg;
-    const int32_t *ids;          /* (n) training ids (not owned) */
-    size_t n;
-    size_t L;                    /* characters per stream: n / batch */
-    long steps_per_epoch;        /* floor((L-1) / seq_len) */
-    /* Position: everything below is saved in a checkpoint. */
-    long epoch;                  /* epochs completed */
-    long step;                   /* steps done in all */
-    size_t pos;                  /* start of the next chunk in each stream */
-    nlp_rng rng;                 /* dropout masks */
-    double epoch_nats;           /* training loss so far in this epoch */
-    size_t epoch_count;          /* predictions so far in this epoch */
-    double last_epoch_nats;      /* totals of the last completed epoch */
-    size_t last_epoch_count;     /* (for reports; not saved) */
-    float *h, *c;                /* (L,B,H) carried state; c for LSTM only */
-    nlp_optim *opt;
-    /* Workspace, allocated once. */
-    int *x_ids, *y_ids;          /* (T,B) inputs and targets */
-    float *emb, *demb;           /* (T,B,E) */
-    float *y, *dy;               /* (T,B,H) rnn output and its gradient */
-    float *yd, *mask;            /* (T,B,H) output after dropout, its mask */
-    float *logits;               /* (T,B,V), gradient in place */
-} nlp_charlm_trainer;
+/*
+** Reads the configuration a charlm checkpoint was written with into c.
+** Returns NLP_OK, or NLP_EFORMAT ("not a checkpoint", or a value out of
+** range) with e filled.
+*/
+int nlp_charlm_train_config_read(nlp_charlm_train_config *c, const nlp_model *ckpt,
+                                 nlp_error *e);
+
+typedef struct nlp_charlm_trainer nlp_charlm_trainer; /* opaque */
 
 /*
-** A trainer for m over ids[0..n) (borrowed: must outlive it).  Needs
-** n >= batch * (seq_len + 1); grows m's workspace to (seq_len, batch).
-** Returns NLP_OK with *out set, NLP_EINVAL (bad config), NLP_EEMPTY (text
-** too short; e->text says how long it must be) or NLP_ENOMEM.
+** A trainer for m over the training ids ids[0..n) and the validation ids
+** valid[0..nvalid) (both borrowed: they must outlive it; nvalid < 2 means
+** no validation).  Needs n >= batch * (seq_len + 1); grows m's workspace
+** to (seq_len, batch) and, with validation, to what nlp_charlm_eval uses.
+** Returns NLP_OK with *out set, NLP_EINVAL (bad config, seq_len * batch too
+** large), NLP_EEMPTY (text too short; e->text says how long it must be),
+** NLP_ERANGE (an id outside the vocabulary) or NLP_ENOMEM, with e filled.
 */
 int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
-                           const nlp_charlm_train_config *cfg,
-                           const int32_t *ids, size_t n, nlp_error *e);
+                           const nlp_charlm_train_config *cfg, const int32_t *ids, size_t n,
+                           const int32_t *valid, size_t nvalid, nlp_error *e);
 
 /* Frees the trainer (not the model or the ids).  NULL is a no-op. */
 void nlp_charlm_trainer_free(nlp_charlm_trainer *t);
 
 /*
-** One training step on the next chunk: forward, loss, backward, clipping,
-** optimiser update.  Adds the chunk's loss to epoch_nats/epoch_count and
-** stores its mean (nats per character) in *loss (may be NULL).  Returns 1
-** when this step ended an epoch (position, carried state and the epoch_*
-** sums are reset, their totals moved to last_epoch_*, and epoch is
-** incremented), 0 otherwise, or NLP_ERANGE when the loss or the gradient
-** is not finite (diverged; the weights are not updated).
+** The trainer as a task for nlp_train_new() (owned by t, valid while t
+** is): kind "charlm", metric "bpc" (validation bits per character with
+** nlp_charlm_eval, lower is better; no evaluate without validation text),
+** unit "chars", params m->params, and
+**   step        nlp_charlm_trainer_step;
+**   save_model  the hyperparameters and the vocabulary (the harness adds
+**               the weights), so the file loads with nlp_charlm_load;
+**   save_state  batch, seq_len, seed, the stream position, epochs, the
+**               dropout rng, the carried state and a check of the texts;
+**   load_state  the inverse, every number range-checked: a checkpoint of
+**               another text, batch or seq_len is NLP_EFORMAT.
 */
-int nlp_charlm_train_step(nlp_charlm_trainer *t, double *loss);
+const nlp_train_task *nlp_charlm_trainer_task(nlp_charlm_trainer *t);
+
+/*
+** Forward and backward on the next chunk: the next seq_len characters of
+** every stream as a (T,B) batch, predicting the following ones, the
+** recurrent state carried in from the previous chunk.  ADDS the gradient
+** of the chunk's mean cross-entropy to m->params->grad (zeroing, clipping
+** and the update are the caller's: the harness's).  *loss (may be NULL):
+** the chunk's mean loss in bits per character, the unit of the metric;
+** *count (may be NULL): the characters predicted, T*B.  Returns 0, 1 when
+** the chunk was the last of an epoch (the position is back at the start,
+** the carried state zero), or a negative NLP_E* code with e filled.
+*/
+int nlp_charlm_trainer_step(nlp_charlm_trainer *t, double *loss, double *count, nlp_error *e);
+
+/* Characters per stream, L = n / batch; stream b is ids[b*L, (b+1)*L). */
+size_t nlp_charlm_trainer_stream_length(const nlp_charlm_trainer *t);
+
+/* Steps per epoch, floor((L - 1) / seq_len). */
+long nlp_charlm_trainer_steps_per_epoch(const nlp_charlm_trainer *t);
+
+/* Offset in every stream of the next chunk (0 at the start of an epoch). */
+size_t nlp_charlm_trainer_position(const nlp_charlm_trainer *t);
+
+/* Epochs this trainer has completed (over resumes). */
+long nlp_charlm_trainer_epochs(const nlp_charlm_trainer *t);
+
+/*
+** Throughput of this process: the steps it ran, and the seconds they and
+** the updates after them took as the harness ran the task (from the start
+** of one step to the next callback; validation and saving excluded), so
+** run_steps * T * B / run_seconds is the training speed in characters per
+** second that bench/charlm.sh compares.
+*/
+long nlp_charlm_trainer_run_steps(const nlp_charlm_trainer *t);
+double nlp_charlm_trainer_run_seconds(const nlp_charlm_trainer *t);
+
+/*
+** The (T,B) input and target ids of the last chunk stepped, time-major
+** (row t*B + b is stream b at step t); owned by t.  For tests.
+*/
+void nlp_charlm_trainer_chunk(const nlp_charlm_trainer *t, const int **inputs,
+                              const int **targets);
 
 /* ==== Files ============================================================= */
 
@@ -290,41 +289,16 @@ int nlp_charlm_save(const nlp_charlm *m, const char *path, const char *const *me
 
 /*
 ** Loads a model (or a checkpoint) of kind "charlm" from path, with its
-** workspace sized for max_T x max_B.  Returns NLP_OK with *out set, or the
-** errors of nlp_model_load (NLP_EKIND for another tool's model,
-** NLP_ETRUNCATED, NLP_ECHECKSUM, ...) and NLP_EFORMAT for a charlm file
-** whose content does not add up; e names the file.
-** If file is not NULL, *file receives the loaded nlp_model (caller frees
-** it with nlp_model_free) for reading more metadata; else it is freed.
+** workspace sized for max_T x max_B.  The hyperparameters are checked
+** against the tensors present in the file before anything is allocated for
+** the model.  Returns NLP_OK with *out set, or the errors of nlp_model_load
+** (NLP_EKIND for another tool's model, NLP_ETRUNCATED, NLP_ECHECKSUM, ...)
+** and NLP_EFORMAT for a charlm file whose content does not add up; e names
+** the file.  If file is not NULL, *file receives the loaded nlp_model
+** (caller frees it with nlp_model_free) for reading more metadata or
+** resuming (nlp_train_resume); else it is freed.
 */
 int nlp_charlm_load(nlp_charlm **out, const char *path, int max_T, int max_B,
                     nlp_model **file, nlp_error *e);
-
-/*
-** Writes everything needed to resume t to path: the model as
-** nlp_charlm_save would, plus its training configuration (with the
-** optimiser's current settings, t->opt->cfg, so a learning rate lowered
-** during training is kept), position, rng, carried state and optimiser
-** state, and the metadata pairs in meta.
-*/
-int nlp_charlm_checkpoint_save(const nlp_charlm_trainer *t, const char *path,
-                               const char *const *meta, nlp_error *e);
-
-/*
-** Restores a trainer's position, rng, carried state and optimiser from a
-** checkpoint file already loaded as file (by nlp_charlm_load), into t,
-** which must have been made for that model with the configuration read by
-** nlp_charlm_checkpoint_config.  Returns NLP_OK or NLP_EFORMAT (not a
-** checkpoint, or not matching t) with e filled.
-*/
-int nlp_charlm_checkpoint_restore(nlp_charlm_trainer *t, const nlp_model *file,
-                                  nlp_error *e);
-
-/*
-** Reads the training configuration stored in a checkpoint into c.
-** Returns NLP_OK or NLP_EFORMAT ("not a checkpoint") with e filled.
-*/
-int nlp_charlm_checkpoint_config(const nlp_model *file, nlp_charlm_train_config *c,
-                                 nlp_error *e);
 
 #endif

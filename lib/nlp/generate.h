@@ -73,7 +73,7 @@ void nlp_generate_reset(nlp_generator *g);
 int nlp_generate_prime(nlp_generator *g, const char *s, size_t n);
 
 /*
-** The same for code points cp[0..n) (e.g. an nlp_charlm_text before
+** The same for code points cp[0..n) (e.g. an nlp_codepoints text before
 ** nlp_charlm_encode).  Returns NLP_OK, or NLP_EINVAL for a value that is
 ** not a Unicode scalar value (then nothing is fed).
 */

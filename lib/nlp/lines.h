@@ -22,11 +22,12 @@ enum {
 };
 
 /*
-** Starts reading f (not closed by the reader; the caller keeps owning it).
-** flags: 0 or NLP_LINES_STRIP_CR.  Returns NULL when out of memory.
-** Free with nlp_lines_free.
+** Sets *out to a reader of f (not closed by the reader; the caller keeps
+** owning it) and returns NLP_OK.  flags: 0 or NLP_LINES_STRIP_CR.  Returns
+** NLP_EINVAL when f is NULL or flags has another bit, NLP_ENOMEM when out
+** of memory; *out is NULL on failure.  Free with nlp_lines_free.
 */
-nlp_lines *nlp_lines_new(FILE *f, int flags);
+int nlp_lines_new(nlp_lines **out, FILE *f, int flags);
 
 /*
 ** Reads the next line.  Returns 1 with *line pointing at its bytes (NUL-

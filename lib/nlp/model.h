@@ -55,7 +55,7 @@
 ** share one directory through a network file system.)
 **
 ** Writing:
-**     nlp_model *m = nlp_model_new("charlm");
+**     rc = nlp_model_new(&m, "charlm");
 **     nlp_model_set_meta(m, "hidden", "256");
 **     nlp_model_add_tensor(m, "params", p->w, 1, (size_t[]){p->n});
 **     nlp_model_add_blob(m, "vocab", buf, len);
@@ -91,10 +91,12 @@ typedef struct nlp_model nlp_model;
 /* ---- building and saving ---- */
 
 /*
-** An empty model of the given kind (copied; non-empty, no NUL).  Returns
-** NULL when out of memory or kind is empty.  Free with nlp_model_free().
+** Sets *out to an empty model of the given kind (copied; non-empty) and
+** returns NLP_OK; the caller owns it and frees it with nlp_model_free().
+** Returns NLP_EINVAL when kind is NULL or empty, NLP_ENOMEM when out of
+** memory; *out is NULL on failure.
 */
-nlp_model *nlp_model_new(const char *kind);
+int nlp_model_new(nlp_model **out, const char *kind);
 
 /* Frees m and everything it owns (not the data added by pointer); NULL is a
 ** no-op. */

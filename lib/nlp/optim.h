@@ -78,27 +78,25 @@ int nlp_optim_config_check(const nlp_optim_config *c);
 */
 float nlp_optim_lr_at(const nlp_optim_config *c, long t);
 
-typedef struct nlp_optim {
-    nlp_optim_config cfg;  /* may be changed between steps (e.g. cfg.lr) */
-    size_t n;              /* number of parameters */
-    long step;             /* updates done so far; Adam's t is step+1 */
-    float *m;              /* (n) SGD/RMSprop momentum buffer, Adam first
-                              moment; NULL when the rule needs none */
-    float *v;              /* (n) Adam second moment, RMSprop square
-                              average; NULL when the rule needs none */
-    double lr_scale;       /* factor on the schedule's rate; 1 (see
-                              nlp_optim_set_lr_scale) */
-} nlp_optim;
+/*
+** The optimiser: its configuration, step count, moment buffers and
+** learning-rate scale.  Opaque: read it through the accessors below
+** (nlp_optim_get_config, _size, _steps, _m, _v) and change the rate only
+** with nlp_optim_set_lr_scale.
+*/
+typedef struct nlp_optim nlp_optim;
 
 /*
-** An optimiser for n parameters with configuration c (copied).  The state
-** buffers start at zero and step at 0.  Returns NULL when out of memory, n
-** is 0 or c fails nlp_optim_config_check().  Free with nlp_optim_free().
+** Sets *out to an optimiser for n parameters with configuration c (copied)
+** and returns NLP_OK; the caller owns it and frees it with nlp_optim_free().
+** The state buffers start at zero and step at 0.  Returns NLP_EINVAL when n
+** is 0 or c is NULL or fails nlp_optim_config_check(), NLP_ENOMEM when out
+** of memory; *out is NULL on failure.
 **
 ** Which buffers exist (non-NULL): SGD with momentum: m; Adam: m and v;
 ** RMSprop: v, plus m when momentum > 0.  Plain SGD: neither.
 */
-nlp_optim *nlp_optim_new(size_t n, const nlp_optim_config *c);
+int nlp_optim_new(nlp_optim **out, size_t n, const nlp_optim_config *c);
 
 /* Frees o and its state; NULL is a no-op. */
 void nlp_optim_free(nlp_optim *o);
@@ -131,6 +129,31 @@ void nlp_optim_set_lr_scale(nlp_optim *o, double scale);
 
 /* The current factor (1 unless set). */
 double nlp_optim_lr_scale(const nlp_optim *o);
+
+/* The configuration o was made with (its own copy; valid while o lives). */
+const nlp_optim_config *nlp_optim_get_config(const nlp_optim *o);
+
+/* The number of parameters o updates (n of nlp_optim_new). */
+size_t nlp_optim_size(const nlp_optim *o);
+
+/* Updates done so far (Adam's t is this + 1). */
+long nlp_optim_steps(const nlp_optim *o);
+
+/*
+** The state buffers, n floats each, or NULL when the rule needs none (see
+** nlp_optim_new): m is the SGD/RMSprop momentum buffer or Adam's first
+** moment, v Adam's second moment or RMSprop's square average.  They belong
+** to o; a loader restoring saved state may write them (nlp_model_read_optim).
+*/
+float *nlp_optim_m(const nlp_optim *o);
+float *nlp_optim_v(const nlp_optim *o);
+
+/*
+** Sets the number of updates done, for a loader restoring saved state with
+** nlp_optim_m/_v (the schedule and Adam's bias correction depend on it).
+** Returns NLP_OK, or NLP_EINVAL when steps is negative (o is unchanged).
+*/
+int nlp_optim_set_steps(nlp_optim *o, long steps);
 
 /* Euclidean norm of g (n floats), accumulated in double. */
 double nlp_optim_grad_norm(const float *g, size_t n);

@@ -9,7 +9,8 @@
 ** over n floats (it allocates its own moments of the same length n), and a
 ** model file saves and loads the buffer view by view (name, shape, data).
 **
-**     nlp_params *p = nlp_params_new();
+**     nlp_params *p;
+**     nlp_params_new(&p);                           // check the code
 **     nlp_embed_init(&emb, p, "embed", V, E);      // layout
 **     nlp_rnn_new(&rnn, &cfg, p, "rnn");            // layout
 **     nlp_params_alloc(p);                          // one allocation
@@ -49,9 +50,12 @@ typedef struct nlp_params {
     int cap;              /* allocated entries in views */
 } nlp_params;
 
-/* A new empty parameter set in the layout phase, or NULL when out of memory.
-** Free with nlp_params_free(). */
-nlp_params *nlp_params_new(void);
+/*
+** Sets *out to a new empty parameter set in the layout phase and returns
+** NLP_OK; the caller owns it and frees it with nlp_params_free().  Returns
+** NLP_ENOMEM (and sets *out to NULL) when out of memory.
+*/
+int nlp_params_new(nlp_params **out);
 
 /* Releases p, its views and both buffers.  NULL is a no-op. */
 void nlp_params_free(nlp_params *p);

@@ -41,10 +41,12 @@ int nlp_sample_config_check(const nlp_sample_config *o);
 typedef struct nlp_sampler nlp_sampler;
 
 /*
-** A sampler for distributions over n symbols (n >= 1).  Returns NULL when out
-** of memory or n is 0.  Free with nlp_sample_free().
+** Sets *out to a sampler for distributions over n symbols (n >= 1) and
+** returns NLP_OK; the caller owns it and frees it with nlp_sample_free().
+** Returns NLP_EINVAL when n is 0, NLP_ENOMEM when out of memory; *out is
+** NULL on failure.
 */
-nlp_sampler *nlp_sample_new(size_t n);
+int nlp_sample_new(nlp_sampler **out, size_t n);
 
 /* Frees s; NULL is a no-op. */
 void nlp_sample_free(nlp_sampler *s);

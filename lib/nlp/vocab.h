@@ -37,8 +37,12 @@ typedef struct nlp_vocab nlp_vocab;
 /* Longest word accepted (bytes): the blob format stores lengths as uint32. */
 #define NLP_VOCAB_MAX_WORD ((size_t)UINT32_MAX - 1)
 
-/* A new, empty vocabulary, or NULL when out of memory.  Free with nlp_vocab_free. */
-nlp_vocab *nlp_vocab_new(void);
+/*
+** Sets *out to a new, empty vocabulary and returns NLP_OK; the caller owns
+** it and frees it with nlp_vocab_free().  Returns NLP_ENOMEM (and sets *out
+** to NULL) when out of memory.
+*/
+int nlp_vocab_new(nlp_vocab **out);
 
 /* Frees v and every string it holds.  NULL is a no-op. */
 void nlp_vocab_free(nlp_vocab *v);

@@ -154,7 +154,11 @@ int nlp_w2v_classes(const float *vectors, long n, int dim, int k, int iter, int3
 ** code length L (<= n-1), code[i][0..L-1] the bits (root first) and
 ** point[i][0..L-1] the inner-node indices (0..n-2, root = n-2) on the path,
 ** as word2vec's CreateBinaryTree.  Storage is flat: bits and points of word
-** i start at offset[i].  Free with nlp_w2v_huffman_free.  NULL on ENOMEM.
+** i start at offset[i].
+** nlp_w2v_huffman_new sets *out to the coding of counts[0..n-1] and returns
+** NLP_OK; the caller owns it and frees it with nlp_w2v_huffman_free.
+** Returns NLP_EINVAL when n < 0 or n > INT32_MAX, NLP_ENOMEM when out of
+** memory; *out is NULL on failure.
 */
 typedef struct nlp_w2v_huffman {
     long n;            /* leaves */
@@ -163,19 +167,23 @@ typedef struct nlp_w2v_huffman {
     int32_t *points;   /* inner-node ids */
 } nlp_w2v_huffman;
 
-nlp_w2v_huffman *nlp_w2v_huffman_new(const int64_t *counts, long n);
+int nlp_w2v_huffman_new(nlp_w2v_huffman **out, const int64_t *counts, long n);
 void nlp_w2v_huffman_free(nlp_w2v_huffman *h);
 
 /*
 ** Negative-sampling distribution: P(i) proportional to counts[i]^power
 ** (0.75 in word2vec), except that ids below skip (e.g. 1: "</s>") are never
 ** drawn.  Sampling is O(1) with Walker's alias method, exact, and takes
-** O(n) memory instead of word2vec's 1e8-entry table.  Free with
-** nlp_w2v_unigram_free; NULL on ENOMEM or when every weight is zero.
+** O(n) memory instead of word2vec's 1e8-entry table.
+** nlp_w2v_unigram_new sets *out and returns NLP_OK; the caller owns it and
+** frees it with nlp_w2v_unigram_free.  Returns NLP_EINVAL when n is not in
+** 1..INT32_MAX or every weight is zero, NLP_ENOMEM when out of memory; *out
+** is NULL on failure.
 */
 typedef struct nlp_w2v_unigram nlp_w2v_unigram;
 
-nlp_w2v_unigram *nlp_w2v_unigram_new(const int64_t *counts, long n, double power, long skip);
+int nlp_w2v_unigram_new(nlp_w2v_unigram **out, const int64_t *counts, long n, double power,
+                        long skip);
 void nlp_w2v_unigram_free(nlp_w2v_unigram *u);
 
 /* Draws an id from u with 64 random bits (one nlp_rng_u64 output). */

@@ -1,0 +1,1806 @@
+/*
+** classify: the many-to-one recurrent text classifier.  See nlp/classify.h.
+**
+** This file wires the library's layers together (an embedding lookup over
+** two tables, nlp_rnn, a pooling of its own, nlp_linear, nlp_loss) and adds
+** what is specific to labelled sentences: the two input formats, the
+** vocabulary with <unk> and vector-only words, batches of similar length,
+** the model file and the training task for nlp/train.
+*/
+#include "nlp/classify.h"
+#include "nlp/alloc.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nlp/crc32.h"
+#include "nlp/linear.h"
+#include "nlp/lines.h"
+#include "nlp/loss.h"
+#include "nlp/params.h"
+#include "nlp/tensor.h"
+#include "nlp/utf8.h"
+
+#define FT_PREFIX "__label__"
+#define FT_PREFIX_LEN 9
+
+/* Hyperparameter bounds a model file may state (far above any real use,
+** low enough that every size product below fits). */
+#define MAX_LAYERS 16
+#define MAX_WIDTH 8192     /* embed, hidden, attention */
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* ==== Names ============================================================== */
+
+int nlp_classify_format_parse(const char *name, nlp_classify_format *f)
+{
+    if (!name)
+        return NLP_EINVAL;
+    if (!strcmp(name, "auto"))
+        *f = NLP_CLASSIFY_AUTO;
+    else if (!strcmp(name, "tsv"))
+        *f = NLP_CLASSIFY_TSV;
+    else if (!strcmp(name, "fasttext"))
+        *f = NLP_CLASSIFY_FASTTEXT;
+    else
+        return NLP_EINVAL;
+    return NLP_OK;
+}
+
+const char *nlp_classify_format_name(nlp_classify_format f)
+{
+    return f == NLP_CLASSIFY_TSV ? "tsv" : f == NLP_CLASSIFY_FASTTEXT ? "fasttext" : "auto";
+}
+
+static const char *const pool_names[] = {"max", "mean", "last", "attention"};
+
+int nlp_classify_pool_parse(const char *name, nlp_classify_pool *p)
+{
+    for (int i = 0; name && i < 4; i++)
+        if (!strcmp(name, pool_names[i])) {
+            *p = (nlp_classify_pool)i;
+            return NLP_OK;
+        }
+    return NLP_EINVAL;
+}
+
+const char *nlp_classify_pool_name(nlp_classify_pool p)
+{
+    return (int)p >= 0 && (int)p < 4 ? pool_names[p] : NULL;
+}
+
+/* ==== Labelled text ====================================================== */
+
+void nlp_classify_data_free(nlp_classify_data *d)
+{
+    if (!d)
+        return;
+    nlp_free(d->start);
+    nlp_free(d->tok);
+    nlp_free(d->label);
+    nlp_free(d->line);
+    nlp_vocab_free(d->words);
+    nlp_vocab_free(d->labels);
+    nlp_free(d);
+}
+
+/* Grows *p (of *cap elements of size sz) to hold at least need. */
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return NLP_OK;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / sz)
+            return NLP_ENOMEM;
+        c *= 2;
+    }
+    void *q = nlp_realloc(*p, c * sz);
+    if (!q)
+        return NLP_ENOMEM;
+    *p = q;
+    *cap = c;
+    return NLP_OK;
+}
+
+int nlp_classify_tokens(const nlp_vocab *words, const char *text, size_t len, int **ids,
+                        size_t *cap, int *n, size_t *nunk)
+{
+    size_t k = 0, i = 0;
+    *n = 0;
+    while (i < len) {
+        while (i < len && is_space((unsigned char)text[i]))
+            i++;
+        if (i == len)
+            break;
+        size_t s = i;
+        while (i < len && !is_space((unsigned char)text[i]))
+            i++;
+        if (k >= INT_MAX)
+            return NLP_ERANGE;
+        if (grow((void **)ids, cap, k + 1, sizeof **ids) != NLP_OK)
+            return NLP_ENOMEM;
+        long id = words ? nlp_vocab_find(words, text + s, i - s) : -1;
+        if (id < 0) {
+            id = NLP_CLASSIFY_UNK_ID;
+            if (nunk)
+                (*nunk)++;
+        }
+        (*ids)[k++] = (int)id;
+    }
+    *n = (int)k;
+    return NLP_OK;
+}
+
+/* Everything read so far, and the growable arrays behind d. */
+typedef struct reader {
+    nlp_classify_data *d;
+    size_t cap_ex, cap_label, cap_line, cap_tok;
+} reader;
+
+static int add_example(reader *r, const char *label, size_t llen, const char *text,
+                       size_t tlen, long line, const char *path, nlp_error *e)
+{
+    nlp_classify_data *d = r->d;
+    if (d->n >= LONG_MAX - 1 || (size_t)d->n + 2 > SIZE_MAX / sizeof(size_t))
+        return nlp_error_set(e, NLP_ERANGE, path, line, "too many examples");
+    if (grow((void **)&d->start, &r->cap_ex, (size_t)d->n + 2, sizeof *d->start) != NLP_OK ||
+        grow((void **)&d->label, &r->cap_label, (size_t)d->n + 1, sizeof *d->label) != NLP_OK ||
+        grow((void **)&d->line, &r->cap_line, (size_t)d->n + 1, sizeof *d->line) != NLP_OK)
+        return nlp_error_set(e, NLP_ENOMEM, path, line, NULL);
+
+    long lid = nlp_vocab_add(d->labels, label, llen);
+    if (lid < 0)
+        return nlp_error_set(e, (int)lid, path, line, NULL);
+    if (lid >= NLP_CLASSIFY_MAX_LABELS)
+        return nlp_error_set(e, NLP_ERANGE, path, line, "more than %d labels",
+                             NLP_CLASSIFY_MAX_LABELS);
+    size_t k = d->start[d->n], i = 0, first = k;
+    while (i < tlen) {
+        while (i < tlen && is_space((unsigned char)text[i]))
+            i++;
+        if (i == tlen)
+            break;
+        size_t s = i;
+        while (i < tlen && !is_space((unsigned char)text[i]))
+            i++;
+        if (k >= INT_MAX)
+            return nlp_error_set(e, NLP_ERANGE, path, line, "more than %d tokens", INT_MAX);
+        if (grow((void **)&d->tok, &r->cap_tok, k + 1, sizeof *d->tok) != NLP_OK)
+            return nlp_error_set(e, NLP_ENOMEM, path, line, NULL);
+        long id = nlp_vocab_add(d->words, text + s, i - s);
+        if (id < 0)
+            return nlp_error_set(e, (int)id, path, line, NULL);
+        if (id >= INT_MAX - 1)
+            return nlp_error_set(e, NLP_ERANGE, path, line, "too many distinct words");
+        d->tok[k++] = (int)id;
+    }
+    if (k == first)
+        return nlp_error_set(e, NLP_EFORMAT, path, line, "no text after the label");
+    d->label[d->n] = (int)lid;
+    d->line[d->n] = line;
+    d->n++;
+    d->start[d->n] = k;
+    return NLP_OK;
+}
+
+/* One non-empty line in format fmt (never AUTO). */
+static int parse_line(reader *r, char *s, size_t len, long line, nlp_classify_format fmt,
+                      const char *path, nlp_error *e)
+{
+    if (fmt == NLP_CLASSIFY_TSV) {
+        char *tab = memchr(s, '\t', len);
+        if (!tab)
+            return nlp_error_set(e, NLP_EFORMAT, path, line,
+                                 "no TAB between label and text (the tsv format is "
+                                 "'label<TAB>text')");
+        if (tab == s)
+            return nlp_error_set(e, NLP_EFORMAT, path, line, "empty label before the TAB");
+        return add_example(r, s, (size_t)(tab - s), tab + 1, len - (size_t)(tab - s) - 1,
+                           line, path, e);
+    }
+    size_t i = 0;
+    while (i < len && is_space((unsigned char)s[i]))
+        i++;
+    size_t ls = i;
+    while (i < len && !is_space((unsigned char)s[i]))
+        i++;
+    if (i - ls < FT_PREFIX_LEN || memcmp(s + ls, FT_PREFIX, FT_PREFIX_LEN) != 0)
+        return nlp_error_set(e, NLP_EFORMAT, path, line,
+                             "no label: the fasttext format is '__label__LABEL text'");
+    if (i - ls == FT_PREFIX_LEN)
+        return nlp_error_set(e, NLP_EFORMAT, path, line, "empty label after __label__");
+    /* A second label would be a multi-label example: not this model's. */
+    for (size_t j = i; j + FT_PREFIX_LEN <= len; j++)
+        if ((j == 0 || is_space((unsigned char)s[j - 1])) &&
+            memcmp(s + j, FT_PREFIX, FT_PREFIX_LEN) == 0)
+            return nlp_error_set(e, NLP_EFORMAT, path, line,
+                                 "a second __label__ (one label per line only)");
+    return add_example(r, s + ls + FT_PREFIX_LEN, i - ls - FT_PREFIX_LEN, s + i, len - i,
+                       line, path, e);
+}
+
+int nlp_classify_data_read(nlp_classify_data **out, FILE *f, const char *path,
+                           nlp_classify_format fmt, nlp_error *e)
+{
+    *out = NULL;
+    reader r = {0};
+    nlp_classify_data *d = nlp_calloc(1, sizeof *d);
+    nlp_lines *lr = NULL;
+    int rc = nlp_lines_new(&lr, f, NLP_LINES_STRIP_CR);
+    if (rc == NLP_OK && !d)
+        rc = NLP_ENOMEM;
+    if (rc != NLP_OK) {
+        rc = nlp_error_set(e, rc, path, 0, NULL);
+        goto done;
+    }
+    r.d = d;
+    /* A failed constructor leaves NULL, checked below with the rest. */
+    (void)nlp_vocab_new(&d->words);
+    (void)nlp_vocab_new(&d->labels);
+    d->start = nlp_calloc(1, sizeof *d->start);
+    d->label = nlp_malloc(sizeof *d->label);
+    d->line = nlp_malloc(sizeof *d->line);
+    r.cap_ex = r.cap_label = r.cap_line = 1;
+    if (!d->words || !d->labels || !d->start || !d->label || !d->line) {
+        rc = nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+        goto done;
+    }
+    char *s;
+    size_t len;
+    int got;
+    while ((got = nlp_lines_next(lr, &s, &len)) == 1) {
+        long line = nlp_lines_number(lr);
+        if (len == 0)
+            continue;
+        if (!nlp_utf8_is_valid(s, len)) {
+            size_t at = nlp_utf8_valid_prefix(s, len);
+            rc = nlp_error_set(e, NLP_EUTF8, path, line, "invalid UTF-8 at byte %zu", at + 1);
+            goto done;
+        }
+        if (memchr(s, '\0', len)) {
+            rc = nlp_error_set(e, NLP_EFORMAT, path, line, "NUL byte in the line");
+            goto done;
+        }
+        if (fmt == NLP_CLASSIFY_AUTO) {
+            size_t i = 0;
+            while (i < len && is_space((unsigned char)s[i]))
+                i++;
+            fmt = len - i >= FT_PREFIX_LEN && !memcmp(s + i, FT_PREFIX, FT_PREFIX_LEN)
+                      ? NLP_CLASSIFY_FASTTEXT : NLP_CLASSIFY_TSV;
+        }
+        if ((rc = parse_line(&r, s, len, line, fmt, path, e)) != NLP_OK)
+            goto done;
+    }
+    if (got < 0) {
+        rc = nlp_error_set(e, got, path, nlp_lines_number(lr) + 1,
+                           got == NLP_EIO ? "read error" : NULL);
+        goto done;
+    }
+    d->format = fmt == NLP_CLASSIFY_AUTO ? NLP_CLASSIFY_TSV : fmt;
+    d->lines = nlp_lines_number(lr);
+done:
+    nlp_lines_free(lr);
+    if (rc != NLP_OK) {
+        nlp_classify_data_free(d);
+        return rc;
+    }
+    *out = d;
+    return NLP_OK;
+}
+
+/* ==== Vocabulary and labels ============================================== */
+
+int nlp_classify_words_build(nlp_vocab **out, long *trained, const nlp_vocab *counts,
+                             long min_count, const nlp_vectors *vectors, long max_extra)
+{
+    *out = NULL;
+    long n = nlp_vocab_size(counts);
+    long *ids = nlp_malloc((size_t)(n ? n : 1) * sizeof *ids);
+    nlp_vocab *v;
+    (void)nlp_vocab_new(&v); /* NULL on failure */
+    if (!ids || !v) {
+        nlp_free(ids);
+        nlp_vocab_free(v);
+        return NLP_ENOMEM;
+    }
+    int rc = NLP_OK;
+    if (nlp_vocab_add_count(v, NLP_CLASSIFY_UNK, strlen(NLP_CLASSIFY_UNK), 0) < 0) {
+        rc = NLP_ENOMEM;
+        goto done;
+    }
+    nlp_vocab_pin(v);
+    /* Most frequent first, ties in id order: a stable bottom-up merge sort
+    ** (qsort is neither stable by contract nor given a context). */
+    for (long i = 0; i < n; i++)
+        ids[i] = i;
+    {
+        long *tmp = nlp_malloc((size_t)(n ? n : 1) * sizeof *tmp);
+        if (!tmp) {
+            rc = NLP_ENOMEM;
+            goto done;
+        }
+        for (long w = 1; w < n; w *= 2) {
+            for (long lo = 0; lo < n; lo += 2 * w) {
+                long mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+                long a = lo, b = mid, k = lo;
+                while (a < mid && b < hi)
+                    tmp[k++] = nlp_vocab_count(counts, ids[b]) > nlp_vocab_count(counts, ids[a])
+                                   ? ids[b++] : ids[a++];
+                while (a < mid)
+                    tmp[k++] = ids[a++];
+                while (b < hi)
+                    tmp[k++] = ids[b++];
+            }
+            memcpy(ids, tmp, (size_t)n * sizeof *ids);
+        }
+        nlp_free(tmp);
+    }
+    for (long i = 0; i < n; i++) {
+        long id = ids[i];
+        int64_t c = nlp_vocab_count(counts, id);
+        if (c < min_count)
+            continue;
+        const char *w = nlp_vocab_word(counts, id);
+        size_t wl = nlp_vocab_word_len(counts, id);
+        if (wl == strlen(NLP_CLASSIFY_UNK) && !memcmp(w, NLP_CLASSIFY_UNK, wl))
+            continue; /* a literal "<unk>" in the text is the unknown word */
+        if (nlp_vocab_size(v) >= INT_MAX - 1) {
+            rc = NLP_ERANGE;
+            goto done;
+        }
+        if (nlp_vocab_add_count(v, w, wl, c) < 0) {
+            rc = NLP_ENOMEM;
+            goto done;
+        }
+    }
+    *trained = nlp_vocab_size(v);
+    if (vectors) {
+        long added = 0;
+        for (long i = 0; i < vectors->n && (max_extra < 0 || added < max_extra); i++) {
+            const char *w = nlp_vocab_word(vectors->words, i);
+            size_t wl = nlp_vocab_word_len(vectors->words, i);
+            if (nlp_vocab_find(v, w, wl) >= 0)
+                continue;
+            if (nlp_vocab_size(v) >= INT_MAX - 1) {
+                rc = NLP_ERANGE;
+                goto done;
+            }
+            if (nlp_vocab_add_count(v, w, wl, 0) < 0) {
+                rc = NLP_ENOMEM;
+                goto done;
+            }
+            added++;
+        }
+    }
+done:
+    nlp_free(ids);
+    if (rc != NLP_OK) {
+        nlp_vocab_free(v);
+        return rc;
+    }
+    *out = v;
+    return NLP_OK;
+}
+
+static int bytes_cmp(const nlp_vocab *v, long a, long b)
+{
+    size_t la = nlp_vocab_word_len(v, a), lb = nlp_vocab_word_len(v, b);
+    int c = memcmp(nlp_vocab_word(v, a), nlp_vocab_word(v, b), la < lb ? la : lb);
+    return c ? c : (la > lb) - (la < lb);
+}
+
+int nlp_classify_labels_build(nlp_vocab **out, const nlp_vocab *seen)
+{
+    *out = NULL;
+    long n = nlp_vocab_size(seen);
+    if (n < 2 || n > NLP_CLASSIFY_MAX_LABELS)
+        return NLP_EINVAL;
+    long *ids = nlp_malloc((size_t)n * sizeof *ids);
+    nlp_vocab *v;
+    (void)nlp_vocab_new(&v); /* NULL on failure */
+    if (!ids || !v) {
+        nlp_free(ids);
+        nlp_vocab_free(v);
+        return NLP_ENOMEM;
+    }
+    /* Insertion sort: at most NLP_CLASSIFY_MAX_LABELS, usually a handful. */
+    for (long i = 0; i < n; i++) {
+        long j = i;
+        while (j > 0 && bytes_cmp(seen, ids[j - 1], i) > 0) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = i;
+    }
+    for (long i = 0; i < n; i++)
+        if (nlp_vocab_add_count(v, nlp_vocab_word(seen, ids[i]), nlp_vocab_word_len(seen, ids[i]),
+                                nlp_vocab_count(seen, ids[i])) < 0) {
+            nlp_free(ids);
+            nlp_vocab_free(v);
+            return NLP_ENOMEM;
+        }
+    nlp_free(ids);
+    *out = v;
+    return NLP_OK;
+}
+
+/* ==== The model ========================================================== */
+
+struct nlp_classify {
+    nlp_classify_config cfg;
+    nlp_vocab *words;       /* V words, 0 = <unk> */
+    nlp_vocab *labels;      /* K labels */
+    int V, Vt, K;           /* words, trained rows, labels */
+    int E, H, D, DH, A;     /* sizes; A only for attention pooling */
+    nlp_params *params;
+    int emb;                /* view of "embed.weight" (Vt,E); -1 when Vt == 0 */
+    float *fixed;           /* (V-Vt, E) rows never trained; NULL when none */
+    nlp_rnn *rnn;
+    nlp_linear att;         /* (A, DH) + bias: attention pooling */
+    int att_v;              /* view of "pool.query" (A) */
+    nlp_linear out;         /* (K, DH) + bias */
+    unsigned char *wblob, *lblob; /* vocab and label blobs, for saving */
+    size_t nwblob, nlblob;
+    /* Workspace for max_T x max_B, and the last forward. */
+    int max_T, max_B;
+    int T, B;               /* shape of the last forward, 0 = none */
+    int train;              /* the last forward applied dropout */
+    int have_loss;          /* nlp_classify_loss ran since the forward */
+    int *ids;               /* (T,B) time-major, -1 padding */
+    int *len;               /* (B) */
+    float *x, *xmask, *dx;  /* (T,B,E) embedded input, dropout mask, gradient */
+    float *y, *dy;          /* (T,B,DH) rnn output and its gradient */
+    float *u, *du;          /* (T,B,A) attention pooling */
+    float *alpha;           /* (T,B) attention weights */
+    int *arg;               /* (B,DH) arg max step of max pooling */
+    float *pooled, *pmask, *dpooled; /* (B,DH) */
+    float *logits, *dlogits; /* (B,K) */
+};
+
+void nlp_classify_config_default(nlp_classify_config *c)
+{
+    c->cell = NLP_RNN_LSTM;
+    c->embed = 100;
+    c->hidden = 150;
+    c->layers = 1;
+    c->bidirectional = 1;
+    c->pool = NLP_CLASSIFY_POOL_MAX;
+    c->attention = 0;
+    c->dropout = 0.5f;
+}
+
+static const char *config_problem(const nlp_classify_config *c)
+{
+    if (c->cell != NLP_RNN_LSTM && c->cell != NLP_RNN_GRU && c->cell != NLP_RNN_TANH)
+        return "unknown cell";
+    if (c->embed < 1 || c->embed > MAX_WIDTH)
+        return "embedding size out of range (1..8192)";
+    if (c->hidden < 1 || c->hidden > MAX_WIDTH)
+        return "hidden size out of range (1..8192)";
+    if (c->layers < 1 || c->layers > MAX_LAYERS)
+        return "layers out of range (1..16)";
+    if (c->bidirectional != 0 && c->bidirectional != 1)
+        return "bidirectional must be 0 or 1";
+    if (!nlp_classify_pool_name(c->pool))
+        return "unknown pooling";
+    if (c->attention < 0 || c->attention > MAX_WIDTH)
+        return "attention size out of range (0..8192)";
+    if (!(c->dropout >= 0 && c->dropout < 1))
+        return "dropout must be in [0,1)";
+    return NULL;
+}
+
+static void free_workspace(nlp_classify *m)
+{
+    nlp_free(m->ids);
+    nlp_free(m->len);
+    nlp_tensor_free(m->x);
+    nlp_tensor_free(m->xmask);
+    nlp_tensor_free(m->dx);
+    nlp_tensor_free(m->y);
+    nlp_tensor_free(m->dy);
+    nlp_tensor_free(m->u);
+    nlp_tensor_free(m->du);
+    nlp_tensor_free(m->alpha);
+    nlp_free(m->arg);
+    nlp_tensor_free(m->pooled);
+    nlp_tensor_free(m->pmask);
+    nlp_tensor_free(m->dpooled);
+    nlp_tensor_free(m->logits);
+    nlp_tensor_free(m->dlogits);
+    m->ids = m->len = m->arg = NULL;
+    m->x = m->xmask = m->dx = m->y = m->dy = m->u = m->du = m->alpha = NULL;
+    m->pooled = m->pmask = m->dpooled = m->logits = m->dlogits = NULL;
+    m->max_T = m->max_B = 0;
+}
+
+void nlp_classify_free(nlp_classify *m)
+{
+    if (!m)
+        return;
+    free_workspace(m);
+    nlp_rnn_free(m->rnn);
+    nlp_params_free(m->params);
+    nlp_tensor_free(m->fixed);
+    nlp_vocab_free(m->words);
+    nlp_vocab_free(m->labels);
+    nlp_free(m->wblob);
+    nlp_free(m->lblob);
+    nlp_free(m);
+}
+
+/*
+** The model's layout: declares every parameter in m->params (layout phase)
+** and makes the rnn with a 1x1 workspace.  Nothing proportional to the
+** vocabulary is allocated here, so a loader can compare the declared
+** shapes with a file's tensors first.
+*/
+static int layout(nlp_classify *m)
+{
+    const nlp_classify_config *c = &m->cfg;
+    m->E = c->embed;
+    m->H = c->hidden;
+    m->D = c->bidirectional ? 2 : 1;
+    m->DH = m->D * m->H;
+    m->A = c->pool == NLP_CLASSIFY_POOL_ATTENTION ? (c->attention ? c->attention : m->DH) : 0;
+    m->emb = -1;
+    m->att_v = -1;
+    int rc = nlp_params_new(&m->params);
+    if (rc != NLP_OK)
+        return rc;
+    if (m->Vt > 0) {
+        int shape[2] = {m->Vt, m->E};
+        if ((rc = nlp_params_add(m->params, "embed.weight", 2, shape)) < 0)
+            return rc;
+        m->emb = rc;
+    }
+    nlp_rnn_config rc_cfg;
+    nlp_rnn_config_default(&rc_cfg);
+    rc_cfg.cell = c->cell;
+    rc_cfg.input = m->E;
+    rc_cfg.hidden = m->H;
+    rc_cfg.layers = c->layers;
+    rc_cfg.bidirectional = c->bidirectional;
+    rc_cfg.dropout = c->dropout;
+    rc_cfg.max_T = 1;
+    rc_cfg.max_B = 1;
+    if ((rc = nlp_rnn_new(&m->rnn, &rc_cfg, m->params, "rnn")) != NLP_OK)
+        return rc;
+    if (m->A) {
+        if ((rc = nlp_linear_init(&m->att, m->params, "pool.proj", m->DH, m->A, 1)) != NLP_OK)
+            return rc;
+        if ((rc = nlp_params_add(m->params, "pool.query", 1, (int[]){m->A})) < 0)
+            return rc;
+        m->att_v = rc;
+    }
+    return nlp_linear_init(&m->out, m->params, "out", m->DH, m->K, 1);
+}
+
+/* Allocates the weights and the blobs once the layout is accepted. */
+static int finish(nlp_classify *m)
+{
+    int rc = nlp_params_alloc(m->params);
+    if (rc != NLP_OK)
+        return rc;
+    if (m->V > m->Vt) {
+        m->fixed = nlp_tensor_alloc((size_t)(m->V - m->Vt) * (size_t)m->E);
+        if (!m->fixed)
+            return NLP_ENOMEM;
+    }
+    if ((rc = nlp_vocab_to_blob(m->words, &m->wblob, &m->nwblob)) != NLP_OK)
+        return rc;
+    return nlp_vocab_to_blob(m->labels, &m->lblob, &m->nlblob);
+}
+
+static int check_words(const nlp_vocab *words, long trained, const nlp_vocab *labels)
+{
+    long V = words ? nlp_vocab_size(words) : 0, K = labels ? nlp_vocab_size(labels) : 0;
+    if (V < 1 || V > INT_MAX - 1 || trained < 0 || trained > V || K < 2 ||
+        K > NLP_CLASSIFY_MAX_LABELS)
+        return 0;
+    return strcmp(nlp_vocab_word(words, NLP_CLASSIFY_UNK_ID), NLP_CLASSIFY_UNK) == 0;
+}
+
+int nlp_classify_new(nlp_classify **out, const nlp_classify_config *cfg, nlp_vocab *words,
+                     long trained, nlp_vocab *labels, nlp_rng *rng, nlp_error *e)
+{
+    *out = NULL;
+    const char *why = config_problem(cfg);
+    if (why || !check_words(words, trained, labels)) {
+        nlp_vocab_free(words);
+        nlp_vocab_free(labels);
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "%s",
+                             why ? why : "bad vocabulary or label set");
+    }
+    nlp_classify *m = nlp_calloc(1, sizeof *m);
+    if (!m) {
+        nlp_vocab_free(words);
+        nlp_vocab_free(labels);
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    }
+    m->cfg = *cfg;
+    m->words = words;
+    m->labels = labels;
+    m->V = (int)nlp_vocab_size(words);
+    m->Vt = (int)trained;
+    m->K = (int)nlp_vocab_size(labels);
+    int rc = layout(m);
+    if (rc == NLP_OK)
+        rc = finish(m);
+    if (rc != NLP_OK) {
+        nlp_classify_free(m);
+        return nlp_error_set(e, rc, NULL, 0, NULL);
+    }
+    /* Embeddings first (trained rows, then fixed), then the layers. */
+    if (m->Vt)
+        nlp_tensor_normal(nlp_params_data(m->params, m->emb), (size_t)m->Vt * m->E, 0, 1, rng);
+    if (m->fixed)
+        nlp_tensor_normal(m->fixed, (size_t)(m->V - m->Vt) * m->E, 0, 1, rng);
+    /* The recurrent weights as torch.nn.LSTM/GRU: every one uniform in
+    ** +-1/sqrt(H).  With N(0,1) embeddings under dropout, nlp_rnn_reset's
+    ** Xavier/orthogonal start saturates the gates and learns SST-2 much
+    ** more slowly (dev 63% against 70% after 2-3 epochs). */
+    const float a = 1.0f / sqrtf((float)m->H);
+    for (int i = 0; i < m->params->nviews; i++)
+        if (!strncmp(m->params->views[i].name, "rnn.", 4))
+            nlp_tensor_uniform(nlp_params_data(m->params, i), m->params->views[i].size, -a, a,
+                               rng);
+    if (m->A) {
+        nlp_linear_reset(&m->att, rng);
+        float b = 1.0f / sqrtf((float)m->A);
+        nlp_tensor_uniform(nlp_params_data(m->params, m->att_v), (size_t)m->A, -b, b, rng);
+    }
+    nlp_linear_reset(&m->out, rng);
+    *out = m;
+    return NLP_OK;
+}
+
+/* The embedding row of word id (0 <= id < V). */
+static float *row(const nlp_classify *m, int id)
+{
+    if (id < m->Vt)
+        return nlp_params_data(m->params, m->emb) + (size_t)id * m->E;
+    return m->fixed + (size_t)(id - m->Vt) * m->E;
+}
+
+int nlp_classify_set_vectors(nlp_classify *m, const nlp_vectors *v, long *found, nlp_rng *rng)
+{
+    if (v->dim != m->E)
+        return NLP_EINVAL;
+    /* The scale of the given vectors, for the rows they lack. */
+    double s = 0, s2 = 0;
+    size_t cnt = (size_t)v->n * (size_t)v->dim;
+    for (size_t i = 0; i < cnt; i++) {
+        s += v->data[i];
+        s2 += (double)v->data[i] * v->data[i];
+    }
+    double var = cnt ? s2 / (double)cnt - (s / (double)cnt) * (s / (double)cnt) : 1;
+    float sd = var > 0 ? (float)sqrt(var) : 1.0f;
+    long hit = 0;
+    for (int id = 0; id < m->V; id++) {
+        long r = nlp_vocab_find(v->words, nlp_vocab_word(m->words, id),
+                                nlp_vocab_word_len(m->words, id));
+        float *dst = row(m, id);
+        if (r >= 0) {
+            memcpy(dst, v->data + (size_t)r * (size_t)v->dim, (size_t)m->E * sizeof *dst);
+            hit++;
+        } else {
+            nlp_tensor_normal(dst, (size_t)m->E, 0, sd, rng);
+        }
+    }
+    if (found)
+        *found = hit;
+    return NLP_OK;
+}
+
+const nlp_classify_config *nlp_classify_get_config(const nlp_classify *m)
+{
+    return &m->cfg;
+}
+
+const nlp_vocab *nlp_classify_words(const nlp_classify *m)
+{
+    return m->words;
+}
+
+const nlp_vocab *nlp_classify_labels(const nlp_classify *m)
+{
+    return m->labels;
+}
+
+long nlp_classify_trained_rows(const nlp_classify *m)
+{
+    return m->Vt;
+}
+
+nlp_params *nlp_classify_params(nlp_classify *m)
+{
+    return m->params;
+}
+
+int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B)
+{
+    if (max_T < 1 || max_B < 1)
+        return NLP_EINVAL;
+    if (max_T <= m->max_T && max_B <= m->max_B)
+        return NLP_OK;
+    if (max_T < m->max_T)
+        max_T = m->max_T;
+    if (max_B < m->max_B)
+        max_B = m->max_B;
+    size_t TB = (size_t)max_T * (size_t)max_B;
+    size_t widest = (size_t)m->E;
+    if ((size_t)m->DH > widest)
+        widest = (size_t)m->DH;
+    if ((size_t)m->A > widest)
+        widest = (size_t)m->A;
+    if ((size_t)m->K > widest)
+        widest = (size_t)m->K;
+    if ((size_t)max_T > (size_t)INT_MAX / (size_t)max_B ||
+        TB > SIZE_MAX / sizeof(float) / widest)
+        return NLP_ERANGE;
+    int rc = nlp_rnn_resize(m->rnn, max_T, max_B);
+    if (rc != NLP_OK)
+        return rc;
+    free_workspace(m);
+    const size_t B = (size_t)max_B, E = (size_t)m->E, DH = (size_t)m->DH, A = (size_t)m->A;
+    m->ids = nlp_malloc(TB * sizeof *m->ids);
+    m->len = nlp_malloc(B * sizeof *m->len);
+    m->x = nlp_tensor_alloc(TB * E);
+    m->xmask = nlp_tensor_alloc(TB * E);
+    m->dx = nlp_tensor_alloc(TB * E);
+    m->y = nlp_tensor_alloc(TB * DH);
+    m->dy = nlp_tensor_alloc(TB * DH);
+    if (A) {
+        m->u = nlp_tensor_alloc(TB * A);
+        m->du = nlp_tensor_alloc(TB * A);
+    }
+    m->alpha = nlp_tensor_alloc(TB);
+    m->arg = nlp_malloc(B * DH * sizeof *m->arg);
+    m->pooled = nlp_tensor_alloc(B * DH);
+    m->pmask = nlp_tensor_alloc(B * DH);
+    m->dpooled = nlp_tensor_alloc(B * DH);
+    m->logits = nlp_tensor_alloc(B * (size_t)m->K);
+    m->dlogits = nlp_tensor_alloc(B * (size_t)m->K);
+    if (!m->ids || !m->len || !m->x || !m->xmask || !m->dx || !m->y || !m->dy ||
+        (A && (!m->u || !m->du)) || !m->alpha || !m->arg || !m->pooled || !m->pmask ||
+        !m->dpooled || !m->logits || !m->dlogits) {
+        free_workspace(m);
+        return NLP_ENOMEM;
+    }
+    m->max_T = max_T;
+    m->max_B = max_B;
+    m->T = m->B = 0;
+    return NLP_OK;
+}
+
+/* ---- forward and backward -------------------------------------------- */
+
+static void pool_forward(nlp_classify *m)
+{
+    const int T = m->T, B = m->B, DH = m->DH, H = m->H;
+    const float *y = m->y;
+    float *p = m->pooled;
+    switch (m->cfg.pool) {
+    case NLP_CLASSIFY_POOL_MAX:
+        for (int b = 0; b < B; b++) {
+            float *pb = p + (size_t)b * DH;
+            int *ab = m->arg + (size_t)b * DH;
+            if (m->len[b] == 0) {
+                memset(pb, 0, (size_t)DH * sizeof *pb);
+                for (int j = 0; j < DH; j++)
+                    ab[j] = -1;
+                continue;
+            }
+            memcpy(pb, y + (size_t)b * DH, (size_t)DH * sizeof *pb);
+            for (int j = 0; j < DH; j++)
+                ab[j] = 0;
+            for (int t = 1; t < m->len[b]; t++) {
+                const float *yt = y + ((size_t)t * B + b) * DH;
+                for (int j = 0; j < DH; j++)
+                    if (yt[j] > pb[j]) {
+                        pb[j] = yt[j];
+                        ab[j] = t;
+                    }
+            }
+        }
+        break;
+    case NLP_CLASSIFY_POOL_MEAN:
+        for (int b = 0; b < B; b++) {
+            float *pb = p + (size_t)b * DH;
+            memset(pb, 0, (size_t)DH * sizeof *pb);
+            for (int t = 0; t < m->len[b]; t++) {
+                const float *yt = y + ((size_t)t * B + b) * DH;
+                for (int j = 0; j < DH; j++)
+                    pb[j] += yt[j];
+            }
+            if (m->len[b]) {
+                float inv = 1.0f / (float)m->len[b];
+                for (int j = 0; j < DH; j++)
+                    pb[j] *= inv;
+            }
+        }
+        break;
+    case NLP_CLASSIFY_POOL_LAST:
+        for (int b = 0; b < B; b++) {
+            float *pb = p + (size_t)b * DH;
+            if (m->len[b] == 0) {
+                memset(pb, 0, (size_t)DH * sizeof *pb);
+                continue;
+            }
+            const float *yl = y + ((size_t)(m->len[b] - 1) * B + b) * DH;
+            memcpy(pb, yl, (size_t)H * sizeof *pb);
+            if (m->D == 2)
+                memcpy(pb + H, y + (size_t)b * DH + H, (size_t)H * sizeof *pb);
+        }
+        break;
+    case NLP_CLASSIFY_POOL_ATTENTION: {
+        const int A = m->A;
+        const float *v = nlp_params_data(m->params, m->att_v);
+        nlp_linear_forward(&m->att, m->u, y, T * B);
+        for (size_t i = 0; i < (size_t)T * B * A; i++)
+            m->u[i] = tanhf(m->u[i]);
+        for (int b = 0; b < B; b++) {
+            float *pb = p + (size_t)b * DH;
+            memset(pb, 0, (size_t)DH * sizeof *pb);
+            const int L = m->len[b];
+            float mx = -INFINITY;
+            for (int t = 0; t < T; t++) {
+                float s = 0;
+                if (t < L) {
+                    const float *ut = m->u + ((size_t)t * B + b) * A;
+                    for (int k = 0; k < A; k++)
+                        s += v[k] * ut[k];
+                    if (s > mx)
+                        mx = s;
+                }
+                m->alpha[(size_t)t * B + b] = s;
+            }
+            double z = 0;
+            for (int t = 0; t < L; t++) {
+                float *a = &m->alpha[(size_t)t * B + b];
+                *a = expf(*a - mx);
+                z += *a;
+            }
+            for (int t = 0; t < T; t++) {
+                float *a = &m->alpha[(size_t)t * B + b];
+                *a = t < L ? (float)(*a / z) : 0.0f;
+                if (t < L)
+                    nlp_tensor_axpy((size_t)DH, *a, y + ((size_t)t * B + b) * DH, pb);
+            }
+        }
+        break;
+    }
+    }
+}
+
+/* dy (T,B,DH) = dL/dy from dpooled (B,DH); params' gradients += (attention). */
+static void pool_backward(nlp_classify *m)
+{
+    const int T = m->T, B = m->B, DH = m->DH, H = m->H;
+    const float *dp = m->dpooled;
+    float *dy = m->dy;
+    memset(dy, 0, (size_t)T * B * DH * sizeof *dy);
+    switch (m->cfg.pool) {
+    case NLP_CLASSIFY_POOL_MAX:
+        for (int b = 0; b < B; b++) {
+            const int *ab = m->arg + (size_t)b * DH;
+            for (int j = 0; j < DH; j++)
+                if (ab[j] >= 0)
+                    dy[((size_t)ab[j] * B + b) * DH + j] += dp[(size_t)b * DH + j];
+        }
+        break;
+    case NLP_CLASSIFY_POOL_MEAN:
+        for (int b = 0; b < B; b++) {
+            if (!m->len[b])
+                continue;
+            float inv = 1.0f / (float)m->len[b];
+            for (int t = 0; t < m->len[b]; t++)
+                nlp_tensor_axpy((size_t)DH, inv, dp + (size_t)b * DH,
+                                dy + ((size_t)t * B + b) * DH);
+        }
+        break;
+    case NLP_CLASSIFY_POOL_LAST:
+        for (int b = 0; b < B; b++) {
+            if (!m->len[b])
+                continue;
+            float *dl = dy + ((size_t)(m->len[b] - 1) * B + b) * DH;
+            for (int j = 0; j < H; j++)
+                dl[j] += dp[(size_t)b * DH + j];
+            if (m->D == 2) {
+                float *d0 = dy + (size_t)b * DH;
+                for (int j = H; j < DH; j++)
+                    d0[j] += dp[(size_t)b * DH + j];
+            }
+        }
+        break;
+    case NLP_CLASSIFY_POOL_ATTENTION: {
+        const int A = m->A;
+        const float *v = nlp_params_data(m->params, m->att_v);
+        float *dv = nlp_params_grad(m->params, m->att_v);
+        memset(m->du, 0, (size_t)T * B * A * sizeof *m->du);
+        for (int b = 0; b < B; b++) {
+            const int L = m->len[b];
+            const float *dpb = dp + (size_t)b * DH;
+            /* da_t = dp . y_t; dy_t += a_t dp; ds_t = a_t (da_t - sum a da). */
+            double dot = 0;
+            for (int t = 0; t < L; t++) {
+                size_t r = (size_t)t * B + b;
+                const float *yt = m->y + r * DH;
+                float da = 0;
+                for (int j = 0; j < DH; j++)
+                    da += dpb[j] * yt[j];
+                m->du[r * A] = da; /* kept in the first slot until ds is known */
+                dot += (double)m->alpha[r] * da;
+                nlp_tensor_axpy((size_t)DH, m->alpha[r], dpb, dy + r * DH);
+            }
+            for (int t = 0; t < L; t++) {
+                size_t r = (size_t)t * B + b;
+                float ds = m->alpha[r] * (float)(m->du[r * A] - dot);
+                const float *ut = m->u + r * A;
+                float *dut = m->du + r * A;
+                for (int k = 0; k < A; k++) {
+                    dv[k] += ds * ut[k];
+                    dut[k] = ds * v[k] * (1.0f - ut[k] * ut[k]);
+                }
+            }
+        }
+        nlp_linear_backward(&m->att, dy, m->du, m->y, T * B);
+        break;
+    }
+    }
+}
+
+int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B,
+                         int train, nlp_rng *rng)
+{
+    if (B < 1 || !seqs || !lens || (train && m->cfg.dropout > 0 && !rng))
+        return NLP_EINVAL;
+    if (B > m->max_B)
+        return NLP_ERANGE;
+    int T = 1;
+    for (int b = 0; b < B; b++) {
+        if (lens[b] < 0)
+            return NLP_EINVAL;
+        if (lens[b] > T)
+            T = lens[b];
+    }
+    if (T > m->max_T)
+        return NLP_ERANGE;
+    const int E = m->E;
+    const float p = train ? m->cfg.dropout : 0.0f;
+    m->T = m->B = 0;
+    m->have_loss = 0;
+    for (int b = 0; b < B; b++) {
+        m->len[b] = lens[b];
+        for (int t = 0; t < T; t++) {
+            int id = t < lens[b] ? seqs[b][t] : -1;
+            if (id >= m->V || (t < lens[b] && id < 0))
+                return NLP_ERANGE;
+            m->ids[(size_t)t * B + b] = id;
+        }
+    }
+    for (size_t i = 0; i < (size_t)T * B; i++) {
+        float *xi = m->x + i * E;
+        if (m->ids[i] < 0)
+            memset(xi, 0, (size_t)E * sizeof *xi);
+        else
+            memcpy(xi, row(m, m->ids[i]), (size_t)E * sizeof *xi);
+    }
+    if (p > 0)
+        nlp_tensor_dropout_forward(m->x, m->xmask, m->x, (size_t)T * B * E, p, rng);
+    int rc = nlp_rnn_forward(m->rnn, m->y, NULL, NULL, m->x, NULL, NULL, m->len, T, B,
+                             train != 0, rng);
+    if (rc != NLP_OK)
+        return rc;
+    m->T = T;
+    m->B = B;
+    m->train = train != 0;
+    pool_forward(m);
+    if (p > 0)
+        nlp_tensor_dropout_forward(m->pooled, m->pmask, m->pooled, (size_t)B * m->DH, p, rng);
+    nlp_linear_forward(&m->out, m->logits, m->pooled, B);
+    return NLP_OK;
+}
+
+const float *nlp_classify_logits(const nlp_classify *m)
+{
+    return m->logits;
+}
+
+int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t *correct)
+{
+    if (!m->B)
+        return NLP_EINVAL;
+    size_t n = 0, hit = 0;
+    for (int b = 0; b < m->B; b++)
+        if (targets[b] >= 0)
+            n++;
+    double nats = 0;
+    int rc = nlp_loss_xent(&nats, NULL, m->dlogits, m->logits, targets, NULL, (size_t)m->B,
+                           (size_t)m->K, n ? 1.0f / (float)n : 0.0f);
+    if (rc != NLP_OK)
+        return rc;
+    nlp_loss_accuracy(&hit, NULL, m->logits, targets, NULL, (size_t)m->B, (size_t)m->K);
+    if (loss)
+        *loss = n ? nats / (double)n : 0;
+    if (correct)
+        *correct = hit;
+    m->have_loss = 1;
+    return NLP_OK;
+}
+
+int nlp_classify_backward(nlp_classify *m)
+{
+    if (!m->B || !m->have_loss)
+        return NLP_EINVAL;
+    const int T = m->T, B = m->B, E = m->E, DH = m->DH;
+    const int drop = m->train && m->cfg.dropout > 0;
+    memset(m->dpooled, 0, (size_t)B * DH * sizeof *m->dpooled);
+    nlp_linear_backward(&m->out, m->dpooled, m->dlogits, m->pooled, B);
+    if (drop)
+        nlp_tensor_dropout_backward(m->dpooled, m->dpooled, m->pmask, (size_t)B * DH);
+    pool_backward(m);
+    float *dx = m->Vt > 0 ? m->dx : NULL;
+    if (dx)
+        memset(dx, 0, (size_t)T * B * E * sizeof *dx);
+    int rc = nlp_rnn_backward(m->rnn, dx, NULL, NULL, m->dy, NULL, NULL, m->x);
+    if (rc != NLP_OK)
+        return rc;
+    if (dx) {
+        if (drop)
+            nlp_tensor_dropout_backward(dx, dx, m->xmask, (size_t)T * B * E);
+        float *g = nlp_params_grad(m->params, m->emb);
+        for (size_t i = 0; i < (size_t)T * B; i++) {
+            int id = m->ids[i];
+            if (id >= 0 && id < m->Vt)
+                nlp_tensor_axpy((size_t)E, 1.0f, dx + i * E, g + (size_t)id * E);
+        }
+    }
+    return NLP_OK;
+}
+
+int nlp_classify_predict(nlp_classify *m, const int *const *seqs, const int *lens, int B,
+                         float *probs)
+{
+    int T = 1;
+    for (int b = 0; b < B; b++)
+        if (lens[b] > T)
+            T = lens[b];
+    if (T > m->max_T || B > m->max_B) {
+        /* Grow geometrically so a stream of ever longer lines stays cheap. */
+        int nT = m->max_T, nB = m->max_B > B ? m->max_B : B;
+        if (T > nT)
+            nT = nT <= INT_MAX / 2 && 2 * nT > T ? 2 * nT : T;
+        int rc = nlp_classify_reserve(m, nT, nB);
+        if (rc != NLP_OK)
+            return rc;
+    }
+    int rc = nlp_classify_forward(m, seqs, lens, B, 0, NULL);
+    if (rc != NLP_OK)
+        return rc;
+    for (int b = 0; b < B; b++)
+        nlp_loss_softmax(probs + (size_t)b * m->K, m->logits + (size_t)b * m->K, (size_t)m->K);
+    return NLP_OK;
+}
+
+/* ==== Encoded example sets =============================================== */
+
+void nlp_classify_set_free(nlp_classify_set *s)
+{
+    if (!s)
+        return;
+    nlp_free(s->start);
+    nlp_free(s->tok);
+    nlp_free(s->label);
+    nlp_free(s);
+}
+
+int nlp_classify_set_make(nlp_classify_set **out, const nlp_classify *m,
+                          const nlp_classify_data *d, size_t *unk, long *unseen)
+{
+    *out = NULL;
+    size_t ntok = d->start[d->n];
+    long nw = nlp_vocab_size(d->words), nl = nlp_vocab_size(d->labels);
+    nlp_classify_set *s = nlp_calloc(1, sizeof *s);
+    int *wmap = nlp_malloc((size_t)(nw ? nw : 1) * sizeof *wmap);
+    int *lmap = nlp_malloc((size_t)(nl ? nl : 1) * sizeof *lmap);
+    if (s) {
+        s->start = nlp_malloc(((size_t)d->n + 1) * sizeof *s->start);
+        s->tok = nlp_malloc((ntok ? ntok : 1) * sizeof *s->tok);
+        s->label = nlp_malloc((size_t)(d->n ? d->n : 1) * sizeof *s->label);
+    }
+    if (!s || !wmap || !lmap || !s->start || !s->tok || !s->label) {
+        nlp_free(wmap);
+        nlp_free(lmap);
+        nlp_classify_set_free(s);
+        return NLP_ENOMEM;
+    }
+    for (long i = 0; i < nw; i++) {
+        long id = nlp_vocab_find(m->words, nlp_vocab_word(d->words, i),
+                                 nlp_vocab_word_len(d->words, i));
+        wmap[i] = id < 0 ? NLP_CLASSIFY_UNK_ID : (int)id;
+    }
+    for (long i = 0; i < nl; i++) {
+        long id = nlp_vocab_find(m->labels, nlp_vocab_word(d->labels, i),
+                                 nlp_vocab_word_len(d->labels, i));
+        lmap[i] = id < 0 ? -1 : (int)id;
+    }
+    size_t nunk = 0;
+    long nunseen = 0;
+    int max_len = 0;
+    for (size_t k = 0; k < ntok; k++) {
+        s->tok[k] = wmap[d->tok[k]];
+        nunk += s->tok[k] == NLP_CLASSIFY_UNK_ID;
+    }
+    for (long i = 0; i < d->n; i++) {
+        s->start[i] = d->start[i];
+        s->label[i] = lmap[d->label[i]];
+        nunseen += s->label[i] < 0;
+        size_t L = d->start[i + 1] - d->start[i];
+        if (L > (size_t)max_len)
+            max_len = (int)L; /* L <= ntok < INT_MAX by the reader */
+    }
+    s->start[d->n] = ntok;
+    s->n = d->n;
+    s->line = d->line;
+    s->max_len = max_len;
+    nlp_free(wmap);
+    nlp_free(lmap);
+    if (unk)
+        *unk = nunk;
+    if (unseen)
+        *unseen = nunseen;
+    *out = s;
+    return NLP_OK;
+}
+
+/* Sorts idx (n) by the length of the examples of s, shortest first, ties
+** by key (n, may be NULL: then by index).  A merge sort: stable and free
+** of qsort's context problem. */
+static int sort_by_length(long *idx, long n, const nlp_classify_set *s, const uint64_t *key)
+{
+    long *tmp = nlp_malloc((size_t)(n ? n : 1) * sizeof *tmp);
+    if (!tmp)
+        return NLP_ENOMEM;
+#define LEN(i) (s->start[(i) + 1] - s->start[(i)])
+#define LESS(a, b) (LEN(a) < LEN(b) || (LEN(a) == LEN(b) && key && key[a] < key[b]))
+    for (long w = 1; w < n; w *= 2) {
+        for (long lo = 0; lo < n; lo += 2 * w) {
+            long mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            long a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                tmp[k++] = LESS(idx[b], idx[a]) ? idx[b++] : idx[a++];
+            while (a < mid)
+                tmp[k++] = idx[a++];
+            while (b < hi)
+                tmp[k++] = idx[b++];
+        }
+        memcpy(idx, tmp, (size_t)n * sizeof *idx);
+    }
+#undef LESS
+#undef LEN
+    nlp_free(tmp);
+    return NLP_OK;
+}
+
+/* Runs the examples idx[0..n) of s through the model in batches of at
+** most batch, calling back with each batch's logits. */
+typedef void (*batch_fn)(void *ctx, const long *idx, int B, const float *logits, int K);
+
+static int run_sorted(nlp_classify *m, const nlp_classify_set *s, const long *idx, long n,
+                      int batch, batch_fn fn, void *ctx)
+{
+    const int **seqs = nlp_malloc((size_t)batch * sizeof *seqs);
+    int *lens = nlp_malloc((size_t)batch * sizeof *lens);
+    int rc = seqs && lens ? NLP_OK : NLP_ENOMEM;
+    for (long i = 0; rc == NLP_OK && i < n; i += batch) {
+        int B = n - i < batch ? (int)(n - i) : batch;
+        for (int b = 0; b < B; b++) {
+            long ex = idx[i + b];
+            seqs[b] = s->tok + s->start[ex];
+            lens[b] = (int)(s->start[ex + 1] - s->start[ex]);
+        }
+        int T = 1;
+        for (int b = 0; b < B; b++)
+            if (lens[b] > T)
+                T = lens[b];
+        if (T > m->max_T || B > m->max_B)
+            rc = nlp_classify_reserve(m, T > m->max_T ? T : m->max_T,
+                                      B > m->max_B ? B : m->max_B);
+        if (rc == NLP_OK)
+            rc = nlp_classify_forward(m, seqs, lens, B, 0, NULL);
+        if (rc == NLP_OK)
+            fn(ctx, idx + i, B, m->logits, m->K);
+    }
+    nlp_free(seqs);
+    nlp_free(lens);
+    return rc;
+}
+
+static void store_pred(void *ctx, const long *idx, int B, const float *logits, int K)
+{
+    int *pred = ctx;
+    for (int b = 0; b < B; b++)
+        pred[idx[b]] = (int)nlp_loss_argmax(logits + (size_t)b * K, (size_t)K);
+}
+
+int nlp_classify_predict_set(nlp_classify *m, const nlp_classify_set *s, int batch, int *pred)
+{
+    if (batch < 1)
+        return NLP_EINVAL;
+    long *idx = nlp_malloc((size_t)(s->n ? s->n : 1) * sizeof *idx);
+    if (!idx)
+        return NLP_ENOMEM;
+    for (long i = 0; i < s->n; i++)
+        idx[i] = i;
+    int rc = sort_by_length(idx, s->n, s, NULL);
+    if (rc == NLP_OK)
+        rc = run_sorted(m, s, idx, s->n, batch, store_pred, pred);
+    nlp_free(idx);
+    return rc;
+}
+
+/* ==== Files ============================================================== */
+
+int nlp_classify_add_to_model(const nlp_classify *m, nlp_model *f)
+{
+    const nlp_classify_config *c = &m->cfg;
+    int rc = nlp_model_set_meta(f, "cell", nlp_rnn_cell_name(c->cell));
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "embed", c->embed);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "hidden", c->hidden);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "layers", c->layers);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "bidirectional", c->bidirectional);
+    if (rc == NLP_OK) rc = nlp_model_set_meta(f, "pool", nlp_classify_pool_name(c->pool));
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "attention", c->attention);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "dropout", c->dropout);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "vocab_size", m->V);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "trained_rows", m->Vt);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "labels", m->K);
+    if (rc == NLP_OK) rc = nlp_model_add_blob(f, "vocab", m->wblob, m->nwblob);
+    if (rc == NLP_OK) rc = nlp_model_add_blob(f, "labels", m->lblob, m->nlblob);
+    if (rc == NLP_OK && m->fixed)
+        rc = nlp_model_add_tensor(f, "embed.fixed", m->fixed, 2,
+                                  (size_t[]){(size_t)(m->V - m->Vt), (size_t)m->E});
+    return rc;
+}
+
+int nlp_classify_save(const nlp_classify *m, const char *path, const char *const *meta,
+                      nlp_error *e)
+{
+    nlp_model *f;
+    int rc = nlp_model_new(&f, NLP_CLASSIFY_KIND);
+    if (rc == NLP_OK)
+        rc = nlp_classify_add_to_model(m, f);
+    for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
+        rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
+    if (rc == NLP_OK)
+        rc = nlp_model_add_params(f, m->params);
+    if (rc == NLP_OK)
+        rc = nlp_model_save(f, path, e);
+    else
+        nlp_error_set(e, rc, path, 0, NULL);
+    nlp_model_free(f);
+    return rc;
+}
+
+static const char *shape_text(char *buf, size_t n, int ndim, const size_t *shape)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%zu", i ? "," : "[", shape[i]);
+    if (k < n)
+        snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
+/* Tensor name of f must exist with exactly the dimensions want[0..ndim). */
+static int expect_tensor(const nlp_model *f, const char *path, const char *name, int ndim,
+                         const size_t *want, nlp_error *e)
+{
+    int fnd;
+    const size_t *fs;
+    char a[96], b[96];
+    if (!nlp_model_tensor(f, name, &fnd, &fs))
+        return nlp_error_set(e, NLP_EFORMAT, path, 0, "no tensor '%s'", name);
+    int same = fnd == ndim;
+    for (int i = 0; same && i < ndim; i++)
+        same = fs[i] == want[i];
+    if (!same)
+        return nlp_error_set(e, NLP_EFORMAT, path, 0,
+                             "tensor '%s' has shape %s, but the hyperparameters need %s", name,
+                             shape_text(a, sizeof a, fnd, fs), shape_text(b, sizeof b, ndim, want));
+    return NLP_OK;
+}
+
+static int meta_range(const nlp_model *f, const char *path, const char *key, long lo, long hi,
+                      long *v, nlp_error *e)
+{
+    int rc = nlp_model_meta_long(f, key, v, e);
+    if (rc != NLP_OK)
+        return rc;
+    if (*v < lo || *v > hi)
+        return nlp_error_set(e, NLP_EFORMAT, path, 0, "'%s' is %ld, outside %ld..%ld", key, *v,
+                             lo, hi);
+    return NLP_OK;
+}
+
+static int vocab_blob(const nlp_model *f, const char *path, const char *name, nlp_vocab **v,
+                      nlp_error *e)
+{
+    size_t n;
+    const void *blob = nlp_model_blob(f, name, &n);
+    if (!blob)
+        return nlp_error_set(e, NLP_EFORMAT, path, 0, "no '%s' blob", name);
+    nlp_error ve;
+    nlp_error_clear(&ve);
+    int rc = nlp_vocab_from_blob(blob, n, v, &ve);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc == NLP_ENOMEM ? rc : NLP_EFORMAT, path, 0, "bad '%s': %s",
+                             name, ve.text);
+    return NLP_OK;
+}
+
+int nlp_classify_load(nlp_classify **out, const char *path, nlp_model **file, nlp_error *e)
+{
+    *out = NULL;
+    if (file)
+        *file = NULL;
+    nlp_model *f = NULL;
+    nlp_classify *m = NULL;
+    int rc = nlp_model_load(&f, path, NLP_CLASSIFY_KIND, e);
+    if (rc != NLP_OK)
+        return rc;
+    nlp_classify_config c;
+    nlp_classify_config_default(&c);
+    long embed, hidden, layers, bidir, att, V, Vt, K;
+    double dropout;
+    const char *cell = nlp_model_meta(f, "cell"), *pool = nlp_model_meta(f, "pool");
+    if (!cell || nlp_rnn_cell_parse(cell, &c.cell) != NLP_OK) {
+        rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "missing or unknown cell type");
+        goto fail;
+    }
+    if (!pool || nlp_classify_pool_parse(pool, &c.pool) != NLP_OK) {
+        rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "missing or unknown pooling");
+        goto fail;
+    }
+    if ((rc = meta_range(f, path, "embed", 1, MAX_WIDTH, &embed, e)) != NLP_OK ||
+        (rc = meta_range(f, path, "hidden", 1, MAX_WIDTH, &hidden, e)) != NLP_OK ||
+        (rc = meta_range(f, path, "layers", 1, MAX_LAYERS, &layers, e)) != NLP_OK ||
+        (rc = meta_range(f, path, "bidirectional", 0, 1, &bidir, e)) != NLP_OK ||
+        (rc = meta_range(f, path, "attention", 0, MAX_WIDTH, &att, e)) != NLP_OK ||
+        (rc = meta_range(f, path, "vocab_size", 1, INT_MAX - 1, &V, e)) != NLP_OK ||
+        (rc = meta_range(f, path, "trained_rows", 0, V, &Vt, e)) != NLP_OK ||
+        (rc = meta_range(f, path, "labels", 2, NLP_CLASSIFY_MAX_LABELS, &K, e)) != NLP_OK ||
+        (rc = nlp_model_meta_double(f, "dropout", &dropout, e)) != NLP_OK)
+        goto fail;
+    if (!(dropout >= 0 && dropout < 1)) {
+        rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "dropout out of range");
+        goto fail;
+    }
+    c.embed = (int)embed;
+    c.hidden = (int)hidden;
+    c.layers = (int)layers;
+    c.bidirectional = (int)bidir;
+    c.attention = (int)att;
+    c.dropout = (float)dropout;
+    /* The weights' shapes before anything proportional to them exists. */
+    m = nlp_calloc(1, sizeof *m);
+    if (!m) {
+        rc = nlp_error_set(e, NLP_ENOMEM, path, 0, NULL);
+        goto fail;
+    }
+    m->cfg = c;
+    m->V = (int)V;
+    m->Vt = (int)Vt;
+    m->K = (int)K;
+    if ((rc = layout(m)) != NLP_OK) {
+        nlp_error_set(e, rc, path, 0, rc == NLP_ENOMEM ? NULL : "bad model configuration");
+        goto fail;
+    }
+    for (int i = 0; i < m->params->nviews; i++) {
+        const nlp_params_view *pv = &m->params->views[i];
+        size_t shape[NLP_PARAM_MAX_DIMS];
+        for (int k = 0; k < pv->ndim; k++)
+            shape[k] = (size_t)pv->shape[k];
+        if ((rc = expect_tensor(f, path, pv->name, pv->ndim, shape, e)) != NLP_OK)
+            goto fail;
+    }
+    if (V > Vt &&
+        (rc = expect_tensor(f, path, "embed.fixed", 2, (size_t[]){(size_t)(V - Vt), (size_t)embed},
+                            e)) != NLP_OK)
+        goto fail;
+    if ((rc = vocab_blob(f, path, "vocab", &m->words, e)) != NLP_OK ||
+        (rc = vocab_blob(f, path, "labels", &m->labels, e)) != NLP_OK)
+        goto fail;
+    if (nlp_vocab_size(m->words) != V || nlp_vocab_size(m->labels) != K ||
+        !check_words(m->words, Vt, m->labels)) {
+        rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "vocabulary or labels do not match the model");
+        goto fail;
+    }
+    if ((rc = finish(m)) != NLP_OK) {
+        nlp_error_set(e, rc, path, 0, NULL);
+        goto fail;
+    }
+    if ((rc = nlp_model_read_params(f, m->params, e)) != NLP_OK)
+        goto fail;
+    if (m->fixed &&
+        (rc = nlp_model_read_tensor(f, "embed.fixed", m->fixed, 2,
+                                    (size_t[]){(size_t)(V - Vt), (size_t)embed}, e)) != NLP_OK)
+        goto fail;
+    *out = m;
+    if (file)
+        *file = f;
+    else
+        nlp_model_free(f);
+    return NLP_OK;
+fail:
+    nlp_classify_free(m);
+    nlp_model_free(f);
+    return rc;
+}
+
+/* ==== Training =========================================================== */
+
+struct nlp_classify_trainer {
+    nlp_classify *m;            /* not owned */
+    nlp_classify_train_config cfg;
+    nlp_train_task task;
+    const nlp_classify_set *train, *dev;
+    uint32_t train_crc, dev_crc; /* the sets, checked on resume */
+    long nbatch;                /* batches per epoch */
+    long *order;                /* (n) examples sorted by (length, key) */
+    long *border;               /* (nbatch) the epoch's batch order */
+    uint64_t *key;              /* (n) random tie-breaks */
+    long *dev_order;            /* (dev n) dev sorted by length */
+    const int **seqs;           /* (batch) */
+    int *lens, *targets;        /* (batch) */
+    size_t dev_correct;         /* accumulator of evaluate */
+    long trained;               /* sentences stepped over, this process */
+    /* Position: saved in a checkpoint. */
+    long epoch;                 /* epochs completed */
+    long pos;                   /* next batch in border */
+    nlp_rng epoch_rng;          /* the order rng as it was when this epoch's
+                                   order was drawn (so it can be redrawn) */
+    nlp_rng order_rng;          /* draws each epoch's order */
+    nlp_rng rng;                /* dropout masks */
+};
+
+void nlp_classify_train_config_default(nlp_classify_train_config *c)
+{
+    c->batch = 32;
+    c->eval_batch = 256;
+    c->seed = 1;
+}
+
+void nlp_classify_trainer_free(nlp_classify_trainer *t)
+{
+    if (!t)
+        return;
+    nlp_free(t->order);
+    nlp_free(t->border);
+    nlp_free(t->key);
+    nlp_free(t->dev_order);
+    nlp_free(t->seqs);
+    nlp_free(t->lens);
+    nlp_free(t->targets);
+    nlp_free(t);
+}
+
+/* Draws an epoch's order from t->order_rng (saved first in epoch_rng). */
+static int draw_order(nlp_classify_trainer *t)
+{
+    const long n = t->train->n;
+    t->epoch_rng = t->order_rng;
+    for (long i = 0; i < n; i++) {
+        t->order[i] = i;
+        t->key[i] = nlp_rng_u64(&t->order_rng);
+    }
+    int rc = sort_by_length(t->order, n, t->train, t->key);
+    if (rc != NLP_OK)
+        return rc;
+    for (long i = 0; i < t->nbatch; i++)
+        t->border[i] = i;
+    for (long i = t->nbatch - 1; i > 0; i--) { /* Fisher-Yates */
+        long j = (long)nlp_rng_below(&t->order_rng, (uint64_t)i + 1);
+        long x = t->border[i];
+        t->border[i] = t->border[j];
+        t->border[j] = x;
+    }
+    t->pos = 0;
+    return NLP_OK;
+}
+
+static uint32_t set_crc(const nlp_classify_set *s)
+{
+    if (!s)
+        return 0;
+    /* Token and label ids as little-endian bytes, with the boundaries. */
+    uint32_t crc = 0;
+    unsigned char buf[4096];
+    size_t k = 0;
+    for (long i = 0; i < s->n; i++) {
+        size_t L = s->start[i + 1] - s->start[i];
+        uint32_t vals[2] = {(uint32_t)L, (uint32_t)s->label[i]};
+        for (size_t j = 0; j < 2 + L; j++) {
+            uint32_t v = j < 2 ? vals[j] : (uint32_t)s->tok[s->start[i] + j - 2];
+            for (int q = 0; q < 4; q++)
+                buf[k++] = (unsigned char)(v >> (8 * q));
+            if (k == sizeof buf) {
+                crc = nlp_crc32(crc, buf, k);
+                k = 0;
+            }
+        }
+    }
+    return nlp_crc32(crc, buf, k);
+}
+
+static int task_step(void *ctx, double *loss, double *count, nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    nlp_classify *m = t->m;
+    const nlp_classify_set *s = t->train;
+    long first = t->border[t->pos] * (long)t->cfg.batch;
+    int B = s->n - first < t->cfg.batch ? (int)(s->n - first) : t->cfg.batch;
+    for (int b = 0; b < B; b++) {
+        long ex = t->order[first + b];
+        t->seqs[b] = s->tok + s->start[ex];
+        t->lens[b] = (int)(s->start[ex + 1] - s->start[ex]);
+        t->targets[b] = s->label[ex];
+    }
+    int rc = nlp_classify_forward(m, t->seqs, t->lens, B, 1, &t->rng);
+    if (rc == NLP_OK)
+        rc = nlp_classify_loss(m, t->targets, loss, NULL);
+    if (rc == NLP_OK)
+        rc = nlp_classify_backward(m);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "training step: %s", nlp_error_string(rc));
+    *count = (double)B;
+    t->trained += B;
+    if (++t->pos == t->nbatch) {
+        t->epoch++;
+        if ((rc = draw_order(t)) != NLP_OK)
+            return nlp_error_set(e, rc, NULL, 0, NULL);
+        return 1;
+    }
+    return 0;
+}
+
+static void count_correct(void *ctx, const long *idx, int B, const float *logits, int K)
+{
+    nlp_classify_trainer *t = ctx;
+    for (int b = 0; b < B; b++)
+        t->dev_correct += (int)nlp_loss_argmax(logits + (size_t)b * K, (size_t)K) ==
+                          t->dev->label[idx[b]];
+}
+
+static int task_evaluate(void *ctx, double *metric, nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    t->dev_correct = 0;
+    int rc = run_sorted(t->m, t->dev, t->dev_order, t->dev->n, t->cfg.eval_batch, count_correct,
+                        t);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "validation: %s", nlp_error_string(rc));
+    *metric = 100.0 * (double)t->dev_correct / (double)t->dev->n;
+    return NLP_OK;
+}
+
+static double task_epoch_fraction(void *ctx)
+{
+    const nlp_classify_trainer *t = ctx;
+    return (double)t->pos / (double)t->nbatch;
+}
+
+static int task_save_model(void *ctx, nlp_model *f, nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    int rc = nlp_classify_add_to_model(t->m, f);
+    return rc == NLP_OK ? NLP_OK : nlp_error_set(e, rc, NULL, 0, NULL);
+}
+
+static int set_u64(nlp_model *f, const char *key, uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return nlp_model_set_meta(f, key, buf);
+}
+
+/* A whole decimal number in [0, max] (no sign, no space, no overflow). */
+static int get_u64(const nlp_model *f, const char *key, uint64_t max, uint64_t *v, nlp_error *e)
+{
+    const char *s = nlp_model_meta(f, key);
+    if (s && *s >= '0' && *s <= '9') {
+        uint64_t x = 0;
+        const char *p = s;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            unsigned d = (unsigned)(*p - '0');
+            if (x > (UINT64_MAX - d) / 10)
+                break;
+            x = x * 10 + d;
+        }
+        if (*p == '\0' && x <= max) {
+            *v = x;
+            return NLP_OK;
+        }
+    }
+    if (!s)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: no '%s'", key);
+    return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                         "checkpoint: '%s' is '%.40s', expected a whole number up to %" PRIu64,
+                         key, s, max);
+}
+
+static int task_save_state(void *ctx, nlp_model *f, nlp_error *e)
+{
+    const nlp_classify_trainer *t = ctx;
+    int rc = nlp_model_set_meta_long(f, "sentiment.batch", t->cfg.batch);
+    if (rc == NLP_OK) rc = set_u64(f, "sentiment.seed", t->cfg.seed);
+    if (rc == NLP_OK) rc = set_u64(f, "sentiment.epoch", (uint64_t)t->epoch);
+    if (rc == NLP_OK) rc = set_u64(f, "sentiment.pos", (uint64_t)t->pos);
+    if (rc == NLP_OK) rc = set_u64(f, "sentiment.train_n", (uint64_t)t->train->n);
+    if (rc == NLP_OK) rc = set_u64(f, "sentiment.train_crc", t->train_crc);
+    if (rc == NLP_OK) rc = set_u64(f, "sentiment.dev_n", t->dev ? (uint64_t)t->dev->n : 0);
+    if (rc == NLP_OK) rc = set_u64(f, "sentiment.dev_crc", t->dev_crc);
+    if (rc == NLP_OK) rc = nlp_train_add_rng(f, "sentiment.epoch_rng", &t->epoch_rng);
+    if (rc == NLP_OK) rc = nlp_train_add_rng(f, "sentiment.rng", &t->rng);
+    return rc == NLP_OK ? NLP_OK : nlp_error_set(e, rc, NULL, 0, NULL);
+}
+
+int nlp_classify_train_config_read(nlp_classify_train_config *c, const nlp_model *f,
+                                   nlp_error *e)
+{
+    if (!nlp_model_meta(f, "sentiment.batch"))
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "not a checkpoint (a model saved as the best one has no "
+                             "training state; resume from the .ckpt file)");
+    uint64_t batch, seed;
+    int rc;
+    if ((rc = get_u64(f, "sentiment.batch", 1 << 20, &batch, e)) != NLP_OK ||
+        (rc = get_u64(f, "sentiment.seed", UINT64_MAX, &seed, e)) != NLP_OK)
+        return rc;
+    if (batch < 1)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: batch is 0");
+    c->batch = (int)batch;
+    c->seed = seed;
+    return NLP_OK;
+}
+
+static int task_load_state(void *ctx, const nlp_model *f, nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    nlp_classify_train_config c = t->cfg;
+    int rc = nlp_classify_train_config_read(&c, f, e);
+    if (rc != NLP_OK)
+        return rc;
+    if (c.batch != t->cfg.batch || c.seed != t->cfg.seed)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "checkpoint: batch or seed differ from the trainer's");
+    uint64_t epoch, pos, tn, tcrc, dn, dcrc;
+    if ((rc = get_u64(f, "sentiment.train_n", UINT64_MAX, &tn, e)) != NLP_OK ||
+        (rc = get_u64(f, "sentiment.train_crc", UINT32_MAX, &tcrc, e)) != NLP_OK ||
+        (rc = get_u64(f, "sentiment.dev_n", UINT64_MAX, &dn, e)) != NLP_OK ||
+        (rc = get_u64(f, "sentiment.dev_crc", UINT32_MAX, &dcrc, e)) != NLP_OK)
+        return rc;
+    if (tn != (uint64_t)t->train->n || tcrc != t->train_crc ||
+        dn != (t->dev ? (uint64_t)t->dev->n : 0) || dcrc != t->dev_crc)
+        return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                             "the training or validation data differ from the ones the "
+                             "checkpoint was made with");
+    if ((rc = get_u64(f, "sentiment.epoch", LONG_MAX, &epoch, e)) != NLP_OK ||
+        (rc = get_u64(f, "sentiment.pos", (uint64_t)t->nbatch - 1, &pos, e)) != NLP_OK)
+        return rc;
+    nlp_rng er, r;
+    if ((rc = nlp_train_read_rng(f, "sentiment.epoch_rng", &er, e)) != NLP_OK ||
+        (rc = nlp_train_read_rng(f, "sentiment.rng", &r, e)) != NLP_OK)
+        return rc;
+    /* Redraw the epoch's order exactly as it was drawn. */
+    t->order_rng = er;
+    if ((rc = draw_order(t)) != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, NULL);
+    t->pos = (long)pos;
+    t->epoch = (long)epoch;
+    t->rng = r;
+    return NLP_OK;
+}
+
+int nlp_classify_trainer_new(nlp_classify_trainer **out, nlp_classify *m,
+                             const nlp_classify_train_config *cfg,
+                             const nlp_classify_set *train, const nlp_classify_set *dev,
+                             nlp_error *e)
+{
+    *out = NULL;
+    if (cfg->batch < 1 || cfg->eval_batch < 1)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "batch sizes must be at least 1");
+    if (!train || train->n < 1)
+        return nlp_error_set(e, NLP_EEMPTY, NULL, 0, "no training examples");
+    for (long i = 0; i < train->n; i++)
+        if (train->label[i] < 0)
+            return nlp_error_set(e, NLP_EINVAL, NULL, 0, "a training label the model lacks");
+    int maxT = train->max_len > 0 ? train->max_len : 1;
+    int maxB = cfg->batch;
+    if (dev && dev->n > 0) {
+        if (dev->max_len > maxT)
+            maxT = dev->max_len;
+        if (cfg->eval_batch > maxB)
+            maxB = cfg->eval_batch;
+    } else {
+        dev = NULL;
+    }
+    int rc = nlp_classify_reserve(m, maxT, maxB);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "workspace for %d x %d tokens: %s", maxB, maxT,
+                             nlp_error_string(rc));
+    nlp_classify_trainer *t = nlp_calloc(1, sizeof *t);
+    if (!t)
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    t->m = m;
+    t->cfg = *cfg;
+    t->train = train;
+    t->dev = dev;
+    t->nbatch = (train->n + cfg->batch - 1) / cfg->batch;
+    size_t n = (size_t)train->n;
+    t->order = nlp_malloc(n * sizeof *t->order);
+    t->key = nlp_malloc(n * sizeof *t->key);
+    t->border = nlp_malloc((size_t)t->nbatch * sizeof *t->border);
+    t->seqs = nlp_malloc((size_t)cfg->batch * sizeof *t->seqs);
+    t->lens = nlp_malloc((size_t)cfg->batch * sizeof *t->lens);
+    t->targets = nlp_malloc((size_t)cfg->batch * sizeof *t->targets);
+    if (dev)
+        t->dev_order = nlp_malloc((size_t)dev->n * sizeof *t->dev_order);
+    if (!t->order || !t->key || !t->border || !t->seqs || !t->lens || !t->targets ||
+        (dev && !t->dev_order)) {
+        nlp_classify_trainer_free(t);
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    }
+    if (dev) {
+        for (long i = 0; i < dev->n; i++)
+            t->dev_order[i] = i;
+        if (sort_by_length(t->dev_order, dev->n, dev, NULL) != NLP_OK) {
+            nlp_classify_trainer_free(t);
+            return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+        }
+    }
+    t->train_crc = set_crc(train);
+    t->dev_crc = set_crc(dev);
+    /* Two streams from the seed: the batch order, and dropout. */
+    nlp_rng_seed(&t->order_rng, cfg->seed);
+    nlp_rng_split(&t->order_rng, &t->rng);
+    if (draw_order(t) != NLP_OK) {
+        nlp_classify_trainer_free(t);
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    }
+    t->task.ctx = t;
+    t->task.kind = NLP_CLASSIFY_KIND;
+    t->task.metric = "accuracy";
+    t->task.higher_is_better = 1;
+    t->task.unit = "sentences";
+    t->task.params = m->params;
+    t->task.step = task_step;
+    t->task.evaluate = dev ? task_evaluate : NULL;
+    t->task.epoch_fraction = task_epoch_fraction;
+    t->task.save_model = task_save_model;
+    t->task.save_state = task_save_state;
+    t->task.load_state = task_load_state;
+    *out = t;
+    return NLP_OK;
+}
+
+const nlp_train_task *nlp_classify_trainer_task(nlp_classify_trainer *t)
+{
+    return &t->task;
+}
+
+long nlp_classify_trainer_sentences(const nlp_classify_trainer *t)
+{
+    return t->trained;
+}
