@@ -16,6 +16,7 @@
 #endif
 
 #include "cli.h"
+#include "nlp/outfile.h"
 #include "nlp/tensor.h"
 
 /* Option names by CLI_TRAIN_OPT_* - CLI_TRAIN_OPT_EPOCHS, for messages. */
@@ -192,29 +193,9 @@ char *cli_train_resume_output(const char *ckpt)
 
 void cli_train_check_writable(const char *path)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        cli_die("%s: %s", path, strerror(EISDIR));
-    /* A file can be created next to it: the directory part of path, or the
-    ** current directory for a bare name. */
-    const char *slash = strrchr(path, '/');
-    const char *dir = slash ? path : "./";
-    const size_t dirlen = slash ? (size_t)(slash - path) + 1 : 2;
-    const char *tool = cli_name();
-    char *tmp = malloc(dirlen + strlen(tool) + sizeof "..XXXXXX");
-    if (!tmp)
-        cli_die("out of memory");
-    memcpy(tmp, dir, dirlen);
-    sprintf(tmp + dirlen, ".%s.XXXXXX", tool);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int err = errno;
-        free(tmp);
-        cli_die("%s: cannot write: %s", path, strerror(err));
-    }
-    close(fd);
-    unlink(tmp);
-    free(tmp);
+    nlp_error e;
+    if (nlp_outfile_check(path, &e) != NLP_OK)
+        cli_die_error(&e);
 }
 
 void cli_train_check_output(const char *path)
