@@ -1322,18 +1322,6 @@ static int expect_tensor(const nlp_model *f, const char *path, const char *name,
     return NLP_OK;
 }
 
-static int meta_range(const nlp_model *f, const char *path, const char *key, long lo, long hi,
-                      long *v, nlp_error *e)
-{
-    int rc = nlp_model_meta_long(f, key, v, e);
-    if (rc != NLP_OK)
-        return rc;
-    if (*v < lo || *v > hi)
-        return nlp_error_set(e, NLP_EFORMAT, path, 0, "'%s' is %ld, outside %ld..%ld", key, *v,
-                             lo, hi);
-    return NLP_OK;
-}
-
 static int vocab_blob(const nlp_model *f, const char *path, const char *name, nlp_vocab **v,
                       nlp_error *e)
 {
@@ -1373,14 +1361,14 @@ int nlp_classify_load(nlp_classify **out, const char *path, nlp_model **file, nl
         rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "missing or unknown pooling");
         goto fail;
     }
-    if ((rc = meta_range(f, path, "embed", 1, MAX_WIDTH, &embed, e)) != NLP_OK ||
-        (rc = meta_range(f, path, "hidden", 1, MAX_WIDTH, &hidden, e)) != NLP_OK ||
-        (rc = meta_range(f, path, "layers", 1, MAX_LAYERS, &layers, e)) != NLP_OK ||
-        (rc = meta_range(f, path, "bidirectional", 0, 1, &bidir, e)) != NLP_OK ||
-        (rc = meta_range(f, path, "attention", 0, MAX_WIDTH, &att, e)) != NLP_OK ||
-        (rc = meta_range(f, path, "vocab_size", 1, INT_MAX - 1, &V, e)) != NLP_OK ||
-        (rc = meta_range(f, path, "trained_rows", 0, V, &Vt, e)) != NLP_OK ||
-        (rc = meta_range(f, path, "labels", 2, NLP_CLASSIFY_MAX_LABELS, &K, e)) != NLP_OK ||
+    if ((rc = nlp_model_meta_range(f, "embed", 1, MAX_WIDTH, &embed, e)) != NLP_OK ||
+        (rc = nlp_model_meta_range(f, "hidden", 1, MAX_WIDTH, &hidden, e)) != NLP_OK ||
+        (rc = nlp_model_meta_range(f, "layers", 1, MAX_LAYERS, &layers, e)) != NLP_OK ||
+        (rc = nlp_model_meta_range(f, "bidirectional", 0, 1, &bidir, e)) != NLP_OK ||
+        (rc = nlp_model_meta_range(f, "attention", 0, MAX_WIDTH, &att, e)) != NLP_OK ||
+        (rc = nlp_model_meta_range(f, "vocab_size", 1, INT_MAX - 1, &V, e)) != NLP_OK ||
+        (rc = nlp_model_meta_range(f, "trained_rows", 0, V, &Vt, e)) != NLP_OK ||
+        (rc = nlp_model_meta_range(f, "labels", 2, NLP_CLASSIFY_MAX_LABELS, &K, e)) != NLP_OK ||
         (rc = nlp_model_meta_double(f, "dropout", &dropout, e)) != NLP_OK)
         goto fail;
     if (!(dropout >= 0 && dropout < 1)) {
@@ -1608,49 +1596,17 @@ static int task_save_model(void *ctx, nlp_model *f, nlp_error *e)
     return rc == NLP_OK ? NLP_OK : nlp_error_set(e, rc, NULL, 0, NULL);
 }
 
-static int set_u64(nlp_model *f, const char *key, uint64_t v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    return nlp_model_set_meta(f, key, buf);
-}
-
-/* A whole decimal number in [0, max] (no sign, no space, no overflow). */
-static int get_u64(const nlp_model *f, const char *key, uint64_t max, uint64_t *v, nlp_error *e)
-{
-    const char *s = nlp_model_meta(f, key);
-    if (s && *s >= '0' && *s <= '9') {
-        uint64_t x = 0;
-        const char *p = s;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            unsigned d = (unsigned)(*p - '0');
-            if (x > (UINT64_MAX - d) / 10)
-                break;
-            x = x * 10 + d;
-        }
-        if (*p == '\0' && x <= max) {
-            *v = x;
-            return NLP_OK;
-        }
-    }
-    if (!s)
-        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: no '%s'", key);
-    return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
-                         "checkpoint: '%s' is '%.40s', expected a whole number up to %" PRIu64,
-                         key, s, max);
-}
-
 static int task_save_state(void *ctx, nlp_model *f, nlp_error *e)
 {
     const nlp_classify_trainer *t = ctx;
     int rc = nlp_model_set_meta_long(f, "sentiment.batch", t->cfg.batch);
-    if (rc == NLP_OK) rc = set_u64(f, "sentiment.seed", t->cfg.seed);
-    if (rc == NLP_OK) rc = set_u64(f, "sentiment.epoch", (uint64_t)t->epoch);
-    if (rc == NLP_OK) rc = set_u64(f, "sentiment.pos", (uint64_t)t->pos);
-    if (rc == NLP_OK) rc = set_u64(f, "sentiment.train_n", (uint64_t)t->train->n);
-    if (rc == NLP_OK) rc = set_u64(f, "sentiment.train_crc", t->train_crc);
-    if (rc == NLP_OK) rc = set_u64(f, "sentiment.dev_n", t->dev ? (uint64_t)t->dev->n : 0);
-    if (rc == NLP_OK) rc = set_u64(f, "sentiment.dev_crc", t->dev_crc);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.seed", t->cfg.seed);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.epoch", (uint64_t)t->epoch);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.pos", (uint64_t)t->pos);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.train_n", (uint64_t)t->train->n);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.train_crc", t->train_crc);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.dev_n", t->dev ? (uint64_t)t->dev->n : 0);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.dev_crc", t->dev_crc);
     if (rc == NLP_OK) rc = nlp_train_add_rng(f, "sentiment.epoch_rng", &t->epoch_rng);
     if (rc == NLP_OK) rc = nlp_train_add_rng(f, "sentiment.rng", &t->rng);
     return rc == NLP_OK ? NLP_OK : nlp_error_set(e, rc, NULL, 0, NULL);
@@ -1665,8 +1621,8 @@ int nlp_classify_train_config_read(nlp_classify_train_config *c, const nlp_model
                              "training state; resume from the .ckpt file)");
     uint64_t batch, seed;
     int rc;
-    if ((rc = get_u64(f, "sentiment.batch", 1 << 20, &batch, e)) != NLP_OK ||
-        (rc = get_u64(f, "sentiment.seed", UINT64_MAX, &seed, e)) != NLP_OK)
+    if ((rc = nlp_model_meta_u64(f, "sentiment.batch", 1 << 20, &batch, e)) != NLP_OK ||
+        (rc = nlp_model_meta_u64(f, "sentiment.seed", UINT64_MAX, &seed, e)) != NLP_OK)
         return rc;
     if (batch < 1)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: batch is 0");
@@ -1686,18 +1642,18 @@ static int task_load_state(void *ctx, const nlp_model *f, nlp_error *e)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
                              "checkpoint: batch or seed differ from the trainer's");
     uint64_t epoch, pos, tn, tcrc, dn, dcrc;
-    if ((rc = get_u64(f, "sentiment.train_n", UINT64_MAX, &tn, e)) != NLP_OK ||
-        (rc = get_u64(f, "sentiment.train_crc", UINT32_MAX, &tcrc, e)) != NLP_OK ||
-        (rc = get_u64(f, "sentiment.dev_n", UINT64_MAX, &dn, e)) != NLP_OK ||
-        (rc = get_u64(f, "sentiment.dev_crc", UINT32_MAX, &dcrc, e)) != NLP_OK)
+    if ((rc = nlp_model_meta_u64(f, "sentiment.train_n", UINT64_MAX, &tn, e)) != NLP_OK ||
+        (rc = nlp_model_meta_u64(f, "sentiment.train_crc", UINT32_MAX, &tcrc, e)) != NLP_OK ||
+        (rc = nlp_model_meta_u64(f, "sentiment.dev_n", UINT64_MAX, &dn, e)) != NLP_OK ||
+        (rc = nlp_model_meta_u64(f, "sentiment.dev_crc", UINT32_MAX, &dcrc, e)) != NLP_OK)
         return rc;
     if (tn != (uint64_t)t->train->n || tcrc != t->train_crc ||
         dn != (t->dev ? (uint64_t)t->dev->n : 0) || dcrc != t->dev_crc)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
                              "the training or validation data differ from the ones the "
                              "checkpoint was made with");
-    if ((rc = get_u64(f, "sentiment.epoch", LONG_MAX, &epoch, e)) != NLP_OK ||
-        (rc = get_u64(f, "sentiment.pos", (uint64_t)t->nbatch - 1, &pos, e)) != NLP_OK)
+    if ((rc = nlp_model_meta_u64(f, "sentiment.epoch", LONG_MAX, &epoch, e)) != NLP_OK ||
+        (rc = nlp_model_meta_u64(f, "sentiment.pos", (uint64_t)t->nbatch - 1, &pos, e)) != NLP_OK)
         return rc;
     nlp_rng er, r;
     if ((rc = nlp_train_read_rng(f, "sentiment.epoch_rng", &er, e)) != NLP_OK ||

@@ -16,6 +16,7 @@
 #include "nlp.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -331,6 +332,13 @@ int nlp_model_set_meta_long(nlp_model *m, const char *key, long value)
 {
     char buf[32];
     snprintf(buf, sizeof buf, "%ld", value);
+    return nlp_model_set_meta(m, key, buf);
+}
+
+int nlp_model_set_meta_u64(nlp_model *m, const char *key, uint64_t value)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRIu64, value);
     return nlp_model_set_meta(m, key, buf);
 }
 
@@ -1002,6 +1010,43 @@ int nlp_model_meta_double(const nlp_model *m, const char *key, double *value, nl
         return nlp_error_set(e, NLP_EFORMAT, m->path, 0,
                              "model setting '%s' is '%s', not a number", key, s);
     *value = v;
+    return NLP_OK;
+}
+
+int nlp_model_meta_range(const nlp_model *m, const char *key, long lo, long hi, long *value,
+                         nlp_error *e)
+{
+    long v;
+    int rc = nlp_model_meta_long(m, key, &v, e);
+    if (rc != NLP_OK)
+        return rc;
+    if (v < lo || v > hi)
+        return nlp_error_set(e, NLP_EFORMAT, m->path, 0,
+                             "model setting '%s' is %ld, expected an integer in [%ld, %ld]", key,
+                             v, lo, hi);
+    *value = v;
+    return NLP_OK;
+}
+
+int nlp_model_meta_u64(const nlp_model *m, const char *key, uint64_t max, uint64_t *value,
+                       nlp_error *e)
+{
+    const char *s = nlp_model_meta(m, key);
+    if (!s)
+        return nlp_error_set(e, NLP_EFORMAT, m->path, 0, "model has no '%s' setting", key);
+    uint64_t x = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            break;
+        x = x * 10 + d;
+    }
+    if (p == s || *p != '\0' || x > max)
+        return nlp_error_set(e, NLP_EFORMAT, m->path, 0,
+                             "model setting '%s' is '%.40s', expected a whole number up to %"
+                             PRIu64, key, s, max);
+    *value = x;
     return NLP_OK;
 }
 

@@ -22,6 +22,7 @@
 #include <float.h>
 #include <math.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1041,10 +1042,50 @@ static void test_check_shapes(void **state)
     nlp_model_free(l);
 }
 
+/* The range-checked readers: absent, junk, signs, overflow and bounds. */
+static void test_meta_ranges(void **state)
+{
+    (void)state;
+    nlp_model *m;
+    nlp_error e;
+    assert_int_equal(nlp_model_new(&m, "test"), NLP_OK);
+    assert_int_equal(nlp_model_set_meta_u64(m, "big", UINT64_MAX), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(m, "wrap", "18446744073709551616"), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(m, "neg", "-1"), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(m, "plus", "+3"), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(m, "empty", ""), NLP_OK);
+    assert_int_equal(nlp_model_set_meta_long(m, "h", 256), NLP_OK);
+    uint64_t u = 7;
+    assert_int_equal(nlp_model_meta_u64(m, "big", UINT64_MAX, &u, &e), NLP_OK);
+    assert_true(u == UINT64_MAX);
+    u = 7;
+    assert_int_equal(nlp_model_meta_u64(m, "big", UINT64_MAX - 1, &u, &e), NLP_EFORMAT);
+    assert_true(u == 7);
+    assert_non_null(strstr(e.text, "'big'"));
+    const char *bad[] = { "wrap", "neg", "plus", "empty", "absent" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(nlp_model_meta_u64(m, bad[i], UINT64_MAX, &u, &e), NLP_EFORMAT);
+        assert_non_null(strstr(e.text, bad[i]));
+        assert_true(u == 7);
+    }
+    long v = -5;
+    assert_int_equal(nlp_model_meta_range(m, "h", 1, 256, &v, &e), NLP_OK);
+    assert_int_equal(v, 256);
+    v = -5;
+    assert_int_equal(nlp_model_meta_range(m, "h", 1, 255, &v, &e), NLP_EFORMAT);
+    assert_int_equal(v, -5);
+    assert_non_null(strstr(e.text, "[1, 255]"));
+    assert_int_equal(nlp_model_meta_range(m, "neg", 0, 10, &v, &e), NLP_EFORMAT);
+    assert_int_equal(nlp_model_meta_range(m, "wrap", 0, LONG_MAX, &v, &e), NLP_EFORMAT);
+    assert_int_equal(v, -5);
+    nlp_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_meta_ranges),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_version_stamp),
         cmocka_unit_test(test_build_errors),

@@ -110,6 +110,8 @@ int nlp_model_set_meta(nlp_model *m, const char *key, const char *value);
 
 /* nlp_model_set_meta with value printed as "%ld" / "%.17g" (round-trips). */
 int nlp_model_set_meta_long(nlp_model *m, const char *key, long value);
+/* As nlp_model_set_meta_long for an unsigned 64-bit value (seeds, sizes). */
+int nlp_model_set_meta_u64(nlp_model *m, const char *key, uint64_t value);
 int nlp_model_set_meta_double(nlp_model *m, const char *key, double value);
 
 /*
@@ -197,6 +199,19 @@ const char *nlp_model_meta(const nlp_model *m, const char *key);
 */
 int nlp_model_meta_long(const nlp_model *m, const char *key, long *value, nlp_error *e);
 int nlp_model_meta_double(const nlp_model *m, const char *key, double *value, nlp_error *e);
+
+/*
+** The range-checked readers every loader uses for a number that sizes or
+** indexes anything: metadata key as a whole number in [lo, hi] (long) or
+** [0, max] (unsigned 64-bit, plain decimal digits only, no sign), into
+** *value.  Returns NLP_OK, or NLP_EFORMAT (absent, not a number, out of
+** range) with a message naming the file, key, value and range; *value is
+** then unchanged.
+*/
+int nlp_model_meta_range(const nlp_model *m, const char *key, long lo, long hi, long *value,
+                         nlp_error *e);
+int nlp_model_meta_u64(const nlp_model *m, const char *key, uint64_t max, uint64_t *value,
+                       nlp_error *e);
 
 /* Number of metadata entries, and entry i (0-based, in insertion/file
 ** order) for listing; returns NLP_EINVAL when i is out of range. */
