@@ -184,23 +184,9 @@ int main(int argc, char **argv)
     /* Where the model goes: -o, next to the checkpoint resumed (never a
     ** path read from it), or the default in the current directory; all
     ** checked before any training. */
-    char *derived = NULL;
-    if (!output && tr.resume && !(output = derived = cli_train_resume_output(tr.resume)))
-        cli_usage_error("cannot name the model after '%s' (no .ckpt ending): give -o MODEL",
-                        tr.resume);
-    const int announce = !output;
-    if (!output)
-        output = CLI_DEFAULT_CHARLM_MODEL;
-    char *ckpt = malloc(strlen(output) + sizeof ".ckpt");
-    if (!ckpt)
-        cli_die("out of memory");
-    strcat(strcpy(ckpt, output), ".ckpt");
-    cli_train_check_output(output);
-    cli_train_check_output(ckpt);
-    if (tr.cfg.plot)
-        cli_train_check_writable(tr.cfg.plot);
-    tr.cfg.output = output;
-    tr.cfg.checkpoint = ckpt;
+    const int announce = cli_train_paths(&tr, output, CLI_DEFAULT_CHARLM_MODEL);
+    output = tr.cfg.output;
+    const char *ckpt = tr.cfg.checkpoint;
 
     /* The corpus, split into training text and the validation tail. */
     nlp_codepoints text;
@@ -302,7 +288,6 @@ int main(int argc, char **argv)
     nlp_charlm_trainer_free(ct);
     nlp_charlm_free(m);
     nlp_codepoints_free(&text);
-    free(ckpt);
-    free(derived);
+    cli_train_free(&tr);
     return status;
 }

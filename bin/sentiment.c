@@ -317,22 +317,9 @@ static int cmd_train(int argc, char **argv)
         cli_usage_error("--freeze-embeddings needs --embeddings");
     cli_train_finish(&tr);
 
-    char *derived = NULL;
-    if (!output && tr.resume && !(output = derived = cli_train_resume_output(tr.resume)))
-        cli_usage_error("cannot name the model after '%s' (no .ckpt ending): give -o MODEL",
-                    tr.resume);
-    if (!output)
-        cli_usage_error("no model file: give -o MODEL");
-    char *ckpt = malloc(strlen(output) + sizeof ".ckpt");
-    if (!ckpt)
-        cli_die("out of memory");
-    strcat(strcpy(ckpt, output), ".ckpt");
-    cli_train_check_output(output);
-    cli_train_check_output(ckpt);
-    if (tr.cfg.plot)
-        cli_train_check_writable(tr.cfg.plot);
-    tr.cfg.output = output;
-    tr.cfg.checkpoint = ckpt;
+    cli_train_paths(&tr, output, NULL);
+    output = tr.cfg.output;
+    const char *ckpt = tr.cfg.checkpoint;
     const int quiet = tr.cfg.verbosity < 0;
 
     /* Resuming: the checkpoint brings the model and the configuration. */
@@ -497,8 +484,7 @@ static int cmd_train(int argc, char **argv)
     nlp_classify_data_free(dtr);
     nlp_classify_data_free(ddev);
     nlp_classify_free(m);
-    free(ckpt);
-    free(derived);
+    cli_train_free(&tr);
     return status;
 }
 

@@ -198,6 +198,40 @@ void cli_train_check_writable(const char *path)
         cli_die_error(&e);
 }
 
+int cli_train_paths(cli_train *o, const char *output, const char *fallback)
+{
+    int fell_back = 0;
+    if (!output && o->resume) {
+        if (!(output = o->paths[0] = cli_train_resume_output(o->resume)))
+            cli_usage_error("cannot name the model after '%s' (no .ckpt ending): give -o MODEL",
+                            o->resume);
+    }
+    if (!output) {
+        if (!fallback)
+            cli_usage_error("no model file: give -o MODEL");
+        output = fallback;
+        fell_back = 1;
+    }
+    char *ckpt = o->paths[1] = malloc(strlen(output) + sizeof ".ckpt");
+    if (!ckpt)
+        cli_die("out of memory");
+    strcat(strcpy(ckpt, output), ".ckpt");
+    cli_train_check_output(output);
+    cli_train_check_output(ckpt);
+    if (o->cfg.plot)
+        cli_train_check_writable(o->cfg.plot);
+    o->cfg.output = output;
+    o->cfg.checkpoint = ckpt;
+    return fell_back;
+}
+
+void cli_train_free(cli_train *o)
+{
+    free(o->paths[0]);
+    free(o->paths[1]);
+    o->paths[0] = o->paths[1] = NULL;
+}
+
 void cli_train_check_output(const char *path)
 {
     cli_train_check_writable(path);

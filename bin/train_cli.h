@@ -101,6 +101,8 @@ typedef struct cli_train {
     const char *resume;     /* --resume CHECKPOINT, or NULL */
     unsigned given;         /* options on the command line: bit
                                (opt - CLI_TRAIN_OPT_EPOCHS); v and q: none */
+    char *paths[2];         /* owned: the output and checkpoint names made
+                               by cli_train_paths; freed by cli_train_free */
 } cli_train;
 
 /* Is option opt (CLI_TRAIN_OPT_*) on the command line? */
@@ -157,6 +159,20 @@ void cli_train_check_output(const char *path);
 /* As cli_train_check_output for a file that is not a model (--plot): it
 ** may exist and be overwritten, but must be writable and not a directory. */
 void cli_train_check_writable(const char *path);
+
+/*
+** Settles where the run writes, before any training: the model is output
+** (-o), or when resuming without -o the checkpoint's name without ".ckpt"
+** (a usage error when it has no such ending), or else fallback (NULL: a
+** usage error asking for -o).  The checkpoint is MODEL.ckpt.  Both are
+** checked with cli_train_check_output, --plot with cli_train_check_writable,
+** and set in o->cfg.  Returns 1 when fallback was taken (the tool should
+** say where the model goes), 0 otherwise.
+*/
+int cli_train_paths(cli_train *o, const char *output, const char *fallback);
+
+/* Frees what cli_train_paths made (o->cfg.output and .checkpoint). */
+void cli_train_free(cli_train *o);
 
 /*
 ** Installs the SIGINT/SIGTERM handler (see the top of this file) and
