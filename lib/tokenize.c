@@ -795,39 +795,44 @@ static int repeat_joins(int32_t cp)
            cp == '^' || cp == 0x2013 || cp == 0x2014;   /* – — */
 }
 
-/* Token made only of the code point cp (any number of times). */
-static int all_cp(const nlp_tokenizer *t, const nlp_token *k, int32_t cp)
+/* What the token before (a, in join) is a run of.  pass_joins keeps it up
+** to date as a grows, scanning only the bytes each join adds: rescanning a
+** whole growing run at every join (a line of 64 KiB of '*') is quadratic. */
+typedef struct run_state {
+    int32_t cp;    /* the one code point a repeats, or -1 */
+    int punct;     /* a holds only . ! ? */
+    int dash_eq;   /* a holds only - and = */
+} run_state;
+
+/* Narrows rs to the bytes [i, end) that a gains; i is at a code point
+** boundary (the text is valid UTF-8, tokens start at code points).  Each
+** property, once false, stays false: no byte is read for it again. */
+static void run_extend(const nlp_tokenizer *t, run_state *rs, size_t i, size_t end)
 {
-    size_t i = k->start, end = tok_end(k);
-    while (i < end) {
+    const char *s = t->text;
+    for (size_t j = i; rs->cp >= 0 && j < end;) {
         int32_t c;
-        int m = nlp_utf8_decode(t->text + i, end - i, &c);
-        if (m <= 0 || c != cp)
-            return 0;
-        i += (size_t)m;
+        int m = nlp_utf8_decode(s + j, end - j, &c);
+        if (m <= 0 || c != rs->cp)
+            rs->cp = -1;
+        else
+            j += (size_t)m;
     }
-    return 1;
+    for (size_t j = i; rs->punct && j < end; j++)
+        rs->punct = is_sentence_punct((unsigned char)s[j]);
+    for (size_t j = i; rs->dash_eq && j < end; j++)
+        rs->dash_eq = s[j] == '-' || s[j] == '=';
 }
 
-/* Token made only of bytes of set (ASCII).  The text is not
-** NUL-terminated (it is the caller's buffer, of the length given), so no
-** str* function may run over it: only over the token's len bytes. */
-static int all_in(const nlp_tokenizer *t, const nlp_token *k, const char *set)
+/* rs for the (non-empty) token k alone. */
+static void run_start(const nlp_tokenizer *t, run_state *rs, const nlp_token *k)
 {
-    const char *s = t->text + k->start;
-    for (size_t i = 0; i < k->len; i++)
-        if (s[i] == '\0' || !strchr(set, s[i]))
-            return 0;
-    return 1;
-}
-
-static int all_sentence_punct(const nlp_tokenizer *t, const nlp_token *k)
-{
-    const char *s = t->text + k->start;
-    for (size_t i = 0; i < k->len; i++)
-        if (!is_sentence_punct((unsigned char)s[i]))
-            return 0;
-    return 1;
+    int32_t c;
+    int m = nlp_utf8_decode(t->text + k->start, k->len, &c);
+    rs->cp = m > 0 ? c : -1;
+    rs->punct = 1;
+    rs->dash_eq = 1;
+    run_extend(t, rs, k->start, tok_end(k));
 }
 
 /* Whitespace, a control character or the end of the text at byte i. */
@@ -899,11 +904,12 @@ static int is_decade(const nlp_tokenizer *t, const nlp_token *k)
            s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9';
 }
 
-/* Joins that read the token before, a (the last one kept), and the tokens
-** from tok[r] on (b, c, d, e, when present).  Returns how many of them to
-** absorb into a (0 = none), and may set *kind for the joined token. */
-static int join(const nlp_tokenizer *t, const nlp_token *a, const nlp_token *tok, size_t r,
-                size_t n, int *kind)
+/* Joins that read the token before, a (the last one kept; rs says what it
+** is a run of), and the tokens from tok[r] on (b, c, d, e, when present).
+** Returns how many of them to absorb into a (0 = none), and may set *kind
+** for the joined token. */
+static int join(const nlp_tokenizer *t, const nlp_token *a, const run_state *rs,
+                const nlp_token *tok, size_t r, size_t n, int *kind)
 {
     const nlp_token *b = &tok[r];
     if (tok_end(a) != b->start)
@@ -959,12 +965,11 @@ static int join(const nlp_tokenizer *t, const nlp_token *a, const nlp_token *tok
     }
     /* ... ?! !!! -- ==== ----== */
     if ((a->kind == NLP_TOKEN_PUNCT || a->kind == NLP_TOKEN_SYMBOL) && bc >= 0) {
-        if (is_sentence_punct(bc) && all_sentence_punct(t, a) &&
-            !(bc != '.' && a->len >= 3 && all_cp(t, a, '.')))
+        if (is_sentence_punct(bc) && rs->punct && !(bc != '.' && a->len >= 3 && rs->cp == '.'))
             return 1;
-        if (repeat_joins(bc) && all_cp(t, a, bc))
+        if (repeat_joins(bc) && rs->cp == bc)
             return 1;
-        if ((bc == '-' || bc == '=') && all_in(t, a, "-="))
+        if ((bc == '-' || bc == '=') && rs->dash_eq)
             return 1;
     }
     if (is_sep_before(t, a->start)) {
@@ -995,10 +1000,10 @@ static int join(const nlp_tokenizer *t, const nlp_token *a, const nlp_token *tok
         return 2;
     }
     /* U+FFFD (a repaired byte) stays inside the word it interrupts: caf\xE9s */
-    if (bc == NLP_UTF8_REPLACEMENT && (is_alnum_kind(a) || all_cp(t, a, NLP_UTF8_REPLACEMENT)))
+    if (bc == NLP_UTF8_REPLACEMENT && (is_alnum_kind(a) || rs->cp == NLP_UTF8_REPLACEMENT))
         return 1;
     if (is_alnum_kind(b) && cp_before(t, tok_end(a)) == NLP_UTF8_REPLACEMENT &&
-        (is_alnum_kind(a) || all_cp(t, a, NLP_UTF8_REPLACEMENT))) {
+        (is_alnum_kind(a) || rs->cp == NLP_UTF8_REPLACEMENT)) {
         *kind = NLP_TOKEN_WORD;
         return 1;
     }
@@ -1013,23 +1018,27 @@ static void pass_joins(nlp_tokenizer *t)
 {
     nlp_token *tok = t->tok;
     size_t n = t->ntok, w = 0;
+    run_state rs = { -1, 0, 0 };   /* of tok[w - 1] */
     for (size_t r = 0; r < n; r++) {
         if (w > 0) {
             nlp_token *a = &tok[w - 1];
             int kind = -1;
-            int absorb = join(t, a, tok, r, n, &kind);
+            int absorb = join(t, a, &rs, tok, r, n, &kind);
             if (absorb > 0) {
                 const nlp_token *last = &tok[r + (size_t)absorb - 1];
                 if (kind < 0)
                     kind = a->kind == NLP_TOKEN_NUMBER && last->kind == NLP_TOKEN_WORD ?
                            NLP_TOKEN_WORD : a->kind;
+                size_t old_end = tok_end(a);
                 a->len = (uint32_t)(tok_end(last) - a->start);
                 a->kind = (uint16_t)kind;
+                run_extend(t, &rs, old_end, tok_end(a));
                 r += (size_t)absorb - 1;
                 continue;
             }
         }
         tok[w++] = tok[r];
+        run_start(t, &rs, &tok[w - 1]);
     }
     t->ntok = w;
 }

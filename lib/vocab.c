@@ -151,6 +151,9 @@ long nlp_vocab_add_count(nlp_vocab *v, const char *s, size_t len, int64_t count)
         return NLP_EINVAL;
     if (len > NLP_VOCAB_MAX_WORD)
         return NLP_ERANGE;
+    /* total >= every count, so a total that fits means the word's count fits too */
+    if (count > INT64_MAX - v->total)
+        return NLP_ERANGE;
     uint64_t h = hash_bytes(s, len);
     size_t slot = probe(v, s, len, h);
     long id = v->slots[slot];
@@ -233,11 +236,17 @@ int64_t nlp_vocab_count(const nlp_vocab *v, long id)
     return v->e[id].count;
 }
 
-void nlp_vocab_set_count(nlp_vocab *v, long id, int64_t count)
+int nlp_vocab_set_count(nlp_vocab *v, long id, int64_t count)
 {
-    assert(id >= 0 && id < v->n && count >= 0);
-    v->total += count - v->e[id].count;
+    assert(id >= 0 && id < v->n);
+    if (count < 0)
+        return NLP_EINVAL;
+    int64_t rest = v->total - v->e[id].count;   /* >= 0: total sums the counts */
+    if (count > INT64_MAX - rest)
+        return NLP_ERANGE;
+    v->total = rest + count;
     v->e[id].count = count;
+    return NLP_OK;
 }
 
 void nlp_vocab_pin(nlp_vocab *v)
@@ -276,7 +285,7 @@ static int renumber(nlp_vocab *v, const long *keep, long m)
         return NLP_ENOMEM;
     }
     size_t off = 0;
-    int64_t total = 0;
+    int64_t total = 0;   /* a subset of the counts: cannot exceed v->total */
     for (long i = 0; i < m; i++) {
         e[i] = v->e[keep[i]];
         memcpy(pool + off, v->pool + e[i].off, (size_t)e[i].len + 1);
@@ -411,9 +420,10 @@ static int parse_count(const char *s, size_t n, int64_t *out)
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
             return -1;
-        if (x > (INT64_MAX - 9) / 10)
+        int d = s[i] - '0';
+        if (x > (INT64_MAX - d) / 10)   /* exact: INT64_MAX itself is read */
             return -1;
-        x = x * 10 + (s[i] - '0');
+        x = x * 10 + d;
     }
     *out = x;
     return 0;
@@ -467,11 +477,22 @@ int nlp_vocab_load(nlp_vocab *v, FILE *f, const char *path, nlp_error *e)
             break;
         }
         if (id >= 0) {
+            if (nlp_vocab_set_count(v, id, count) != NLP_OK) {
+                rc = nlp_error_set(e, NLP_ERANGE, path, lineno,
+                                   "count %lld takes the total beyond %lld", (long long)count,
+                                   (long long)INT64_MAX);
+                break;
+            }
             seen_pinned[id] = 1;
-            nlp_vocab_set_count(v, id, count);
             continue;
         }
         id = nlp_vocab_add_count(v, line, wlen, count);
+        if (id == NLP_ERANGE && wlen <= NLP_VOCAB_MAX_WORD) {
+            rc = nlp_error_set(e, NLP_ERANGE, path, lineno,
+                               "count %lld takes the total beyond %lld", (long long)count,
+                               (long long)INT64_MAX);
+            break;
+        }
         if (id < 0) {
             rc = nlp_error_set(e, (int)id, path, lineno, NULL);
             break;
@@ -603,14 +624,22 @@ int nlp_vocab_from_blob(const void *blob, size_t n, nlp_vocab **out, nlp_error *
             return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "vocabulary blob: bad count for word %llu",
                                  (unsigned long long)i);
         }
-        long before_n = v->n;
-        long id = nlp_vocab_add_count(v, (const char *)b + pos, len, (int64_t)count);
-        if (id < 0 || v->n == before_n) {
+        /* A duplicate is refused before its count is added to anything. */
+        if (nlp_vocab_find(v, (const char *)b + pos, len) >= 0) {
             nlp_vocab_free(v);
-            return nlp_error_set(e, id < 0 ? (int)id : NLP_EFORMAT, NULL, 0,
-                                 "vocabulary blob: %s at word %llu",
-                                 id < 0 ? nlp_error_string((int)id) : "duplicate word",
+            return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
+                                 "vocabulary blob: duplicate word at word %llu",
                                  (unsigned long long)i);
+        }
+        long id = nlp_vocab_add_count(v, (const char *)b + pos, len, (int64_t)count);
+        if (id < 0) {
+            nlp_vocab_free(v);
+            if (id == NLP_ERANGE && len <= NLP_VOCAB_MAX_WORD)
+                return nlp_error_set(e, NLP_ERANGE, NULL, 0,
+                                     "vocabulary blob: counts sum beyond %lld at word %llu",
+                                     (long long)INT64_MAX, (unsigned long long)i);
+            return nlp_error_set(e, (int)id, NULL, 0, "vocabulary blob: %s at word %llu",
+                                 nlp_error_string((int)id), (unsigned long long)i);
         }
         pos += len;
     }

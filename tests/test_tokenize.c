@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -513,6 +514,84 @@ static void test_unterminated_input(void **state)
     munmap(pages, 2 * (size_t)psz);
 }
 
+/* Tokenizes the n bytes at s (whole, one buffer) and checks that the
+** tokens, concatenated, give want[0..wlen), that each token repeats unit
+** (ulen bytes) and that the run was joined: at most max_tok tokens. */
+static void check_run(nlp_tokenizer *t, const char *s, size_t n, const char *unit, size_t ulen,
+                      size_t wlen, size_t max_tok)
+{
+    nlp_tokens b;
+    size_t got = 0, ntok = 0;
+    assert_int_equal(nlp_tokenize_begin(t, s, n, NULL), NLP_OK);
+    int rc;
+    while ((rc = nlp_tokenize_next(t, &b)) == 1) {
+        for (size_t i = 0; i < b.n; i++) {
+            const char *k = b.text + b.tok[i].start;
+            size_t len = b.tok[i].len;
+            if (len % ulen != 0)
+                fail_msg("token %zu of %zu bytes does not repeat '%s'", ntok, len, unit);
+            for (size_t off = 0; off < len; off += ulen)
+                if (memcmp(k + off, unit, ulen) != 0)
+                    fail_msg("token %zu: byte %zu breaks the run of '%s'", ntok, off, unit);
+            got += len;
+            ntok++;
+        }
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(got, wlen);
+    if (ntok > max_tok)
+        fail_msg("a run of %zu bytes of '%s' gave %zu tokens (at most %zu expected)", n, unit,
+                 ntok, max_tok);
+}
+
+/*
+** The fuzzer's slow inputs (fuzz_tokenize "AADUKg==": '*' repeated, and
+** "AADU/w==": byte 0xFF repeated): each join rescanned the whole growing
+** token (all_cp, all_sentence_punct, the "-=" rule), quadratic in the run:
+** 8 s for a line of 64 KiB of '*'.  A run of 1 MiB is now a matter of
+** milliseconds; a quadratic join pass needs minutes for these four, so the
+** CPU-time bound is generous and still cannot be met by one.  Runs are cut
+** only where a batch reaches its hard limit (65536 segments), so 1 MiB of
+** one-character segments gives at most 16 tokens.
+*/
+static void test_long_runs_linear(void **state)
+{
+    (void)state;
+    const size_t n = (size_t)1 << 20;
+    char *s = malloc(n);
+    assert_non_null(s);
+    nlp_tokenize_config o;
+    nlp_tokenize_config_default(&o);
+    nlp_tokenizer *t;
+    assert_int_equal(nlp_tokenize_new(&t, &o, NULL), NLP_OK);
+    clock_t t0 = clock();
+    static const struct { const char *unit; const char *want; } runs[] = {
+        { "*", "*" }, { ".", "." }, { "!?", "!?" }, { "=-", "=-" },
+        { "\xFF", "\xEF\xBF\xBD" },   /* each invalid byte becomes U+FFFD */
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        size_t ulen = strlen(runs[r].unit), wulen = strlen(runs[r].want);
+        for (size_t i = 0; i < n; i++)
+            s[i] = runs[r].unit[i % ulen];
+        check_run(t, s, n, runs[r].want, wulen, n / ulen * wulen, n / 65536);
+    }
+    double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    if (cpu >= 2.0)
+        fail_msg("5 runs of 1 MiB took %.2f s of CPU time (a linear join pass takes milliseconds)",
+                 cpu);
+    /* Shorter runs stay one token, and rules that look at the whole run
+    ** still do: "..." (not "..") does not take a following "!" or "?". */
+    memset(s, '*', 50000);
+    check_run(t, s, 50000, "*", 1, 50000, 1);
+    memset(s, '\xFF', 20000);
+    check_run(t, s, 20000, "\xEF\xBF\xBD", 3, 60000, 1);
+    check_lang(NULL, "....! ..? .!.? ***- *** -=-=*", ".... ! ..? .!.? *** - *** -=-= *");
+    check_lang(NULL, "\xFF\xFF\xFFz x\xFF\xFFy", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDz "
+               "x\xEF\xBF\xBD\xEF\xBF\xBDy");
+    free(s);
+    nlp_tokenize_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_long_normalize),
         cmocka_unit_test(test_batches),
         cmocka_unit_test(test_unterminated_input),
+        cmocka_unit_test(test_long_runs_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

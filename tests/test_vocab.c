@@ -44,7 +44,7 @@ static void test_counting(void **state)
     assert_int_equal(nlp_vocab_add_count(v, "cat", 3, 10), 1);
     assert_int_equal(nlp_vocab_count(v, 1), 11);
     assert_int_equal(nlp_vocab_add_count(v, "x", 1, -1), NLP_EINVAL);
-    nlp_vocab_set_count(v, 1, 4);
+    assert_int_equal(nlp_vocab_set_count(v, 1, 4), NLP_OK);
     assert_int_equal(nlp_vocab_total(v), 10);
     nlp_vocab_free(v);
     nlp_vocab_free(NULL);
@@ -242,6 +242,114 @@ static void test_blob(void **state)
     nlp_vocab_free(v);
 }
 
+/* Issue 11: count sums wrapped (signed overflow).  Counts near INT64_MAX
+** are refused with NLP_ERANGE once a count or the total would pass it, and
+** the vocabulary is left as it was. */
+static void test_count_overflow(void **state)
+{
+    (void)state;
+    nlp_vocab *v;
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
+    assert_int_equal(nlp_vocab_add_count(v, "a", 1, INT64_MAX - 1), 0);
+    assert_int_equal(nlp_vocab_add_count(v, "a", 1, 2), NLP_ERANGE);     /* the word's count */
+    assert_int_equal(nlp_vocab_add_count(v, "b", 1, 2), NLP_ERANGE);     /* the total */
+    assert_int_equal(nlp_vocab_size(v), 1);
+    assert_int_equal(nlp_vocab_count(v, 0), INT64_MAX - 1);
+    assert_int_equal(nlp_vocab_total(v), INT64_MAX - 1);
+    assert_int_equal(nlp_vocab_add(v, "a", 1), 0);                      /* exactly INT64_MAX */
+    assert_int_equal(nlp_vocab_total(v), INT64_MAX);
+    assert_int_equal(nlp_vocab_add_count(v, "b", 1, 0), 1);
+    assert_int_equal(nlp_vocab_add(v, "b", 1), NLP_ERANGE);
+    assert_int_equal(nlp_vocab_count(v, 1), 0);
+    /* set_count: the rest of the total plus the new count must fit. */
+    assert_int_equal(nlp_vocab_set_count(v, 1, 1), NLP_ERANGE);
+    assert_int_equal(nlp_vocab_set_count(v, 1, -1), NLP_EINVAL);
+    assert_int_equal(nlp_vocab_set_count(v, 0, 5), NLP_OK);
+    assert_int_equal(nlp_vocab_set_count(v, 1, INT64_MAX - 5), NLP_OK);
+    assert_int_equal(nlp_vocab_total(v), INT64_MAX);
+    assert_int_equal(nlp_vocab_set_count(v, 0, 6), NLP_ERANGE);
+    assert_int_equal(nlp_vocab_count(v, 0), 5);
+    assert_int_equal(nlp_vocab_total(v), INT64_MAX);
+    nlp_vocab_free(v);
+
+    /* nlp_vocab_load: the fuzzer's "a 4611686018427387904\nb 4611686018427387904" */
+    bad_load("a 4611686018427387904\nb 4611686018427387904\n", NLP_ERANGE,
+             "bad.vocab:2: count 4611686018427387904 takes the total beyond");
+    bad_load("a 9223372036854775807\nb 0\nc 1\n", NLP_ERANGE, "bad.vocab:3: count 1 takes");
+    /* ... and through a pinned symbol, whose listed count replaces its own */
+    assert_int_equal(nlp_vocab_new(&v), NLP_OK);
+    assert_int_equal(nlp_vocab_add_count(v, "</s>", 4, 0), 0);
+    nlp_vocab_pin(v);
+    FILE *f = tmpfile();
+    fputs("a 9223372036854775000\n</s> 1000\n", f);
+    rewind(f);
+    nlp_error e;
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_vocab_load(v, f, "pin.vocab", &e), NLP_ERANGE);
+    assert_int_equal(e.line, 2);
+    assert_int_equal(nlp_vocab_count(v, 0), 0);
+    assert_int_equal(nlp_vocab_total(v), 9223372036854775000);
+    fclose(f);
+    nlp_vocab_free(v);
+}
+
+/* A blob of two one-byte words w0, w1 with counts c0, c1 (the layout of
+** nlp_vocab_to_blob), as the fuzzer's reproducers. */
+static size_t two_word_blob(unsigned char *b, char w0, uint64_t c0, char w1, uint64_t c1)
+{
+    memset(b, 0, 50);
+    memcpy(b, "NLPV", 4);
+    b[4] = 1;
+    b[8] = 2;
+    unsigned char *p = b + 24;
+    const char w[2] = {w0, w1};
+    const uint64_t c[2] = {c0, c1};
+    for (int i = 0; i < 2; i++, p += 13) {
+        p[0] = 1;
+        for (int k = 0; k < 8; k++)
+            p[4 + k] = (unsigned char)(c[i] >> (8 * k));
+        p[12] = (unsigned char)w[i];
+    }
+    return 50;
+}
+
+static void test_blob_count_overflow(void **state)
+{
+    (void)state;
+    unsigned char b[50];
+    nlp_vocab *w;
+    nlp_error e;
+    const uint64_t half = (uint64_t)1 << 62;
+    /* counts that sum beyond INT64_MAX */
+    size_t n = two_word_blob(b, 'a', half, 'b', half);
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_vocab_from_blob(b, n, &w, &e), NLP_ERANGE);
+    assert_null(w);
+    assert_non_null(strstr(e.text, "counts sum beyond"));
+    /* a duplicate is refused as a duplicate, before its count is added */
+    n = two_word_blob(b, 'a', half, 'a', half);
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_vocab_from_blob(b, n, &w, &e), NLP_EFORMAT);
+    assert_null(w);
+    assert_non_null(strstr(e.text, "duplicate word at word 1"));
+    n = two_word_blob(b, 'a', (uint64_t)INT64_MAX, 'a', (uint64_t)INT64_MAX);
+    assert_int_equal(nlp_vocab_from_blob(b, n, &w, &e), NLP_EFORMAT);
+    /* the largest total that fits loads and round-trips */
+    n = two_word_blob(b, 'a', (uint64_t)INT64_MAX - 1, 'b', 1);
+    assert_int_equal(nlp_vocab_from_blob(b, n, &w, &e), NLP_OK);
+    assert_int_equal(nlp_vocab_total(w), INT64_MAX);
+    unsigned char *out;
+    size_t len;
+    assert_int_equal(nlp_vocab_to_blob(w, &out, &len), NLP_OK);
+    assert_int_equal(len, n);
+    assert_memory_equal(out, b, n);
+    free(out);
+    nlp_vocab_free(w);
+    /* a count above INT64_MAX is a format error */
+    n = two_word_blob(b, 'a', (uint64_t)INT64_MAX + 1, 'b', 0);
+    assert_int_equal(nlp_vocab_from_blob(b, n, &w, &e), NLP_EFORMAT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +359,8 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_blob),
+        cmocka_unit_test(test_count_overflow),
+        cmocka_unit_test(test_blob_count_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,11 @@
 ** (nlp_vocab_to_blob()/nlp_vocab_from_blob()) are an exact, length-prefixed
 ** little-endian image, used by the model-file module.
 **
+** Counts: every count, and their sum (nlp_vocab_total), stays within
+** INT64_MAX.  An addition that would go beyond it is refused with
+** NLP_ERANGE and leaves v unchanged; counts never wrap and never saturate,
+** so the total is always the exact sum of the counts.
+**
 ** Not thread-safe for writing; concurrent readers (find/word/count) are fine.
 */
 #ifndef NLP_VOCAB_H
@@ -51,7 +56,8 @@ void nlp_vocab_free(nlp_vocab *v);
 ** Adds count occurrences of the len bytes at s (count may be 0, e.g. for a
 ** special symbol, but not negative).  A new word gets id size(); an existing
 ** word keeps its id and its count grows.  Returns the id (>= 0), or
-** NLP_ENOMEM, NLP_ERANGE (len > NLP_VOCAB_MAX_WORD) or NLP_EINVAL (count < 0).
+** NLP_ENOMEM, NLP_ERANGE (len > NLP_VOCAB_MAX_WORD, or the total of all
+** counts would exceed INT64_MAX) or NLP_EINVAL (count < 0).
 ** v is unchanged on error.  The bytes are copied.
 */
 long nlp_vocab_add_count(nlp_vocab *v, const char *s, size_t len, int64_t count);
@@ -84,8 +90,12 @@ size_t nlp_vocab_word_len(const nlp_vocab *v, long id);
 /* Count of word id. */
 int64_t nlp_vocab_count(const nlp_vocab *v, long id);
 
-/* Replaces the count of word id (count >= 0). */
-void nlp_vocab_set_count(nlp_vocab *v, long id, int64_t count);
+/*
+** Replaces the count of word id.  Returns NLP_OK, NLP_EINVAL (count < 0)
+** or NLP_ERANGE (the total of all counts would exceed INT64_MAX); v is
+** unchanged on error.  id must be in 0 .. size-1 (checked by assert only).
+*/
+int nlp_vocab_set_count(nlp_vocab *v, long id, int64_t count);
 
 /*
 ** Pins every word added so far: they keep their ids (0 .. pinned-1) through
@@ -137,7 +147,8 @@ int nlp_vocab_save(const nlp_vocab *v, FILE *f, const char *path, nlp_error *e);
 ** a trailing "\r" is ignored; empty lines are skipped.  Errors, with path
 ** and the 1-based line number in e: NLP_EFORMAT for a line without a
 ** separator, an empty word, a count that is not a non-negative integer or a
-** word listed twice; NLP_EIO for a read error; NLP_ENOMEM.  On error the
+** word listed twice; NLP_ERANGE for a count that takes the total of all
+** counts beyond INT64_MAX; NLP_EIO for a read error; NLP_ENOMEM.  On error the
 ** words read before the bad line stay in v.
 */
 int nlp_vocab_load(nlp_vocab *v, FILE *f, const char *path, nlp_error *e);
@@ -158,7 +169,8 @@ int nlp_vocab_to_blob(const nlp_vocab *v, unsigned char **out, size_t *n);
 ** Rebuilds a vocabulary from a blob made by nlp_vocab_to_blob.  On success
 ** *out is a new vocabulary owned by the caller.  A bad magic, unknown
 ** version, a blob too short, duplicate words or trailing bytes give
-** NLP_EFORMAT/NLP_EVERSION/NLP_ETRUNCATED with a message in e; *out is NULL.
+** NLP_EFORMAT/NLP_EVERSION/NLP_ETRUNCATED, counts whose sum exceeds
+** INT64_MAX NLP_ERANGE, with a message in e; *out is NULL.
 */
 int nlp_vocab_from_blob(const void *blob, size_t n, nlp_vocab **out, nlp_error *e);
 
