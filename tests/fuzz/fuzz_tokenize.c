@@ -10,7 +10,9 @@
 **            (byte - 240) bytes are the locale name itself
 **   byte 2   bit 0: each line in a buffer of its own (else the whole text
 **            at once); bit 1: tokenize the text a second time with the same
-**            tokenizer, which must give the same tokens
+**            tokenizer, which must give the same tokens; with bit 7 set,
+**            bits 2-6 repeat the text 64 * value more times, so that texts
+**            pass the tokenizer's batch of 4096 tokens
 **   rest     the text, passed with its length in a buffer of exactly that
 **            size (no NUL after it)
 **
@@ -171,11 +173,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_error(rc, &e);
         return 0;
     }
-    digest a = pass(t, &o, use_each, mode & 1, in.p, in.n);
+    size_t reps = (mode & 0x80) ? 1 + 64 * (size_t)((mode >> 2) & 0x1f) : 1;
+    size_t n = in.n * reps;
+    uint8_t *text = malloc(n ? n : 1);
+    FUZZ_CHECK(text != NULL);
+    for (size_t r = 0; r < reps && in.n; r++)
+        memcpy(text + r * in.n, in.p, in.n);
+    digest a = pass(t, &o, use_each, mode & 1, text, n);
     if (mode & 2) {
-        digest b = pass(t, &o, use_each, mode & 1, in.p, in.n);
+        digest b = pass(t, &o, use_each, mode & 1, text, n);
         FUZZ_CHECK(a.ntok == b.ntok && a.hash == b.hash);
     }
+    free(text);
     nlp_tokenize_free(t);
     return 0;
 }
