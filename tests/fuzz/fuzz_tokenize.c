@@ -10,9 +10,10 @@
 **            (byte - 240) bytes are the locale name itself
 **   byte 2   bit 0: each line in a buffer of its own (else the whole text
 **            at once); bit 1: tokenize the text a second time with the same
-**            tokenizer, which must give the same tokens; with bit 7 set,
-**            bits 2-6 repeat the text 64 * value more times, so that texts
-**            pass the tokenizer's batch of 4096 tokens
+**            tokenizer, which must give the same tokens; with bits 6 and 7
+**            set, the text is repeated to 1 KiB << (bits 2-4) (up to
+**            128 KiB), so that texts pass the tokenizer's batches of 4096
+**            tokens
 **   rest     the text, passed with its length in a buffer of exactly that
 **            size (no NUL after it)
 **
@@ -173,7 +174,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check_error(rc, &e);
         return 0;
     }
-    size_t reps = (mode & 0x80) ? 1 + 64 * (size_t)((mode >> 2) & 0x1f) : 1;
+    size_t reps = 1;
+    if ((mode & 0xc0) == 0xc0 && in.n > 0)
+        reps = ((size_t)1024 << ((mode >> 2) & 7)) / in.n + 1;
     size_t n = in.n * reps;
     uint8_t *text = malloc(n ? n : 1);
     FUZZ_CHECK(text != NULL);

@@ -106,11 +106,11 @@ static void tokenize_seeds(void)
         { "invalid-utf8", { 0x00, 0, 0 }, "ok \xff\xfe bad \xc3( trunc \xe2\x82 end\x80\n" },
         { "strict-invalid", { 0x40, 0, 0 }, "valid then \xed\xa0\x80 surrogate\n" },
         { "no-punct-each", { (char)0xa0, 1, 0 }, "Hello, world! (Really?) \"Yes\" -- no; 'quoted'.\n" },
-        /* Repeated 129 times: past the batch of 4096 tokens. */
-        { "batches", { 0x01, 1, (char)0x88 },
-          "Mr. O'Neil can't pay $3.50 for http://x.org/a-b, can he? No -- he won't :-) ...\n" },
-        /* Repeated 1985 times without a space: past the hard batch limit. */
-        { "no-space", { 0x00, 0, (char)0xfc }, "x,y;z.w!a-b=c/d:e_f+g(h)" },
+        /* Repeated to 16 KiB: past the batch of 4096 tokens. */
+        { "batches", { 0x01, 1, (char)0xd0 },
+          "Mr. O'Neil can't pay $3.50 at x.org/a-b, e.g. a U.S. co-op? No -- it's a:b :-) ...\n" },
+        /* Repeated to 8 KiB without a space: batches cut where they can. */
+        { "no-space", { 0x00, 0, (char)0xcc }, "x,y;z.w!a-b=c/d:e_f+g(h)" },
         { "locale-name", { 0x00, (char)(240 + 5), 0 }, "pt_BRO café à noite, pôr-do-sol\n" },
     };
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
