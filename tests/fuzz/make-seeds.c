@@ -328,6 +328,16 @@ static void vocab_seeds(void)
     nlp_vocab_free(v);
 }
 
+/* ---- labelled text: option byte (format), the lines -------------------- */
+
+static void classify_seeds(void)
+{
+    seed_str("classify", "tsv", "\x01", 1, "pos\tgood film\nneg\tnot good\n\npos\t\xc3\xa0 la carte\n");
+    seed_str("classify", "fasttext", "\x02", 1,
+             "__label__pos good film\n__label__neg not  good\r\n__label__x y\n");
+    seed_str("classify", "auto", "\x00", 1, "__label__a b c\n__label__b c\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -343,6 +353,7 @@ int main(int argc, char **argv)
     vectors_seeds();
     lines_seeds();
     vocab_seeds();
+    classify_seeds();
     rmdir(tmpdir);
     return 0;
 }
