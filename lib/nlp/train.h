@@ -33,8 +33,8 @@
 ** threads (the caller's and W-1 made by nlp_train_new, kept until
 ** nlp_train_free) runs every step: worker w forward and backward on its
 ** share of the batch into its own gradient buffer, with the BLAS on one
-** thread meanwhile (nlp_tensor_set_threads(1); the tool's count is put
-** back for validation and the rest); then the caller's thread sums the
+** thread during the run (nlp_tensor_set_threads(1); the caller's count is
+** put back for validation and when the run returns); then the caller's thread sums the
 ** buffers into params->grad in the order 0, 1, ..., W-1, combines the
 ** losses in that order too, and the step goes on as on one thread (the
 ** task's step_end, clip, update).  Reproducibility: a run with W threads
