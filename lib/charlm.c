@@ -1084,8 +1084,8 @@ static int task_prepare_workers(void *ctx, int W, nlp_error *e)
     const nlp_charlm *m = t->m;
     const int B = t->cfg.batch, T = t->cfg.seq_len;
     if (W < 1 || W > B)
-        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "%d threads for --batch %d: every "
-                             "thread needs at least one stream", W, B);
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "%d training threads for a batch of %d "
+                             "streams: every thread needs at least one", W, B);
     workers_free(t);
     t->wk = nlp_calloc((size_t)W, sizeof *t->wk);
     if (!t->wk)
