@@ -21,7 +21,8 @@
 **     and the task's state (data position, every rng, carried state),
 **     written atomically every cfg.checkpoint_every seconds and when a stop
 **     is requested (*cfg.stop != 0, set by a signal handler in the tool);
-**     nlp_train_resume() continues bit-identically on one thread;
+**     nlp_train_resume() continues bit-identically with the same
+**     cfg.threads;
 **   - progress on cfg.log: a live line on a terminal; in a pipe or log one
 **     line per validation; nothing with verbosity < 0, more with > 0;
 **   - cfg.plot: an SVG of training loss and validation metric against steps
@@ -256,8 +257,12 @@ typedef struct nlp_train nlp_train; /* opaque */
 /*
 ** A run of task with configuration cfg (copied; the strings, meta, log,
 ** stop and task->params are borrowed and must outlive the run).  Makes the
-** optimiser.  Returns NLP_OK with *out set, NLP_EINVAL (bad configuration
-** or task) or NLP_ENOMEM, with e filled.
+** optimiser and, with cfg.threads > 1 and a task with step_share, calls
+** task->prepare_workers and starts the team's threads (kept until
+** nlp_train_free; the caller's thread is worker 0).  Returns NLP_OK with
+** *out set, NLP_EINVAL (bad configuration or task, or the task's refusal
+** of the thread count), NLP_ENOMEM (also: a thread could not be made),
+** with e filled.
 */
 int nlp_train_new(nlp_train **out, const nlp_train_config *cfg,
                   const nlp_train_task *task, nlp_error *e);
