@@ -180,6 +180,10 @@ int main(int argc, char **argv)
     } else {
         cc.seed = tr.seed;
     }
+    /* Each training thread takes a share of the streams. */
+    if (tr.threads > cc.batch)
+        cli_usage_error("--threads %d is more than the batch's %d streams: every thread "
+                        "needs at least one", tr.threads, cc.batch);
 
     /* Where the model goes: -o, next to the checkpoint resumed (never a
     ** path read from it), or the default in the current directory; all

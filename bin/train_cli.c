@@ -113,7 +113,9 @@ void cli_train_help(const cli_train *o, FILE *out)
             "      --clip NORM            global gradient-norm limit; 0 = none [%g]\n"
             "      --valid-every N        validate every N steps; 0 = after each epoch [%ld]\n"
             "      --seed N               initial weights and dropout [%llu]\n"
-            "      --threads N            BLAS/OpenMP threads [%d]\n"
+            "      --threads N            training threads: each step's batch is split\n"
+            "                             across N workers where the trainer can (charlm),\n"
+            "                             else BLAS/OpenMP threads [%d]\n"
             "      --checkpoint-every SECONDS\n"
             "                             also write the checkpoint this often and at the\n"
             "                             end; 0 = only when interrupted [%g]\n"
@@ -143,6 +145,7 @@ void cli_train_finish(cli_train *o)
     /* Each optimiser keeps PyTorch's defaults for its other settings. */
     nlp_optim_config_default(&o->cfg.optim, o->optimizer);
     o->cfg.optim.lr = o->lr_given > 0 ? o->lr_given : o->lr[o->optimizer];
+    o->cfg.threads = o->threads;
     nlp_tensor_set_threads(o->threads);
 #ifdef _OPENMP
     omp_set_num_threads(o->threads);

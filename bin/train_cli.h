@@ -97,7 +97,8 @@ typedef struct cli_train {
     double lr_given;        /* --lr, 0 when not given */
     nlp_optim_kind optimizer; /* --optimizer; adam */
     uint64_t seed;          /* --seed: the tool's weights, dropout, ...; 1 */
-    int threads;            /* --threads: BLAS and OpenMP; 1 */
+    int threads;            /* --threads: cfg.threads workers per step (tasks
+                               with a parallel step), BLAS and OpenMP; 1 */
     const char *resume;     /* --resume CHECKPOINT, or NULL */
     unsigned given;         /* options on the command line: bit
                                (opt - CLI_TRAIN_OPT_EPOCHS); v and q: none */

@@ -556,6 +556,28 @@ fail:
 
 /* ==== Training =========================================================== */
 
+/* The activations of one forward and backward over a (T,B) chunk. */
+typedef struct chunk_ws {
+    int *x_ids, *y_ids;          /* (T,B) inputs and targets */
+    float *emb, *demb;           /* (T,B,E) */
+    float *y, *dy;               /* (T,B,H) rnn output and its gradient */
+    float *yd, *mask;            /* (T,B,H) output after dropout, its mask */
+    float *logits;               /* (T,B,V), gradient in place */
+} chunk_ws;
+
+/* A worker of the parallel step: streams [b0, b0+nb) of every chunk, over
+** the model's parameters with gradients into the harness's buffer. */
+typedef struct charlm_worker {
+    nlp_params params;           /* m->params, grad = the worker's buffer */
+    nlp_embed emb;               /* m->emb over params */
+    nlp_linear out;              /* m->out over params */
+    nlp_rnn *rnn;                /* owned: m->rnn's views over params */
+    int b0, nb;
+    nlp_rng rng;                 /* this step's dropout masks */
+    float *h, *c;                /* (L,nb,H) the share's carried state */
+    chunk_ws ws;                 /* (T,nb) */
+} charlm_worker;
+
 struct nlp_charlm_trainer {
     nlp_charlm *m;               /* the model trained (not owned) */
     nlp_charlm_train_config cfg;
@@ -584,6 +606,9 @@ struct nlp_charlm_trainer {
     long run_steps;              /* steps */
     double run_seconds;          /* steps and the updates after them */
     double mark;                 /* start of the step being timed; 0: none */
+    /* The parallel step (nlp/train.h), made by prepare_workers. */
+    charlm_worker *wk;           /* (nwk) */
+    int nwk;
 };
 
 /* Ends the interval timed since the last step started, if any: the step,
@@ -602,10 +627,39 @@ void nlp_charlm_train_config_default(nlp_charlm_train_config *c)
     c->seed = 1;
 }
 
+static void ws_free(chunk_ws *w)
+{
+    nlp_free(w->x_ids);
+    nlp_free(w->y_ids);
+    nlp_tensor_free(w->emb);
+    nlp_tensor_free(w->demb);
+    nlp_tensor_free(w->y);
+    nlp_tensor_free(w->dy);
+    nlp_tensor_free(w->yd);
+    nlp_tensor_free(w->mask);
+    nlp_tensor_free(w->logits);
+    memset(w, 0, sizeof *w);
+}
+
+static void workers_free(nlp_charlm_trainer *t)
+{
+    for (int i = 0; i < t->nwk; i++) {
+        charlm_worker *w = &t->wk[i];
+        nlp_rnn_free(w->rnn);
+        nlp_tensor_free(w->h);
+        nlp_tensor_free(w->c);
+        ws_free(&w->ws);
+    }
+    nlp_free(t->wk);
+    t->wk = NULL;
+    t->nwk = 0;
+}
+
 void nlp_charlm_trainer_free(nlp_charlm_trainer *t)
 {
     if (!t)
         return;
+    workers_free(t);
     nlp_free(t->blob);
     nlp_tensor_free(t->h);
     nlp_tensor_free(t->c);
@@ -821,6 +875,11 @@ static int task_load_state(void *ctx, const nlp_model *f, nlp_error *e)
     return NLP_OK;
 }
 
+static int task_prepare_workers(void *ctx, int W, nlp_error *e);
+static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, double *count,
+                           nlp_error *e);
+static int task_step_end(void *ctx, int W, nlp_error *e);
+
 int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
                            const nlp_charlm_train_config *cfg, const int32_t *ids, size_t n,
                            const int32_t *valid, size_t nvalid, nlp_error *e)
@@ -912,6 +971,9 @@ int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
     t->task.save_model = task_save_model;
     t->task.save_state = task_save_state;
     t->task.load_state = task_load_state;
+    t->task.prepare_workers = task_prepare_workers;
+    t->task.step_share = task_step_share;
+    t->task.step_end = task_step_end;
     *out = t;
     return NLP_OK;
 }
@@ -921,57 +983,56 @@ const nlp_train_task *nlp_charlm_trainer_task(nlp_charlm_trainer *t)
     return &t->task;
 }
 
-int nlp_charlm_trainer_step(nlp_charlm_trainer *t, double *loss, double *count, nlp_error *e)
+/*
+** Forward and backward of B streams over T steps whose inputs and targets
+** are in w->x_ids, w->y_ids, from the carried state h, c (updated in
+** place), adding into the gradients of the parameters emb, rnn and out
+** point to the gradient of the loss summed over the chunk times scale.
+** *nats, *n: the chunk's loss in nats and its predictions.
+*/
+static int chunk_fwd_bwd(const nlp_charlm *m, nlp_embed *emb, nlp_rnn *rnn, nlp_linear *out,
+                         chunk_ws *w, float *h, float *c, nlp_rng *rng, int T, int B,
+                         float scale, double *nats, size_t *n, nlp_error *e)
 {
-    nlp_charlm *m = t->m;
-    const int T = t->cfg.seq_len, B = t->cfg.batch, V = m->V;
-    const int TB = T * B; /* fits: checked by nlp_charlm_trainer_new */
+    const int TB = T * B, V = m->V;
     const size_t H = (size_t)m->cfg.hidden, E = (size_t)m->cfg.embed;
-
-    /* The chunk, time-major: row t*B+b is stream b at step t. */
-    for (int s = 0; s < T; s++)
-        for (int b = 0; b < B; b++) {
-            const int32_t *p = t->ids + (size_t)b * t->L + t->pos + (size_t)s;
-            t->x_ids[s * B + b] = p[0];
-            t->y_ids[s * B + b] = p[1];
-        }
-
     /* Forward. */
-    int rc = nlp_embed_forward(&m->emb, t->emb, t->x_ids, TB);
+    int rc = nlp_embed_forward(emb, w->emb, w->x_ids, TB);
     if (rc == NLP_OK)
-        rc = nlp_rnn_forward(m->rnn, t->y, t->h, t->c, t->emb, t->h, t->c, NULL, T, B, 1,
-                             &t->rng);
+        rc = nlp_rnn_forward(rnn, w->y, h, c, w->emb, h, c, NULL, T, B, 1, rng);
     if (rc != NLP_OK)
         return nlp_error_set(e, rc, NULL, 0, "training step: %s", nlp_error_string(rc));
-    const float *top = t->y;
+    const float *top = w->y;
     if (m->cfg.dropout > 0) {
-        nlp_tensor_dropout_forward(t->yd, t->mask, t->y, (size_t)TB * H, m->cfg.dropout, &t->rng);
-        top = t->yd;
+        nlp_tensor_dropout_forward(w->yd, w->mask, w->y, (size_t)TB * H, m->cfg.dropout, rng);
+        top = w->yd;
     }
-    nlp_linear_forward(&m->out, t->logits, top, TB);
-    double nats = 0;
-    size_t n = 0;
-    /* Mean loss over the chunk, as torch's CrossEntropyLoss: the gradient
-    ** left in logits is scaled by 1/TB. */
-    nlp_loss_xent(&nats, &n, t->logits, t->logits, t->y_ids, NULL, (size_t)TB, (size_t)V,
-                  1.0f / (float)TB);
+    nlp_linear_forward(out, w->logits, top, TB);
+    *nats = 0;
+    *n = 0;
+    nlp_loss_xent(nats, n, w->logits, w->logits, w->y_ids, NULL, (size_t)TB, (size_t)V, scale);
 
     /* Backward, adding into the gradients the caller zeroed. */
-    memset(t->dy, 0, (size_t)TB * H * sizeof *t->dy);
-    nlp_linear_backward(&m->out, t->dy, t->logits, top, TB);
+    memset(w->dy, 0, (size_t)TB * H * sizeof *w->dy);
+    nlp_linear_backward(out, w->dy, w->logits, top, TB);
     if (m->cfg.dropout > 0)
-        nlp_tensor_dropout_backward(t->dy, t->dy, t->mask, (size_t)TB * H);
-    memset(t->demb, 0, (size_t)TB * E * sizeof *t->demb);
-    rc = nlp_rnn_backward(m->rnn, t->demb, NULL, NULL, t->dy, NULL, NULL, t->emb);
+        nlp_tensor_dropout_backward(w->dy, w->dy, w->mask, (size_t)TB * H);
+    memset(w->demb, 0, (size_t)TB * E * sizeof *w->demb);
+    rc = nlp_rnn_backward(rnn, w->demb, NULL, NULL, w->dy, NULL, NULL, w->emb);
     if (rc != NLP_OK)
         return nlp_error_set(e, rc, NULL, 0, "training step: %s", nlp_error_string(rc));
-    nlp_embed_backward(&m->emb, t->demb, t->x_ids, TB);
+    nlp_embed_backward(emb, w->demb, w->x_ids, TB);
+    return NLP_OK;
+}
 
+/* Past the chunk just stepped: 1 at the end of an epoch (back to the
+** start of every stream, fresh state), else 0. */
+static int advance(nlp_charlm_trainer *t)
+{
+    const nlp_charlm *m = t->m;
+    const int T = t->cfg.seq_len, B = t->cfg.batch;
+    const size_t H = (size_t)m->cfg.hidden;
     t->run_steps++;
-    if (loss)
-        *loss = n ? nats / (double)n / log(2.0) : 0;
-    if (count)
-        *count = (double)n;
     t->pos += (size_t)T;
     if (t->L - t->pos < (size_t)T + 1) {
         /* End of an epoch: back to the start of every stream, fresh state. */
@@ -984,6 +1045,168 @@ int nlp_charlm_trainer_step(nlp_charlm_trainer *t, double *loss, double *count, 
         return 1;
     }
     return 0;
+}
+
+int nlp_charlm_trainer_step(nlp_charlm_trainer *t, double *loss, double *count, nlp_error *e)
+{
+    nlp_charlm *m = t->m;
+    const int T = t->cfg.seq_len, B = t->cfg.batch;
+    const int TB = T * B; /* fits: checked by nlp_charlm_trainer_new */
+
+    /* The chunk, time-major: row t*B+b is stream b at step t. */
+    for (int s = 0; s < T; s++)
+        for (int b = 0; b < B; b++) {
+            const int32_t *p = t->ids + (size_t)b * t->L + t->pos + (size_t)s;
+            t->x_ids[s * B + b] = p[0];
+            t->y_ids[s * B + b] = p[1];
+        }
+    chunk_ws w = {t->x_ids, t->y_ids, t->emb, t->demb, t->y, t->dy, t->yd, t->mask, t->logits};
+    double nats;
+    size_t n;
+    /* Mean loss over the chunk, as torch's CrossEntropyLoss: the gradient
+    ** left in logits is scaled by 1/TB. */
+    int rc = chunk_fwd_bwd(m, &m->emb, m->rnn, &m->out, &w, t->h, t->c, &t->rng, T, B,
+                           1.0f / (float)TB, &nats, &n, e);
+    if (rc != NLP_OK)
+        return rc;
+    if (loss)
+        *loss = n ? nats / (double)n / log(2.0) : 0;
+    if (count)
+        *count = (double)n;
+    return advance(t);
+}
+
+/* ---- the parallel step (nlp/train.h) ---- */
+
+static int task_prepare_workers(void *ctx, int W, nlp_error *e)
+{
+    nlp_charlm_trainer *t = ctx;
+    const nlp_charlm *m = t->m;
+    const int B = t->cfg.batch, T = t->cfg.seq_len;
+    if (W < 1 || W > B)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "%d training threads for a batch of %d "
+                             "streams: every thread needs at least one", W, B);
+    workers_free(t);
+    t->wk = nlp_calloc((size_t)W, sizeof *t->wk);
+    if (!t->wk)
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    t->nwk = W;
+    const size_t E = (size_t)m->cfg.embed, H = (size_t)m->cfg.hidden, V = (size_t)m->V;
+    for (int i = 0; i < W; i++) {
+        charlm_worker *w = &t->wk[i];
+        /* Contiguous shares, in stream order. */
+        w->b0 = (int)((long)i * B / W);
+        w->nb = (int)((long)(i + 1) * B / W) - w->b0;
+        w->params = *m->params;
+        w->emb = m->emb;
+        w->emb.params = &w->params;
+        w->out = m->out;
+        w->out.params = &w->params;
+        const size_t TB = (size_t)T * (size_t)w->nb;
+        const size_t state = (size_t)m->cfg.layers * (size_t)w->nb * H;
+        int rc = nlp_rnn_new_shared(&w->rnn, m->rnn, &w->params, T, w->nb);
+        w->h = nlp_tensor_alloc(state);
+        w->c = m->cfg.cell == NLP_RNN_LSTM ? nlp_tensor_alloc(state) : NULL;
+        w->ws.x_ids = nlp_malloc(TB * sizeof *w->ws.x_ids);
+        w->ws.y_ids = nlp_malloc(TB * sizeof *w->ws.y_ids);
+        w->ws.emb = nlp_tensor_alloc(TB * E);
+        w->ws.demb = nlp_tensor_alloc(TB * E);
+        w->ws.y = nlp_tensor_alloc(TB * H);
+        w->ws.dy = nlp_tensor_alloc(TB * H);
+        if (m->cfg.dropout > 0) {
+            w->ws.yd = nlp_tensor_alloc(TB * H);
+            w->ws.mask = nlp_tensor_alloc(TB * H);
+        }
+        w->ws.logits = nlp_tensor_alloc(TB * V);
+        if (rc != NLP_OK || !w->h || (m->cfg.cell == NLP_RNN_LSTM && !w->c) || !w->ws.x_ids
+            || !w->ws.y_ids || !w->ws.emb || !w->ws.demb || !w->ws.y || !w->ws.dy
+            || !w->ws.logits || (m->cfg.dropout > 0 && (!w->ws.yd || !w->ws.mask))) {
+            workers_free(t);
+            return nlp_error_set(e, rc == NLP_OK || rc == NLP_ENOMEM ? NLP_ENOMEM : rc, NULL, 0,
+                                 "training threads: %s", nlp_error_string(rc == NLP_OK ? NLP_ENOMEM : rc));
+        }
+    }
+    return NLP_OK;
+}
+
+/* Copies streams [b0, b0+nb) of the (L,B,H) state s into the (L,nb,H) d,
+** or back when back is set. */
+static void state_share(float *s, float *d, int L, int B, int b0, int nb, size_t H, int back)
+{
+    for (int l = 0; l < L; l++) {
+        float *all = s + ((size_t)l * (size_t)B + (size_t)b0) * H;
+        float *mine = d + (size_t)l * (size_t)nb * H;
+        if (back)
+            memcpy(all, mine, (size_t)nb * H * sizeof *all);
+        else
+            memcpy(mine, all, (size_t)nb * H * sizeof *all);
+    }
+}
+
+/*
+** Worker i's share: streams [b0, b0+nb) of the next chunk, the same
+** arithmetic as nlp_charlm_trainer_step on those columns (the gradient
+** scaled by 1/(T*B) of the whole chunk), into grad.  Its dropout rng is
+** seeded from the (i+1)-th draw of t->rng, which step_end then makes, so
+** the masks depend on the run and W only and a checkpoint needs nothing
+** more than t->rng.
+*/
+static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, double *count,
+                           nlp_error *e)
+{
+    nlp_charlm_trainer *t = ctx;
+    const nlp_charlm *m = t->m;
+    if (W != t->nwk || i < 0 || i >= W)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "training thread %d of %d: prepared for "
+                             "%d", i, W, t->nwk);
+    if (i == 0) {
+        /* The caller's thread: time the step as task_step does. */
+        stop_clock(t);
+        t->mark = nlp_progress_now();
+    }
+    charlm_worker *w = &t->wk[i];
+    const int T = t->cfg.seq_len, B = t->cfg.batch, nb = w->nb;
+    const size_t H = (size_t)m->cfg.hidden;
+    w->params = *m->params;
+    w->params.grad = grad;
+    nlp_rng r = t->rng;
+    uint64_t seed = 0;
+    for (int k = 0; k <= i; k++)
+        seed = nlp_rng_u64(&r);
+    nlp_rng_seed(&w->rng, seed);
+
+    for (int s = 0; s < T; s++)
+        for (int j = 0; j < nb; j++) {
+            const int32_t *p = t->ids + (size_t)(w->b0 + j) * t->L + t->pos + (size_t)s;
+            w->ws.x_ids[s * nb + j] = t->x_ids[s * B + w->b0 + j] = p[0];
+            w->ws.y_ids[s * nb + j] = t->y_ids[s * B + w->b0 + j] = p[1];
+        }
+    state_share(t->h, w->h, m->cfg.layers, B, w->b0, nb, H, 0);
+    if (t->c)
+        state_share(t->c, w->c, m->cfg.layers, B, w->b0, nb, H, 0);
+    double nats;
+    size_t n;
+    int rc = chunk_fwd_bwd(m, &w->emb, w->rnn, &w->out, &w->ws, w->h, w->c, &w->rng, T, nb,
+                           1.0f / (float)(T * B), &nats, &n, e);
+    if (rc != NLP_OK)
+        return rc;
+    state_share(t->h, w->h, m->cfg.layers, B, w->b0, nb, H, 1);
+    if (t->c)
+        state_share(t->c, w->c, m->cfg.layers, B, w->b0, nb, H, 1);
+    *loss = n ? nats / (double)n / log(2.0) : 0;
+    *count = (double)n;
+    return NLP_OK;
+}
+
+static int task_step_end(void *ctx, int W, nlp_error *e)
+{
+    nlp_charlm_trainer *t = ctx;
+    if (W != t->nwk)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "step_end for %d threads, prepared for %d",
+                             W, t->nwk);
+    for (int k = 0; k < W; k++)
+        (void)nlp_rng_u64(&t->rng);
+    return advance(t);
 }
 
 size_t nlp_charlm_trainer_stream_length(const nlp_charlm_trainer *t)

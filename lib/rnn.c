@@ -443,6 +443,53 @@ int nlp_rnn_new(nlp_rnn **out, const nlp_rnn_config *cfg, nlp_params *p,
     return NLP_OK;
 }
 
+int nlp_rnn_new_shared(nlp_rnn **out, const nlp_rnn *like, nlp_params *p, int max_T,
+                       int max_B)
+{
+    *out = NULL;
+    if (!like || !p)
+        return NLP_EINVAL;
+    /* Same layout: the view indices of like must mean the same tensors. */
+    const nlp_params *q = like->params;
+    if (p->n != q->n || p->nviews != q->nviews)
+        return NLP_EINVAL;
+    for (int i = 0; i < p->nviews; i++)
+        if (p->views[i].offset != q->views[i].offset)
+            return NLP_EINVAL;
+    if (max_T < 1 || max_B < 1)
+        return NLP_EINVAL;
+    nlp_rnn *r = nlp_calloc(1, sizeof *r);
+    if (!r)
+        return NLP_ENOMEM;
+    r->cfg = like->cfg;
+    r->params = p;
+    r->G = like->G;
+    r->D = like->D;
+    r->layer = nlp_calloc((size_t)like->cfg.layers, sizeof *r->layer);
+    if (!r->layer) {
+        nlp_free(r);
+        return NLP_ENOMEM;
+    }
+    for (int l = 0; l < like->cfg.layers; l++) {
+        r->layer[l].in = like->layer[l].in;
+        for (int d = 0; d < like->D; d++) {
+            const rnn_dir *s = &like->layer[l].dir[d];
+            rnn_dir *dr = &r->layer[l].dir[d];
+            dr->w_ih = s->w_ih;
+            dr->w_hh = s->w_hh;
+            dr->b_ih = s->b_ih;
+            dr->b_hh = s->b_hh;
+        }
+    }
+    int rc = nlp_rnn_resize(r, max_T, max_B);
+    if (rc != NLP_OK) {
+        nlp_rnn_free(r);
+        return rc;
+    }
+    *out = r;
+    return NLP_OK;
+}
+
 void nlp_rnn_free(nlp_rnn *r)
 {
     if (!r)

@@ -708,9 +708,9 @@ static void test_harness_matches_manual(void **state)
 ** run resumed from it + the rest: the same bits, for every cell, with
 ** dropout, validation and plateau decay on the way.
 */
-static void test_checkpoint_resume_bit_identical(void **state)
+/* ... with `threads` workers per step: bit-identical for the same count. */
+static void resume_bit_identical(int threads)
 {
-    (void)state;
     char out_a[64], out_b[64], ckpt[80];
     tmpname(out_a, sizeof out_a, "ra");
     tmpname(out_b, sizeof out_b, "rb");
@@ -732,6 +732,7 @@ static void test_checkpoint_resume_bit_identical(void **state)
                          NLP_OK);
         nlp_train_config c;
         harness_config(&c, kind, out_a);
+        c.threads = threads;
         c.max_steps = 2 * K;
         nlp_train *run;
         assert_int_equal(nlp_train_new(&run, &c, nlp_charlm_trainer_task(ta), &e), NLP_OK);
@@ -744,6 +745,7 @@ static void test_checkpoint_resume_bit_identical(void **state)
         assert_int_equal(nlp_charlm_trainer_new(&tb, b, &tc, t.cp, ntrain, t.cp + ntrain, 60, &e),
                          NLP_OK);
         harness_config(&c, kind, out_b);
+        c.threads = threads;
         c.max_steps = K;
         assert_int_equal(nlp_train_new(&run, &c, nlp_charlm_trainer_task(tb), &e), NLP_OK);
         assert_int_equal(nlp_train_run(run, NULL, &e), NLP_OK);
@@ -764,6 +766,7 @@ static void test_checkpoint_resume_bit_identical(void **state)
         assert_int_equal(nlp_charlm_trainer_new(&tb, b, &rc, t.cp, ntrain, t.cp + ntrain, 60, &e),
                          NLP_OK);
         harness_config(&c, kind, out_b);
+        c.threads = threads;
         assert_int_equal(nlp_train_config_read(&c, f, &e), NLP_OK);
         c.max_steps = 2 * K;
         assert_int_equal(nlp_train_new(&run, &c, nlp_charlm_trainer_task(tb), &e), NLP_OK);
@@ -799,6 +802,165 @@ static void test_checkpoint_resume_bit_identical(void **state)
         unlink(out_a);
         unlink(out_b);
     }
+}
+
+static void test_checkpoint_resume_bit_identical(void **state)
+{
+    (void)state;
+    resume_bit_identical(1);
+}
+
+static void test_checkpoint_resume_threads(void **state)
+{
+    (void)state;
+    resume_bit_identical(2);
+}
+
+/* A run of `steps` steps through the harness with `threads` workers, from
+** the same model and data every time; returns the model (caller frees). */
+static nlp_charlm *threaded_run(int copies, int threads, float dropout, long steps,
+                                long *allocs)
+{
+    char out[64];
+    tmpname(out, sizeof out, "th");
+    nlp_codepoints t;
+    repeating(&t, copies);
+    nlp_charlm *m = small_model(&t, NLP_RNN_LSTM, dropout);
+    nlp_charlm_encode(m, &t, NULL);
+    nlp_charlm_train_config tc;
+    small_train_config(&tc);
+    nlp_error e;
+    nlp_charlm_trainer *tr;
+    assert_int_equal(nlp_charlm_trainer_new(&tr, m, &tc, t.cp, t.n, NULL, 0, &e), NLP_OK);
+    nlp_train_config c;
+    harness_config(&c, NLP_OPTIM_ADAM, out);
+    c.max_steps = steps;
+    c.threads = threads;
+    c.valid_every = 0; /* validation (writing the model) at an epoch's end only */
+    nlp_train *run;
+    assert_int_equal(nlp_train_new(&run, &c, nlp_charlm_trainer_task(tr), &e), NLP_OK);
+    long before = nlp_alloc_count();
+    nlp_train_result res;
+    assert_int_equal(nlp_train_run(run, &res, &e), NLP_OK);
+    if (allocs)
+        *allocs = nlp_alloc_count() - before;
+    assert_int_equal(res.steps, steps);
+    assert_true(isfinite(res.last_loss));
+    nlp_train_free(run);
+    nlp_charlm_trainer_free(tr);
+    nlp_codepoints_free(&t);
+    unlink(out);
+    return m;
+}
+
+/*
+** W = 2 and W = 3 workers (shares of 2+2 and 1+1+2 of the 4 streams), with
+** dropout, across an epoch boundary: two runs with the same W give the
+** same bits; and the steps of a run allocate nothing (a run of 25 steps
+** allocates exactly what a run of 14 does: both write the model after the
+** epoch's end at step 13 and when they stop).
+*/
+static void test_threads_repeatable(void **state)
+{
+    (void)state;
+    const int copies = 30; /* 450 characters: 13 steps an epoch */
+    for (int W = 2; W <= 3; W++) {
+        long a14, a25, b25;
+        nlp_charlm *s = threaded_run(copies, W, 0.2f, 14, &a14);
+        nlp_charlm *a = threaded_run(copies, W, 0.2f, 25, &a25);
+        nlp_charlm *b = threaded_run(copies, W, 0.2f, 25, &b25);
+        assert_memory_equal(a->params->data, b->params->data, a->params->n * sizeof(float));
+        assert_memory_not_equal(a->params->data, s->params->data, a->params->n * sizeof(float));
+        assert_int_equal(a14, a25);
+        assert_int_equal(a25, b25);
+        nlp_charlm_free(s);
+        nlp_charlm_free(a);
+        nlp_charlm_free(b);
+    }
+    /* Another W draws other dropout masks: the promise is per W. */
+    nlp_charlm *one = threaded_run(copies, 1, 0.2f, 25, NULL);
+    nlp_charlm *two = threaded_run(copies, 2, 0.2f, 25, NULL);
+    assert_memory_not_equal(one->params->data, two->params->data, one->params->n * sizeof(float));
+    nlp_charlm_free(one);
+    nlp_charlm_free(two);
+}
+
+/*
+** One step's gradient with W = 2 and W = 3 workers (the task's callbacks,
+** summed in worker order as the harness does) equals the serial step's to
+** float rounding, without dropout: the same arithmetic summed in another
+** order.  So does the loss, and the carried state and position after it.
+*/
+static void test_threads_gradient_matches(void **state)
+{
+    (void)state;
+    nlp_codepoints t;
+    repeating(&t, 30);
+    for (int W = 2; W <= 3; W++) {
+        nlp_charlm *a = small_model(&t, NLP_RNN_LSTM, 0.0f);
+        nlp_charlm *b = small_model(&t, NLP_RNN_LSTM, 0.0f);
+        nlp_codepoints enc;
+        repeating(&enc, 30);
+        nlp_charlm_encode(a, &enc, NULL);
+        nlp_charlm_train_config tc;
+        small_train_config(&tc);
+        nlp_error e;
+        nlp_charlm_trainer *ta, *tb;
+        assert_int_equal(nlp_charlm_trainer_new(&ta, a, &tc, enc.cp, enc.n, NULL, 0, &e), NLP_OK);
+        assert_int_equal(nlp_charlm_trainer_new(&tb, b, &tc, enc.cp, enc.n, NULL, 0, &e), NLP_OK);
+        const nlp_train_task *k = nlp_charlm_trainer_task(tb);
+        assert_non_null(k->step_share);
+        assert_int_equal(k->prepare_workers(k->ctx, 5, &e), NLP_EINVAL); /* > batch 4 */
+        assert_non_null(strstr(e.text, "stream"));
+        assert_int_equal(k->prepare_workers(k->ctx, W, &e), NLP_OK);
+        const size_t n = a->params->n;
+        float *g = calloc(n * (size_t)W, sizeof *g);
+        assert_non_null(g);
+        /* Two steps: the second starts from the state the first carried. */
+        for (int step = 0; step < 2; step++) {
+            nlp_params_zero_grad(a->params);
+            double la, ca;
+            assert_int_equal(nlp_charlm_trainer_step(ta, &la, &ca, &e), 0);
+            memset(g, 0, n * (size_t)W * sizeof *g);
+            double sum = 0, cnt = 0;
+            for (int w = 0; w < W; w++) {
+                double l, c;
+                assert_int_equal(k->step_share(k->ctx, w, W, g + (size_t)w * n, &l, &c, &e),
+                                 NLP_OK);
+                sum += l * c;
+                cnt += c;
+            }
+            assert_int_equal(k->step_end(k->ctx, W, &e), 0);
+            for (int w = 1; w < W; w++)
+                for (size_t i = 0; i < n; i++)
+                    g[i] += g[(size_t)w * n + i];
+            assert_true(cnt == ca);
+            assert_true(fabs(sum / cnt - la) <= 1e-6 * la);
+            float big = 0;
+            for (size_t i = 0; i < n; i++)
+                big = fabsf(a->params->grad[i]) > big ? fabsf(a->params->grad[i]) : big;
+            assert_true(big > 0);
+            for (size_t i = 0; i < n; i++) {
+                float d = fabsf(g[i] - a->params->grad[i]);
+                if (d > 1e-5f * fabsf(a->params->grad[i]) + 1e-6f * big)
+                    fail_msg("W=%d step %d: grad[%zu] %g, serial %g", W, step, i, (double)g[i],
+                             (double)a->params->grad[i]);
+            }
+            assert_int_equal(nlp_charlm_trainer_position(ta), nlp_charlm_trainer_position(tb));
+            const int *xa, *ya, *xb, *yb;
+            nlp_charlm_trainer_chunk(ta, &xa, &ya);
+            nlp_charlm_trainer_chunk(tb, &xb, &yb);
+            assert_memory_equal(xa, xb, 32 * sizeof *xa);
+            assert_memory_equal(ya, yb, 32 * sizeof *ya);
+        }
+        free(g);
+        nlp_charlm_trainer_free(ta);
+        nlp_charlm_trainer_free(tb);
+        nlp_charlm_free(a);
+        nlp_charlm_free(b);
+        nlp_codepoints_free(&enc);
+    }
+    nlp_codepoints_free(&t);
 }
 
 /* load_state with metadata value v for key (restored afterwards). */
@@ -916,6 +1078,9 @@ int main(void)
         cmocka_unit_test(test_load_checks_shapes_first),
         cmocka_unit_test(test_harness_matches_manual),
         cmocka_unit_test(test_checkpoint_resume_bit_identical),
+        cmocka_unit_test(test_checkpoint_resume_threads),
+        cmocka_unit_test(test_threads_repeatable),
+        cmocka_unit_test(test_threads_gradient_matches),
         cmocka_unit_test(test_state_range_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -991,6 +991,70 @@ static void test_step_refusals(void **state)
     nlp_params_free(q);
 }
 
+/*
+** nlp_rnn_new_shared: a second stack over a copy of the parameter struct
+** with its own gradient buffer computes what the first does, bit for bit,
+** adds its gradients into its own buffer only, has its own capacity, and
+** refuses another layout.
+*/
+static void test_shared_view(void **state)
+{
+    (void)state;
+    for (int cell = 0; cell < 3; cell++)
+        for (int bidir = 0; bidir < 2; bidir++) {
+            nlp_params *p;
+            nlp_rnn *r = make(&p, cell, 2, bidir, 3, 4, 5, 4);
+            nlp_params q = *p;
+            q.grad = calloc(p->n, sizeof *q.grad);
+            assert_non_null(q.grad);
+            nlp_rnn *s;
+            assert_int_equal(nlp_rnn_new_shared(&s, r, &q, 5, 2), NLP_OK);
+            assert_int_equal(nlp_rnn_get_config(s)->max_B, 2);
+            const int T = 5, B = 2, DH = nlp_rnn_output_size(r);
+            float x[5 * 2 * 3], y1[5 * 2 * 8], y2[5 * 2 * 8], dy[5 * 2 * 8];
+            float dx1[5 * 2 * 3] = {0}, dx2[5 * 2 * 3] = {0};
+            nlp_rng g;
+            nlp_rng_seed(&g, 9);
+            for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+                x[i] = nlp_rng_uniform(&g) - 0.5f;
+            for (int i = 0; i < T * B * DH; i++)
+                dy[i] = nlp_rng_uniform(&g) - 0.5f;
+            nlp_params_zero_grad(p);
+            assert_int_equal(nlp_rnn_forward(r, y1, NULL, NULL, x, NULL, NULL, NULL, T, B, 0,
+                                             NULL), NLP_OK);
+            assert_int_equal(nlp_rnn_backward(r, dx1, NULL, NULL, dy, NULL, NULL, x), NLP_OK);
+            float *g1 = malloc(p->n * sizeof *g1);
+            assert_non_null(g1);
+            memcpy(g1, p->grad, p->n * sizeof *g1);
+            nlp_params_zero_grad(p);
+            assert_int_equal(nlp_rnn_forward(s, y2, NULL, NULL, x, NULL, NULL, NULL, T, B, 0,
+                                             NULL), NLP_OK);
+            assert_int_equal(nlp_rnn_backward(s, dx2, NULL, NULL, dy, NULL, NULL, x), NLP_OK);
+            assert_memory_equal(y1, y2, (size_t)T * B * DH * sizeof *y1);
+            assert_memory_equal(dx1, dx2, sizeof dx1);
+            assert_memory_equal(g1, q.grad, p->n * sizeof *g1);
+            for (size_t i = 0; i < p->n; i++)
+                assert_true(p->grad[i] == 0.0f);
+            /* Its own capacity: 3 sequences do not fit. */
+            assert_int_equal(nlp_rnn_forward(s, y2, NULL, NULL, x, NULL, NULL, NULL, 1, 3, 0,
+                                             NULL), NLP_ERANGE);
+            nlp_rnn *bad = (nlp_rnn *)1;
+            assert_int_equal(nlp_rnn_new_shared(&bad, r, &q, 0, 2), NLP_EINVAL);
+            assert_null(bad);
+            nlp_params *other;
+            nlp_rnn *ro = make(&other, cell, 1, bidir, 3, 4, 5, 4);
+            assert_int_equal(nlp_rnn_new_shared(&bad, r, other, 5, 2), NLP_EINVAL);
+            assert_null(bad);
+            nlp_rnn_free(ro);
+            nlp_params_free(other);
+            free(g1);
+            nlp_rnn_free(s);
+            free(q.grad);
+            nlp_rnn_free(r);
+            nlp_params_free(p);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1009,6 +1073,7 @@ int main(void)
         cmocka_unit_test(test_step_matches_sequence),
         cmocka_unit_test(test_step_no_allocation),
         cmocka_unit_test(test_step_refusals),
+        cmocka_unit_test(test_shared_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

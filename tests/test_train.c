@@ -1482,6 +1482,164 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* ---- the parallel step ---- */
+
+#include <pthread.h>
+
+#define TEAM_MAX 4
+typedef struct team_ctx {
+    nlp_params *p;
+    int prepared;                /* W given to prepare_workers */
+    long ends;                   /* step_end calls */
+    pthread_t who[TEAM_MAX];     /* the thread that ran each worker, last step */
+    pthread_t first[TEAM_MAX];   /* ... the first step */
+    long shares[TEAM_MAX];
+    long fail_at;                /* worker 1 fails on this step end count + 1 */
+} team_ctx;
+
+static int team_prepare(void *ctx, int W, nlp_error *e)
+{
+    team_ctx *c = ctx;
+    if (W > TEAM_MAX)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "at most %d workers", TEAM_MAX);
+    c->prepared = W;
+    return NLP_OK;
+}
+
+/* Worker w adds (w+1) * 2^-(w+1) to every gradient: the sum in worker
+** order is exact, and its loss is w+1 over w+1 items. */
+static int team_share(void *ctx, int w, int W, float *grad, double *loss, double *count,
+                      nlp_error *e)
+{
+    team_ctx *c = ctx;
+    assert_true(W == c->prepared);
+    for (size_t i = 0; i < c->p->n; i++)
+        assert_true(grad[i] == 0.0f); /* zeroed for the worker */
+    if (w == 1 && c->fail_at > 0 && c->ends + 1 == c->fail_at)
+        return nlp_error_set(e, NLP_ERANGE, NULL, 0, "worker one gave up");
+    for (size_t i = 0; i < c->p->n; i++)
+        grad[i] += (float)(w + 1) * ldexpf(1.0f, -(w + 1));
+    c->who[w] = pthread_self();
+    if (c->shares[w]++ == 0)
+        c->first[w] = c->who[w];
+    *loss = w + 1;
+    *count = w + 1;
+    return NLP_OK;
+}
+
+static int team_end(void *ctx, int W, nlp_error *e)
+{
+    (void)e;
+    team_ctx *c = ctx;
+    assert_true(W == c->prepared);
+    c->ends++;
+    return 0;
+}
+
+/* The serial step: never called when the team runs. */
+static int team_serial(void *ctx, double *loss, double *count, nlp_error *e)
+{
+    (void)ctx;
+    (void)loss;
+    (void)count;
+    (void)e;
+    fail_msg("the serial step ran with cfg.threads > 1");
+    return NLP_EINVAL;
+}
+
+static int team_save(void *ctx, nlp_model *f, nlp_error *e)
+{
+    (void)ctx;
+    (void)f;
+    (void)e;
+    return NLP_OK;
+}
+
+/*
+** cfg.threads = W: prepare_workers once; every step runs W shares, worker
+** 0 on the caller's thread and the others on threads of their own that
+** live from step to step (no thread per step); the gradients sum into the
+** one buffer before the single update; the losses combine weighted by the
+** counts; a worker's error ends the run with its message; a task without
+** the parallel step keeps the serial one; bad counts are refused.
+*/
+static void test_threads_team(void **state)
+{
+    (void)state;
+    team_ctx c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(nlp_params_new(&c.p), NLP_OK);
+    int shape[1] = {5};
+    assert_true(nlp_params_add(c.p, "w", 1, shape) >= 0);
+    assert_int_equal(nlp_params_alloc(c.p), NLP_OK);
+    nlp_train_task k;
+    memset(&k, 0, sizeof k);
+    k.ctx = &c;
+    k.kind = "team";
+    k.metric = "loss";
+    k.unit = "items";
+    k.params = c.p;
+    k.step = NULL; /* set below: required even with the parallel step */
+    k.save_model = team_save;
+    k.prepare_workers = team_prepare;
+    k.step_share = team_share;
+    k.step_end = team_end;
+    nlp_train_config cfg;
+    nlp_train_config_default(&cfg);
+    cfg.epochs = 0;
+    cfg.max_steps = 4;
+    cfg.clip = 0;
+    nlp_optim_config_default(&cfg.optim, NLP_OPTIM_SGD);
+    cfg.optim.lr = 1;
+    cfg.output = out_path;
+    cfg.log = NULL;
+    cfg.threads = 3;
+    nlp_error e;
+    nlp_train *t;
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_EINVAL); /* no step */
+    k.step = team_serial;
+    cfg.threads = 0;
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_EINVAL);
+    assert_non_null(strstr(e.text, "threads"));
+    cfg.threads = TEAM_MAX + 1;
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_EINVAL); /* the task's refusal */
+    assert_non_null(strstr(e.text, "at most"));
+    cfg.threads = 3;
+    k.step_end = NULL;
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_EINVAL);
+    k.step_end = team_end;
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_OK);
+    assert_int_equal(c.prepared, 3);
+    memset(c.p->data, 0, c.p->n * sizeof *c.p->data);
+    nlp_train_result res;
+    assert_int_equal(nlp_train_run(t, &res, &e), NLP_OK);
+    assert_int_equal(res.steps, 4);
+    assert_int_equal(c.ends, 4);
+    /* Each update: -(1/2 + 2/4 + 3/8) = -1.375 per step. */
+    for (size_t i = 0; i < 5; i++)
+        assert_true(c.p->data[i] == -4 * 1.375f);
+    /* (1*1 + 2*2 + 3*3) / (1+2+3) */
+    assert_true(fabs(res.last_loss - 14.0 / 6.0) < 1e-12);
+    for (int w = 0; w < 3; w++) {
+        assert_int_equal(c.shares[w], 4);
+        assert_true(pthread_equal(c.who[w], c.first[w])); /* the same thread every step */
+        assert_true(pthread_equal(c.who[w], pthread_self()) == (w == 0));
+    }
+    assert_false(pthread_equal(c.who[1], c.who[2]));
+    /* A worker's failure is the run's. */
+    c.fail_at = 6;
+    cfg.max_steps = 10;
+    nlp_train_free(t);
+    assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_OK);
+    c.ends = 4;
+    assert_int_equal(nlp_train_run(t, &res, &e), NLP_ERANGE);
+    assert_non_null(strstr(e.text, "worker one gave up"));
+    assert_int_equal(c.ends, 5);
+    nlp_train_free(t);
+    nlp_params_free(c.p);
+    unlink(out_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1499,6 +1657,7 @@ int main(void)
         cmocka_unit_test(test_config_and_arguments),
         cmocka_unit_test(test_rng_helpers),
         cmocka_unit_test(test_plot),
+        cmocka_unit_test(test_threads_team),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

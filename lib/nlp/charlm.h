@@ -24,8 +24,18 @@
 ** ../shared/anchors/torch_charlm.py.  The harness owns the optimiser,
 ** clipping, limits, validation and checkpoints; the trainer's checkpoint
 ** state (the carried state, the stream position, the dropout rng) makes a
-** resumed run on one thread repeat the same floating-point operations in
-** the same order as an uninterrupted one.
+** resumed run repeat the same floating-point operations in the same order
+** as an uninterrupted one with the same number of threads.
+**
+** Threads (nlp_train_config.threads = W > 1): worker w of W takes the
+** contiguous streams [w*B/W, (w+1)*B/W) of every chunk (W <= B), with a
+** workspace and an rnn of its own (nlp_rnn_new_shared) over the model's
+** parameters, and adds its part of the gradient of the chunk's mean loss
+** into its own buffer; the harness sums the buffers in worker order.  Its
+** dropout rng is seeded, every step, from the (w+1)-th of W draws from the
+** trainer's rng, so the checkpoint state is the same as on one thread.
+** Without dropout one step's gradient is the one-thread gradient up to
+** float rounding; with dropout the masks differ from one thread's.
 **
 ** Model files (nlp/model.h) have kind "charlm": metadata with the
 ** hyperparameters, the vocabulary blob "vocab", one tensor per parameter
@@ -226,6 +236,10 @@ void nlp_charlm_trainer_free(nlp_charlm_trainer *t);
 ** nlp_charlm_eval, lower is better; no evaluate without validation text),
 ** unit "chars", params m->params, and
 **   step        nlp_charlm_trainer_step;
+**   prepare_workers, step_share, step_end
+**               the parallel step (see the top of this file): W workers'
+**               workspaces, a worker's share of the chunk, then the move
+**               to the next chunk;
 **   save_model  the hyperparameters and the vocabulary (the harness adds
 **               the weights), so the file loads with nlp_charlm_load;
 **   save_state  batch, seq_len, seed, the stream position, epochs, the

@@ -99,6 +99,21 @@ void nlp_rnn_config_default(nlp_rnn_config *c);
 int nlp_rnn_new(nlp_rnn **out, const nlp_rnn_config *cfg, nlp_params *p,
                 const char *name);
 
+/*
+** Another stack over the parameters of like, with a workspace of its own
+** for max_T x max_B: the same configuration and parameter views, but read
+** from p and with gradients added into p's grad buffer.  p must have the
+** layout of like's parameters (the same views at the same offsets): e.g. a
+** copy of like's nlp_params struct whose grad points to another buffer, so
+** that worker threads run forward and backward on their shares of a batch
+** at once, each into its own gradients (nlp/train.h).  Neither p nor like
+** is changed; p must outlive the new stack.  Returns NLP_OK with *out set
+** (free with nlp_rnn_free), NLP_EINVAL (NULL, another layout, max < 1),
+** NLP_ERANGE or NLP_ENOMEM; *out is NULL on failure.
+*/
+int nlp_rnn_new_shared(nlp_rnn **out, const nlp_rnn *like, nlp_params *p, int max_T,
+                       int max_B);
+
 /* Releases r and its workspace (not the parameters).  NULL is a no-op. */
 void nlp_rnn_free(nlp_rnn *r);
 

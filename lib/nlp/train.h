@@ -21,13 +21,28 @@
 **     and the task's state (data position, every rng, carried state),
 **     written atomically every cfg.checkpoint_every seconds and when a stop
 **     is requested (*cfg.stop != 0, set by a signal handler in the tool);
-**     nlp_train_resume() continues bit-identically on one thread;
+**     nlp_train_resume() continues bit-identically with the same
+**     cfg.threads;
 **   - progress on cfg.log: a live line on a terminal; in a pipe or log one
 **     line per validation; nothing with verbosity < 0, more with > 0;
 **   - cfg.plot: an SVG of training loss and validation metric against steps
 **     (lib/svg), rewritten after every validation.
 **
 ** The harness never prints to stdout and never exits the process.
+**
+** Threads (cfg.threads = W > 1, a task with step_share): one team of W
+** threads (the caller's and W-1 made by nlp_train_new, kept until
+** nlp_train_free) runs every step: worker w forward and backward on its
+** share of the batch into its own gradient buffer, with the BLAS on one
+** thread during the run (nlp_tensor_set_threads(1); the caller's count is
+** put back for validation and when the run returns); then the caller's thread sums the
+** buffers into params->grad in the order 0, 1, ..., W-1, combines the
+** losses in that order too, and the step goes on as on one thread (the
+** task's step_end, clip, update).  Reproducibility: a run with W threads
+** repeats bit for bit with W threads (and resumes bit-identically with
+** W); W = 1 is the serial step exactly; another W gives the same
+** arithmetic summed in another order (float rounding apart) and, with
+** dropout, other masks.
 **
 ** One iteration: the run ends if a limit is reached (cfg.epochs epochs
 ** completed, cfg.max_steps steps, cfg.time_limit seconds) or early
@@ -131,6 +146,33 @@ typedef struct nlp_train_task {
     */
     int (*save_state)(void *ctx, nlp_model *file, nlp_error *e);
     int (*load_state)(void *ctx, const nlp_model *file, nlp_error *e);
+
+    /*
+    ** The parallel step, optional (all three or none), used when
+    ** cfg.threads = W > 1; without it the harness calls step (and W only
+    ** reaches the tool's BLAS threads).
+    **
+    ** prepare_workers(ctx, W, e) is called once, by nlp_train_new: make W
+    ** workers' workspaces (a share never allocates).  NLP_OK, or NLP_EINVAL
+    ** (the batch cannot be split W ways), NLP_ENOMEM, with e filled.
+    **
+    ** step_share(ctx, w, W, grad, ...) runs on worker thread w, for w =
+    ** 0..W-1 at once: forward and backward on the w-th share of the next
+    ** batch, ADDING into grad (params->n floats, worker w's own, zeroed by
+    ** the harness) the share's part of the gradient of the WHOLE batch's
+    ** loss, so that the shares' gradients sum to the batch's.  It reads the
+    ** parameters and the task's state and writes only what is worker w's
+    ** own.  *loss: the share's mean loss, *count: its items.  0 or a
+    ** negative NLP_E* code with e (worker w's own) filled.
+    **
+    ** step_end(ctx, W, e) runs on the calling thread when every share is
+    ** done: moves past the batch (data position, rngs).  Returns what step
+    ** returns: 0, 1 at the end of an epoch, or a negative NLP_E* code.
+    */
+    int (*prepare_workers)(void *ctx, int nworkers, nlp_error *e);
+    int (*step_share)(void *ctx, int worker, int nworkers, float *grad, double *loss,
+                      double *count, nlp_error *e);
+    int (*step_end)(void *ctx, int nworkers, nlp_error *e);
 } nlp_train_task;
 
 /* ==== Configuration ====================================================== */
@@ -166,7 +208,11 @@ typedef struct nlp_train_config {
                                 checkpoint_every and rates; NULL:
                                 nlp_progress_now (tests pass a fake one) */
     void *clock_ctx;         /* passed to clock */
+    int threads;             /* W workers per step, 1..NLP_TRAIN_MAX_THREADS,
+                                for a task with step_share; 1 */
 } nlp_train_config;
+
+#define NLP_TRAIN_MAX_THREADS 1024
 
 /* Fills c with the defaults written next to each field. */
 void nlp_train_config_default(nlp_train_config *c);
@@ -211,8 +257,12 @@ typedef struct nlp_train nlp_train; /* opaque */
 /*
 ** A run of task with configuration cfg (copied; the strings, meta, log,
 ** stop and task->params are borrowed and must outlive the run).  Makes the
-** optimiser.  Returns NLP_OK with *out set, NLP_EINVAL (bad configuration
-** or task) or NLP_ENOMEM, with e filled.
+** optimiser and, with cfg.threads > 1 and a task with step_share, calls
+** task->prepare_workers and starts the team's threads (kept until
+** nlp_train_free; the caller's thread is worker 0).  Returns NLP_OK with
+** *out set, NLP_EINVAL (bad configuration or task, or the task's refusal
+** of the thread count), NLP_ENOMEM (also: a thread could not be made),
+** with e filled.
 */
 int nlp_train_new(nlp_train **out, const nlp_train_config *cfg,
                   const nlp_train_task *task, nlp_error *e);
