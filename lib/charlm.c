@@ -675,24 +675,10 @@ void nlp_charlm_trainer_free(nlp_charlm_trainer *t)
     nlp_free(t);
 }
 
+/* The ids as little-endian bytes, so the check is the same everywhere. */
 static uint32_t ids_crc(const int32_t *ids, size_t n)
 {
-    /* The ids as little-endian bytes, so the check is the same everywhere. */
-    uint32_t crc = 0;
-    unsigned char buf[4096];
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t v = (uint32_t)ids[i];
-        buf[k++] = (unsigned char)v;
-        buf[k++] = (unsigned char)(v >> 8);
-        buf[k++] = (unsigned char)(v >> 16);
-        buf[k++] = (unsigned char)(v >> 24);
-        if (k == sizeof buf) {
-            crc = nlp_crc32(crc, buf, k);
-            k = 0;
-        }
-    }
-    return nlp_crc32(crc, buf, k);
+    return nlp_crc32_le32(0, ids, n);
 }
 
 static int task_step(void *ctx, double *loss, double *count, nlp_error *e)
@@ -729,38 +715,6 @@ static int task_save_model(void *ctx, nlp_model *f, nlp_error *e)
     return rc == NLP_OK ? NLP_OK : nlp_error_set(e, rc, NULL, 0, NULL);
 }
 
-static int set_u64(nlp_model *f, const char *key, uint64_t v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    return nlp_model_set_meta(f, key, buf);
-}
-
-/* A whole decimal number in [0, max] (no sign, no space, no overflow). */
-static int get_u64(const nlp_model *f, const char *key, uint64_t max, uint64_t *v,
-                   nlp_error *e)
-{
-    const char *s = nlp_model_meta(f, key);
-    if (s && *s >= '0' && *s <= '9') {
-        uint64_t x = 0;
-        const char *p = s;
-        for (; *p >= '0' && *p <= '9'; p++) {
-            unsigned d = (unsigned)(*p - '0');
-            if (x > (UINT64_MAX - d) / 10)
-                break;
-            x = x * 10 + d;
-        }
-        if (*p == '\0' && x <= max) {
-            *v = x;
-            return NLP_OK;
-        }
-    }
-    if (!s)
-        return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: no '%s'", key);
-    return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
-                         "checkpoint: '%s' is '%.40s', expected a whole number up to %" PRIu64,
-                         key, s, max);
-}
 
 static int task_save_state(void *ctx, nlp_model *f, nlp_error *e)
 {
@@ -768,13 +722,13 @@ static int task_save_state(void *ctx, nlp_model *f, nlp_error *e)
     const nlp_charlm *m = t->m;
     int rc = nlp_model_set_meta_long(f, "charlm.batch", t->cfg.batch);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "charlm.seq_len", t->cfg.seq_len);
-    if (rc == NLP_OK) rc = set_u64(f, "charlm.seed", t->cfg.seed);
-    if (rc == NLP_OK) rc = set_u64(f, "charlm.pos", t->pos);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "charlm.seed", t->cfg.seed);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "charlm.pos", t->pos);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "charlm.epoch", t->epoch);
-    if (rc == NLP_OK) rc = set_u64(f, "charlm.data_n", t->n);
-    if (rc == NLP_OK) rc = set_u64(f, "charlm.data_crc", t->ids_crc);
-    if (rc == NLP_OK) rc = set_u64(f, "charlm.valid_n", t->nvalid);
-    if (rc == NLP_OK) rc = set_u64(f, "charlm.valid_crc", t->valid_crc);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "charlm.data_n", t->n);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "charlm.data_crc", t->ids_crc);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "charlm.valid_n", t->nvalid);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "charlm.valid_crc", t->valid_crc);
     if (rc == NLP_OK) rc = nlp_train_add_rng(f, "charlm.rng", &t->rng);
     size_t shape[3] = {(size_t)m->cfg.layers, (size_t)t->cfg.batch, (size_t)m->cfg.hidden};
     if (rc == NLP_OK) rc = nlp_model_add_tensor(f, "charlm.h", t->h, 3, shape);
@@ -792,9 +746,9 @@ int nlp_charlm_train_config_read(nlp_charlm_train_config *c, const nlp_model *f,
     uint64_t batch, seq_len, seed;
     int rc;
     /* The same bounds as the trainer's: T*B rows must fit an int. */
-    if ((rc = get_u64(f, "charlm.batch", INT_MAX, &batch, e)) != NLP_OK
-        || (rc = get_u64(f, "charlm.seq_len", INT_MAX, &seq_len, e)) != NLP_OK
-        || (rc = get_u64(f, "charlm.seed", UINT64_MAX, &seed, e)) != NLP_OK)
+    if ((rc = nlp_model_meta_u64(f, "charlm.batch", INT_MAX, &batch, e)) != NLP_OK
+        || (rc = nlp_model_meta_u64(f, "charlm.seq_len", INT_MAX, &seq_len, e)) != NLP_OK
+        || (rc = nlp_model_meta_u64(f, "charlm.seed", UINT64_MAX, &seed, e)) != NLP_OK)
         return rc;
     if (batch < 1 || seq_len < 1 || seq_len > (uint64_t)INT_MAX / batch)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: bad batch or seq_len");
@@ -826,10 +780,10 @@ static int task_load_state(void *ctx, const nlp_model *f, nlp_error *e)
                              "checkpoint: batch, seq_len or seed differ from the trainer's");
     uint64_t pos, data_n, data_crc, valid_n, valid_crc;
     long epoch;
-    if ((rc = get_u64(f, "charlm.data_n", SIZE_MAX, &data_n, e)) != NLP_OK
-        || (rc = get_u64(f, "charlm.data_crc", UINT32_MAX, &data_crc, e)) != NLP_OK
-        || (rc = get_u64(f, "charlm.valid_n", SIZE_MAX, &valid_n, e)) != NLP_OK
-        || (rc = get_u64(f, "charlm.valid_crc", UINT32_MAX, &valid_crc, e)) != NLP_OK)
+    if ((rc = nlp_model_meta_u64(f, "charlm.data_n", SIZE_MAX, &data_n, e)) != NLP_OK
+        || (rc = nlp_model_meta_u64(f, "charlm.data_crc", UINT32_MAX, &data_crc, e)) != NLP_OK
+        || (rc = nlp_model_meta_u64(f, "charlm.valid_n", SIZE_MAX, &valid_n, e)) != NLP_OK
+        || (rc = nlp_model_meta_u64(f, "charlm.valid_crc", UINT32_MAX, &valid_crc, e)) != NLP_OK)
         return rc;
     if (data_n != t->n || data_crc != t->ids_crc || valid_n != t->nvalid
         || valid_crc != t->valid_crc)
@@ -840,7 +794,7 @@ static int task_load_state(void *ctx, const nlp_model *f, nlp_error *e)
     /* A chunk starts at a multiple of T and needs T+1 characters: pos is
     ** at most L-T-1 (L >= T+1 by construction), compared without adding. */
     const size_t T = (size_t)t->cfg.seq_len;
-    if ((rc = get_u64(f, "charlm.pos", t->L - T - 1, &pos, e)) != NLP_OK)
+    if ((rc = nlp_model_meta_u64(f, "charlm.pos", t->L - T - 1, &pos, e)) != NLP_OK)
         return rc;
     if (pos % T != 0)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0,

@@ -1514,22 +1514,12 @@ static uint32_t set_crc(const nlp_classify_set *s)
         return 0;
     /* Token and label ids as little-endian bytes, with the boundaries. */
     uint32_t crc = 0;
-    unsigned char buf[4096];
-    size_t k = 0;
     for (long i = 0; i < s->n; i++) {
-        size_t L = s->start[i + 1] - s->start[i];
-        uint32_t vals[2] = {(uint32_t)L, (uint32_t)s->label[i]};
-        for (size_t j = 0; j < 2 + L; j++) {
-            uint32_t v = j < 2 ? vals[j] : (uint32_t)s->tok[s->start[i] + j - 2];
-            for (int q = 0; q < 4; q++)
-                buf[k++] = (unsigned char)(v >> (8 * q));
-            if (k == sizeof buf) {
-                crc = nlp_crc32(crc, buf, k);
-                k = 0;
-            }
-        }
+        int32_t head[2] = {(int32_t)(s->start[i + 1] - s->start[i]), s->label[i]};
+        crc = nlp_crc32_le32(crc, head, 2);
+        crc = nlp_crc32_le32(crc, s->tok + s->start[i], s->start[i + 1] - s->start[i]);
     }
-    return nlp_crc32(crc, buf, k);
+    return crc;
 }
 
 static int task_step(void *ctx, double *loss, double *count, nlp_error *e)

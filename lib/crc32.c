@@ -61,3 +61,21 @@ uint32_t nlp_crc32(uint32_t crc, const void *buf, size_t n)
         crc = crc_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
     return ~crc;
 }
+
+uint32_t nlp_crc32_le32(uint32_t crc, const int32_t *v, size_t n)
+{
+    unsigned char buf[4096];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x = (uint32_t)v[i];
+        buf[k++] = (unsigned char)x;
+        buf[k++] = (unsigned char)(x >> 8);
+        buf[k++] = (unsigned char)(x >> 16);
+        buf[k++] = (unsigned char)(x >> 24);
+        if (k == sizeof buf) {
+            crc = nlp_crc32(crc, buf, k);
+            k = 0;
+        }
+    }
+    return nlp_crc32(crc, buf, k);
+}

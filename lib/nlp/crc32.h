@@ -15,4 +15,10 @@
 */
 uint32_t nlp_crc32(uint32_t crc, const void *buf, size_t n);
 
+/*
+** Continues a CRC over n 32-bit values taken as little-endian bytes, so a
+** check of an id array is the same on every machine.
+*/
+uint32_t nlp_crc32_le32(uint32_t crc, const int32_t *v, size_t n);
+
 #endif
