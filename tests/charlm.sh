@@ -20,29 +20,6 @@ done
 # a fixed seed, so the results are repeatable.
 SMALL="--layers 1 --hidden 48 --embed 16 --batch 8 --seq-len 32 --dropout 0 --threads 1 --seed 7"
 
-# grep -q that shows the file when the pattern is missing.
-has() {
-    if ! grep -q -e "$1" "$2"; then
-        echo "FAIL: '$1' not in $2:" >&2
-        head -20 "$2" >&2
-        return 1
-    fi
-}
-
-# run_ CODE ERRFILE CMD...: runs CMD with its stderr in ERRFILE, true when it
-# exits with CODE; otherwise says so and shows ERRFILE.
-run_() {
-    code=$1 err=$2
-    shift 2
-    "$@" 2> "$err"
-    rc=$?
-    if [ "$rc" -ne "$code" ]; then
-        echo "FAIL: '$*' exited $rc, expected $code:" >&2
-        head -20 "$err" | sed 's/^/  | /' >&2
-        return 1
-    fi
-}
-
 # A number from a "name: value" line of charlm-score.
 field() { sed -n "s/^$1: *\([0-9.]*\).*/\1/p" "$2"; }
 

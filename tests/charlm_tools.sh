@@ -14,29 +14,6 @@ for t in "$TRAIN" "$GEN" "$SCORE"; do
     [ -x "$t" ] || skip_ "$t not built"
 done
 
-# grep -q that shows the file when the pattern is missing.
-has() {
-    if ! grep -q -e "$1" "$2"; then
-        echo "FAIL: '$1' not in $2:" >&2
-        head -20 "$2" >&2
-        return 1
-    fi
-}
-
-# run_ CODE ERRFILE CMD...: runs CMD with its stderr in ERRFILE, true when it
-# exits with CODE; otherwise says so and shows ERRFILE.
-run_() {
-    code=$1 err=$2
-    shift 2
-    "$@" 2> "$err"
-    rc=$?
-    if [ "$rc" -ne "$code" ]; then
-        echo "FAIL: '$*' exited $rc, expected $code:" >&2
-        head -20 "$err" | sed 's/^/  | /' >&2
-        return 1
-    fi
-}
-
 # The file ends with a line break (and is not empty).
 ends_with_newline() { [ -s "$1" ] && [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ]; }
 

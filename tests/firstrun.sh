@@ -15,15 +15,6 @@ FETCH=$top_srcdir/corpora/fetch.sh
 MANIFEST=$top_srcdir/corpora/MANIFEST
 CORPUS=$top_srcdir/corpora/divina_commedia.txt
 
-# grep -q that shows the file when the pattern is missing.
-has() {
-    if ! grep -q -e "$1" "$2"; then
-        echo "FAIL: '$1' not in $2:" >&2
-        head -20 "$2" >&2
-        return 1
-    fi
-}
-
 # ---- the shipped corpus --------------------------------------------------------
 check "corpora/divina_commedia.txt is shipped" test -s "$CORPUS"
 want=$(awk '$1 == "divina_commedia.txt" { print $2 }' "$MANIFEST")

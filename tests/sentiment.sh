@@ -8,14 +8,6 @@ S=$BIN/sentiment
 [ -x "$S" ] || skip_ "sentiment not built"
 
 # has REGEX FILE: FILE has a line matching REGEX.
-has() { grep -q -e "$1" "$2" || { echo "no '$1' in $2:" >&2; head -5 "$2" >&2; return 1; }; }
-# run_ CODE ERRFILE CMD...: CMD exits CODE, its stderr kept in ERRFILE.
-run_() {
-    code=$1 err=$2; shift 2
-    "$@" 2> "$err"
-    rc=$?
-    [ "$rc" -eq "$code" ] || { echo "'$*' exited $rc, expected $code:" >&2; head -5 "$err" >&2; return 1; }
-}
 
 # ---- data: label words decide the class, filler words are shared -------------
 gen() { # gen SEED N FORMAT
