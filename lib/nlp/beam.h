@@ -27,9 +27,10 @@
 ** block; the k best that do not end in EOS become the live hypotheses of
 ** the next step (a min-heap of k over the rows x V candidates, most of
 ** which fail one compare with its worst: O(kV) per sentence, no sort; about
-** 2 ns a candidate here, a few per cent of a decoder's output layer).  Each EOS continuation ranked above the last of them
-** (all of them when fewer than k remain) is a finished hypothesis and takes
-** no live slot.  With k = 1 this is exactly greedy decoding: the arg-max
+** 2 ns a candidate, against some 100 multiply-adds per candidate in a
+** decoder's output layer).  Each EOS continuation ranked above the last of
+** them (all of them when fewer than k remain) is a finished hypothesis and
+** takes no live slot.  With k = 1 this is exactly greedy decoding: the arg-max
 ** token at each step, ties to the lowest id, ending at the first EOS.
 ** Finished hypotheses are ranked by the normalised score raw / lp(steps),
 ** lp the GNMT length penalty ((5 + steps) / 6)^alpha, steps the number of
@@ -44,6 +45,10 @@
 **   - it reaches its maximum length: the live hypotheses are then finished
 **     as they are, without EOS (nlp_beam_hyp.ended = 0);
 **   - or no candidate is left.
+** A wider beam usually scores better, but not always: it may prune the
+** prefix a narrower one (greedy too) follows for prefixes that look better
+** and end worse (tests/test_beam.c has such a case).  The beam is exact
+** only when it can hold every hypothesis.
 ** A sentence that ends is dropped from the rows (reorder with fewer rows),
 ** so the decoder's work shrinks as sentences finish.  With want_attention,
 ** each step's attention row is stored per step and live slot with a back-
