@@ -27,8 +27,8 @@
 ** block; the k best that do not end in EOS become the live hypotheses of
 ** the next step (a min-heap of k over the rows x V candidates, most of
 ** which fail one compare with its worst: O(kV) per sentence, no sort; about
-** 2 ns a candidate, against some 100 multiply-adds per candidate in a
-** decoder's output layer).  Each EOS continuation ranked above the last of
+** 2 ns a candidate, against the hundreds of multiply-adds a candidate
+** costs in a decoder's output layer).  Each EOS continuation ranked above the last of
 ** them (all of them when fewer than k remain) is a finished hypothesis and
 ** takes no live slot.  With k = 1 this is exactly greedy decoding: the arg-max
 ** token at each step, ties to the lowest id, ending at the first EOS.
