@@ -109,8 +109,9 @@ static int input_next(input *in, const options *o)
     /* sacreBLEU reads each line through str.rstrip(). */
     len = nlp_bleu_rstrip(line, len);
     if (o->lowercase) {
-        if (nlp_bleu_lowercase(line, len, &in->lower, &in->lower_cap, &len) != NLP_OK)
-            cli_die("%s:%ld: out of memory", in->name, no);
+        int lrc = nlp_bleu_lowercase(line, len, &in->lower, &in->lower_cap, &len);
+        if (lrc != NLP_OK)
+            cli_die("%s:%ld: %s", in->name, no, nlp_error_string(lrc));
         line = in->lower;
     }
     in->text = line;

@@ -4,11 +4,13 @@
 **
 ** Both metrics count n-grams of one sentence pair: a sequence of 32-bit
 ** symbols (interned token ids for BLEU, code points for chrF), the
-** hypothesis then the reference, and one open-addressing hash table of
-** the n-grams of every order up to the metric's, each entry counting its
-** occurrences on either side.  The table is sized for the pair at hand
-** (only that part is cleared), so a short sentence after a long one costs
-** what a short sentence costs.
+** hypothesis then the reference, and an open-addressing hash table of the
+** n-grams of one order at a time, each entry counting its occurrences on
+** either side.
+** The table is sized for the pair at hand (only that part is cleared), so
+** a short sentence after a long one costs what a short sentence costs;
+** memory is some 35 bytes per byte of the longest pair (chrF's characters
+** dominate), kept for the next pair.
 */
 #include "nlp/bleu.h"
 #include "nlp/alloc.h"
@@ -154,19 +156,18 @@ static uint64_t hash_step(uint64_t h, uint32_t sym)
 
 /* ==== The counter ======================================================= */
 
-/* One distinct n-gram of the pair: seq[pos .. pos+n). */
+/* One distinct reference n-gram of the order being counted: seq[pos ..
+** pos+n). */
 typedef struct ngram {
-    uint64_t hash;      /* 0 marks an empty slot (a real 0 is made 1) */
-    size_t pos;
-    size_t hyp, ref;    /* occurrences on each side */
-    uint32_t n;
+    uint32_t tag;       /* the hash's high half, never 0; 0 marks an empty slot */
+    uint32_t pos;
+    uint32_t hyp, ref;  /* occurrences on each side (hyp: up to ref, for clipping) */
 } ngram;
 
 /* One distinct token string of the pair, while interning. */
 typedef struct token {
     uint64_t hash;      /* 0: empty slot */
-    const char *s;
-    size_t len;
+    uint32_t span;      /* its first occurrence in nlp_bleu.spans */
     uint32_t id;
 } token;
 
@@ -176,9 +177,18 @@ typedef struct span {
     size_t len;
 } span;
 
+/*
+** A pair may hold at most this many symbols (tokens or characters), so
+** that positions and counts fit 32 bits and the tables stay small: 4
+** billion tokens make a line of 8 GB at least.
+*/
+#define MAX_SYMBOLS UINT32_MAX
+
 struct nlp_bleu {
     uint32_t *seq;      /* the pair's symbols: hypothesis, then reference */
     size_t seq_cap;
+    uint64_t *state;    /* [i]: hash state of the n-gram starting at seq[i] */
+    size_t state_cap;
     ngram *table;       /* n-gram hash table (a power-of-two prefix in use) */
     size_t table_cap;
     token *tokens;      /* interning hash table */
@@ -198,18 +208,19 @@ void nlp_bleu_free(nlp_bleu *b)
     if (!b)
         return;
     nlp_free(b->seq);
+    nlp_free(b->state);
     nlp_free(b->table);
     nlp_free(b->tokens);
     nlp_free(b->spans);
     nlp_free(b);
 }
 
-/* The table size for `entries` keys: a power of two at least twice as
-** large (load at most 1/2), at least 16. */
+/* The table size for `entries` keys: a power of two, filled to at most
+** 3/4, at least 16. */
 static int table_size(size_t entries, size_t *size)
 {
     size_t s = 16;
-    while (s / 2 < entries) {
+    while (s - s / 4 < entries) {
         if (s > SIZE_MAX / 2)
             return NLP_ERANGE;
         s *= 2;
@@ -220,61 +231,66 @@ static int table_size(size_t entries, size_t *size)
 
 /*
 ** Counts the n-grams of orders 1..order of seq[0..nh) (hypothesis) and
-** seq[nh..nh+nr) (reference): for each order n, *hyp_out[n-1] the
+** seq[nh..nh+nr) (reference): for each order n, hyp_out[n-1] the
 ** hypothesis n-grams, ref_out[n-1] the reference's, match_out[n-1] the sum
-** over distinct n-grams of min(hyp count, ref count).
+** over distinct n-grams of min(hyp count, ref count).  One order at a
+** time, in one table of the reference's n-grams (a hypothesis n-gram that
+** the reference lacks needs no entry); state[i] carries the hash of the
+** n-gram at i from one order to the next, so each order costs one hash
+** step per position.
 */
 static int count_ngrams(nlp_bleu *b, size_t nh, size_t nr, int order, uint64_t *hyp_out,
                         uint64_t *ref_out, uint64_t *match_out)
 {
     for (int n = 0; n < order; n++)
         hyp_out[n] = ref_out[n] = match_out[n] = 0;
-    if (nh > SIZE_MAX / (size_t)order || nr > SIZE_MAX / (size_t)order - nh)
+    if (nh > MAX_SYMBOLS || nr > MAX_SYMBOLS - nh)
         return NLP_ERANGE;
-    size_t size;
-    int rc = table_size((nh + nr) * (size_t)order, &size);
-    if (rc != NLP_OK || (rc = reserve((void **)&b->table, &b->table_cap, size,
-                                      sizeof *b->table)) != NLP_OK)
+    size_t total = nh + nr, size;
+    int rc = table_size(nr, &size);
+    if (rc != NLP_OK ||
+        (rc = reserve((void **)&b->table, &b->table_cap, size, sizeof *b->table)) != NLP_OK ||
+        (rc = reserve((void **)&b->state, &b->state_cap, total, sizeof *b->state)) != NLP_OK)
         return rc;
     ngram *t = b->table;
-    memset(t, 0, size * sizeof *t);
-    size_t mask = size - 1;
+    uint64_t *state = b->state;
     const uint32_t *seq = b->seq;
-    /* side 0: the reference, so its counts are there when the hypothesis
-    ** comes; side 1: the hypothesis. */
-    for (int side = 0; side < 2; side++) {
-        size_t lo = side == 0 ? nh : 0, len = side == 0 ? nr : nh;
-        for (size_t i = 0; i < len; i++) {
-            uint64_t h = 0;
-            for (int n = 1; n <= order && i + (size_t)n <= len; n++) {
+    size_t mask = size - 1;
+    for (size_t i = 0; i < total; i++)
+        state[i] = 0;
+    for (int n = 1; n <= order; n++) {
+        ref_out[n - 1] = nr >= (size_t)n ? nr - (size_t)n + 1 : 0;
+        hyp_out[n - 1] = nh >= (size_t)n ? nh - (size_t)n + 1 : 0;
+    }
+    for (int n = 1; n <= order; n++) {
+        if (ref_out[n - 1] == 0 || hyp_out[n - 1] == 0)
+            break;      /* nothing to match at this order or above */
+        memset(t, 0, size * sizeof *t);
+        /* side 0: the reference's n-grams into the table; side 1: the
+        ** hypothesis's looked up. */
+        for (int side = 0; side < 2; side++) {
+            size_t lo = side == 0 ? nh : 0, len = side == 0 ? nr : nh;
+            for (size_t i = 0; i + (size_t)n <= len; i++) {
                 const uint32_t *g = seq + lo + i;
-                h = hash_step(h, g[n - 1]);
+                uint64_t h = state[lo + i] = hash_step(state[lo + i], g[n - 1]);
                 uint64_t key = fmix64(h ^ (uint64_t)n);
-                if (key == 0)
-                    key = 1;
+                uint32_t tag = (uint32_t)(key >> 32);
+                if (tag == 0)
+                    tag = 1;
                 size_t j = (size_t)key & mask;
-                for (;;) {
-                    if (t[j].hash == 0) {
-                        t[j].hash = key;
-                        t[j].pos = lo + i;
-                        t[j].n = (uint32_t)n;
-                        break;
-                    }
-                    if (t[j].hash == key && t[j].n == (uint32_t)n &&
-                        memcmp(seq + t[j].pos, g, (size_t)n * sizeof *g) == 0)
-                        break;
+                while (t[j].tag != 0 && !(t[j].tag == tag &&
+                                          memcmp(seq + t[j].pos, g, (size_t)n * sizeof *g) == 0))
                     j = (j + 1) & mask;
-                }
                 if (side == 0) {
+                    if (t[j].tag == 0) {
+                        t[j].tag = tag;
+                        t[j].pos = (uint32_t)(lo + i);
+                    }
                     t[j].ref++;
-                    ref_out[n - 1]++;
-                } else {
-                    /* Each hypothesis occurrence beyond the reference's
-                    ** count no longer matches: clipping, counted as we go. */
-                    if (t[j].hyp < t[j].ref)
-                        match_out[n - 1]++;
+                } else if (t[j].hyp < t[j].ref) {
+                    /* Matches up to the reference's count: clipping. */
                     t[j].hyp++;
-                    hyp_out[n - 1]++;
+                    match_out[n - 1]++;
                 }
             }
         }
@@ -314,6 +330,8 @@ static int bleu_add_seq(nlp_bleu *b, nlp_bleu_stats *st, size_t nh, size_t nr)
 */
 static int intern_spans(nlp_bleu *b, size_t n)
 {
+    if (n > MAX_SYMBOLS)
+        return NLP_ERANGE;
     size_t size;
     int rc = table_size(n, &size);
     if (rc != NLP_OK ||
@@ -330,13 +348,15 @@ static int intern_spans(nlp_bleu *b, size_t n)
         if (key == 0)
             key = 1;
         size_t j = (size_t)key & mask;
-        while (t[j].hash != 0 && !(t[j].hash == key && t[j].len == sp->len &&
-                                   memcmp(t[j].s, sp->s, sp->len) == 0))
+        for (;;) {
+            if (t[j].hash == 0) {
+                t[j] = (token){.hash = key, .span = (uint32_t)i, .id = next++};
+                break;
+            }
+            const span *o = &b->spans[t[j].span];
+            if (t[j].hash == key && o->len == sp->len && memcmp(o->s, sp->s, sp->len) == 0)
+                break;
             j = (j + 1) & mask;
-        if (t[j].hash == 0) {
-            if (next == UINT32_MAX)
-                return NLP_ERANGE;
-            t[j] = (token){.hash = key, .s = sp->s, .len = sp->len, .id = next++};
         }
         b->seq[i] = t[j].id;
     }
@@ -705,9 +725,9 @@ int nlp_bleu_tokenize_13a(const char *s, size_t n, char **buf, size_t *cap, size
     }
     /* sacreBLEU pads the line with a space on each side before the regular
     ** expressions: a leading '.' then follows a non-digit. */
+    c.len = 0;
     if ((rc = sb_reserve(&c, a.len + 2)) != NLP_OK)
         goto done;
-    c.len = 0;
     sb_put(&c, " ", 1);
     sb_put(&c, a.p, a.len);
     sb_put(&c, " ", 1);
