@@ -20,6 +20,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <utf8proc.h>
 
 /* ==== Growable arrays ================================================= */
@@ -132,9 +133,9 @@ static uint64_t fmix64(uint64_t h)
 }
 
 /* Hash of bytes, 8 at a time, mixed after each word. */
-static uint64_t hash_bytes(const char *s, size_t n)
+static uint64_t hash_bytes(uint64_t seed, const char *s, size_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
+    uint64_t h = seed ^ 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
@@ -185,6 +186,7 @@ typedef struct span {
 #define MAX_SYMBOLS UINT32_MAX
 
 struct nlp_bleu {
+    uint64_t seed;      /* of the hashes: slots no input can aim at */
     uint32_t *seq;      /* the pair's symbols: hypothesis, then reference */
     size_t seq_cap;
     uint64_t *state;    /* [i]: hash state of the n-gram starting at seq[i] */
@@ -200,7 +202,16 @@ struct nlp_bleu {
 int nlp_bleu_new(nlp_bleu **out)
 {
     *out = nlp_calloc(1, sizeof **out);
-    return *out ? NLP_OK : NLP_ENOMEM;
+    if (!*out)
+        return NLP_ENOMEM;
+    /* A seed per counter, from its address and the clock, so that text
+    ** crafted to collide in the tables (a quadratic run of probes) cannot
+    ** know where its n-grams land.  The scores never depend on it. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    (*out)->seed = fmix64((uint64_t)(uintptr_t)*out ^ fmix64((uint64_t)ts.tv_nsec ^
+                                                             ((uint64_t)ts.tv_sec << 32)));
+    return NLP_OK;
 }
 
 void nlp_bleu_free(nlp_bleu *b)
@@ -257,7 +268,7 @@ static int count_ngrams(nlp_bleu *b, size_t nh, size_t nr, int order, uint64_t *
     const uint32_t *seq = b->seq;
     size_t mask = size - 1;
     for (size_t i = 0; i < total; i++)
-        state[i] = 0;
+        state[i] = b->seed;
     for (int n = 1; n <= order; n++) {
         ref_out[n - 1] = nr >= (size_t)n ? nr - (size_t)n + 1 : 0;
         hyp_out[n - 1] = nh >= (size_t)n ? nh - (size_t)n + 1 : 0;
@@ -344,7 +355,7 @@ static int intern_spans(nlp_bleu *b, size_t n)
     uint32_t next = 0;
     for (size_t i = 0; i < n; i++) {
         const span *sp = &b->spans[i];
-        uint64_t key = hash_bytes(sp->s, sp->len);
+        uint64_t key = hash_bytes(b->seed, sp->s, sp->len);
         if (key == 0)
             key = 1;
         size_t j = (size_t)key & mask;
