@@ -68,7 +68,7 @@ awk 'BEGIN { srand(42); print "t,x"; p1 = 0; p2 = 0; n = 0
 run sines "$W/sines.csv" 51 --time t --window 50 --hidden 32 --seed 1
 lstm=$(col "$W/sines.out" lstm 4) lin=$(col "$W/sines.out" linear 4)
 ratio=$(awk -v a="$lin" -v b="$lstm" 'BEGIN { printf "%.2f", a / b }')
-echo "sines: linear/lstm validation MSE = $ratio (target >= 5): $(awk -v r="$ratio" 'BEGIN { print (r >= 5 ? "met" : "NOT met") }')"
+echo "sines: linear/lstm validation MSE = $ratio (target >= 5; Geron's own figures are 0.004 linear, 0.003 deep RNN): $(awk -v r="$ratio" 'BEGIN { print (r >= 5 ? "met" : "NOT met") }')"
 run sines10 "$W/sines.csv" 51 --time t --window 50 --horizon 10 --hidden 32 --seed 1
 lstm=$(col "$W/sines10.out" lstm 4 10) lin=$(col "$W/sines10.out" linear 4 10)
 echo "sines, 10 steps ahead: linear/lstm MSE = $(awk -v a="$lin" -v b="$lstm" 'BEGIN { printf "%.2f", a / b }')"
@@ -101,10 +101,11 @@ for th in 1 2; do
         --epochs 0 --max-steps "$STEPS" --valid-every "$STEPS" -o "$W/speed.model" \
         "$W/sines.csv" 2>&1 | sed -n 's/.*steps_per_s=\([0-9.]*\).*/\1/p')
     echo "forecast threads=$th steps_per_s=$r"
+    [ $th = 1 ] && one=$r
     best=$(awk -v a="$best" -v b="$r" 'BEGIN { print (b > a ? b : a) }')
 done
 "$PY" "$here/forecast_torch.py" "$W/sines.csv" --target x --time t --window 24 --hidden 32 \
     --batch 32 --steps "$TSTEPS" --threads 1,2 > "$W/torch.out" || echo "FAIL: torch" >&2
 cat "$W/torch.out"
 tb=$(sed -n 's/^torch best .*steps_per_s=\([0-9.]*\).*/\1/p' "$W/torch.out")
-awk -v a="$best" -v b="$tb" 'BEGIN { r = a / b; printf "speed: forecast %.1f vs torch %.1f steps/s = %.2fx (target >= 1.5): %s\n", a, b, r, (r >= 1.5 ? "met" : "NOT met") }'
+awk -v a="$best" -v o="$one" -v b="$tb" 'BEGIN { r = a / b; printf "speed: forecast %.1f (best of 1 and 2 threads; %.1f on one) vs torch %.1f steps/s (its best) = %.2fx, %.2fx on one thread (target >= 1.5): %s\n", a, o, b, r, o / b, (r >= 1.5 ? "met" : "NOT met") }'

@@ -171,7 +171,8 @@ static void report(FILE *out, nlp_forecast *m, const double *x, long n, const ch
 {
     const nlp_forecast_config *c = nlp_forecast_get_config(m);
     int steps[2] = {1, c->horizon};
-    int nsteps = c->horizon > 1 ? 2 : 1;
+    /* The H-step rows when the series holds a window and H more rows. */
+    int nsteps = c->horizon > 1 && n >= nlp_forecast_history(m) + c->horizon ? 2 : 1;
     nlp_forecast_method how[3] = {NLP_FORECAST_OWN, NLP_FORECAST_BY_PERSISTENCE,
                                   NLP_FORECAST_BY_LINEAR};
     int nhow = c->model == NLP_FORECAST_LSTM || c->model == NLP_FORECAST_GRU ||
@@ -468,9 +469,8 @@ static int cmd_train(int argc, char **argv)
         die(&e);
     }
     if (!quiet) {
-        cli_warn("%s: %ld rows (%ld training, %ld validation), %d input%s, target '%s'%s%s",
-                 name, s->n, ntrain, s->n - ntrain, mc.inputs, mc.inputs > 1 ? "s" : "",
-                 s->names[0], s->filled ? "; filled cells: " : "", "");
+        cli_warn("%s: %ld rows (%ld training, %ld validation), %d input%s, target '%s'", name,
+                 s->n, ntrain, s->n - ntrain, mc.inputs, mc.inputs > 1 ? "s" : "", s->names[0]);
         if (s->filled)
             cli_warn("%s: %ld missing or non-numeric cells filled (%s)", name, s->filled,
                      nlp_series_fill_name(to.fill));

@@ -528,6 +528,23 @@ static void test_save_load(void **state)
     nlp_model_free(f);
     nlp_forecast *l;
     assert_int_equal(nlp_forecast_load(&l, bad, NULL, &e), NLP_EKIND);
+    /* Every truncated prefix of a model file is refused, never a crash. */
+    FILE *in = fopen(path, "rb");
+    assert_non_null(in);
+    static unsigned char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf, in);
+    fclose(in);
+    assert_true(len > 100 && len < sizeof buf);
+    for (size_t cut = 0; cut < len; cut += 1 + cut / 64) {
+        FILE *o = fopen(bad, "wb");
+        assert_non_null(o);
+        assert_int_equal(fwrite(buf, 1, cut, o), cut);
+        assert_int_equal(fclose(o), 0);
+        l = (nlp_forecast *)1;
+        int rc = nlp_forecast_load(&l, bad, NULL, &e);
+        assert_true(rc == NLP_ETRUNCATED || rc == NLP_EFORMAT);
+        assert_null(l);
+    }
     unlink(path);
     unlink(bad);
 }
