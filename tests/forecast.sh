@@ -157,5 +157,37 @@ check "resume finishes" run_ 0 "$T/r.err" "$F" train --resume "$T/b.model.ckpt" 
 check "resumed = uninterrupted (the final checkpoint, optimiser moments too)" \
     "$CMP" "$T/a.model.ckpt" "$T/b.model.ckpt"
 check "resumed = uninterrupted (best model)" "$CMP" "$T/a.model" "$T/b.model"
+# kill -9 at random moments of a run that checkpoints often (as
+# tests/charlm_kill.sh): after every kill the model and the checkpoint on
+# disk load (eval reads both), and no more than one temporary is left.
+kills=0 loaded=0 round=0
+while [ $round -lt 4 ]; do
+    round=$((round + 1))
+    if [ -f "$T/k.model.ckpt" ]; then
+        set -- --resume "$T/k.model.ckpt"
+    else
+        set -- --window 16 --hidden 32 --batch 8 --epochs 0 --max-steps 100000 --valid-every 10 \
+            --checkpoint-every 0.05 --time date --target y
+    fi
+    "$F" train "$@" -q -o "$T/k.model" "$T/sines.csv" 2> "$T/k.err" &
+    pid=$!
+    sleep "$(awk -v r="$round" 'BEGIN { srand(r * 7919 + 1); printf "%.2f", 0.25 + rand() * 0.4 }')"
+    kill -9 "$pid" 2> /dev/null && kills=$((kills + 1))
+    wait "$pid" 2> /dev/null
+    for f in "$T/k.model" "$T/k.model.ckpt"; do
+        [ -f "$f" ] || continue
+        if "$F" eval -m "$f" "$T/sines.csv" > /dev/null 2> "$T/k.eval"; then
+            loaded=$((loaded + 1))
+        else
+            echo "FAIL: after kill $round, $f does not load:" >&2
+            cat "$T/k.eval" >&2
+            fail=1
+        fi
+    done
+    n=$(ls "$T" | grep -c '^k\.model.*\.tmp[0-9]' || true)
+    check "kill -9 round $round: at most one temporary left behind ($n)" [ "$n" -le 1 ]
+done
+check "every run was killed ($kills of 4)" [ "$kills" -eq 4 ]
+check "the files loaded after the kills ($loaded)" [ "$loaded" -ge 4 ]
 check "model_cmp can tell models apart" sh -c '! "$1" "$2" "$3" 2> /dev/null' sh "$CMP" "$T/a.model" "$T/s.model"
 Exit
