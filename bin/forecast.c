@@ -27,6 +27,10 @@
 #define DEF_PATIENCE 20
 #define DEF_LR_ADAM 0.003
 #define DEF_VALID 0.2
+/* The lecture's habit made the default: decorrelate before believing a
+** score (on a trend, a model of the levels extrapolates outside the range
+** it was trained on). */
+#define DEF_DIFFERENCE 1
 
 /* ==== Messages =========================================================== */
 
@@ -203,7 +207,7 @@ static void report(FILE *out, nlp_forecast *m, const double *x, long n, const ch
 
 enum {
     OPT_TARGET = 256, OPT_INPUTS, OPT_TIME, OPT_FILL, OPT_FORMAT, OPT_WINDOW, OPT_HORIZON,
-    OPT_VALID, OPT_MODEL, OPT_HIDDEN, OPT_LAYERS, OPT_DROPOUT, OPT_DIFFERENCE, OPT_BATCH,
+    OPT_VALID, OPT_MODEL, OPT_HIDDEN, OPT_LAYERS, OPT_DROPOUT, OPT_DIFFERENCE, OPT_LEVELS, OPT_BATCH,
     OPT_STEPS, OPT_SVG, OPT_VERSION
 };
 
@@ -222,6 +226,7 @@ static const struct option train_options[] = {
     {"layers", required_argument, NULL, OPT_LAYERS},
     {"dropout", required_argument, NULL, OPT_DROPOUT},
     {"difference", no_argument, NULL, OPT_DIFFERENCE},
+    {"no-difference", no_argument, NULL, OPT_LEVELS},
     {"batch", required_argument, NULL, OPT_BATCH},
     CLI_TRAIN_LONG_OPTIONS,
     {"help", no_argument, NULL, 'h'},
@@ -263,8 +268,10 @@ static void help_train(const cli_train *tr)
            "      --model KIND           lstm, gru, rnn, linear or persistence [%s]\n"
            "      --window W             steps of history per forecast [%d]\n"
            "      --horizon H            values forecast at once (direct) [%d]\n"
-           "      --difference           model first differences, integrate the forecasts\n"
-           "                             back (decorrelates a trending series)\n"
+           "      --difference           model first differences and integrate the\n"
+           "                             forecasts back, which decorrelates a trending\n"
+           "                             series (the default)\n"
+           "      --no-difference        model the levels themselves\n"
            "      --hidden N             recurrent units [%d]\n"
            "      --layers N             stacked recurrent layers [%d]\n"
            "      --dropout P            between stacked layers [%g]\n"
@@ -352,6 +359,7 @@ static int cmd_train(int argc, char **argv)
     nlp_forecast_config mc;
     nlp_forecast_train_config tc;
     nlp_forecast_config_default(&mc);
+    mc.difference = DEF_DIFFERENCE;
     nlp_forecast_train_config_default(&tc);
     table_opts to = {NULL, NULL, NULL, NLP_SERIES_FILL_NONE, NLP_SERIES_AUTO};
     const char *output = NULL, *fixed = NULL;
@@ -396,6 +404,7 @@ static int cmd_train(int argc, char **argv)
         case OPT_LAYERS: mc.layers = (int)cli_parse_long(flag, optarg, 1, NLP_FORECAST_MAX_LAYERS); break;
         case OPT_DROPOUT: mc.dropout = (float)cli_parse_double(flag, optarg, 0, 0.99); break;
         case OPT_DIFFERENCE: mc.difference = 1; break;
+        case OPT_LEVELS: mc.difference = 0; break;
         case OPT_BATCH: tc.batch = (int)cli_parse_long(flag, optarg, 1, 4096); break;
         case 'h':
             help_train(&tr);

@@ -58,14 +58,15 @@ check "predict up to the horizon" sh -c "'$F' predict -m '$T/m.model' '$T/sines.
 # The random walk: persistence is the one to beat, and the model does not
 # beat it by much (the steps are unpredictable).
 check "train on the random walk (rnn, whitespace, by number)" run_ 0 "$T/w.err" "$F" train $SMALL \
-    --model rnn --target 2 --difference -o "$T/w.model" "$T/walk.txt"
+    --model rnn --target 2 -o "$T/w.model" "$T/walk.txt"
 "$F" eval -m "$T/w.model" "$T/walk.txt" > "$T/w.out" || fail=1
 check "walk: the model's skill is below 0.1" sh -c "awk -F'\t' '\$2 == \"rnn\" { exit !(\$8 < 0.1) }' '$T/w.out'"
 # The baselines as models.
-check "--model linear" run_ 0 "$T/l.err" "$F" train --model linear --window 4 --target 2 -o "$T/l.model" "$T/walk.txt"
+check "--model linear" run_ 0 "$T/l.err" "$F" train --model linear --window 4 --no-difference --target 2 -o "$T/l.model" "$T/walk.txt"
 check "linear: fitted, not trained" has 'linear model fitted on' "$T/l.err"
 "$F" eval -m "$T/l.model" "$T/walk.txt" > "$T/l.out" || fail=1
 check "linear model: the two baselines" test "$(grep -c '^1	' "$T/l.out")" -eq 2
+check "differencing is the default" has 'window 12 (differenced)' "$T/w.out"
 check "--model persistence" run_ 0 "$T/p.err" "$F" train --model persistence --target 2 -o "$T/p.model" "$T/walk.txt"
 check "persistence forecasts the last value" sh -c "'$F' predict -m '$T/p.model' --steps 2 '$T/walk.txt' | uniq | wc -l | grep -qx 1"
 
@@ -81,7 +82,7 @@ check "a non-numeric cell: exit 1" run_ 1 "$T/e1" "$F" train --model linear --wi
 check "  ... names file:line:column" has "^forecast: $T/bad.csv:4:4: 'x' in column 'b' is not a number" "$T/e1"
 head -n 12 "$T/walk.txt" > "$T/short.txt"
 check "a short series for the window: exit 1" run_ 1 "$T/e2" "$F" train --window 50 --target 2 --output "$T/x.model" "$T/short.txt"
-check "  ... says how many rows are needed" has "short.txt: 12 rows (10 for training after --valid 0.2): a window of 50 and a horizon of 1 need at least 51" "$T/e2"
+check "  ... says how many rows are needed" has "short.txt: 12 rows (10 for training after --valid 0.2): a window of 50 differenced and a horizon of 1 need at least 52" "$T/e2"
 check "a missing column name: exit 1" run_ 1 "$T/e3" "$F" train --target nope -o "$T/x.model" "$T/bad.csv"
 check "  ... names the file, line and the columns" has "bad.csv:1: no column 'nope' (the columns are 'a', 'b')" "$T/e3"
 check "a missing input column: exit 1" run_ 1 "$T/e4" "$F" train --target a --inputs b,c -o "$T/x.model" "$T/bad.csv"
@@ -166,7 +167,7 @@ while [ $round -lt 4 ]; do
     if [ -f "$T/k.model.ckpt" ]; then
         set -- --resume "$T/k.model.ckpt"
     else
-        set -- --window 16 --hidden 32 --batch 8 --epochs 0 --max-steps 100000 --valid-every 10 \
+        set -- --window 16 --hidden 32 --batch 8 --epochs 0 --max-steps 100000 --valid-every 10 --patience 0 \
             --checkpoint-every 0.05 --time date --target y
     fi
     "$F" train "$@" -q -o "$T/k.model" "$T/sines.csv" 2> "$T/k.err" &

@@ -60,8 +60,8 @@ typedef enum nlp_forecast_model {
     NLP_FORECAST_PERSISTENCE = 4
 } nlp_forecast_model;
 
-/* Parses "lstm", "gru", "rnn", "linear", "persistence".  NLP_OK or
-** NLP_EINVAL. */
+/* Parses "lstm", "gru", "rnn" (also "tanh"), "linear", "persistence".
+** NLP_OK or NLP_EINVAL.  The name of m ("?" for an unknown value). */
 int nlp_forecast_model_parse(const char *name, nlp_forecast_model *m);
 const char *nlp_forecast_model_name(nlp_forecast_model m);
 
@@ -111,9 +111,12 @@ int nlp_forecast_fit(nlp_forecast *m, const double *x, long n, nlp_error *e);
 /* Rows of history a forecast needs: W, or W+1 with differencing. */
 long nlp_forecast_history(const nlp_forecast *m);
 
+/* Accessors (owned by m): the configuration; the name of feature j (NULL
+** out of range); the recurrent parameters (NULL for linear and
+** persistence); the MASE scale of the last fit. */
 const nlp_forecast_config *nlp_forecast_get_config(const nlp_forecast *m);
-const char *nlp_forecast_name(const nlp_forecast *m, int j);  /* feature j */
-nlp_params *nlp_forecast_params(nlp_forecast *m);  /* NULL: no parameters */
+const char *nlp_forecast_name(const nlp_forecast *m, int j);
+nlp_params *nlp_forecast_params(nlp_forecast *m);
 double nlp_forecast_naive_scale(const nlp_forecast *m);
 /* Standardisation of feature j: mean and std of its representation. */
 void nlp_forecast_stats(const nlp_forecast *m, int j, double *mean, double *std);
@@ -129,9 +132,11 @@ typedef enum nlp_forecast_method {
 ** Direct H-step forecasts of the target from B windows of x (n,k, raw
 ** units): window b ends at row ends[b] (>= nlp_forecast_history(m) - 1, <
 ** n); out (B,H) row b gets the forecasts of rows ends[b]+1 .. ends[b]+H in
-** the target's units.  Any B: batches of NLP_FORECAST_EVAL_BATCH.  Never
-** allocates; no dropout.  NLP_OK, NLP_EINVAL (an end out of range, an
-** unfitted model).
+** the target's units.  Any B (the recurrent forward runs in batches of at
+** most NLP_FORECAST_EVAL_BATCH windows, fewer for wide models, on the
+** model's own workspace: not to be called from two threads on one model).
+** Never allocates; no dropout.  NLP_OK, NLP_EINVAL (an end out of range,
+** an unfitted model).
 */
 int nlp_forecast_direct(nlp_forecast *m, nlp_forecast_method method, const double *x,
                         long n, const long *ends, long B, double *out);
@@ -194,6 +199,7 @@ typedef struct nlp_forecast_train_config {
     uint64_t seed;    /* window order and dropout masks; 1 */
 } nlp_forecast_train_config;
 
+/* Fills c with the defaults written next to each field. */
 void nlp_forecast_train_config_default(nlp_forecast_train_config *c);
 
 /* Reads batch and seed of a checkpoint into c.  NLP_OK or NLP_EFORMAT. */
@@ -216,8 +222,14 @@ typedef struct nlp_forecast_trainer nlp_forecast_trainer; /* opaque */
 int nlp_forecast_trainer_new(nlp_forecast_trainer **out, nlp_forecast *m,
                              const nlp_forecast_train_config *cfg, const double *x, long n,
                              long ntrain, nlp_error *e);
+
+/* Frees t (not the model or the table).  NULL is a no-op. */
 void nlp_forecast_trainer_free(nlp_forecast_trainer *t);
+
+/* The task to give nlp_train_new (owned by t). */
 const nlp_train_task *nlp_forecast_trainer_task(nlp_forecast_trainer *t);
+
+/* Training windows per epoch; *valid (may be NULL) the validation ones. */
 long nlp_forecast_trainer_windows(const nlp_forecast_trainer *t, long *valid);
 
 /*
@@ -231,7 +243,10 @@ long nlp_forecast_trainer_windows(const nlp_forecast_trainer *t, long *valid);
 int nlp_forecast_loss(nlp_forecast *m, const double *x, long n, const long *ends, int B,
                       int train, nlp_rng *rng, double *loss);
 
-/* Sizes the training workspace for batches of up to B windows. */
+/* Sizes nlp_forecast_loss's workspace for batches of up to B windows
+** (allocates; the trainer has its own).  NLP_OK, NLP_EINVAL (a model
+** without parameters, B outside 1..65536), NLP_ENOMEM (no workspace
+** then). */
 int nlp_forecast_reserve(nlp_forecast *m, int B);
 
 #endif

@@ -55,8 +55,8 @@ typedef enum nlp_series_fill {
     NLP_SERIES_FILL_LINEAR = 2    /* interpolate between the neighbours */
 } nlp_series_fill;
 
-/* Parses "csv", "tsv", "whitespace", "auto" / "none", "previous", "linear".
-** NLP_OK or NLP_EINVAL. */
+/* Parse "auto", "csv", "tsv", "whitespace" / "none", "previous", "linear":
+** NLP_OK or NLP_EINVAL.  nlp_series_fill_name: the name ("?" if unknown). */
 int nlp_series_format_parse(const char *name, nlp_series_format *f);
 int nlp_series_fill_parse(const char *name, nlp_series_fill *f);
 const char *nlp_series_fill_name(nlp_series_fill f);
