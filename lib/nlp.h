@@ -36,6 +36,9 @@
 #include <nlp/charlm.h>
 #include <nlp/generate.h>
 #include <nlp/classify.h>
+#include <nlp/bleu.h>
+#include <nlp/series.h>
+#include <nlp/forecast.h>
 #include <nlp/beam.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
