@@ -17,6 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "gradcheck.h"
 #include "nlp/alloc.h"
 #include "nlp/loss.h"
@@ -413,12 +417,13 @@ static void random_lengths(int *slen, int *tlen, int n, nlp_rng *r)
 
 /* Trains m on task (1 reverse, 2 copy) with Adam until exact match on a
 ** held-out batch reaches 95% or `seconds` pass; returns the last accuracy. */
-static double train_task(nlp_seq2seq *m, int task, int nsym, double seconds, tbatch *test)
+static double train_task(nlp_seq2seq *m, int task, int nsym, long min_steps, double seconds,
+                         tbatch *test)
 {
     nlp_params *p = nlp_seq2seq_params(m);
     nlp_optim_config oc;
     nlp_optim_config_default(&oc, NLP_OPTIM_ADAM);
-    oc.lr = 0.01;
+    oc.lr = 0.005;
     nlp_optim *o;
     assert_int_equal(nlp_optim_new(&o, p->n, &oc), NLP_OK);
     nlp_seq2seq_work *w;
@@ -441,9 +446,10 @@ static double train_task(nlp_seq2seq *m, int task, int nsym, double seconds, tba
         nlp_params_zero_grad(p);
         double loss;
         size_t n;
-        assert_int_equal(nlp_seq2seq_loss(w, &tb->b, 0, 32, NULL, 1, 0, NULL, &loss, &n, NULL, &e),
-                         NLP_OK);
-        assert_int_equal(nlp_seq2seq_loss(w, &tb->b, 0, 32, p->grad, 1.0f / (float)n, 1, &dr,
+        int tokens = 0;
+        for (int i = 0; i < 32; i++)
+            tokens += tb->tlen[i];
+        assert_int_equal(nlp_seq2seq_loss(w, &tb->b, 0, 32, p->grad, 1.0f / (float)tokens, 1, &dr,
                                           &loss, &n, NULL, &e), NLP_OK);
         nlp_optim_clip(p->grad, p->n, 1.0f);
         nlp_optim_step(o, p->data, p->grad);
@@ -464,7 +470,7 @@ static double train_task(nlp_seq2seq *m, int task, int nsym, double seconds, tba
             if (getenv("S2S_VERBOSE"))
                 fprintf(stderr, "step %ld loss %.4f exact %.3f %.1fs\n", step, loss / (double)n,
                         acc, el);
-            if (acc >= 0.95 || el > seconds)
+            if ((acc >= 0.95 && step >= min_steps) || el > seconds)
                 break;
         }
     }
@@ -484,7 +490,7 @@ static void test_learns_reverse(void **s)
     c.dropout = 0;
     nlp_seq2seq *m = make_model(&c, 10, 10, 1);
     tbatch *test = malloc(sizeof *test);
-    double acc = train_task(m, 1, 10, 50, test);
+    double acc = train_task(m, 1, 10, 0, 50, test);
     fprintf(stderr, "reverse: %.1f%% exact\n", 100 * acc);
     assert_true(acc >= 0.95);
     free(test);
@@ -499,9 +505,13 @@ static void test_copy_attention(void **s)
     c.embed = 32;
     c.hidden = 64;
     c.dropout = 0;
-    nlp_seq2seq *m = make_model(&c, 10, 10, 2);
+    /* 30 symbols: with few, the bidirectional states carry their
+    ** neighbours well enough that the attention may rest one position
+    ** early (measured: 10 symbols give 61-76% on the copied position). */
+    const int nsym = 30;
+    nlp_seq2seq *m = make_model(&c, nsym, nsym, 2);
     tbatch *test = malloc(sizeof *test);
-    double acc = train_task(m, 2, 10, 50, test);
+    double acc = train_task(m, 2, nsym, 0, 50, test);
     assert_true(acc >= 0.95);
     int out[64 * 12], am[64 * 12];
     greedy(m, test, 64, 12, out, am);
@@ -719,6 +729,9 @@ static int remove_dir(void **s)
 
 int main(void)
 {
+#ifdef _OPENMP
+    omp_set_num_threads(1); /* "on one thread"; and no spinning on a busy machine */
+#endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grad_gru_bahdanau),
         cmocka_unit_test(test_grad_lstm_bahdanau),
