@@ -495,7 +495,8 @@ static void output_forward(const net *n, const dims *d, float *logits, float *pr
 /*
 ** The label-smoothed cross-entropy of one row of logits z (V) against y,
 ** replacing z with the gradient of (loss * scale) when grad is set.
-** *lp gets log p(y).  Returns the row's loss.
+** *lp gets log p(y).  Returns the row's loss.  One expf per logit (the
+** exponentials are kept in z for the gradient), summed in double.
 */
 static double row_xent(float *z, int V, int y, float ls, float scale, int grad, double *lp)
 {
@@ -506,19 +507,42 @@ static double row_xent(float *z, int V, int y, float ls, float scale, int grad, 
             mx = z[j];
         sz += z[j];
     }
+    const float zy = z[y];
     double s = 0;
-    for (int j = 0; j < V; j++)
-        s += exp((double)(z[j] - mx));
+    if (grad)
+        for (int j = 0; j < V; j++) {
+            float ej = expf(z[j] - mx);
+            z[j] = ej;
+            s += ej;
+        }
+    else
+        for (int j = 0; j < V; j++)
+            s += expf(z[j] - mx);
     const double lse = (double)mx + log(s);
-    *lp = (double)z[y] - lse;
+    *lp = (double)zy - lse;
     double loss = (1.0 - ls) * -*lp + (ls > 0 ? ls * (lse - sz / V) : 0);
     if (grad) {
-        const float inv = (float)(1.0 / s), u = ls / (float)V;
+        const float a = (float)(scale / s), u = scale * ls / (float)V;
         for (int j = 0; j < V; j++)
-            z[j] = scale * (expf(z[j] - mx) * inv - u);
+            z[j] = z[j] * a - u;
         z[y] -= scale * (1.0f - ls);
     }
     return loss;
+}
+
+/* z (V) = log softmax(z), in place, one expf per element. */
+static void row_log_softmax(float *z, int V)
+{
+    float mx = z[0];
+    for (int j = 1; j < V; j++)
+        if (z[j] > mx)
+            mx = z[j];
+    double s = 0;
+    for (int j = 0; j < V; j++)
+        s += expf(z[j] - mx);
+    const float lse = mx + (float)log(s);
+    for (int j = 0; j < V; j++)
+        z[j] -= lse;
 }
 
 /* ==== Workspaces ========================================================= */
@@ -529,7 +553,7 @@ struct nlp_seq2seq_work {
     net n;
     int max_B, max_S, max_T;
     void *mem;         /* one block holding every buffer below */
-    int *sids, *tids, *tout, *slen, *tlen;
+    int *sids, *tids, *tout, *slen, *tlen, *ridx;
     float *xs, *xs_mask, *dxs, *ys, *dys, *mm, *dmm, *keys, *dkeys;
     float *hT, *cT, *dhT, *dcT, *bin, *bout, *cin, *cout, *dbout, *dbin;
     float *h0, *c0, *dh0, *dc0;
@@ -589,7 +613,7 @@ static int work_build(nlp_seq2seq_work *w, int B, int S, int T)
     const size_t lstm = (size_t)d->lstm;
     carve c[] = {
         {(void **)&w->sids, SB}, {(void **)&w->tids, TB}, {(void **)&w->tout, TB},
-        {(void **)&w->slen, Bz}, {(void **)&w->tlen, Bz},
+        {(void **)&w->slen, Bz}, {(void **)&w->tlen, Bz}, {(void **)&w->ridx, TB},
         {(void **)&w->xs, SB * E}, {(void **)&w->xs_mask, drop * SB * E},
         {(void **)&w->dxs, SB * E}, {(void **)&w->ys, SB * 2 * H}, {(void **)&w->dys, SB * 2 * H},
         {(void **)&w->mm, dot * SB * H}, {(void **)&w->dmm, dot * SB * H},
@@ -801,30 +825,36 @@ int nlp_seq2seq_loss(nlp_seq2seq_work *w, const nlp_seq2seq_batch *b, int b0, in
         if (d->luong)
             nlp_attn_forward(n->attn, ct, at, NULL, yt, mem, w->keys, w->slen, S, B);
     }
-    for (size_t r = 0; r < TB; r++) {
-        float *fr = w->f + r * F;
+    /* The output layer sees only the real target positions: padded rows
+    ** cost no GEMM work.  Row k of f is position ridx[k] = t*B + b. */
+    size_t NR = 0;
+    for (size_t r = 0; r < TB; r++)
+        if (w->tout[r] >= 0)
+            w->ridx[NR++] = (int)r;
+    for (size_t k = 0; k < NR; k++) {
+        const size_t r = (size_t)w->ridx[k];
+        float *fr = w->f + k * F;
         memcpy(fr, w->yd + r * H, H * sizeof *fr);
         if (C)
             memcpy(fr + H, w->ctx + r * C, C * sizeof *fr);
         memcpy(fr + H + C, w->xt + r * E, E * sizeof *fr);
     }
     if (p > 0)
-        nlp_tensor_dropout_forward(w->f, w->f_mask, w->f, TB * F, p, rng);
+        nlp_tensor_dropout_forward(w->f, w->f_mask, w->f, NR * F, p, rng);
 
     /* ---- output layer and loss, chunks of rows ---- */
     const int V = d->Vt;
     const float ls = m->cfg.label_smoothing;
     double total = 0;
-    size_t tokens = 0;
     if (sent_logp)
         for (int j = 0; j < B; j++)
             sent_logp[j] = 0;
     if (grad)
-        memset(w->df, 0, TB * F * sizeof *w->df);
-    if (d->tie)
-        nlp_linear_forward(&n->out, w->pr, w->f, (int)TB);
-    for (size_t r0 = 0; r0 < TB; r0 += OUT_CHUNK) {
-        const int nr = (int)(TB - r0 < OUT_CHUNK ? TB - r0 : OUT_CHUNK);
+        memset(w->df, 0, NR * F * sizeof *w->df);
+    if (d->tie && NR)
+        nlp_linear_forward(&n->out, w->pr, w->f, (int)NR);
+    for (size_t r0 = 0; r0 < NR; r0 += OUT_CHUNK) {
+        const int nr = (int)(NR - r0 < OUT_CHUNK ? NR - r0 : OUT_CHUNK);
         if (d->tie) {
             const float *Emb = nlp_params_data(n->p, n->temb.w);
             const float *bias = nlp_params_data(n->p, n->out_bias);
@@ -836,18 +866,12 @@ int nlp_seq2seq_loss(nlp_seq2seq_work *w, const nlp_seq2seq_batch *b, int b0, in
             nlp_linear_forward(&n->out, w->logits, w->f + r0 * F, nr);
         }
         for (int r = 0; r < nr; r++) {
-            const int y = w->tout[r0 + (size_t)r];
-            float *z = w->logits + (size_t)r * (size_t)V;
-            if (y < 0) {
-                if (grad)
-                    memset(z, 0, (size_t)V * sizeof *z);
-                continue;
-            }
+            const size_t pos = (size_t)w->ridx[r0 + (size_t)r];
             double lp;
-            total += row_xent(z, V, y, ls, scale, grad != NULL, &lp);
-            tokens++;
+            total += row_xent(w->logits + (size_t)r * (size_t)V, V, w->tout[pos], ls, scale,
+                              grad != NULL, &lp);
             if (sent_logp)
-                sent_logp[(r0 + (size_t)r) % Bz] += lp;
+                sent_logp[pos % Bz] += lp;
         }
         if (!grad)
             continue;
@@ -868,17 +892,22 @@ int nlp_seq2seq_loss(nlp_seq2seq_work *w, const nlp_seq2seq_batch *b, int b0, in
     if (loss)
         *loss = total;
     if (count)
-        *count = tokens;
+        *count = NR;
     if (!grad)
         return NLP_OK;
 
     /* ---- backward ---- */
-    if (d->tie)
-        nlp_linear_backward(&n->out, w->df, w->dpr, w->f, (int)TB);
+    if (d->tie && NR)
+        nlp_linear_backward(&n->out, w->df, w->dpr, w->f, (int)NR);
     if (p > 0)
-        nlp_tensor_dropout_backward(w->df, w->df, w->f_mask, TB * F);
-    for (size_t r = 0; r < TB; r++) {
-        const float *g = w->df + r * F;
+        nlp_tensor_dropout_backward(w->df, w->df, w->f_mask, NR * F);
+    memset(w->dyd, 0, TB * H * sizeof *w->dyd);
+    if (C)
+        memset(w->dctx, 0, TB * C * sizeof *w->dctx);
+    memset(w->dxt, 0, TB * E * sizeof *w->dxt);
+    for (size_t k = 0; k < NR; k++) {
+        const size_t r = (size_t)w->ridx[k];
+        const float *g = w->df + k * F;
         memcpy(w->dyd + r * H, g, H * sizeof *g);
         if (C)
             memcpy(w->dctx + r * C, g + H, C * sizeof *g);
@@ -1142,8 +1171,7 @@ int nlp_seq2seq_decoder_step(void *ctx, const int *prev, int rows, float *logp,
     }
     output_forward(nt, k, logp, d->pr, d->f, rows);
     for (size_t r = 0; r < R; r++)
-        nlp_loss_log_softmax(logp + r * (size_t)k->Vt, logp + r * (size_t)k->Vt,
-                             (size_t)k->Vt);
+        row_log_softmax(logp + r * (size_t)k->Vt, k->Vt);
     if (attn && C)
         *attn = d->aw;
     return NLP_OK;
