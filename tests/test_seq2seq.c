@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #ifdef _OPENMP
@@ -312,6 +313,24 @@ static void test_decoder_forward(void **s)
 
 /* ==== Worker split ======================================================= */
 
+typedef struct share_job {
+    nlp_seq2seq_work *w;
+    const nlp_seq2seq_batch *b;
+    int b0, nb;
+    float *grad;
+    float scale;
+    int rc;
+} share_job;
+
+static void *share_run(void *arg)
+{
+    share_job *j = arg;
+    nlp_error e;
+    j->rc = nlp_seq2seq_loss(j->w, j->b, j->b0, j->nb, j->grad, j->scale, 1, NULL, NULL, NULL,
+                             NULL, &e);
+    return NULL;
+}
+
 static void test_worker_split(void **s)
 {
     (void)s;
@@ -354,6 +373,20 @@ static void test_worker_split(void **s)
     }
     assert_true(gmax > 1e-3);
     assert_true(dmax <= 1e-5 * gmax);
+    /* The two shares at once on two threads: the same bits as one by one. */
+    float *t0 = calloc(p->n, sizeof *t0), *t1 = calloc(p->n, sizeof *t1);
+    share_job jobs[2] = {{w0, &tb.b, 0, 3, t0, scale, 0}, {w1, &tb.b, 3, 3, t1, scale, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, share_run, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(jobs[0].rc, NLP_OK);
+    assert_int_equal(jobs[1].rc, NLP_OK);
+    assert_memory_equal(t0, g0, p->n * sizeof *t0);
+    assert_memory_equal(t1, g1, p->n * sizeof *t1);
+    free(t0);
+    free(t1);
     /* The model's own gradient buffer is untouched by the workers. */
     for (size_t i = 0; i < p->n; i++)
         assert_true(p->grad[i] == 0);
@@ -678,6 +711,42 @@ static void test_faults(void **s)
     }
 }
 
+static void test_vectors(void **s)
+{
+    (void)s;
+    nlp_seq2seq_config c;
+    small_config(&c, NLP_RNN_GRU, NLP_SEQ2SEQ_ATTN_BAHDANAU, 0);
+    nlp_seq2seq *m = make_model(&c, 5, 5, 8);
+    nlp_vectors v;
+    float data[3 * 6];
+    for (int i = 0; i < 18; i++)
+        data[i] = (float)i / 4;
+    assert_int_equal(nlp_vocab_new(&v.words), NLP_OK);
+    nlp_vocab_add(v.words, "zz", 2);
+    nlp_vocab_add(v.words, "a2", 2);
+    nlp_vocab_add(v.words, "a0", 2);
+    v.n = 3;
+    v.dim = 6;
+    v.data = data;
+    nlp_params *p = nlp_seq2seq_params(m);
+    const float *S = nlp_params_data(p, nlp_params_index(p, "src_embed.weight"));
+    const float *T = nlp_params_data(p, nlp_params_index(p, "tgt_embed.weight"));
+    float before[9 * 6];
+    memcpy(before, T, sizeof before);
+    long found;
+    nlp_error e;
+    assert_int_equal(nlp_seq2seq_set_vectors(m, 0, &v, &found, &e), NLP_OK);
+    assert_int_equal(found, 2);
+    assert_memory_equal(S + 6 * 6, data + 6, 6 * sizeof *S);  /* a2 is id 6 */
+    assert_memory_equal(S + 4 * 6, data + 12, 6 * sizeof *S); /* a0 is id 4 */
+    assert_memory_equal(T, before, sizeof before);            /* the other side */
+    v.dim = 5;
+    assert_int_equal(nlp_seq2seq_set_vectors(m, 1, &v, &found, &e), NLP_EINVAL);
+    assert_int_equal(found, 0);
+    nlp_vocab_free(v.words);
+    nlp_seq2seq_free(m);
+}
+
 static void test_config_errors(void **s)
 {
     (void)s;
@@ -750,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_vectors),
         cmocka_unit_test(test_learns_reverse),
         cmocka_unit_test(test_copy_attention),
     };

@@ -196,12 +196,15 @@ int nlp_seq2seq_work_resize(nlp_seq2seq_work *w, int max_B, int max_S, int max_T
 **   train      nonzero: dropout (when configured) with masks from rng
 **   loss       out: sum of the (label-smoothed) cross-entropy in nats over
 **              the real target tokens of the rows; may be NULL
-**   count      out: those tokens; may be NULL
+**   count      out: those tokens (the sum of the rows' tgt_len); may be NULL
 **   sent_logp  out (nb) or NULL: each sentence's log-probability of its
 **              target, sum of log p(y_t) (no smoothing) -- forced decoding
 **              for scoring; run it with train = 0
 ** Only the rows' own padded lengths are computed (the longest source and
-** target among them).  Never allocates.  NLP_OK; NLP_ERANGE with e when
+** target among them), and the output layer only at real target positions.
+** Several workspaces may run this at once on different threads (the
+** parameters are only read; each call writes its own workspace and grad).
+** Never allocates.  NLP_OK; NLP_ERANGE with e when
 ** the rows exceed w's capacity (resize it) or an id is outside a
 ** vocabulary; NLP_EINVAL with e (bad lengths or rows, rng missing).
 */
