@@ -236,6 +236,7 @@ static void decoder_case(nlp_rnn_cell cell, nlp_seq2seq_attention att, int tie)
     assert_ptr_equal(ops.ctx, d);
     assert_int_equal(nlp_seq2seq_decoder_begin(d, tb.src, tb.slen, 6, B, 2 * B, &e), NLP_OK);
     int parent[6] = {0, 0, 1, 1, 2, 2};
+    nlp_alloc_fail_at(1000000000L, 0); /* only to count: decoding never allocates */
     assert_int_equal(ops.reorder(ops.ctx, parent, 2 * B, &e), NLP_OK);
     double got[6] = {0};
     float logp[6 * 12];
@@ -277,6 +278,8 @@ static void decoder_case(nlp_rnn_cell cell, nlp_seq2seq_attention att, int tie)
             assert_int_equal(ops.reorder(ops.ctx, swap, 2 * B, &e), NLP_OK);
         }
     }
+    assert_int_equal(nlp_alloc_count(), 0);
+    nlp_alloc_fail_at(0, 0);
     for (int k = 0; k < 2 * B; k++) {
         if (fabs(got[k] - want[k / 2]) > 1e-4 * (1 + fabs(want[k / 2])))
             fprintf(stderr, "row %d: decoder %.9g, forward %.9g\n", k, got[k], want[k / 2]);
@@ -359,7 +362,10 @@ static void test_worker_split(void **s)
     size_t n, n0, n1;
     assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 6, NULL, 1, 1, NULL, &l, &n, NULL, &e), NLP_OK);
     const float scale = 1.0f / (float)n;
+    nlp_alloc_fail_at(1000000000L, 0); /* only to count: a step never allocates */
     assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 6, g, scale, 1, NULL, &l, &n, NULL, &e), NLP_OK);
+    assert_int_equal(nlp_alloc_count(), 0);
+    nlp_alloc_fail_at(0, 0);
     assert_int_equal(nlp_seq2seq_loss(w0, &tb.b, 0, 3, g0, scale, 1, NULL, &l0, &n0, NULL, &e),
                      NLP_OK);
     assert_int_equal(nlp_seq2seq_loss(w1, &tb.b, 3, 3, g1, scale, 1, NULL, &l1, &n1, NULL, &e),
