@@ -741,6 +741,59 @@ static void test_faults(void **s)
     }
 }
 
+static void test_bad_batches(void **s)
+{
+    (void)s;
+    nlp_seq2seq_config c;
+    small_config(&c, NLP_RNN_GRU, NLP_SEQ2SEQ_ATTN_BAHDANAU, 0);
+    nlp_seq2seq *m = make_model(&c, 5, 5, 8);
+    nlp_seq2seq_work *w;
+    assert_int_equal(nlp_seq2seq_work_new(&w, m, 3, 6, 6), NLP_OK);
+    nlp_rng r;
+    nlp_rng_seed(&r, 3);
+    tbatch tb;
+    const int slen[3] = {5, 1, 3}, tlen[3] = {2, 6, 4};
+    fill_batch(&tb, 3, 6, 6, slen, tlen, 5, 0, &r);
+    nlp_params *p = nlp_seq2seq_params(m);
+    nlp_error e;
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 3, NULL, 1, 0, NULL, NULL, NULL, NULL, &e),
+                     NLP_OK);
+    /* Dropout without an rng; rows outside the batch. */
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 3, p->grad, 1, 1, NULL, NULL, NULL, NULL, &e),
+                     NLP_EINVAL);
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 2, 2, NULL, 1, 0, NULL, NULL, NULL, NULL, &e),
+                     NLP_EINVAL);
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 0, NULL, 1, 0, NULL, NULL, NULL, NULL, &e),
+                     NLP_EINVAL);
+    /* An id outside a vocabulary at a real position; junk at padding is fine. */
+    tb.src[0] = 9;
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 3, NULL, 1, 0, NULL, NULL, NULL, NULL, &e),
+                     NLP_ERANGE);
+    tb.src[0] = 4;
+    tb.tout[1] = -1;
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 3, NULL, 1, 0, NULL, NULL, NULL, NULL, &e),
+                     NLP_ERANGE);
+    tb.tout[1] = 4;
+    tb.tin[5 * 3 + 0] = 12345; /* sentence 0 has 2 target positions */
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 3, NULL, 1, 0, NULL, NULL, NULL, NULL, &e),
+                     NLP_OK);
+    /* Lengths outside the padded sizes. */
+    tb.slen[1] = 7;
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 3, NULL, 1, 0, NULL, NULL, NULL, NULL, &e),
+                     NLP_EINVAL);
+    tb.slen[1] = -1;
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 3, NULL, 1, 0, NULL, NULL, NULL, NULL, &e),
+                     NLP_EINVAL);
+    tb.slen[1] = 0; /* an empty source is allowed: zero context */
+    double lp[3];
+    assert_int_equal(nlp_seq2seq_loss(w, &tb.b, 0, 3, NULL, 1, 0, NULL, NULL, NULL, lp, &e),
+                     NLP_OK);
+    assert_true(isfinite(lp[1]) && lp[1] < 0);
+    assert_int_equal(nlp_seq2seq_work_new(&(nlp_seq2seq_work *){NULL}, m, 0, 1, 1), NLP_EINVAL);
+    nlp_seq2seq_work_free(w);
+    nlp_seq2seq_free(m);
+}
+
 static void test_vectors(void **s)
 {
     (void)s;
@@ -850,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_bad_batches),
         cmocka_unit_test(test_learns_reverse),
         cmocka_unit_test(test_learns_translation),
         cmocka_unit_test(test_copy_attention),
