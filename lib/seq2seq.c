@@ -1089,7 +1089,14 @@ int nlp_seq2seq_decoder_begin(nlp_seq2seq_decoder *d, const int *src, const int 
     const nlp_seq2seq *m = d->m;
     const dims *k = &m->d;
     memcpy(d->slen, src_len, (size_t)n * sizeof *d->slen);
-    if (take_ids(d->sids, src, d->slen, S, n, 0, n, S, k->Vs) != NLP_OK)
+    /* Only the longest source's positions are computed: the attention rows
+    ** have that many columns, as nlp_beam_search reads them. */
+    const int Sp = S;
+    S = 1;
+    for (int i = 0; i < n; i++)
+        if (src_len[i] > S)
+            S = src_len[i];
+    if (take_ids(d->sids, src, d->slen, Sp, n, 0, n, S, k->Vs) != NLP_OK)
         return nlp_error_set(e, NLP_ERANGE, NULL, 0,
                              "seq2seq decoder: an id outside the source vocabulary");
     net *nt = &d->n;

@@ -264,11 +264,11 @@ static void decoder_case(nlp_rnn_cell cell, nlp_seq2seq_attention att, int tie)
             if (att == NLP_SEQ2SEQ_ATTN_NONE) {
                 assert_null(aw);
             } else {
-                double a = 0;
-                for (int s = 0; s < 6; s++) {
+                double a = 0; /* rows of 5 columns: the longest source */
+                for (int s = 0; s < 5; s++) {
                     if (s >= tb.slen[sb])
-                        assert_true(aw[k * 6 + s] == 0);
-                    a += aw[k * 6 + s];
+                        assert_true(aw[k * 5 + s] == 0);
+                    a += aw[k * 5 + s];
                 }
                 assert_true(fabs(a - 1) < 1e-5);
             }
@@ -426,6 +426,9 @@ static void greedy(nlp_seq2seq *m, const tbatch *tb, int n, int max, int *out, i
     assert_int_equal(nlp_seq2seq_decoder_begin(d, tb->src, tb->slen, tb->b.S, n, n, &e), NLP_OK);
     int *prev = malloc((size_t)n * sizeof *prev), *done = calloc((size_t)n, sizeof *done);
     float *logp = malloc((size_t)n * (size_t)ops.V * sizeof *logp);
+    int Sm = 1; /* the columns of the attention rows */
+    for (int i = 0; i < n; i++)
+        Sm = tb->slen[i] > Sm ? tb->slen[i] : Sm;
     for (int i = 0; i < n * max; i++)
         out[i] = -1;
     for (int i = 0; i < n; i++)
@@ -436,8 +439,7 @@ static void greedy(nlp_seq2seq *m, const tbatch *tb, int n, int max, int *out, i
         for (int i = 0; i < n; i++) {
             int y = (int)nlp_loss_argmax(logp + (size_t)i * (size_t)ops.V, (size_t)ops.V);
             if (am && aw)
-                am[i * max + t] = (int)nlp_loss_argmax(aw + (size_t)i * (size_t)tb->b.S,
-                                                       (size_t)tb->b.S);
+                am[i * max + t] = (int)nlp_loss_argmax(aw + (size_t)i * (size_t)Sm, (size_t)Sm);
             if (!done[i]) {
                 if (y == NLP_SEQ2SEQ_EOS)
                     done[i] = 1;

@@ -229,8 +229,8 @@ int nlp_seq2seq_decoder_new(nlp_seq2seq_decoder **out, nlp_seq2seq *m, int max_n
 void nlp_seq2seq_decoder_free(nlp_seq2seq_decoder *d);
 
 /*
-** Encodes n sentences (src (S,n) time-major ids, src_len (n) each 0..S)
-** once, and sets rows 0..n-1 to the sentences' initial decoder states (row
+** Encodes n sentences (src (S,n) time-major ids, src_len (n) each 0..S;
+** only positions below the longest src_len are read, and computed) once, and sets rows 0..n-1 to the sentences' initial decoder states (row
 ** i is sentence i).  capacity: the most rows later steps may use (n * beam
 ** width, at most max_rows).  NLP_OK; NLP_ERANGE with e beyond the sizes d
 ** was made for or an id outside the source vocabulary; NLP_EINVAL.
@@ -242,8 +242,10 @@ int nlp_seq2seq_decoder_begin(nlp_seq2seq_decoder *d, const int *src, const int 
 ** One step for rows 0..rows-1 (the nlp_beam_ops step, ctx = d): row r's
 ** previous target token is prev[r]; writes log-probabilities (rows, Vt) to
 ** logp and advances each row's state; *attn (if attn is not NULL) gets the
-** step's attention weights (rows, S) (S of the begun batch), owned by d and
-** valid until the next step (NULL for attention NONE).  rows must be the
+** step's attention weights (rows, S'), S' = the longest source length of
+** the begun batch (at least 1; what nlp_beam_search expects), row r's
+** weights over its sentence's positions 0..src_len-1 and 0 beyond; owned
+** by d and valid until the next step (NULL for attention NONE).  rows must be the
 ** rows of the last begin/reorder.
 */
 int nlp_seq2seq_decoder_step(void *d, const int *prev, int rows, float *logp,
