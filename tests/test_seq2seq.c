@@ -540,6 +540,51 @@ static void test_learns_reverse(void **s)
     double acc = train_task(m, 1, 10, 0.95, 50, test);
     fprintf(stderr, "reverse: %.1f%% exact\n", 100 * acc);
     assert_true(acc >= 0.95);
+    /* nlp_beam_search over the ops: k = 1 is the greedy loop token for
+    ** token; k = 4 (rows expanded, reordered and dropped through the
+    ** decoder) reverses as well. */
+    int out[64 * 12];
+    greedy(m, test, 64, 12, out, NULL);
+    for (int k = 1; k <= 4; k += 3) {
+        nlp_beam_config bc;
+        nlp_beam_config_default(&bc);
+        bc.V = 14;
+        bc.k = k;
+        bc.bos = NLP_SEQ2SEQ_BOS;
+        bc.eos = NLP_SEQ2SEQ_EOS;
+        bc.pad = NLP_SEQ2SEQ_PAD;
+        bc.want_attention = 1;
+        nlp_beam *bm;
+        assert_int_equal(nlp_beam_new(&bm, &bc, 64, 10, 12), NLP_OK);
+        nlp_seq2seq_decoder *d;
+        assert_int_equal(nlp_seq2seq_decoder_new(&d, m, 64, 10, 64 * k), NLP_OK);
+        nlp_beam_ops ops;
+        nlp_seq2seq_decoder_ops(d, &ops);
+        nlp_error e;
+        assert_int_equal(nlp_seq2seq_decoder_begin(d, test->src, test->slen, 10, 64, 64 * k, &e),
+                         NLP_OK);
+        int rc = nlp_beam_search(bm, &ops, 64, test->slen, NULL, &e);
+        if (rc != NLP_OK)
+            fprintf(stderr, "%s\n", e.text);
+        assert_int_equal(rc, NLP_OK);
+        int good = 0;
+        for (int i = 0; i < 64; i++) {
+            nlp_beam_hyp h;
+            assert_int_equal(nlp_beam_result(bm, i, 0, &h), NLP_OK);
+            assert_int_equal(h.src_len, test->slen[i]);
+            if (k == 1)
+                for (int t = 0; t < 12; t++)
+                    assert_int_equal(t < h.len ? h.tokens[t] : -1, out[i * 12 + t]);
+            int ok = h.len == test->slen[i];
+            for (int t = 0; ok && t < h.len; t++)
+                ok = h.tokens[t] == test->tout[t * 64 + i];
+            good += ok;
+        }
+        fprintf(stderr, "reverse, beam %d: %.1f%% exact\n", k, 100.0 * good / 64);
+        assert_true(good >= 0.9 * 64);
+        nlp_seq2seq_decoder_free(d);
+        nlp_beam_free(bm);
+    }
     free(test);
     nlp_seq2seq_free(m);
 }
