@@ -40,6 +40,7 @@
 #include <nlp/series.h>
 #include <nlp/forecast.h>
 #include <nlp/beam.h>
+#include <nlp/seq2seq.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);
