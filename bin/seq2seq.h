@@ -8,8 +8,8 @@
 ** --help prints every command's, so that the man page check sees them all).
 ** cli_init("seq2seq") has run before either is called.
 */
-#ifndef NLP_SEQ2SEQ_H
-#define NLP_SEQ2SEQ_H
+#ifndef NLP_SEQ2SEQ_TOOL_H
+#define NLP_SEQ2SEQ_TOOL_H
 
 /* seq2seq bleu: corpus BLEU (and chrF) of a hypothesis against a reference. */
 int seq2seq_bleu_main(int argc, char **argv);
