@@ -36,6 +36,7 @@
 #include <nlp/charlm.h>
 #include <nlp/generate.h>
 #include <nlp/classify.h>
+#include <nlp/pairs.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);
