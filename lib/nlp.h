@@ -37,6 +37,7 @@
 #include <nlp/generate.h>
 #include <nlp/classify.h>
 #include <nlp/pairs.h>
+#include <nlp/beam.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);
