@@ -8,16 +8,17 @@
 ** the model's decoder) and writes one line per input line, in order, then
 ** flushes: a pipe sees each batch's translations as soon as they are done.
 */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "cli.h"
 #include "seq2seq.h"
 #include "seq2seq_common.h"
-#include "nlp/lines.h"
 #include "nlp/outfile.h"
 #include "nlp/svg.h"
 #include "nlp/utf8.h"
@@ -266,9 +267,9 @@ int seq2seq_translate_main(int argc, char **argv)
     const char *path = optind < argc ? argv[optind] : "-";
     const char *name = cli_input_name(path);
     FILE *in = cli_open_read(path);
-    nlp_lines *lr;
-    if (nlp_lines_new(&lr, in, NLP_LINES_STRIP_CR) != NLP_OK)
-        cli_die("out of memory");
+    char *gl = NULL;
+    size_t gl_cap = 0;
+    long nlines = 0;
     batch_line *bl = calloc((size_t)batch, sizeof *bl);
     const int **ids = calloc((size_t)batch, sizeof *ids);
     int *len = calloc((size_t)batch, sizeof *len), *which = calloc((size_t)batch, sizeof *which);
@@ -289,19 +290,25 @@ int seq2seq_translate_main(int argc, char **argv)
     while (!eof) {
         int n = 0;
         while (n < batch) {
-            char *s;
-            size_t sl;
-            int got = nlp_lines_next(lr, &s, &sl);
-            if (got < 0) {
-                nlp_error_set(&e, got, name, nlp_lines_number(lr) + 1,
-                              got == NLP_EIO ? "read error" : NULL);
+            /* getline, not nlp_lines: it returns each line as soon as it
+            ** arrives from a pipe (nlp_lines fills a 64 KiB block first). */
+            errno = 0;
+            ssize_t got = getline(&gl, &gl_cap, in);
+            if (got < 0 && ferror(in)) {
+                nlp_error_set(&e, NLP_EIO, name, nlines + 1, "read error: %s", strerror(errno));
                 cli_die_error(&e);
             }
-            if (got == 0) {
+            if (got < 0) {
                 eof = 1;
                 break;
             }
-            long line = nlp_lines_number(lr);
+            char *s = gl;
+            size_t sl = (size_t)got;
+            if (sl > 0 && s[sl - 1] == '\n')
+                sl--;
+            if (sl > 0 && s[sl - 1] == '\r')
+                sl--;
+            long line = ++nlines;
             if (!nlp_utf8_is_valid(s, sl)) {
                 nlp_error_set(&e, NLP_EUTF8, name, line, "invalid UTF-8 at byte %zu",
                               nlp_utf8_valid_prefix(s, sl) + 1);
@@ -432,7 +439,7 @@ int seq2seq_translate_main(int argc, char **argv)
     free(wlen);
     free(out);
     s2s_search_free(search);
-    nlp_lines_free(lr);
+    free(gl);
     cli_close_read(in);
     nlp_seq2seq_free(m);
     return CLI_EXIT_OK;
