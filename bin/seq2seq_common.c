@@ -69,6 +69,14 @@ int s2s_search_new(s2s_search **out, nlp_seq2seq *m, const s2s_search_config *c,
     s->max_n = max_n;
     s->max_S = max_S;
     s->max_len = s2s_max_len(c, max_S);
+    /* The attention rows kept for every hypothesis take rows x length x
+    ** source floats: a very long source gets shorter translations rather
+    ** than an absurd allocation. */
+    if (c->want_attention) {
+        double cap = S2S_ATTENTION_BUDGET / ((double)max_n * c->beam * max_S);
+        if (cap < s->max_len)
+            s->max_len = cap < 1 ? 1 : (int)cap;
+    }
     nlp_beam_config bc;
     nlp_beam_config_default(&bc);
     bc.V = (int)nlp_vocab_size(nlp_seq2seq_tgt_vocab(m));
@@ -128,6 +136,8 @@ int s2s_search_run(s2s_search *s, const int *const *ids, const int *len, int n, 
         for (int t = 0; t < S; t++)
             s->src[t * n + i] = t < len[i] ? ids[i][t] : NLP_SEQ2SEQ_PAD;
         s->max_len_of[i] = s2s_max_len(&s->cfg, len[i]);
+        if (s->max_len_of[i] > s->max_len)
+            s->max_len_of[i] = s->max_len;
     }
     int rc = nlp_seq2seq_decoder_begin(s->dec, s->src, len, S, n, n * s->cfg.beam, e);
     if (rc != NLP_OK)

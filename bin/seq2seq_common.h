@@ -36,11 +36,17 @@ typedef struct s2s_search_config {
     int n_best;             /* 1 */
     float length_penalty;   /* GNMT alpha; 0 */
     double max_len_ratio;   /* a hypothesis has at most ceil(R * source
-                               length) + S2S_MAX_LEN_EXTRA tokens; 2 */
+                               length) + S2S_MAX_LEN_EXTRA tokens (fewer
+                               when attention is kept for very long
+                               sources: S2S_ATTENTION_BUDGET); 2 */
     int want_attention;     /* 0 */
 } s2s_search_config;
 
 #define S2S_MAX_LEN_EXTRA 5
+
+/* Floats the kept attention of one search may take (1 GiB); beyond, the
+** longest translations are cut shorter. */
+#define S2S_ATTENTION_BUDGET (256.0 * 1024 * 1024)
 
 void s2s_search_config_default(s2s_search_config *c);
 

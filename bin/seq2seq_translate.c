@@ -131,6 +131,10 @@ static void panels_add(panels *ps, long line, const nlp_beam_hyp *h, const char 
         p->col_labels[s] = dup_bytes(text + src->off[s], src->len[s]);
 }
 
+/* Pixels per cell of a heatmap, and the most a panel's cells may take. */
+#define PANEL_CELL 24
+#define PANEL_ROOM (NLP_SVG_MAX_SIZE - 4000)
+
 /* Every panel into one SVG document, one below the other (each heatmap a
 ** nested <svg> of lib/svg's drawing). */
 static void panels_write(panels *ps, const char *path)
@@ -149,9 +153,19 @@ static void panels_write(panels *ps, const char *path)
         panel *p = &ps->p[i];
         char title[64];
         snprintf(title, sizeof title, "line %ld", p->line);
+        /* Smaller cells for long sentences, within lib/svg's size limit
+        ** (the labels take room too). */
+        const int most = p->rows > p->cols ? p->rows : p->cols;
+        const int cell = PANEL_CELL * most <= PANEL_ROOM ? PANEL_CELL : PANEL_ROOM / most;
+        if (cell < 1) {
+            cli_warn("%s: line %ld left out: %d x %d tokens are too many to draw", path,
+                     p->line, p->rows, p->cols);
+            w[i] = hgt[i] = 0;
+            continue;
+        }
         nlp_svg_heatmap h = {title, p->values, p->rows, p->cols,
                              (const char *const *)p->row_labels,
-                             (const char *const *)p->col_labels, 0, 1, 0};
+                             (const char *const *)p->col_labels, 0, 1, cell};
         size_t n;
         FILE *m = open_memstream(&docs[i], &n);
         if (!m)
@@ -174,6 +188,8 @@ static void panels_write(panels *ps, const char *path)
             width, height > 0 ? height : 20, width, height > 0 ? height : 20);
     int y = 0;
     for (size_t i = 0; i < ps->n; i++) {
+        if (!docs[i])
+            continue;
         fprintf(f, "<g transform=\"translate(0,%d)\">\n%s</g>\n", y, strstr(docs[i], "<svg"));
         y += hgt[i];
         free(docs[i]);
@@ -208,6 +224,76 @@ typedef struct batch_line {
     nlp_pairs_tokens tok;
     long line;
 } batch_line;
+
+/* A rough bound on the search's memory for group sentences of up to S
+** source tokens, in floats: the beam's attention rows, when kept, and the
+** decoder's states over the source. */
+static double search_cost(const s2s_search_config *c, int group, int S)
+{
+    double rows = (double)group * c->beam, len = s2s_max_len(c, S);
+    return rows * len * (c->want_attention ? S : 1) + rows * S * 4096.0;
+}
+
+/* Writes the translations of lines lo..hi-1 (which[i]: the line's
+** sentence in the last search, -1 for an empty line). */
+static void print_lines(const batch_line *bl, int lo, int hi, const int *which,
+                        const s2s_search *search, const s2s_search_config *sc,
+                        const nlp_vocab *tv, int replace_unk, panels *ps, const char ***words,
+                        size_t **wlen, int *words_cap, char **out, size_t *out_cap)
+{
+    for (int i = lo; i < hi; i++) {
+        int hyps = which[i] < 0 ? 1 : nlp_beam_count(search->beam, which[i]);
+        for (int j = 0; j < hyps; j++) {
+            nlp_beam_hyp h = {0};
+            if (which[i] >= 0)
+                nlp_beam_result(search->beam, which[i], j, &h);
+            if (h.len + 1 > *words_cap) {
+                *words_cap = 2 * (h.len + 1);
+                *words = realloc(*words, (size_t)*words_cap * sizeof **words);
+                *wlen = realloc(*wlen, (size_t)*words_cap * sizeof **wlen);
+                if (!*words || !*wlen)
+                    cli_die("out of memory");
+            }
+            /* Each token's text: its word, or for a <unk> with
+            ** --replace-unk the source token it attends to most. */
+            size_t need = 64;
+            for (int t = 0; t < h.len; t++) {
+                (*words)[t] = nlp_vocab_word(tv, h.tokens[t]);
+                (*wlen)[t] = nlp_vocab_word_len(tv, h.tokens[t]);
+                if (replace_unk && h.tokens[t] == NLP_SEQ2SEQ_UNK && h.attn
+                    && h.src_len > 0) {
+                    const float *row = h.attn + (size_t)t * (size_t)h.src_len;
+                    int best = 0;
+                    for (int q = 1; q < h.src_len; q++)
+                        if (row[q] > row[best])
+                            best = q;
+                    (*words)[t] = bl[i].text + bl[i].tok.off[best];
+                    (*wlen)[t] = bl[i].tok.len[best];
+                }
+                need += (*wlen)[t] + 1;
+            }
+            if (need > *out_cap) {
+                *out_cap = 2 * need;
+                *out = realloc(*out, *out_cap);
+                if (!*out)
+                    cli_die("out of memory");
+            }
+            size_t o = 0;
+            if (sc->n_best > 1)
+                o += (size_t)snprintf(*out, *out_cap, "%ld\t%.4f\t", bl[i].line, h.score);
+            for (int t = 0; t < h.len; t++) {
+                if (t)
+                    (*out)[o++] = ' ';
+                memcpy(*out + o, (*words)[t], (*wlen)[t]);
+                o += (*wlen)[t];
+            }
+            (*out)[o++] = '\n';
+            cli_write(*out, o);
+            if (ps && j == 0 && which[i] >= 0)
+                panels_add(ps, bl[i].line, &h, bl[i].text, &bl[i].tok, *words, *wlen);
+        }
+    }
+}
 
 int seq2seq_translate_main(int argc, char **argv)
 {
@@ -341,79 +427,45 @@ int seq2seq_translate_main(int argc, char **argv)
         }
         if (n == 0)
             break;
-        /* The non-empty lines are searched; an empty one is an empty line. */
-        int k = 0, S = 1;
+        /* The non-empty lines are searched; an empty one is an empty line.
+        ** Long sources search in smaller groups, so that the search's
+        ** memory (rows x length x source for the attention) stays
+        ** bounded; the lines still come out in order. */
+        int S = 1;
         for (int i = 0; i < n; i++)
-            if (bl[i].tok.n > 0) {
-                ids[k] = bl[i].tok.id;
-                len[k] = bl[i].tok.n;
-                S = len[k] > S ? len[k] : S;
-                which[i] = k++;
-            } else {
-                which[i] = -1;
-            }
-        if (k > 0 && (!search || S > search_S)) {
+            S = bl[i].tok.n > S ? bl[i].tok.n : S;
+        int group = batch;
+        while (group > 1 && search_cost(&sc, group, S) > S2S_ATTENTION_BUDGET)
+            group /= 2;
+        if (!search || S > search_S || group > search->max_n) {
+            int want_S = S > 2 * search_S ? S : 2 * search_S;
+            want_S = want_S < 64 ? 64 : want_S;
+            /* Never more than the budget allows for the group. */
+            while (want_S > S && search_cost(&sc, group, want_S) > S2S_ATTENTION_BUDGET)
+                want_S = want_S / 2 > S ? want_S / 2 : S;
             s2s_search_free(search);
-            search_S = S > search_S * 2 ? S : search_S * 2;
-            if (search_S < 64)
-                search_S = 64;
-            if (s2s_search_new(&search, m, &sc, batch, search_S, &e) != NLP_OK)
+            search_S = want_S;
+            if (s2s_search_new(&search, m, &sc, group, search_S, &e) != NLP_OK)
                 cli_die_error(&e);
         }
-        if (k > 0 && s2s_search_run(search, ids, len, k, &e) != NLP_OK)
-            cli_die_error(&e);
-        for (int i = 0; i < n; i++) {
-            nsent++;
-            int hyps = which[i] < 0 ? 1 : nlp_beam_count(search->beam, which[i]);
-            for (int j = 0; j < hyps; j++) {
-                nlp_beam_hyp h = {0};
-                if (which[i] >= 0)
-                    nlp_beam_result(search->beam, which[i], j, &h);
-                if (h.len + 1 > words_cap) {
-                    words_cap = 2 * (h.len + 1);
-                    words = realloc(words, (size_t)words_cap * sizeof *words);
-                    wlen = realloc(wlen, (size_t)words_cap * sizeof *wlen);
-                    if (!words || !wlen)
-                        cli_die("out of memory");
+        for (int lo = 0; lo < n;) {
+            int k = 0, hi = lo;
+            while (hi < n && k < group) {
+                if (bl[hi].tok.n > 0) {
+                    ids[k] = bl[hi].tok.id;
+                    len[k] = bl[hi].tok.n;
+                    which[hi] = k++;
+                } else {
+                    which[hi] = -1;
                 }
-                /* Each token's text: its word, or for a <unk> with
-                ** --replace-unk the source token it attends to most. */
-                size_t need = 64;
-                for (int t = 0; t < h.len; t++) {
-                    words[t] = nlp_vocab_word(tv, h.tokens[t]);
-                    wlen[t] = nlp_vocab_word_len(tv, h.tokens[t]);
-                    if (replace_unk && h.tokens[t] == NLP_SEQ2SEQ_UNK && h.attn
-                        && h.src_len > 0) {
-                        const float *row = h.attn + (size_t)t * (size_t)h.src_len;
-                        int best = 0;
-                        for (int q = 1; q < h.src_len; q++)
-                            if (row[q] > row[best])
-                                best = q;
-                        words[t] = bl[i].text + bl[i].tok.off[best];
-                        wlen[t] = bl[i].tok.len[best];
-                    }
-                    need += wlen[t] + 1;
-                }
-                if (need > out_cap) {
-                    out_cap = 2 * need;
-                    out = realloc(out, out_cap);
-                    if (!out)
-                        cli_die("out of memory");
-                }
-                size_t o = 0;
-                if (sc.n_best > 1)
-                    o += (size_t)snprintf(out, out_cap, "%ld\t%.4f\t", bl[i].line, h.score);
-                for (int t = 0; t < h.len; t++) {
-                    if (t)
-                        out[o++] = ' ';
-                    memcpy(out + o, words[t], wlen[t]);
-                    o += wlen[t];
-                }
-                out[o++] = '\n';
-                cli_write(out, o);
-                if (attn_out && j == 0 && which[i] >= 0)
-                    panels_add(&ps, bl[i].line, &h, bl[i].text, &bl[i].tok, words, wlen);
+                hi++;
             }
+            if (k > 0 && s2s_search_run(search, ids, len, k, &e) != NLP_OK)
+                cli_die_error(&e);
+            print_lines(bl, lo, hi, which, search, &sc, tv, replace_unk, attn_out ? &ps : NULL,
+                        &words, &wlen, &words_cap, &out, &out_cap);
+            nsent += hi - lo;
+            lo = hi;
         }
         if (fflush(stdout) != 0)
             cli_write_error();

@@ -138,6 +138,15 @@ check "shared options, --threads 2, --plot" run_ 0 "$T/o.err" "$S" train $TINY -
     --patience 3 --clip 2 --time-limit 60 --epochs 2 --valid-every 3 --checkpoint-every 100 \
     --plot "$T/plot.svg" --verbose -o "$T/o6.model" "$T/train.tsv"
 check "--plot writes an SVG" has '<svg' "$T/plot.svg"
+"$S" train $TINY --threads 2 -q -o "$T/w1.model" "$T/train.tsv"
+"$S" train $TINY --threads 2 -q -o "$T/w2.model" "$T/train.tsv"
+check "--threads 2 repeats bit for bit" "$CMP" "$T/w1.model" "$T/w2.model"
+# A sentence too long to draw is left out of the heatmaps, with a warning.
+awk 'BEGIN { for (i = 0; i < 17000; i++) printf "a "; print "b" }' > "$T/long.src"
+check "a very long line translates" run_ 0 "$T/l.err" "$S" translate -m "$T/m.model" --beam 2 \
+    --max-len-ratio 0.01 \
+    --attention-out "$T/long.svg" "$T/long.src" > /dev/null
+check "... and its heatmap is left out" has 'too many to draw' "$T/l.err"
 check "-v reports the speed" has 'tgt_tokens_per_s=' "$T/o.err"
 check "--quiet is quiet" run_ 0 "$T/q.err" "$S" train $TINY -q -o "$T/o7.model" "$T/train.tsv"
 check "--quiet: nothing on stderr" test ! -s "$T/q.err"
@@ -215,7 +224,9 @@ echo "interrupting after validation $k"
 "$S" train $RUN -o "$T/b.model" "$T/train.tsv" 2> "$T/b.err" &
 pid=$!
 i=0
-while [ $i -lt 1200 ] && [ "$(grep -c 'valid ppl' "$T/b.err" 2> /dev/null)" -lt "$k" ]; do
+while [ $i -lt 1200 ]; do
+    n=$(grep -c 'valid ppl' "$T/b.err" 2> /dev/null || true)
+    [ "${n:-0}" -lt "$k" ] || break
     sleep 0.05
     i=$((i + 1))
 done
