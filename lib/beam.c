@@ -12,6 +12,7 @@
 */
 #include "nlp/beam.h"
 
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -24,7 +25,7 @@
 ** rows x V block (slot j, token v); the index breaks ties. */
 typedef struct cand {
     double score;
-    int idx;
+    int64_t idx;   /* k*V may pass INT_MAX */
 } cand;
 
 /* A finished hypothesis, by its end: tokens are the ancestry of slot p
@@ -283,19 +284,24 @@ static int select_top(nlp_beam *b, int r0, int m, cand *h)
     for (int j = 0; j < m; j++) {
         const float *lp = b->logp + (size_t)(r0 + j) * V;
         double base = b->raw[r0 + j];
+        /* Most candidates fail this one compare: below the heap's worst
+        ** (scores are finite, so all pass while the heap fills). */
+        double thr = nh < k ? -INFINITY : h[0].score;
         for (int v = 0; v < V; v++) {
-            if (skip[v])
-                continue;
             double s = base + lp[v];
+            if (!(s > thr) || skip[v])
+                continue;
             if (nh < k) {
                 h[nh].score = s;
-                h[nh].idx = j * V + v;
+                h[nh].idx = (int64_t)j * V + v;
                 sift_up(h, nh++);
-            } else if (s > h[0].score) {
+            } else {
                 h[0].score = s;
-                h[0].idx = j * V + v;
+                h[0].idx = (int64_t)j * V + v;
                 sift_down(h, nh, 0);
             }
+            if (nh == k)
+                thr = h[0].score;
         }
     }
     /* Pop the worst to the back: h becomes sorted best first. */
@@ -382,13 +388,18 @@ static int check_step(nlp_beam *b, int rows, const float *attn, int S, nlp_error
 {
     const int V = b->c.V;
     const float *lp = b->logp;
-    for (size_t x = 0, end = (size_t)rows * V; x < end; x++)
+    const size_t end = (size_t)rows * V;
+    /* A branch-free pass (NaN fails both compares), then the culprit. */
+    int ok = 1;
+    for (size_t x = 0; x < end; x++)
+        ok &= (lp[x] <= 0.0f) & (lp[x] >= -FLT_MAX);
+    for (size_t x = 0; !ok && x < end; x++)
         if (!isfinite(lp[x]) || lp[x] > 0.0f)
             return nlp_error_set(e, NLP_ERANGE, NULL, 0,
                                  "beam: the decoder gave row %zu token %zu the log-probability %g",
                                  x / V, x % V, (double)lp[x]);
     if (b->c.want_attention) {
-        if (!attn)
+        if (!attn && S > 0)
             return nlp_error_set(e, NLP_EINVAL, NULL, 0, "beam: the decoder gave no attention");
         for (int i = 0; i < b->n_res; i++) {
             const sent *s = &b->sents[i];
@@ -485,7 +496,7 @@ int nlp_beam_search(nlp_beam *b, const nlp_beam_ops *ops, int n, const int *src_
             if (s->done)
                 continue;
             const int r0 = s->row0, m = s->live;
-            if (c->want_attention)
+            if (c->want_attention && s->src_len > 0)
                 for (int j = 0; j < m; j++)
                     memcpy(b->hatt + hist_at(b, i, t - 1, j) * b->max_S,
                            attn + (size_t)(r0 + j) * S, (size_t)s->src_len * sizeof(float));
@@ -494,7 +505,8 @@ int nlp_beam_search(nlp_beam *b, const nlp_beam_ops *ops, int n, const int *src_
             const double lp_t = nlp_beam_length_penalty(c->length_penalty, t);
             /* EOS continuations ranked above the last live one finish. */
             for (int j = 0; j < m; j++) {
-                cand ce = {b->raw[r0 + j] + b->logp[(size_t)(r0 + j) * V + eos], j * V + eos};
+                cand ce = {b->raw[r0 + j] + b->logp[(size_t)(r0 + j) * V + eos],
+                           (int64_t)j * V + eos};
                 if (nl < k || better(&ce, &h[nl - 1])) {
                     fin f = {ce.score, ce.score / lp_t, t, j, eos, 1};
                     offer(b, i, &f);
@@ -504,7 +516,8 @@ int nlp_beam_search(nlp_beam *b, const nlp_beam_ops *ops, int n, const int *src_
             if (!done && t == s->max_len) {
                 /* Cut: the live ones finish as they are. */
                 for (int q = 0; q < nl; q++) {
-                    fin f = {h[q].score, h[q].score / lp_t, t, h[q].idx / V, h[q].idx % V, 0};
+                    fin f = {h[q].score, h[q].score / lp_t, t, (int)(h[q].idx / V),
+                             (int)(h[q].idx % V), 0};
                     offer(b, i, &f);
                 }
                 done = 1;
@@ -524,7 +537,7 @@ int nlp_beam_search(nlp_beam *b, const nlp_beam_ops *ops, int n, const int *src_
             }
             for (int q = 0; q < nl; q++) {
                 size_t hx = hist_at(b, i, t - 1, q);
-                int j = h[q].idx / V, v = h[q].idx % V;
+                int j = (int)(h[q].idx / V), v = (int)(h[q].idx % V);
                 b->htok[hx] = v;
                 b->hpar[hx] = j;
                 b->parent[new_rows + q] = r0 + j;

@@ -25,10 +25,12 @@
 ** banned tokens, ranked by raw score, ties by the lower (rank of the
 ** hypothesis, token id), i.e. the lower index in the sentence's rows x V
 ** block; the k best that do not end in EOS become the live hypotheses of
-** the next step (a min-heap of k over the rows x V candidates: O(kV) per
-** sentence, no sort).  Each EOS continuation ranked above the last of them
-** (all of them when fewer than k remain) is a finished hypothesis and takes
-** no live slot.  With k = 1 this is exactly greedy decoding: the arg-max
+** the next step (a min-heap of k over the rows x V candidates, most of
+** which fail one compare with its worst: O(kV) per sentence, no sort; about
+** 2 ns a candidate, against the hundreds of multiply-adds a candidate
+** costs in a decoder's output layer).  Each EOS continuation ranked above the last of
+** them (all of them when fewer than k remain) is a finished hypothesis and
+** takes no live slot.  With k = 1 this is exactly greedy decoding: the arg-max
 ** token at each step, ties to the lowest id, ending at the first EOS.
 ** Finished hypotheses are ranked by the normalised score raw / lp(steps),
 ** lp the GNMT length penalty ((5 + steps) / 6)^alpha, steps the number of
@@ -43,6 +45,10 @@
 **   - it reaches its maximum length: the live hypotheses are then finished
 **     as they are, without EOS (nlp_beam_hyp.ended = 0);
 **   - or no candidate is left.
+** A wider beam usually scores better, but not always: it may prune the
+** prefix a narrower one (greedy too) follows for prefixes that look better
+** and end worse (tests/test_beam.c has such a case).  The beam is exact
+** only when it can hold every hypothesis.
 ** A sentence that ends is dropped from the rows (reorder with fewer rows),
 ** so the decoder's work shrinks as sentences finish.  With want_attention,
 ** each step's attention row is stored per step and live slot with a back-
@@ -138,9 +144,10 @@ void nlp_beam_free(nlp_beam *b);
 ** nlp_beam_new) is the most tokens sentence i's hypotheses may have (0
 ** gives one empty hypothesis, no step); NULL = the max_len b was sized for.
 ** ops->step is called at most max(max_len[i]) times, ops->reorder after a
-** step whenever the rows change.  Returns NLP_OK; NLP_EINVAL (bad argument,
+** step whenever the rows change (and before the first step when a sentence
+** of max length 0 leaves).  Returns NLP_OK; NLP_EINVAL (bad argument,
 ** ops->V != c->V, a size above what b was sized for, no attention from the
-** decoder with want_attention); NLP_ERANGE (the decoder gave a log-
+** decoder with want_attention and a source that is not empty); NLP_ERANGE (the decoder gave a log-
 ** probability that is not finite or is above 0, or a non-finite attention
 ** weight); or the code ops->step/reorder returned (their e kept).  e says
 ** what was wrong; on error b holds no results.  Never allocates.
