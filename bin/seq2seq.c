@@ -66,6 +66,7 @@ static _Noreturn void help(void)
         commands[i].help();
     }
     printf("\n"
+           "seq2seq itself (before a command):\n"
            "  -h, --help                 display this help and exit\n"
            "      --version              output version information and exit\n"
            "\n"

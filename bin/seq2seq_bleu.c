@@ -1,6 +1,14 @@
 /*
 ** seq2seq bleu: corpus BLEU-4 (and chrF) of a hypothesis file against a
 ** reference file, as sacreBLEU 2.x computes them by default.
+**
+**   seq2seq bleu [--lowercase] [--tokenize 13a|none] [--chrf] [--strict] REF [HYP]
+**
+** The two files are read in step, a line of each at a time, so memory
+** stays proportional to the longest line.  Each line goes the way
+** sacreBLEU's CLI takes it: UTF-8 repaired (or refused with --strict),
+** trailing white space stripped, lowercased on request; BLEU then sees
+** its 13a tokens, chrF the line itself.  The metrics are lib/bleu's.
 */
 #include <errno.h>
 #include <getopt.h>
@@ -17,13 +25,16 @@
 void seq2seq_bleu_help(void)
 {
     printf("Usage: seq2seq bleu [OPTION]... REF [HYP]\n"
-           "Corpus BLEU-4 of the hypotheses HYP (or standard input) against the\n"
-           "references REF, one sentence a line, as sacreBLEU 2.x computes it by default.\n"
+           "Corpus BLEU-4 of the hypotheses HYP (standard input when not given, or -)\n"
+           "against the references REF, one sentence a line, as sacreBLEU 2.x computes it\n"
+           "by default (13a tokenisation, exp smoothing, case-sensitive); prints\n"
+           "sacreBLEU's score line and the signature line.\n"
            "\n"
            "      --lowercase            compare lowercased text\n"
            "      --tokenize TOK         13a (mteval-v13a) or none [13a]\n"
            "      --chrf                 also chrF (character 6-grams, beta 2)\n"
-           "      --strict               stop at invalid UTF-8 instead of replacing it\n");
+           "      --strict               stop at invalid UTF-8 instead of replacing it\n"
+           "  -h, --help                 display this help and exit\n");
 }
 
 enum { OPT_LOWERCASE = 256, OPT_TOKENIZE, OPT_CHRF, OPT_STRICT };
