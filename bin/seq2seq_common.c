@@ -149,6 +149,10 @@ int s2s_search_run(s2s_search *s, const int *const *ids, const int *len, int n, 
 
 /* ==== Training =========================================================== */
 
+/* Seeds of the training's random streams: the run's seed xor these. */
+#define BATCH_STREAM UINT64_C(0x6261746368657321)   /* "batches!" */
+#define DROPOUT_STREAM UINT64_C(0x64726f706f757421) /* "dropout!" */
+
 typedef struct worker {
     nlp_seq2seq_work *work;
     nlp_rng rng;            /* this step's dropout masks */
@@ -461,8 +465,10 @@ int s2s_trainer_new(s2s_trainer **out, nlp_seq2seq *m, const s2s_train_config *c
     t->train = train;
     t->dev = dev;
     t->dev_raw = dev_raw;
-    nlp_rng_seed(&t->rng, c->seed ^ 0x5eed5eedu);
-    int rc = nlp_pairs_batcher_new(&t->batches, train, &c->batch, c->seed, e);
+    /* The weights were drawn from a stream seeded with seed itself: the
+    ** batch order and the dropout masks take streams of their own. */
+    nlp_rng_seed(&t->rng, c->seed ^ DROPOUT_STREAM);
+    int rc = nlp_pairs_batcher_new(&t->batches, train, &c->batch, c->seed ^ BATCH_STREAM, e);
     if (rc != NLP_OK)
         goto fail;
     int B, S, T;
