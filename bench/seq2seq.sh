@@ -29,6 +29,8 @@
 #                still overrides), both searches
 #   --threads N  our training threads (default 1); the anchor stays on 1
 #   --extra 'F'  extra flags for our train
+#   --length-penalty A   GNMT alpha of our beam-5 run (default 0; tune it
+#                on val, not on test)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -41,7 +43,7 @@ shared=${NLP_SHARED:-$top/../shared}
 REF=${NLP_ANCHORS:-$shared/anchors}/torch_seq2seq.py
 DATA=${NLP_MULTI30K:-$shared/corpora/multi30k}
 
-minutes=20 smoke=0 threads=1 keep= extra= minutes_given=0
+minutes=20 smoke=0 threads=1 keep= extra= minutes_given=0 lp=0
 while [ $# -gt 0 ]; do
     case $1 in
     --minutes) minutes=$2; minutes_given=1; shift 2 ;;
@@ -49,7 +51,8 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --extra) extra=$2; shift 2 ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --length-penalty) lp=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "seq2seq.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -94,6 +97,7 @@ ours_tps=$(value tgt_tokens_per_s < "$tmp/ours.train.err")
 ours_train_kb=$(peak "$tmp/ours.train.err")
 for k in 1 5; do
     /usr/bin/time -v "$S" translate -m "$tmp/ours.model" --beam "$k" --threads 1 -v \
+        --length-penalty "$([ "$k" = 1 ] && echo 0 || echo "$lp")" \
         < "$tmp/test_2016_flickr.de" > "$tmp/ours.beam$k.hyp" 2> "$tmp/ours.dec$k.err" || {
         tail -5 "$tmp/ours.dec$k.err" >&2; exit 1; }
     eval "ours_sps$k=\$(sed -n 's/.*(\([0-9.]*\) sentences\/s).*/\1/p' \"\$tmp/ours.dec$k.err\")"
@@ -118,7 +122,7 @@ echo
 echo "                          ours          anchor        ratio"
 printf "train tgt tokens/s        %-13s %-13s %sx (target >= 1.5x)\n" "$ours_tps" "$torch_tps" "$(ratio "$ours_tps" "$torch_tps")"
 printf "test BLEU greedy          %-13s %-13s (anchor's own BLEU %s)\n" "$ours_bleu1" "$torch_bleu" "$torch_own"
-printf "test BLEU beam 5          %-13s -\n" "$ours_bleu5"
+printf "test BLEU beam 5          %-13s - (length penalty %s)\n" "$ours_bleu5" "$lp"
 printf "decode sents/s greedy     %-13s %-13s %sx (target >= 2x)\n" "$ours_sps1" "$torch_sps" "$(ratio "$ours_sps1" "$torch_sps")"
 printf "decode sents/s beam 5     %-13s -\n" "$ours_sps5"
 printf "peak RSS train (MB)       %-13s %-13s (anchor: whole run)\n" "$((ours_train_kb / 1024))" "$((torch_kb / 1024))"
