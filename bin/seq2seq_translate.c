@@ -23,7 +23,7 @@
 #include "nlp/svg.h"
 #include "nlp/utf8.h"
 
-#define DEF_BATCH 32
+#define DEF_BATCH 64
 
 void seq2seq_translate_help(void)
 {
@@ -359,7 +359,8 @@ int seq2seq_translate_main(int argc, char **argv)
     batch_line *bl = calloc((size_t)batch, sizeof *bl);
     const int **ids = calloc((size_t)batch, sizeof *ids);
     int *len = calloc((size_t)batch, sizeof *len), *which = calloc((size_t)batch, sizeof *which);
-    if (!bl || !ids || !len || !which)
+    int *order = calloc((size_t)batch, sizeof *order);
+    if (!bl || !ids || !len || !which || !order)
         cli_die("out of memory");
     s2s_search *search = NULL;
     int search_S = 0;
@@ -449,16 +450,26 @@ int seq2seq_translate_main(int argc, char **argv)
                 cli_die_error(&e);
         }
         for (int lo = 0; lo < n;) {
+            /* The group's sentences go to the search shortest first (stable):
+            ** sentences of one length finish together, so the rows the
+            ** search drops are contiguous and the padding is small. */
             int k = 0, hi = lo;
             while (hi < n && k < group) {
+                which[hi] = -1;
                 if (bl[hi].tok.n > 0) {
-                    ids[k] = bl[hi].tok.id;
-                    len[k] = bl[hi].tok.n;
-                    which[hi] = k++;
-                } else {
-                    which[hi] = -1;
+                    int at = k++;
+                    while (at > 0 && bl[order[at - 1]].tok.n > bl[hi].tok.n) {
+                        order[at] = order[at - 1];
+                        at--;
+                    }
+                    order[at] = hi;
                 }
                 hi++;
+            }
+            for (int q = 0; q < k; q++) {
+                ids[q] = bl[order[q]].tok.id;
+                len[q] = bl[order[q]].tok.n;
+                which[order[q]] = q;
             }
             if (k > 0 && s2s_search_run(search, ids, len, k, &e) != NLP_OK)
                 cli_die_error(&e);
@@ -487,6 +498,7 @@ int seq2seq_translate_main(int argc, char **argv)
     free(ids);
     free(len);
     free(which);
+    free(order);
     free(words);
     free(wlen);
     free(out);
