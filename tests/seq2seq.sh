@@ -54,6 +54,8 @@ check "greedy translate" run_ 0 "$T/tr.err" "$S" translate -m "$T/m.model" --bea
     --threads 1 < "$T/dev.src" > "$T/beam.hyp"
 "$S" translate -m "$T/m.model" --beam 1 --replace-unk < "$T/dev.src" > "$T/unk.hyp"
 check "one translation per line (greedy)" test "$(wc -l < "$T/greedy.hyp")" -eq 150
+"$S" translate -m "$T/m.model" --beam 1 --batch 1 < "$T/dev.src" > "$T/greedy1.hyp"
+check "the same translations whatever the batch" compare "$T/greedy.hyp" "$T/greedy1.hyp"
 check "one translation per line (beam)" test "$(wc -l < "$T/beam.hyp")" -eq 150
 g=$(exact "$T/greedy.hyp" "$T/dev.ref"); b=$(exact "$T/beam.hyp" "$T/dev.ref")
 u=$(exact "$T/unk.hyp" "$T/dev.ref")
