@@ -143,6 +143,17 @@ static void test_read_tsv_errors(void **state)
     }
     read_tsv("", NLP_EEMPTY, &e);
     expect_error(&e, "mem.tsv", 0, "no sentence pair");
+    {
+        /* A read error (a directory opens, but does not read). */
+        FILE *f = fopen(".", "r");
+        if (f) {
+            nlp_pairs *p;
+            assert_int_equal(nlp_pairs_read(&p, f, "dir", &e), NLP_EIO);
+            assert_null(p);
+            expect_error(&e, "dir", 1, "read error");
+            fclose(f);
+        }
+    }
     read_tsv("\n \n\r\n", NLP_EEMPTY, &e);
     /* A side too long for the model. */
     {
