@@ -15,4 +15,16 @@
 int seq2seq_bleu_main(int argc, char **argv);
 void seq2seq_bleu_help(void);
 
+/* seq2seq train: train a model on parallel text. */
+int seq2seq_train_main(int argc, char **argv);
+void seq2seq_train_help(void);
+
+/* seq2seq translate: translate line by line with a model. */
+int seq2seq_translate_main(int argc, char **argv);
+void seq2seq_translate_help(void);
+
+/* seq2seq score: the model's log-probability of given pairs. */
+int seq2seq_score_main(int argc, char **argv);
+void seq2seq_score_help(void);
+
 #endif

@@ -39,6 +39,7 @@
 #include <nlp/bleu.h>
 #include <nlp/series.h>
 #include <nlp/forecast.h>
+#include <nlp/pairs.h>
 #include <nlp/beam.h>
 #include <nlp/seq2seq.h>
 
