@@ -32,7 +32,7 @@
 #define DEF_LR_ADAM 0.001
 #define DEF_MIN_COUNT 1
 #define DEF_MAX_VECTORS 200000
-#define DEF_PREDICT_BATCH 64
+#define DEF_PREDICT_BATCH 256
 
 /* ==== Help =============================================================== */
 
@@ -634,7 +634,7 @@ static const struct option predict_options[] = {
 static int cmd_predict(int argc, char **argv)
 {
     const char *model = NULL;
-    long k = 1, batch = DEF_PREDICT_BATCH;
+    long k = 1, batch = DEF_PREDICT_BATCH, threads = 1;
     int all = 0, verbose = 0, c;
     opterr = 0;
     optind = 1;
@@ -644,9 +644,7 @@ static int cmd_predict(int argc, char **argv)
         case 'k': k = cli_parse_long("-k", optarg, 1, NLP_CLASSIFY_MAX_LABELS); break;
         case OPT_ALL: all = 1; break;
         case OPT_BATCH: batch = cli_parse_long("--batch", optarg, 1, 1 << 16); break;
-        case OPT_THREADS:
-            nlp_tensor_set_threads((int)cli_parse_long("--threads", optarg, 1, 1024));
-            break;
+        case OPT_THREADS: threads = cli_parse_long("--threads", optarg, 1, 1024); break;
         case 'v': verbose = 1; break;
         case 'h':
             help_predict();
@@ -656,6 +654,9 @@ static int cmd_predict(int argc, char **argv)
         default: bad_option(c, argv);
         }
     }
+    /* Set even when not given: OpenBLAS would take every core, and its
+    ** idle threads spin (a third of predict's time went to sched_yield). */
+    nlp_tensor_set_threads((int)threads);
     predictor p = {0};
     p.m = load_model(model);
     p.K = (int)nlp_vocab_size(nlp_classify_labels(p.m));
@@ -706,6 +707,7 @@ static int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL;
     nlp_classify_format fmt = NLP_CLASSIFY_AUTO;
+    long threads = 1;
     int c;
     opterr = 0;
     optind = 1;
@@ -717,9 +719,7 @@ static int cmd_eval(int argc, char **argv)
                 cli_usage_error("invalid value for --format: '%s' (expected tsv, fasttext or auto)",
                             optarg);
             break;
-        case OPT_THREADS:
-            nlp_tensor_set_threads((int)cli_parse_long("--threads", optarg, 1, 1024));
-            break;
+        case OPT_THREADS: threads = cli_parse_long("--threads", optarg, 1, 1024); break;
         case 'h':
             help_eval();
             help_tail();
@@ -730,6 +730,7 @@ static int cmd_eval(int argc, char **argv)
     }
     if (argc - optind > 1)
         cli_usage_error("one file at most (got %d)", argc - optind);
+    nlp_tensor_set_threads((int)threads);
     nlp_classify *m = load_model(model);
     const char *path = optind < argc ? argv[optind] : "-";
     const char *name = strcmp(path, "-") ? path : CLI_STDIN_NAME;

@@ -32,6 +32,12 @@
 #define MAX_LAYERS 16
 #define MAX_WIDTH 8192     /* embed, hidden, attention */
 
+/* Inference keeps the layer-0 input projections of at most this many bytes
+** of words (the most frequent come first in the vocabulary); rarer words
+** past it are projected again in every batch that has them. */
+#define PROJ_MAX_BYTES ((size_t)128 << 20)
+#define PROJ_FIRST_ROWS 1024 /* the cache's first size; it doubles */
+
 static int is_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -451,8 +457,12 @@ struct nlp_classify {
     size_t nwblob, nlblob;
     /* Workspace for max_T x max_B, and the last forward. */
     int max_T, max_B;
+    int backward_ws;        /* the workspace has what training needs (x and
+                               the gradients); 0: prediction only */
     int T, B;               /* shape of the last forward, 0 = none */
     int train;              /* the last forward applied dropout */
+    int infer;              /* the last forward was the cached inference one
+                               (no backward can follow) */
     int have_loss;          /* nlp_classify_loss ran since the forward */
     int *ids;               /* (T,B) time-major, -1 padding */
     int *len;               /* (B) */
@@ -463,6 +473,19 @@ struct nlp_classify {
     int *arg;               /* (B,DH) arg max step of max pooling */
     float *pooled, *pmask, *dpooled; /* (B,DH) */
     float *logits, *dlogits; /* (B,K) */
+    /* Inference: the rows W_ih e + b of layer 0 for each word e, per
+    ** direction side by side (D*G*H floats a row), made when a word is
+    ** first met and kept while the weights stay as they are: the input
+    ** GEMM of every step becomes a lookup. */
+    int GH;                 /* G*H: gate pre-activations per direction */
+    float *proj;            /* (pcap + max_T*max_B, D*GH): slots of cached
+                               words, then this batch's uncached ones */
+    int *slot;              /* (V) a word's slot, -1 none */
+    int *slot_word;         /* (pmax) the word in each slot */
+    int pcap, pused, pmax;  /* slots allocated, used, at most */
+    int pstale;             /* the weights may have changed since */
+    int *prow;              /* (max_T*max_B) row of each (t,b), -1 padding */
+    float *px;              /* (max_T*max_B, E) embeddings to project */
 };
 
 void nlp_classify_config_default(nlp_classify_config *c)
@@ -516,10 +539,27 @@ static void free_workspace(nlp_classify *m)
     nlp_tensor_free(m->dpooled);
     nlp_tensor_free(m->logits);
     nlp_tensor_free(m->dlogits);
+    nlp_free(m->prow);
+    nlp_tensor_free(m->px);
+    m->prow = NULL;
+    m->px = NULL;
     m->ids = m->len = m->arg = NULL;
     m->x = m->xmask = m->dx = m->y = m->dy = m->u = m->du = m->alpha = NULL;
     m->pooled = m->pmask = m->dpooled = m->logits = m->dlogits = NULL;
     m->max_T = m->max_B = 0;
+    m->backward_ws = 0;
+}
+
+/* Drops the projection cache (the weights or the batch capacity changed). */
+static void proj_free(nlp_classify *m)
+{
+    nlp_tensor_free(m->proj);
+    nlp_free(m->slot);
+    nlp_free(m->slot_word);
+    m->proj = NULL;
+    m->slot = m->slot_word = NULL;
+    m->pcap = m->pused = 0;
+    m->pstale = 0;
 }
 
 void nlp_classify_free(nlp_classify *m)
@@ -527,6 +567,7 @@ void nlp_classify_free(nlp_classify *m)
     if (!m)
         return;
     free_workspace(m);
+    proj_free(m);
     nlp_rnn_free(m->rnn);
     nlp_params_free(m->params);
     nlp_tensor_free(m->fixed);
@@ -551,6 +592,12 @@ static int layout(nlp_classify *m)
     m->D = c->bidirectional ? 2 : 1;
     m->DH = m->D * m->H;
     m->A = c->pool == NLP_CLASSIFY_POOL_ATTENTION ? (c->attention ? c->attention : m->DH) : 0;
+    m->GH = (c->cell == NLP_RNN_LSTM ? 4 : c->cell == NLP_RNN_GRU ? 3 : 1) * m->H;
+    {
+        size_t row = (size_t)m->D * (size_t)m->GH * sizeof(float);
+        size_t most = PROJ_MAX_BYTES / row;
+        m->pmax = most < 1 ? 1 : most < (size_t)m->V ? (int)most : m->V;
+    }
     m->emb = -1;
     m->att_v = -1;
     int rc = nlp_params_new(&m->params);
@@ -698,6 +745,7 @@ int nlp_classify_set_vectors(nlp_classify *m, const nlp_vectors *v, long *found,
     }
     if (found)
         *found = hit;
+    m->pstale = 1;
     return NLP_OK;
 }
 
@@ -723,14 +771,18 @@ long nlp_classify_trained_rows(const nlp_classify *m)
 
 nlp_params *nlp_classify_params(nlp_classify *m)
 {
+    m->pstale = 1; /* the caller may write the weights */
     return m->params;
 }
 
-int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B)
+/* The workspace for max_T x max_B (growing only), with what training
+** needs when backward (or when it had it already). */
+static int reserve(nlp_classify *m, int max_T, int max_B, int backward)
 {
     if (max_T < 1 || max_B < 1)
         return NLP_EINVAL;
-    if (max_T <= m->max_T && max_B <= m->max_B)
+    backward = backward || m->backward_ws;
+    if (max_T <= m->max_T && max_B <= m->max_B && backward == m->backward_ws)
         return NLP_OK;
     if (max_T < m->max_T)
         max_T = m->max_T;
@@ -744,6 +796,8 @@ int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B)
         widest = (size_t)m->A;
     if ((size_t)m->K > widest)
         widest = (size_t)m->K;
+    if ((size_t)m->D * m->GH > widest)
+        widest = (size_t)m->D * m->GH;
     if ((size_t)max_T > (size_t)INT_MAX / (size_t)max_B ||
         TB > SIZE_MAX / sizeof(float) / widest)
         return NLP_ERANGE;
@@ -751,34 +805,56 @@ int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B)
     if (rc != NLP_OK)
         return rc;
     free_workspace(m);
+    proj_free(m); /* its batch rows are sized by max_T x max_B */
     const size_t B = (size_t)max_B, E = (size_t)m->E, DH = (size_t)m->DH, A = (size_t)m->A;
     m->ids = nlp_malloc(TB * sizeof *m->ids);
     m->len = nlp_malloc(B * sizeof *m->len);
-    m->x = nlp_tensor_alloc(TB * E);
-    m->xmask = nlp_tensor_alloc(TB * E);
-    m->dx = nlp_tensor_alloc(TB * E);
     m->y = nlp_tensor_alloc(TB * DH);
-    m->dy = nlp_tensor_alloc(TB * DH);
-    if (A) {
+    if (A)
         m->u = nlp_tensor_alloc(TB * A);
-        m->du = nlp_tensor_alloc(TB * A);
-    }
     m->alpha = nlp_tensor_alloc(TB);
     m->arg = nlp_malloc(B * DH * sizeof *m->arg);
     m->pooled = nlp_tensor_alloc(B * DH);
-    m->pmask = nlp_tensor_alloc(B * DH);
-    m->dpooled = nlp_tensor_alloc(B * DH);
     m->logits = nlp_tensor_alloc(B * (size_t)m->K);
-    m->dlogits = nlp_tensor_alloc(B * (size_t)m->K);
-    if (!m->ids || !m->len || !m->x || !m->xmask || !m->dx || !m->y || !m->dy ||
-        (A && (!m->u || !m->du)) || !m->alpha || !m->arg || !m->pooled || !m->pmask ||
-        !m->dpooled || !m->logits || !m->dlogits) {
+    m->prow = nlp_malloc(TB * sizeof *m->prow);
+    m->px = nlp_tensor_alloc(TB * E);
+    int bad = !m->ids || !m->len || !m->y || (A && !m->u) || !m->alpha || !m->arg ||
+              !m->pooled || !m->logits || !m->prow || !m->px;
+    if (backward) {
+        m->x = nlp_tensor_alloc(TB * E);
+        m->xmask = nlp_tensor_alloc(TB * E);
+        m->dx = nlp_tensor_alloc(TB * E);
+        m->dy = nlp_tensor_alloc(TB * DH);
+        if (A)
+            m->du = nlp_tensor_alloc(TB * A);
+        m->pmask = nlp_tensor_alloc(B * DH);
+        m->dpooled = nlp_tensor_alloc(B * DH);
+        m->dlogits = nlp_tensor_alloc(B * (size_t)m->K);
+        bad = bad || !m->x || !m->xmask || !m->dx || !m->dy || (A && !m->du) || !m->pmask ||
+              !m->dpooled || !m->dlogits;
+    }
+    if (bad) {
         free_workspace(m);
         return NLP_ENOMEM;
     }
     m->max_T = max_T;
     m->max_B = max_B;
+    m->backward_ws = backward;
     m->T = m->B = 0;
+    return NLP_OK;
+}
+
+int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B)
+{
+    return reserve(m, max_T, max_B, 1);
+}
+
+int nlp_classify_set_cache_words(nlp_classify *m, long words)
+{
+    if (words < 1)
+        return NLP_EINVAL;
+    proj_free(m);
+    m->pmax = words < m->V ? (int)words : m->V;
     return NLP_OK;
 }
 
@@ -801,6 +877,15 @@ static void pool_forward(nlp_classify *m)
                 continue;
             }
             memcpy(pb, y + (size_t)b * DH, (size_t)DH * sizeof *pb);
+            if (m->infer) {
+                /* No backward: the maximum only, a loop that vectorises. */
+                for (int t = 1; t < m->len[b]; t++) {
+                    const float *yt = y + ((size_t)t * B + b) * DH;
+                    for (int j = 0; j < DH; j++)
+                        pb[j] = yt[j] > pb[j] ? yt[j] : pb[j];
+                }
+                continue;
+            }
             for (int j = 0; j < DH; j++)
                 ab[j] = 0;
             for (int t = 1; t < m->len[b]; t++) {
@@ -959,35 +1044,58 @@ static void pool_backward(nlp_classify *m)
     }
 }
 
+/* The batch's longest length (at least 1), or -1 for a negative one. */
+static int batch_T(const int *lens, int B)
+{
+    int T = 1;
+    for (int b = 0; b < B; b++) {
+        if (lens[b] < 0)
+            return -1;
+        if (lens[b] > T)
+            T = lens[b];
+    }
+    return T;
+}
+
+/* m->ids (T,B) time-major, -1 padding, and m->len from the batch. */
+static int fill_batch(nlp_classify *m, const int *const *seqs, const int *lens, int T, int B)
+{
+    for (int b = 0; b < B; b++) {
+        m->len[b] = lens[b];
+        const int *sb = seqs[b];
+        for (int t = 0; t < lens[b]; t++) {
+            int id = sb[t];
+            if (id < 0 || id >= m->V)
+                return NLP_ERANGE;
+            m->ids[(size_t)t * B + b] = id;
+        }
+        for (int t = lens[b]; t < T; t++)
+            m->ids[(size_t)t * B + b] = -1;
+    }
+    return NLP_OK;
+}
+
 int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B,
                          int train, nlp_rng *rng)
 {
     if (B < 1 || !seqs || !lens || (train && m->cfg.dropout > 0 && !rng))
         return NLP_EINVAL;
-    if (B > m->max_B)
+    if (B > m->max_B || !m->backward_ws)
         return NLP_ERANGE;
-    int T = 1;
-    for (int b = 0; b < B; b++) {
-        if (lens[b] < 0)
-            return NLP_EINVAL;
-        if (lens[b] > T)
-            T = lens[b];
-    }
+    int T = batch_T(lens, B);
+    if (T < 0)
+        return NLP_EINVAL;
     if (T > m->max_T)
         return NLP_ERANGE;
     const int E = m->E;
     const float p = train ? m->cfg.dropout : 0.0f;
     m->T = m->B = 0;
     m->have_loss = 0;
-    for (int b = 0; b < B; b++) {
-        m->len[b] = lens[b];
-        for (int t = 0; t < T; t++) {
-            int id = t < lens[b] ? seqs[b][t] : -1;
-            if (id >= m->V || (t < lens[b] && id < 0))
-                return NLP_ERANGE;
-            m->ids[(size_t)t * B + b] = id;
-        }
-    }
+    if (train)
+        m->pstale = 1; /* an update follows */
+    int rc = fill_batch(m, seqs, lens, T, B);
+    if (rc != NLP_OK)
+        return rc;
     for (size_t i = 0; i < (size_t)T * B; i++) {
         float *xi = m->x + i * E;
         if (m->ids[i] < 0)
@@ -997,16 +1105,142 @@ int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *len
     }
     if (p > 0)
         nlp_tensor_dropout_forward(m->x, m->xmask, m->x, (size_t)T * B * E, p, rng);
-    int rc = nlp_rnn_forward(m->rnn, m->y, NULL, NULL, m->x, NULL, NULL, m->len, T, B,
-                             train != 0, rng);
+    rc = nlp_rnn_forward(m->rnn, m->y, NULL, NULL, m->x, NULL, NULL, m->len, T, B,
+                         train != 0, rng);
     if (rc != NLP_OK)
         return rc;
     m->T = T;
     m->B = B;
     m->train = train != 0;
+    m->infer = 0;
     pool_forward(m);
     if (p > 0)
         nlp_tensor_dropout_forward(m->pooled, m->pmask, m->pooled, (size_t)B * m->DH, p, rng);
+    nlp_linear_forward(&m->out, m->logits, m->pooled, B);
+    return NLP_OK;
+}
+
+/* ---- inference through the projection cache --------------------------- */
+
+/*
+** Gives every word of the batch in m->ids (T,B) a row of layer-0
+** projections, in m->prow: the word's slot in the cache (made and
+** computed now if it has none and there is room), or else a row past the
+** slots computed for this batch only.  May allocate (the cache grows).
+*/
+static int proj_rows(nlp_classify *m, int T, int B)
+{
+    const size_t TB = (size_t)T * B, rl = (size_t)m->D * m->GH, E = (size_t)m->E;
+    const size_t extra = (size_t)m->max_T * (size_t)m->max_B;
+    if (!m->slot) {
+        m->slot = nlp_malloc((size_t)m->V * sizeof *m->slot);
+        m->slot_word = nlp_malloc((size_t)m->pmax * sizeof *m->slot_word);
+        if (!m->slot || !m->slot_word) {
+            proj_free(m);
+            return NLP_ENOMEM;
+        }
+        for (int v = 0; v < m->V; v++)
+            m->slot[v] = -1;
+        m->pused = m->pcap = 0;
+        m->pstale = 0;
+    }
+    if (m->pstale) {
+        for (int i = 0; i < m->pused; i++)
+            m->slot[m->slot_word[i]] = -1;
+        m->pused = 0;
+        m->pstale = 0;
+    }
+    /* Slots for the new words; batch rows (-2 - k) for what does not fit. */
+    const int first = m->pused;
+    int nover = 0;
+    for (size_t i = 0; i < TB; i++) {
+        int id = m->ids[i];
+        if (id < 0)
+            m->prow[i] = -1;
+        else if (m->slot[id] >= 0)
+            m->prow[i] = m->slot[id];
+        else if (m->pused < m->pmax) {
+            m->slot[id] = m->pused;
+            m->slot_word[m->pused] = id;
+            m->prow[i] = m->pused++;
+        } else
+            m->prow[i] = -2 - nover++;
+    }
+    if (m->pused > m->pcap || !m->proj) {
+        size_t cap = m->pcap ? 2 * (size_t)m->pcap : PROJ_FIRST_ROWS;
+        if (cap < (size_t)m->pused)
+            cap = (size_t)m->pused;
+        if (cap > (size_t)m->pmax)
+            cap = (size_t)m->pmax;
+        float *np = nlp_tensor_alloc((cap + extra) * rl);
+        if (!np) {
+            for (int i = first; i < m->pused; i++)
+                m->slot[m->slot_word[i]] = -1;
+            m->pused = first;
+            return NLP_ENOMEM;
+        }
+        if (m->proj)
+            memcpy(np, m->proj, (size_t)first * rl * sizeof *np);
+        nlp_tensor_free(m->proj);
+        m->proj = np;
+        m->pcap = (int)cap;
+    }
+    /* Project the new words' embeddings and this batch's overflow. */
+    const int nnew = m->pused - first;
+    for (int i = 0; i < nnew; i++)
+        memcpy(m->px + (size_t)i * E, row(m, m->slot_word[first + i]), E * sizeof *m->px);
+    if (nover) {
+        for (size_t i = 0; i < TB; i++)
+            if (m->prow[i] <= -2) {
+                int k = -2 - m->prow[i];
+                memcpy(m->px + ((size_t)nnew + (size_t)k) * E, row(m, m->ids[i]),
+                       E * sizeof *m->px);
+                m->prow[i] = m->pcap + k;
+            }
+    }
+    for (int d = 0; d < m->D; d++) {
+        float *base = m->proj + (size_t)d * m->GH;
+        nlp_rnn_project_input(m->rnn, d, m->px, nnew, base + (size_t)first * rl, rl);
+        nlp_rnn_project_input(m->rnn, d, m->px + (size_t)nnew * E, nover,
+                              base + (size_t)m->pcap * rl, rl);
+    }
+    return NLP_OK;
+}
+
+/* Forward without dropout through the cache, growing the workspace (for
+** prediction only) as needed.  May allocate. */
+static int infer_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B)
+{
+    if (B < 1 || !seqs || !lens)
+        return NLP_EINVAL;
+    int T = batch_T(lens, B);
+    if (T < 0)
+        return NLP_EINVAL;
+    if (T > m->max_T || B > m->max_B) {
+        /* Grow geometrically so a stream of ever longer lines stays cheap. */
+        int nT = m->max_T, nB = m->max_B > B ? m->max_B : B;
+        if (T > nT)
+            nT = nT <= INT_MAX / 2 && 2 * nT > T ? 2 * nT : T;
+        int rc = reserve(m, nT, nB, 0);
+        if (rc != NLP_OK)
+            return rc;
+    }
+    m->T = m->B = 0;
+    m->have_loss = 0;
+    int rc = fill_batch(m, seqs, lens, T, B);
+    if (rc == NLP_OK)
+        rc = proj_rows(m, T, B);
+    if (rc != NLP_OK)
+        return rc;
+    const float *rows[2] = {m->proj, m->proj + m->GH};
+    rc = nlp_rnn_forward_rows(m->rnn, m->y, rows, (size_t)m->D * m->GH, m->prow, m->len, T, B);
+    if (rc != NLP_OK)
+        return rc;
+    m->T = T;
+    m->B = B;
+    m->train = 0;
+    m->infer = 1;
+    pool_forward(m);
     nlp_linear_forward(&m->out, m->logits, m->pooled, B);
     return NLP_OK;
 }
@@ -1018,7 +1252,7 @@ const float *nlp_classify_logits(const nlp_classify *m)
 
 int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t *correct)
 {
-    if (!m->B)
+    if (!m->B || !m->dlogits || m->infer)
         return NLP_EINVAL;
     size_t n = 0, hit = 0;
     for (int b = 0; b < m->B; b++)
@@ -1071,20 +1305,7 @@ int nlp_classify_backward(nlp_classify *m)
 int nlp_classify_predict(nlp_classify *m, const int *const *seqs, const int *lens, int B,
                          float *probs)
 {
-    int T = 1;
-    for (int b = 0; b < B; b++)
-        if (lens[b] > T)
-            T = lens[b];
-    if (T > m->max_T || B > m->max_B) {
-        /* Grow geometrically so a stream of ever longer lines stays cheap. */
-        int nT = m->max_T, nB = m->max_B > B ? m->max_B : B;
-        if (T > nT)
-            nT = nT <= INT_MAX / 2 && 2 * nT > T ? 2 * nT : T;
-        int rc = nlp_classify_reserve(m, nT, nB);
-        if (rc != NLP_OK)
-            return rc;
-    }
-    int rc = nlp_classify_forward(m, seqs, lens, B, 0, NULL);
+    int rc = infer_forward(m, seqs, lens, B);
     if (rc != NLP_OK)
         return rc;
     for (int b = 0; b < B; b++)
@@ -1209,15 +1430,7 @@ static int run_sorted(nlp_classify *m, const nlp_classify_set *s, const long *id
             seqs[b] = s->tok + s->start[ex];
             lens[b] = (int)(s->start[ex + 1] - s->start[ex]);
         }
-        int T = 1;
-        for (int b = 0; b < B; b++)
-            if (lens[b] > T)
-                T = lens[b];
-        if (T > m->max_T || B > m->max_B)
-            rc = nlp_classify_reserve(m, T > m->max_T ? T : m->max_T,
-                                      B > m->max_B ? B : m->max_B);
-        if (rc == NLP_OK)
-            rc = nlp_classify_forward(m, seqs, lens, B, 0, NULL);
+        rc = infer_forward(m, seqs, lens, B);
         if (rc == NLP_OK)
             fn(ctx, idx + i, B, m->logits, m->K);
     }

@@ -333,6 +333,109 @@ static void test_gradcheck_attention(void **state)
     check_pool(NLP_CLASSIFY_POOL_ATTENTION, NLP_RNN_LSTM, 2, 0.3f, 1);
 }
 
+/* ---- prediction through the projection cache ---- */
+
+/* Softmax of the plain forward's logits (train 0) of the batch. */
+static void plain_probs(nlp_classify *m, const int *const *seqs, const int *lens, int B, int K,
+                        float *probs)
+{
+    assert_int_equal(nlp_classify_forward(m, seqs, lens, B, 0, NULL), NLP_OK);
+    const float *lg = nlp_classify_logits(m);
+    for (int b = 0; b < B; b++) {
+        float mx = lg[b * K];
+        for (int k = 1; k < K; k++)
+            mx = lg[b * K + k] > mx ? lg[b * K + k] : mx;
+        double z = 0;
+        for (int k = 0; k < K; k++)
+            z += exp(lg[b * K + k] - mx);
+        for (int k = 0; k < K; k++)
+            probs[b * K + k] = (float)(exp(lg[b * K + k] - mx) / z);
+    }
+}
+
+static void assert_close(const float *a, const float *b, int n, float tol)
+{
+    for (int i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= tol))
+            fail_msg("probability %d: %.7f against %.7f", i, (double)a[i], (double)b[i]);
+}
+
+/*
+** Predictions looked up through the cache equal the plain forward's, for
+** every cell and pooling, one and two layers, both directions; with a
+** cache too small for the batch's words (rows made per batch); after a
+** training step changed the weights (the rows are made again); and the
+** cache never lets a loss or backward follow a prediction.
+*/
+static void test_predict_cache(void **state)
+{
+    (void)state;
+    nlp_error e;
+    nlp_classify_data *d = read_text("a\tw1 w2 w3 w4 w5 w6\nb\tw2 w5\nc\tw6 w1 w3\n",
+                                     NLP_CLASSIFY_AUTO, NLP_OK, &e);
+    static const int s0[] = {1, 2, 3, 4, 5, 6}, s1[] = {2, 5}, s3[] = {6, 0, 3, 3};
+    const int *seqs[4] = {s0, s1, s0, s3};
+    int lens[4] = {6, 2, 0, 4}, targets[4] = {0, 1, 2, 2};
+    for (int k = 0; k < 16; k++) {
+        nlp_classify_config cfg;
+        nlp_classify_config_default(&cfg);
+        cfg.cell = k % 2 ? NLP_RNN_GRU : NLP_RNN_LSTM;
+        cfg.pool = (nlp_classify_pool)(k / 2 % 4);
+        cfg.layers = 1 + k / 8;
+        cfg.bidirectional = k % 3 != 2;
+        cfg.embed = 5;
+        cfg.hidden = 7;
+        cfg.attention = 4;
+        cfg.dropout = 0.2f;
+        nlp_classify *m = model_for(d, &cfg, NULL, 0, 40 + (uint64_t)k);
+        assert_int_equal(nlp_classify_reserve(m, 6, 4), NLP_OK);
+        /* Taken once, before any prediction: what makes the rows stale
+        ** below is the training forward alone. */
+        nlp_params *p = nlp_classify_params(m);
+        float want[12], got[12];
+        for (int round = 0; round < 3; round++) {
+            if (round == 1) /* 3 words kept, the rest made per batch */
+                assert_int_equal(nlp_classify_set_cache_words(m, 3), NLP_OK);
+            plain_probs(m, seqs, lens, 4, 3, want);
+            assert_int_equal(nlp_classify_predict(m, seqs, lens, 4, got), NLP_OK);
+            assert_close(got, want, 12, 1e-6f);
+            assert_int_equal(nlp_classify_loss(m, targets, NULL, NULL), NLP_EINVAL);
+            assert_int_equal(nlp_classify_backward(m), NLP_EINVAL);
+            /* Again from the kept rows. */
+            assert_int_equal(nlp_classify_predict(m, seqs + 1, lens + 1, 3, got), NLP_OK);
+            assert_close(got, want + 3, 9, 1e-6f);
+            /* A training step moves the weights: the rows are stale. */
+            nlp_rng rng;
+            nlp_rng_seed(&rng, 5);
+            assert_int_equal(nlp_classify_forward(m, seqs, lens, 4, 1, &rng), NLP_OK);
+            assert_int_equal(nlp_classify_loss(m, targets, NULL, NULL), NLP_OK);
+            nlp_params_zero_grad(p);
+            assert_int_equal(nlp_classify_backward(m), NLP_OK);
+            for (size_t i = 0; i < p->n; i++)
+                p->data[i] -= 0.5f * p->grad[i];
+        }
+        plain_probs(m, seqs, lens, 4, 3, want);
+        assert_int_equal(nlp_classify_predict(m, seqs, lens, 4, got), NLP_OK);
+        assert_close(got, want, 12, 1e-6f);
+        nlp_classify_free(m);
+    }
+    /* A model that only ever predicted: the forward has no workspace. */
+    nlp_classify_config cfg;
+    nlp_classify_config_default(&cfg);
+    cfg.embed = 3;
+    cfg.hidden = 2;
+    nlp_classify *m = model_for(d, &cfg, NULL, 0, 9);
+    float got[12];
+    assert_int_equal(nlp_classify_predict(m, seqs, lens, 4, got), NLP_OK);
+    assert_int_equal(nlp_classify_forward(m, seqs, lens, 4, 0, NULL), NLP_ERANGE);
+    static const int bad[] = {1, 99};
+    const int *bs[1] = {bad};
+    int bl[1] = {2};
+    assert_int_equal(nlp_classify_predict(m, bs, bl, 1, got), NLP_ERANGE);
+    nlp_classify_free(m);
+    nlp_classify_data_free(d);
+}
+
 /* ---- learning ---- */
 
 /*
@@ -747,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_mean),
         cmocka_unit_test(test_gradcheck_last),
         cmocka_unit_test(test_gradcheck_attention),
+        cmocka_unit_test(test_predict_cache),
         cmocka_unit_test(test_word_order),
         cmocka_unit_test(test_formats_same_model),
         cmocka_unit_test(test_vectors_used),

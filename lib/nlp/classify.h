@@ -210,19 +210,34 @@ long nlp_classify_trained_rows(const nlp_classify *m);
 nlp_params *nlp_classify_params(nlp_classify *m);
 
 /*
-** Sizes the workspace for batches of up to max_B sentences of up to max_T
-** tokens (allocates; not for a training loop).  NLP_OK, NLP_EINVAL (< 1),
-** NLP_ERANGE (too large) or NLP_ENOMEM (the old workspace is kept).
+** Sizes the workspace for training (forward and backward) on batches of up
+** to max_B sentences of up to max_T tokens (allocates; not for a training
+** loop).  NLP_OK, NLP_EINVAL (< 1), NLP_ERANGE (too large) or NLP_ENOMEM
+** (then m has no workspace until a reserve succeeds).
 */
 int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B);
+
+/*
+** Prediction (nlp_classify_predict, nlp_classify_predict_set and the
+** trainer's validation) looks each word's layer-0 input projection
+** (W_ih e + b, per direction) up instead of computing it at every
+** occurrence: a word's row is computed the first time it is met and kept
+** until the weights change (a training forward, nlp_classify_params,
+** nlp_classify_set_vectors).  At most this many words keep a row (by
+** default as many as fit in 128 MiB; the vocabulary is most frequent
+** first); the others are projected again in every batch.  Drops the rows
+** kept so far.  NLP_OK or NLP_EINVAL (words < 1).
+*/
+int nlp_classify_set_cache_words(nlp_classify *m, long words);
 
 /*
 ** Forward over B sentences: sentence b is the lens[b] ids seqs[b] (each in
 ** 0..V-1; lens[b] may be 0).  train nonzero applies dropout with masks
 ** drawn from rng (which may be NULL otherwise).  The logits (B,K) are then
 ** nlp_classify_logits(m).  Never allocates.  Returns NLP_OK, NLP_ERANGE
-** (more than the reserved B or T, or an id outside the vocabulary) or
-** NLP_EINVAL.
+** (more than the reserved B or T, no nlp_classify_reserve (a workspace
+** grown by prediction alone lacks what this needs), or an id outside the
+** vocabulary) or NLP_EINVAL.
 */
 int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B,
                          int train, nlp_rng *rng);
@@ -234,7 +249,8 @@ const float *nlp_classify_logits(const nlp_classify *m);
 ** After a forward: the batch's mean cross-entropy (nats) against targets
 ** (B; a target < 0 is ignored) in *loss and the number of arg max hits in
 ** *correct (either may be NULL); keeps the gradient of the mean loss for
-** nlp_classify_backward.  NLP_OK or NLP_EINVAL (target >= K, no forward).
+** nlp_classify_backward.  NLP_OK or NLP_EINVAL (target >= K, no forward, or
+** the last forward was a prediction).
 */
 int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t *correct);
 
@@ -247,9 +263,13 @@ int nlp_classify_backward(nlp_classify *m);
 
 /*
 ** Class probabilities of B sentences: probs (B,K) row b = softmax of
-** sentence b's logits (no dropout).  Grows the workspace when the batch
-** is larger than reserved (so it may allocate).  NLP_OK, NLP_ERANGE (id
-** outside the vocabulary), NLP_ENOMEM.
+** sentence b's logits (no dropout), through the projection cache (see
+** nlp_classify_set_cache_words), so equal to the forward's up to float
+** rounding.  Grows the workspace (forward buffers only) when the batch is
+** larger than reserved, and the cache (so it may allocate).  The logits
+** are nlp_classify_logits(m) afterwards; no loss or backward may follow.
+** NLP_OK, NLP_EINVAL (B < 1, a negative length), NLP_ERANGE (id outside
+** the vocabulary), NLP_ENOMEM.
 */
 int nlp_classify_predict(nlp_classify *m, const int *const *seqs, const int *lens, int B,
                          float *probs);
