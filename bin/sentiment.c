@@ -315,6 +315,9 @@ static int cmd_train(int argc, char **argv)
         cli_usage_error("--embed and --embeddings exclude each other (the vectors fix the size)");
     if (freeze && !vectors_path)
         cli_usage_error("--freeze-embeddings needs --embeddings");
+    if (tr.threads > tc.batch && !tr.resume)
+        cli_usage_error("--threads %d is more than the batch's %d sentences: every thread "
+                        "needs at least one", tr.threads, tc.batch);
     cli_train_finish(&tr);
 
     cli_train_paths(&tr, output, NULL);

@@ -1250,7 +1250,10 @@ const float *nlp_classify_logits(const nlp_classify *m)
     return m->logits;
 }
 
-int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t *correct)
+/* nlp_classify_loss with the gradient scaled by scale (> 0), or by 1/n of
+** the n valid targets when scale is 0 (a share of a batch: 1/batch). */
+static int loss_scaled(nlp_classify *m, const int *targets, float scale, double *loss,
+                       size_t *correct)
 {
     if (!m->B || !m->dlogits || m->infer)
         return NLP_EINVAL;
@@ -1258,9 +1261,11 @@ int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t 
     for (int b = 0; b < m->B; b++)
         if (targets[b] >= 0)
             n++;
+    if (scale == 0)
+        scale = n ? 1.0f / (float)n : 0.0f;
     double nats = 0;
     int rc = nlp_loss_xent(&nats, NULL, m->dlogits, m->logits, targets, NULL, (size_t)m->B,
-                           (size_t)m->K, n ? 1.0f / (float)n : 0.0f);
+                           (size_t)m->K, scale);
     if (rc != NLP_OK)
         return rc;
     nlp_loss_accuracy(&hit, NULL, m->logits, targets, NULL, (size_t)m->B, (size_t)m->K);
@@ -1270,6 +1275,68 @@ int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t 
         *correct = hit;
     m->have_loss = 1;
     return NLP_OK;
+}
+
+int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t *correct)
+{
+    return loss_scaled(m, targets, 0.0f, loss, correct);
+}
+
+/*
+** A worker's model for the parallel step: m's configuration, vocabulary
+** and fixed rows (borrowed), its parameters read through p (a copy of
+** m's nlp_params whose grad is the worker's), a recurrent stack and a
+** training workspace of its own for max_T x max_B.  Free with clone_free.
+*/
+static int clone_new(nlp_classify **out, const nlp_classify *m, nlp_params *p, int max_T,
+                     int max_B)
+{
+    *out = NULL;
+    nlp_classify *c = nlp_calloc(1, sizeof *c);
+    if (!c)
+        return NLP_ENOMEM;
+    c->cfg = m->cfg;
+    c->words = m->words;
+    c->labels = m->labels;
+    c->V = m->V;
+    c->Vt = m->Vt;
+    c->K = m->K;
+    c->E = m->E;
+    c->H = m->H;
+    c->D = m->D;
+    c->DH = m->DH;
+    c->A = m->A;
+    c->GH = m->GH;
+    c->pmax = m->pmax;
+    c->params = p;
+    c->emb = m->emb;
+    c->fixed = m->fixed;
+    c->att = m->att;
+    c->att.params = p;
+    c->att_v = m->att_v;
+    c->out = m->out;
+    c->out.params = p;
+    int rc = nlp_rnn_new_shared(&c->rnn, m->rnn, p, max_T, max_B);
+    if (rc == NLP_OK)
+        rc = reserve(c, max_T, max_B, 1);
+    if (rc != NLP_OK) {
+        free_workspace(c);
+        nlp_rnn_free(c->rnn);
+        nlp_free(c);
+        return rc;
+    }
+    *out = c;
+    return NLP_OK;
+}
+
+static void clone_free(nlp_classify *c)
+{
+    if (!c)
+        return;
+    free_workspace(c);
+    proj_free(c);
+    nlp_rnn_free(c->rnn);
+    nlp_free(c);
 }
 
 int nlp_classify_backward(nlp_classify *m)
@@ -1674,7 +1741,20 @@ struct nlp_classify_trainer {
                                    order was drawn (so it can be redrawn) */
     nlp_rng order_rng;          /* draws each epoch's order */
     nlp_rng rng;                /* dropout masks */
+    /* The parallel step (nlp/train.h), made by prepare_workers. */
+    struct classify_worker *wk; /* (nwk) */
+    int nwk;
 };
+
+/* A worker of the parallel step: a contiguous share of each batch, on its
+** own clone of the model whose gradients go to the harness's buffer. */
+typedef struct classify_worker {
+    nlp_params params;          /* m's, grad = the worker's buffer */
+    nlp_classify *c;            /* owned: clone_new over params */
+    nlp_rng rng;                /* this step's dropout masks */
+    const int **seqs;           /* (share) */
+    int *lens, *targets;        /* (share) */
+} classify_worker;
 
 void nlp_classify_train_config_default(nlp_classify_train_config *c)
 {
@@ -1683,10 +1763,25 @@ void nlp_classify_train_config_default(nlp_classify_train_config *c)
     c->seed = 1;
 }
 
+static void workers_free(nlp_classify_trainer *t)
+{
+    for (int i = 0; i < t->nwk; i++) {
+        classify_worker *w = &t->wk[i];
+        clone_free(w->c);
+        nlp_free(w->seqs);
+        nlp_free(w->lens);
+        nlp_free(w->targets);
+    }
+    nlp_free(t->wk);
+    t->wk = NULL;
+    t->nwk = 0;
+}
+
 void nlp_classify_trainer_free(nlp_classify_trainer *t)
 {
     if (!t)
         return;
+    workers_free(t);
     nlp_free(t->order);
     nlp_free(t->border);
     nlp_free(t->key);
@@ -1735,13 +1830,36 @@ static uint32_t set_crc(const nlp_classify_set *s)
     return crc;
 }
 
+/* The current batch: its first index in t->order and its size. */
+static int batch_at(const nlp_classify_trainer *t, long *first)
+{
+    *first = t->border[t->pos] * (long)t->cfg.batch;
+    long left = t->train->n - *first;
+    return left < t->cfg.batch ? (int)left : t->cfg.batch;
+}
+
+/* Past the batch of B sentences: 1 at the end of an epoch (the next
+** epoch's order drawn), else 0; or an error. */
+static int advance(nlp_classify_trainer *t, int B, nlp_error *e)
+{
+    t->trained += B;
+    if (++t->pos == t->nbatch) {
+        t->epoch++;
+        int rc = draw_order(t);
+        if (rc != NLP_OK)
+            return nlp_error_set(e, rc, NULL, 0, NULL);
+        return 1;
+    }
+    return 0;
+}
+
 static int task_step(void *ctx, double *loss, double *count, nlp_error *e)
 {
     nlp_classify_trainer *t = ctx;
     nlp_classify *m = t->m;
     const nlp_classify_set *s = t->train;
-    long first = t->border[t->pos] * (long)t->cfg.batch;
-    int B = s->n - first < t->cfg.batch ? (int)(s->n - first) : t->cfg.batch;
+    long first;
+    int B = batch_at(t, &first);
     for (int b = 0; b < B; b++) {
         long ex = t->order[first + b];
         t->seqs[b] = s->tok + s->start[ex];
@@ -1756,14 +1874,112 @@ static int task_step(void *ctx, double *loss, double *count, nlp_error *e)
     if (rc != NLP_OK)
         return nlp_error_set(e, rc, NULL, 0, "training step: %s", nlp_error_string(rc));
     *count = (double)B;
-    t->trained += B;
-    if (++t->pos == t->nbatch) {
-        t->epoch++;
-        if ((rc = draw_order(t)) != NLP_OK)
-            return nlp_error_set(e, rc, NULL, 0, NULL);
-        return 1;
+    return advance(t, B, e);
+}
+
+/* ---- the parallel step (nlp/train.h) ---- */
+
+static int task_prepare_workers(void *ctx, int W, nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    const int B = t->cfg.batch;
+    if (W < 1 || W > B)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "%d training threads for a batch of %d "
+                             "sentences: every thread needs at least one", W, B);
+    workers_free(t);
+    t->wk = nlp_calloc((size_t)W, sizeof *t->wk);
+    if (!t->wk)
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    t->nwk = W;
+    const int share = (B + W - 1) / W; /* the largest share */
+    const int maxT = t->train->max_len > 0 ? t->train->max_len : 1;
+    for (int i = 0; i < W; i++) {
+        classify_worker *w = &t->wk[i];
+        w->params = *t->m->params;
+        int rc = clone_new(&w->c, t->m, &w->params, maxT, share);
+        w->seqs = nlp_malloc((size_t)share * sizeof *w->seqs);
+        w->lens = nlp_malloc((size_t)share * sizeof *w->lens);
+        w->targets = nlp_malloc((size_t)share * sizeof *w->targets);
+        if (rc == NLP_OK && (!w->seqs || !w->lens || !w->targets))
+            rc = NLP_ENOMEM;
+        if (rc != NLP_OK) {
+            workers_free(t);
+            return nlp_error_set(e, rc, NULL, 0, "training threads: %s", nlp_error_string(rc));
+        }
     }
-    return 0;
+    return NLP_OK;
+}
+
+/*
+** Worker i's share: sentences [i*B/W, (i+1)*B/W) of the batch of B, the
+** same arithmetic as task_step on them with the gradient scaled by 1/B of
+** the whole batch, into grad.  One worker draws its dropout masks from
+** t->rng itself (step_end keeps where it got to), so W = 1 is task_step
+** bit for bit; with W > 1 worker i's rng is seeded from the (i+1)-th draw
+** of t->rng, which step_end then makes, so the masks depend on the run
+** and W only and a checkpoint needs nothing more than t->rng.
+*/
+static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, double *count,
+                           nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    if (W != t->nwk || i < 0 || i >= W)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "training thread %d of %d: prepared for "
+                             "%d", i, W, t->nwk);
+    classify_worker *w = &t->wk[i];
+    const nlp_classify_set *s = t->train;
+    long first;
+    const int B = batch_at(t, &first);
+    const int b0 = (int)((long)i * B / W), nb = (int)((long)(i + 1) * B / W) - b0;
+    w->params = *t->m->params;
+    w->params.grad = grad;
+    if (W == 1) {
+        w->rng = t->rng;
+    } else {
+        nlp_rng r = t->rng;
+        uint64_t seed = 0;
+        for (int k = 0; k <= i; k++)
+            seed = nlp_rng_u64(&r);
+        nlp_rng_seed(&w->rng, seed);
+    }
+    *loss = 0;
+    *count = 0;
+    if (nb == 0)
+        return NLP_OK; /* a last batch smaller than W */
+    for (int b = 0; b < nb; b++) {
+        long ex = t->order[first + b0 + b];
+        w->seqs[b] = s->tok + s->start[ex];
+        w->lens[b] = (int)(s->start[ex + 1] - s->start[ex]);
+        w->targets[b] = s->label[ex];
+    }
+    double mean;
+    int rc = nlp_classify_forward(w->c, w->seqs, w->lens, nb, 1, &w->rng);
+    if (rc == NLP_OK)
+        rc = loss_scaled(w->c, w->targets, 1.0f / (float)B, &mean, NULL);
+    if (rc == NLP_OK)
+        rc = nlp_classify_backward(w->c);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "training step, thread %d: %s", i,
+                             nlp_error_string(rc));
+    *loss = mean;
+    *count = (double)nb;
+    return NLP_OK;
+}
+
+static int task_step_end(void *ctx, int W, nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    if (W != t->nwk)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "step_end for %d threads, prepared for %d",
+                             W, t->nwk);
+    if (W == 1)
+        t->rng = t->wk[0].rng;
+    else
+        for (int k = 0; k < W; k++)
+            (void)nlp_rng_u64(&t->rng);
+    t->m->pstale = 1; /* the update follows: the main model's rows are old */
+    long first;
+    return advance(t, batch_at(t, &first), e);
 }
 
 static void count_correct(void *ctx, const long *idx, int B, const float *logits, int K)
@@ -1950,6 +2166,9 @@ int nlp_classify_trainer_new(nlp_classify_trainer **out, nlp_classify *m,
     t->task.save_model = task_save_model;
     t->task.save_state = task_save_state;
     t->task.load_state = task_load_state;
+    t->task.prepare_workers = task_prepare_workers;
+    t->task.step_share = task_step_share;
+    t->task.step_end = task_step_end;
     *out = t;
     return NLP_OK;
 }

@@ -493,6 +493,137 @@ static void test_word_order(void **state)
     free(te.s);
 }
 
+/* ---- the parallel step ---- */
+
+/* A trainer over s for m (batch 8) with its task. */
+static nlp_classify_trainer *trainer_for(nlp_classify *m, const nlp_classify_set *s,
+                                         const nlp_train_task **task)
+{
+    nlp_classify_train_config tc;
+    nlp_classify_train_config_default(&tc);
+    tc.batch = 8;
+    tc.seed = 3;
+    nlp_classify_trainer *t;
+    nlp_error e;
+    assert_int_equal(nlp_classify_trainer_new(&t, m, &tc, s, NULL, &e), NLP_OK);
+    *task = nlp_classify_trainer_task(t);
+    return t;
+}
+
+/* Steps of W shares (the harness's part: zero, every share, sum in
+** worker order, step_end), gradients into grad; returns the mean loss. */
+static double share_step(const nlp_train_task *task, int W, float **wgrad, size_t n,
+                         float *grad)
+{
+    nlp_error e;
+    double sum = 0, items = 0;
+    for (int i = 0; i < W; i++) {
+        double loss, count;
+        memset(wgrad[i], 0, n * sizeof *wgrad[i]);
+        assert_int_equal(task->step_share(task->ctx, i, W, wgrad[i], &loss, &count, &e), NLP_OK);
+        sum += loss * count;
+        items += count;
+    }
+    memcpy(grad, wgrad[0], n * sizeof *grad);
+    for (int i = 1; i < W; i++)
+        for (size_t k = 0; k < n; k++)
+            grad[k] += wgrad[i][k];
+    int r = task->step_end(task->ctx, W, &e);
+    assert_true(r == 0 || r == 1);
+    return sum / items;
+}
+
+/*
+** One worker is the serial step bit for bit (dropout included, over
+** several steps and an epoch's end); 2 and 3 workers give the serial
+** gradient within float rounding (no dropout: their masks differ); a
+** thread count above the batch is refused.
+*/
+static void test_parallel_step(void **state)
+{
+    (void)state;
+    nlp_rng r;
+    nlp_rng_seed(&r, 21);
+    buf tr = {0};
+    word_order_data(&tr, 21, &r); /* batches of 8, 8 and 5 */
+    nlp_error e;
+    nlp_classify_data *d = read_text(tr.s, NLP_CLASSIFY_AUTO, NLP_OK, &e);
+    for (int pool = 0; pool < 4; pool++) {
+        for (int W = 1; W <= 3; W++) {
+            nlp_classify_config cfg;
+            nlp_classify_config_default(&cfg);
+            cfg.cell = pool % 2 ? NLP_RNN_GRU : NLP_RNN_LSTM;
+            cfg.pool = (nlp_classify_pool)pool;
+            cfg.layers = 1 + pool / 2;
+            cfg.embed = 6;
+            cfg.hidden = 5;
+            cfg.dropout = W == 1 ? 0.3f : 0.0f;
+            nlp_classify *ms = model_for(d, &cfg, NULL, 0, 8), *mp = model_for(d, &cfg, NULL, 0, 8);
+            nlp_classify_set *ss, *sp;
+            assert_int_equal(nlp_classify_set_make(&ss, ms, d, NULL, NULL), NLP_OK);
+            assert_int_equal(nlp_classify_set_make(&sp, mp, d, NULL, NULL), NLP_OK);
+            const nlp_train_task *ts, *tp;
+            nlp_classify_trainer *trs = trainer_for(ms, ss, &ts), *trp = trainer_for(mp, sp, &tp);
+            assert_int_equal(tp->prepare_workers(tp->ctx, W, &e), NLP_OK);
+            nlp_params *ps = nlp_classify_params(ms), *pp = nlp_classify_params(mp);
+            const size_t n = ps->n;
+            float *wgrad[3], *grad = malloc(n * sizeof *grad);
+            for (int i = 0; i < W; i++)
+                wgrad[i] = malloc(n * sizeof *wgrad[i]);
+            for (int step = 0; step < 4; step++) { /* across the epoch's end */
+                double ls, count;
+                nlp_params_zero_grad(ps);
+                int rs = ts->step(ts->ctx, &ls, &count, &e);
+                assert_true(rs == 0 || rs == 1);
+                double lp = share_step(tp, W, wgrad, n, grad);
+                if (W == 1) {
+                    assert_memory_equal(grad, ps->grad, n * sizeof *grad);
+                    assert_true(lp == ls);
+                } else {
+                    double norm = 0;
+                    for (size_t k = 0; k < n; k++)
+                        norm = fmax(norm, fabs(ps->grad[k]));
+                    for (size_t k = 0; k < n; k++)
+                        if (fabsf(grad[k] - ps->grad[k]) > 1e-5 * norm + 1e-7)
+                            fail_msg("W=%d pool %d step %d: gradient %zu is %g, serially %g", W,
+                                     pool, step, k, (double)grad[k], (double)ps->grad[k]);
+                    assert_true(fabs(lp - ls) < 1e-5 * fabs(ls));
+                }
+                /* The same update on both, so the next step starts equal. */
+                for (size_t k = 0; k < n; k++) {
+                    ps->data[k] -= 0.1f * ps->grad[k];
+                    pp->data[k] = ps->data[k];
+                }
+            }
+            for (int i = 0; i < W; i++)
+                free(wgrad[i]);
+            free(grad);
+            nlp_classify_trainer_free(trs);
+            nlp_classify_trainer_free(trp);
+            nlp_classify_set_free(ss);
+            nlp_classify_set_free(sp);
+            nlp_classify_free(ms);
+            nlp_classify_free(mp);
+        }
+    }
+    /* More threads than sentences in a batch. */
+    nlp_classify_config cfg;
+    nlp_classify_config_default(&cfg);
+    cfg.embed = 3;
+    cfg.hidden = 2;
+    nlp_classify *m = model_for(d, &cfg, NULL, 0, 1);
+    nlp_classify_set *s;
+    assert_int_equal(nlp_classify_set_make(&s, m, d, NULL, NULL), NLP_OK);
+    const nlp_train_task *task;
+    nlp_classify_trainer *t = trainer_for(m, s, &task);
+    assert_int_equal(task->prepare_workers(task->ctx, 9, &e), NLP_EINVAL);
+    nlp_classify_trainer_free(t);
+    nlp_classify_set_free(s);
+    nlp_classify_free(m);
+    nlp_classify_data_free(d);
+    free(tr.s);
+}
+
 static void test_formats_same_model(void **state)
 {
     (void)state;
@@ -852,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_attention),
         cmocka_unit_test(test_predict_cache),
         cmocka_unit_test(test_word_order),
+        cmocka_unit_test(test_parallel_step),
         cmocka_unit_test(test_formats_same_model),
         cmocka_unit_test(test_vectors_used),
         cmocka_unit_test(test_bad_vectors),
