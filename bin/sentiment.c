@@ -505,88 +505,32 @@ static nlp_classify *load_model(const char *path)
     return m;
 }
 
-typedef struct pending {
-    int *ids;          /* the line's tokens */
-    size_t cap;
-    int n;
-} pending;
-
-/* Lines are read PREDICT_WINDOW batches ahead and classified in batches of
-** similar length (padding is wasted work: on SST-2 a batch in input order
-** is twice as long as its average sentence), then printed in input order. */
+/* Lines are read PREDICT_WINDOW batches ahead, classified in batches of
+** similar length and printed in input order (nlp_classify_stream). */
 #define PREDICT_WINDOW 8
 
 typedef struct predictor {
-    nlp_classify *m;
-    int K, show;       /* labels in the model, labels to print per line */
-    int batch, window; /* sentences per forward; lines read ahead */
-    pending *lines;    /* (window) */
-    int nlines;
-    int *order;        /* (window) lines sorted by length */
-    const int **seqs;  /* (batch) */
-    int *lens;         /* (batch) */
-    float *probs;      /* (window, K) */
-    int *rank;         /* (K) */
-    size_t nunk, ntok;
+    nlp_classify_stream *st;
+    const nlp_vocab *labels;
+    int show;          /* labels to print per line */
+    int window;        /* lines read ahead */
 } predictor;
-
-static const float *sort_probs;
-
-static int by_prob(const void *a, const void *b)
-{
-    float x = sort_probs[*(const int *)a], y = sort_probs[*(const int *)b];
-    if (x != y)
-        return x < y ? 1 : -1;
-    return *(const int *)a - *(const int *)b;
-}
-
-static const pending *sort_lines;
-
-static int by_length(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    if (sort_lines[x].n != sort_lines[y].n)
-        return sort_lines[x].n < sort_lines[y].n ? -1 : 1;
-    return x - y;
-}
 
 static void flush(predictor *p)
 {
-    if (!p->nlines)
-        return;
-    for (int i = 0; i < p->nlines; i++)
-        p->order[i] = i;
-    sort_lines = p->lines;
-    qsort(p->order, (size_t)p->nlines, sizeof *p->order, by_length);
-    for (int i = 0; i < p->nlines; i += p->batch) {
-        int B = p->nlines - i < p->batch ? p->nlines - i : p->batch;
-        for (int b = 0; b < B; b++) {
-            p->seqs[b] = p->lines[p->order[i + b]].ids;
-            p->lens[b] = p->lines[p->order[i + b]].n;
-        }
-        /* The batch's rows go to a scratch row block, then to their lines. */
-        float *out = p->probs + (size_t)p->window * p->K;
-        int rc = nlp_classify_predict(p->m, p->seqs, p->lens, B, out);
-        if (rc != NLP_OK)
-            cli_die("predicting: %s", nlp_error_string(rc));
-        for (int b = 0; b < B; b++)
-            memcpy(p->probs + (size_t)p->order[i + b] * p->K, out + (size_t)b * p->K,
-                   (size_t)p->K * sizeof *out);
-    }
-    const nlp_vocab *labels = nlp_classify_labels(p->m);
-    for (int b = 0; b < p->nlines; b++) {
-        const float *pr = p->probs + (size_t)b * p->K;
-        for (int k = 0; k < p->K; k++)
-            p->rank[k] = k;
-        sort_probs = pr;
-        qsort(p->rank, (size_t)p->K, sizeof *p->rank, by_prob);
+    int n;
+    int rc = nlp_classify_stream_flush(p->st, &n);
+    if (rc != NLP_OK)
+        cli_die("predicting: %s", nlp_error_string(rc));
+    for (int i = 0; i < n; i++) {
+        const float *pr = nlp_classify_stream_probs(p->st, i);
+        const int *rank = nlp_classify_stream_rank(p->st, i);
         for (int k = 0; k < p->show; k++)
-            printf("%s%s\t%.6f", k ? "\t" : "", nlp_vocab_word(labels, p->rank[k]),
-                   (double)pr[p->rank[k]]);
+            printf("%s%s\t%.6f", k ? "\t" : "", nlp_vocab_word(p->labels, rank[k]),
+                   (double)pr[rank[k]]);
         putchar('\n');
     }
-    p->nlines = 0;
-    if (p->window == 1 || isatty(STDOUT_FILENO))
+    if (n && (p->window == 1 || isatty(STDOUT_FILENO)))
         fflush(stdout);
 }
 
@@ -594,9 +538,7 @@ static void predict_file(predictor *p, const char *path)
 {
     FILE *f = cli_open_read(path);
     const char *name = strcmp(path, "-") ? path : CLI_STDIN_NAME;
-    int window = p->window;
-    if (isatty(fileno(f)))
-        window = 1; /* an answer for each line as it is typed */
+    const int line_by_line = isatty(fileno(f)); /* an answer as each line is typed */
     nlp_lines *lr;
     int rc = nlp_lines_new(&lr, f, NLP_LINES_STRIP_CR);
     if (rc != NLP_OK)
@@ -607,12 +549,11 @@ static void predict_file(predictor *p, const char *path)
     while ((got = nlp_lines_next(lr, &s, &len)) == 1) {
         if (!nlp_utf8_is_valid(s, len))
             cli_die("%s:%ld: invalid UTF-8", name, nlp_lines_number(lr));
-        pending *pl = &p->lines[p->nlines];
-        if (nlp_classify_tokens(nlp_classify_words(p->m), s, len, &pl->ids, &pl->cap, &pl->n,
-                                &p->nunk) != NLP_OK)
-            cli_die("%s:%ld: line too long", name, nlp_lines_number(lr));
-        p->ntok += (size_t)pl->n;
-        if (++p->nlines >= window)
+        rc = nlp_classify_stream_add(p->st, s, len);
+        if (rc < 0)
+            cli_die("%s:%ld: %s", name, nlp_lines_number(lr),
+                    rc == NLP_ERANGE ? "line too long" : nlp_error_string(rc));
+        if (rc == 1 || line_by_line)
             flush(p);
     }
     if (got < 0)
@@ -661,37 +602,26 @@ static int cmd_predict(int argc, char **argv)
     ** idle threads spin (a third of predict's time went to sched_yield). */
     nlp_tensor_set_threads((int)threads);
     predictor p = {0};
-    p.m = load_model(model);
-    p.K = (int)nlp_vocab_size(nlp_classify_labels(p.m));
-    p.show = all || k > p.K ? p.K : (int)k;
-    p.batch = (int)batch;
+    nlp_classify *m = load_model(model);
+    p.labels = nlp_classify_labels(m);
+    const int K = (int)nlp_vocab_size(p.labels);
+    p.show = all || k > K ? K : (int)k;
     p.window = batch == 1 ? 1 : (int)batch * PREDICT_WINDOW;
-    p.lines = calloc((size_t)p.window, sizeof *p.lines);
-    p.order = malloc((size_t)p.window * sizeof *p.order);
-    p.seqs = malloc((size_t)batch * sizeof *p.seqs);
-    p.lens = malloc((size_t)batch * sizeof *p.lens);
-    p.probs = malloc(((size_t)p.window + (size_t)batch) * (size_t)p.K * sizeof *p.probs);
-    p.rank = malloc((size_t)p.K * sizeof *p.rank);
-    if (!p.lines || !p.order || !p.seqs || !p.lens || !p.probs || !p.rank)
+    if (nlp_classify_stream_new(&p.st, m, (int)batch, p.window) != NLP_OK)
         cli_die("out of memory");
     double t0 = nlp_progress_now();
     if (optind == argc)
         predict_file(&p, "-");
     for (int i = optind; i < argc; i++)
         predict_file(&p, argv[i]);
-    if (verbose)
-        cli_warn("%zu tokens, %zu unknown (%.1f%%); %.2f seconds", p.ntok, p.nunk,
-                 p.ntok ? 100.0 * (double)p.nunk / (double)p.ntok : 0.0,
-                 nlp_progress_now() - t0);
-    for (int i = 0; i < p.window; i++)
-        free(p.lines[i].ids);
-    free(p.lines);
-    free(p.order);
-    free(p.seqs);
-    free(p.lens);
-    free(p.probs);
-    free(p.rank);
-    nlp_classify_free(p.m);
+    if (verbose) {
+        size_t ntok, nunk;
+        nlp_classify_stream_counts(p.st, &ntok, &nunk);
+        cli_warn("%zu tokens, %zu unknown (%.1f%%); %.2f seconds", ntok, nunk,
+                 ntok ? 100.0 * (double)nunk / (double)ntok : 0.0, nlp_progress_now() - t0);
+    }
+    nlp_classify_stream_free(p.st);
+    nlp_classify_free(m);
     return CLI_EXIT_OK;
 }
 
@@ -740,82 +670,41 @@ static int cmd_eval(int argc, char **argv)
     nlp_classify_data *d = read_labelled(path, fmt);
     if (d->n == 0)
         cli_die("%s: no labelled lines", name);
-    long unseen;
-    nlp_classify_set *s = encode(m, d, NULL, &unseen);
-    report_unseen(d, s, name);
+    nlp_classify_set *s = encode(m, d, NULL, NULL);
     int *pred = malloc((size_t)d->n * sizeof *pred);
     if (!pred)
         cli_die("out of memory");
     int rc = nlp_classify_predict_set(m, s, 256, pred);
     if (rc != NLP_OK)
         cli_die("predicting: %s", nlp_error_string(rc));
-
-    /* Rows: true labels, the model's K then the unseen ones; columns:
-    ** predicted labels (always the model's). */
-    const nlp_vocab *labels = nlp_classify_labels(m);
-    const long K = nlp_vocab_size(labels);
-    long nd = nlp_vocab_size(d->labels), R = K;
-    long *row_of = malloc((size_t)nd * sizeof *row_of); /* data label -> row */
-    const char **row_name = malloc((size_t)(K + nd) * sizeof *row_name);
-    if (!row_of || !row_name)
-        cli_die("out of memory");
-    for (long i = 0; i < K; i++)
-        row_name[i] = nlp_vocab_word(labels, i);
-    for (long i = 0; i < nd; i++) {
-        long id = nlp_vocab_find(labels, nlp_vocab_word(d->labels, i),
-                                 nlp_vocab_word_len(d->labels, i));
-        if (id < 0) {
-            row_name[R] = nlp_vocab_word(d->labels, i);
-            id = R++;
-        }
-        row_of[i] = id;
-    }
-    long *conf = calloc((size_t)(R * K), sizeof *conf);
-    if (!conf)
-        cli_die("out of memory");
-    long hit = 0;
-    for (long i = 0; i < d->n; i++) {
-        long r = row_of[d->label[i]];
-        conf[r * K + pred[i]]++;
-        hit += r == pred[i];
-    }
-    printf("examples\t%ld\n", d->n);
-    printf("accuracy\t%.4f\t(%ld/%ld)\n", (double)hit / (double)d->n, hit, d->n);
-    if (unseen)
-        printf("unseen_label_examples\t%ld\n", unseen);
+    nlp_classify_scores *sc;
+    if ((rc = nlp_classify_scores_new(&sc, m, d, pred)) != NLP_OK)
+        cli_die("scoring: %s", nlp_error_string(rc));
+    const long K = sc->K, R = sc->R;
+    for (long r = K; r < R; r++)
+        cli_warn("%s:%ld: label '%s' is not one of the model's (its examples count as wrong)",
+                 name, sc->first_line[r], sc->row_name[r]);
+    printf("examples\t%ld\n", sc->n);
+    printf("accuracy\t%.4f\t(%ld/%ld)\n", sc->accuracy, sc->hit, sc->n);
+    if (sc->unseen)
+        printf("unseen_label_examples\t%ld\n", sc->unseen);
     printf("\nlabel\tprecision\trecall\tf1\tsupport\n");
-    double f1sum = 0;
-    long f1n = 0;
-    for (long r = 0; r < R; r++) {
-        long tp = r < K ? conf[r * K + r] : 0, support = 0, predicted = 0;
-        for (long j = 0; j < K; j++)
-            support += conf[r * K + j];
-        if (r < K)
-            for (long i = 0; i < R; i++)
-                predicted += conf[i * K + r];
-        if (!support && !predicted)
-            continue; /* a label neither present nor predicted has no score */
-        double p = predicted ? (double)tp / (double)predicted : 0;
-        double rec = support ? (double)tp / (double)support : 0;
-        double f1 = p + rec > 0 ? 2 * p * rec / (p + rec) : 0;
-        printf("%s\t%.4f\t%.4f\t%.4f\t%ld\n", row_name[r], p, rec, f1, support);
-        f1sum += f1;
-        f1n++;
-    }
-    printf("macro_f1\t%.4f\n", f1n ? f1sum / (double)f1n : 0.0);
+    for (long r = 0; r < R; r++)
+        if (sc->scored[r])
+            printf("%s\t%.4f\t%.4f\t%.4f\t%ld\n", sc->row_name[r], sc->precision[r],
+                   sc->recall[r], sc->f1[r], sc->support[r]);
+    printf("macro_f1\t%.4f\n", sc->macro_f1);
     printf("\nconfusion (rows: true label, columns: predicted)\n");
     for (long j = 0; j < K; j++)
-        printf("\t%s", row_name[j]);
+        printf("\t%s", sc->row_name[j]);
     putchar('\n');
     for (long r = 0; r < R; r++) {
-        printf("%s", row_name[r]);
+        printf("%s", sc->row_name[r]);
         for (long j = 0; j < K; j++)
-            printf("\t%ld", conf[r * K + j]);
+            printf("\t%ld", sc->conf[r * K + j]);
         putchar('\n');
     }
-    free(conf);
-    free(row_of);
-    free(row_name);
+    nlp_classify_scores_free(sc);
     free(pred);
     nlp_classify_set_free(s);
     nlp_classify_data_free(d);

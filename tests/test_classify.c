@@ -493,6 +493,87 @@ static void test_word_order(void **state)
     free(te.s);
 }
 
+/* ---- lines in input order, ranks and scores (classify_run) ---- */
+
+static void test_stream_and_scores(void **state)
+{
+    (void)state;
+    nlp_error e;
+    nlp_classify_data *d = read_text("a\tx y z\nb\ty y\nc\tz\n", NLP_CLASSIFY_AUTO, NLP_OK, &e);
+    nlp_classify_config cfg;
+    nlp_classify_config_default(&cfg);
+    cfg.embed = 4;
+    cfg.hidden = 3;
+    nlp_classify *m = model_for(d, &cfg, NULL, 0, 4);
+    /* Lines of different lengths (one empty), window 5, batches of 2: the
+    ** same probabilities, in input order, as each line alone. */
+    static const char *const lines[6] = {"x y z x y", "", "z", "y q z", "x x", "z y"};
+    nlp_classify_stream *st;
+    assert_int_equal(nlp_classify_stream_new(&st, m, 0, 5), NLP_EINVAL);
+    assert_null(st);
+    assert_int_equal(nlp_classify_stream_new(&st, m, 2, 5), NLP_OK);
+    int n, base = 0;
+    for (int i = 0; i < 6; i++) {
+        int rc = nlp_classify_stream_add(st, lines[i], strlen(lines[i]));
+        assert_int_equal(rc, i == 4);
+        if (rc == 1 || i == 5) {
+            assert_int_equal(nlp_classify_stream_flush(st, &n), NLP_OK);
+            assert_int_equal(n, i == 4 ? 5 : 1);
+            for (int j = 0; j < n; j++) {
+                int ids[8], len = 0;
+                int *tb = NULL;
+                size_t cap = 0;
+                assert_int_equal(nlp_classify_tokens(nlp_classify_words(m), lines[base + j],
+                                                     strlen(lines[base + j]), &tb, &cap, &len,
+                                                     NULL), NLP_OK);
+                memcpy(ids, tb, (size_t)len * sizeof *ids);
+                nlp_free(tb);
+                const int *seqs[1] = {ids};
+                float want[3];
+                assert_int_equal(nlp_classify_predict(m, seqs, &len, 1, want), NLP_OK);
+                const float *got = nlp_classify_stream_probs(st, j);
+                assert_close(got, want, 3, 1e-6f);
+                const int *rank = nlp_classify_stream_rank(st, j);
+                assert_true(got[rank[0]] >= got[rank[1]] && got[rank[1]] >= got[rank[2]]);
+                assert_true(rank[0] != rank[1] && rank[1] != rank[2] && rank[0] != rank[2]);
+            }
+            base += n;
+        }
+    }
+    size_t ntok, nunk;
+    nlp_classify_stream_counts(st, &ntok, &nunk);
+    assert_int_equal(ntok, 13);
+    assert_int_equal(nunk, 1); /* q */
+    nlp_classify_stream_free(st);
+
+    /* Scores: labels a b c (the model's), and d unseen; predictions fixed. */
+    nlp_classify_data *t = read_text("a\tx\nb\tx\nb\tx\nd\tx\nc\tx\nd\tx\n", NLP_CLASSIFY_AUTO,
+                                     NLP_OK, &e);
+    const int pred[6] = {0, 1, 0, 2, 2, 0};
+    nlp_classify_scores *sc;
+    assert_int_equal(nlp_classify_scores_new(&sc, m, t, pred), NLP_OK);
+    assert_int_equal(sc->K, 3);
+    assert_int_equal(sc->R, 4);
+    assert_int_equal(sc->hit, 3);
+    assert_int_equal(sc->unseen, 2);
+    assert_string_equal(sc->row_name[3], "d");
+    assert_int_equal(sc->first_line[3], 4);
+    /* a: tp 1, predicted 3, support 1; b: tp 1, predicted 1, support 2. */
+    assert_true(fabs(sc->precision[0] - 1.0 / 3) < 1e-12 && sc->recall[0] == 1);
+    assert_true(sc->precision[1] == 1 && sc->recall[1] == 0.5);
+    assert_true(fabs(sc->f1[1] - 2.0 / 3) < 1e-12);
+    assert_int_equal(sc->conf[3 * 3 + 2], 1);
+    assert_int_equal(sc->conf[3 * 3 + 0], 1);
+    assert_true(sc->scored[3] && sc->f1[3] == 0);
+    assert_true(fabs(sc->macro_f1 - (0.5 + 2.0 / 3 + 2.0 / 3 + 0) / 4) < 1e-12);
+    nlp_classify_scores_free(sc);
+    const int badp[6] = {0, 1, 0, 3, 2, 0};
+    assert_int_equal(nlp_classify_scores_new(&sc, m, t, badp), NLP_EINVAL);
+    nlp_classify_data_free(t);
+    nlp_classify_free(m);
+    nlp_classify_data_free(d);
+}
+
 /* ---- the parallel step ---- */
 
 /* A trainer over s for m (batch 8) with its task. */
@@ -982,6 +1063,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_last),
         cmocka_unit_test(test_gradcheck_attention),
         cmocka_unit_test(test_predict_cache),
+        cmocka_unit_test(test_stream_and_scores),
         cmocka_unit_test(test_word_order),
         cmocka_unit_test(test_parallel_step),
         cmocka_unit_test(test_formats_same_model),

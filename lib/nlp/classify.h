@@ -306,6 +306,79 @@ void nlp_classify_set_free(nlp_classify_set *s);
 */
 int nlp_classify_predict_set(nlp_classify *m, const nlp_classify_set *s, int batch, int *pred);
 
+/* ==== Lines in input order (lib/classify_run.c) ========================= */
+
+typedef struct nlp_classify_stream nlp_classify_stream; /* opaque */
+
+/*
+** A predictor of text lines in input order: up to window lines are held
+** (tokenised with m's vocabulary), then classified together in batches of
+** up to batch lines of similar length (padding is wasted work: on SST-2 a
+** batch in input order is twice as long as its average sentence), and
+** read back in the order they came.  m is borrowed.  NLP_OK, NLP_EINVAL
+** (batch or window < 1 or absurd), NLP_ENOMEM.
+*/
+int nlp_classify_stream_new(nlp_classify_stream **out, nlp_classify *m, int batch, int window);
+
+/* Frees s (not the model).  NULL is a no-op. */
+void nlp_classify_stream_free(nlp_classify_stream *s);
+
+/*
+** Holds the line of len bytes (whitespace-separated tokens).  Returns 1
+** when the window is full (flush now), 0 when there is room, or
+** NLP_ERANGE (more than INT_MAX tokens), NLP_ENOMEM, NLP_EINVAL (full).
+** The lines of the last flush are dropped first.
+*/
+int nlp_classify_stream_add(nlp_classify_stream *s, const char *text, size_t len);
+
+/*
+** Classifies the lines held: *n gets their number; line i's (0 = the
+** first added since the last flush) probabilities are then
+** nlp_classify_stream_probs(s, i) (K floats) and its labels most likely
+** first (ties: lower id) nlp_classify_stream_rank(s, i) (K ids, owned by
+** s, until the next rank), both valid until the next add or flush.
+** NLP_OK or the errors of nlp_classify_predict.
+*/
+int nlp_classify_stream_flush(nlp_classify_stream *s, int *n);
+const float *nlp_classify_stream_probs(const nlp_classify_stream *s, int i);
+const int *nlp_classify_stream_rank(nlp_classify_stream *s, int i);
+
+/* Tokens added so far and how many of them were not in the vocabulary. */
+void nlp_classify_stream_counts(const nlp_classify_stream *s, size_t *tokens, size_t *unknown);
+
+/* ==== Scores of a labelled set (lib/classify_run.c) ===================== */
+
+/*
+** Rows are true labels: the model's K (in its order), then the labels of
+** the data the model does not know (their examples count as wrong);
+** columns are predicted labels (the model's).  Read-only for callers.
+*/
+typedef struct nlp_classify_scores {
+    long n, hit;            /* examples, correct */
+    double accuracy;        /* hit / n */
+    long unseen;            /* examples whose label the model lacks */
+    long K, R;              /* columns, rows (R >= K) */
+    const char **row_name;  /* (R) the label of each row (the model's or
+                               the data's strings: they must outlive this) */
+    long *first_line;       /* (R) rows >= K: line of the first example */
+    long *conf;             /* (R,K) examples of row r predicted as k */
+    long *support;          /* (R) examples of each row */
+    double *precision, *recall, *f1; /* (R) */
+    unsigned char *scored;  /* (R) present or predicted: has a score */
+    double macro_f1;        /* mean F1 over the scored rows */
+} nlp_classify_scores;
+
+/*
+** The scores of m's predictions pred (d->n model label ids, e.g. from
+** nlp_classify_predict_set over d's set) against d's labels.  NLP_OK,
+** NLP_EINVAL (a prediction outside 0..K-1), NLP_ERANGE, NLP_ENOMEM.
+*/
+int nlp_classify_scores_new(nlp_classify_scores **out, const nlp_classify *m,
+                            const nlp_classify_data *d, const int *pred);
+
+/* Frees sc.  NULL is a no-op. */
+void nlp_classify_scores_free(nlp_classify_scores *sc);
+
 /* ==== Files ============================================================== */
 
 /*
