@@ -69,11 +69,14 @@ static void help_train(const cli_train *tr)
            "      --attention N          attention pooling size; 0 = 2*hidden [%d]\n"
            "      --dropout P            on embeddings, between layers and on the pooled\n"
            "                             features [%g]\n"
+           "      --word-dropout Q       in training a token becomes <unk> with\n"
+           "                             probability Q [%g]\n"
            "      --batch N              sentences per step (of similar length) [%d]\n"
            "      --min-count N          training words seen fewer times are <unk> [%d]\n"
            "\n",
            DEF_MAX_VECTORS, nlp_rnn_cell_name(m.cell), m.layers, m.hidden, m.embed,
-           nlp_classify_pool_name(m.pool), m.attention, (double)m.dropout, t.batch,
+           nlp_classify_pool_name(m.pool), m.attention, (double)m.dropout,
+           (double)m.word_dropout, t.batch,
            DEF_MIN_COUNT);
     cli_train_help(tr, stdout);
 }
@@ -194,7 +197,8 @@ static void report_unseen(const nlp_classify_data *d, const nlp_classify_set *s,
 
 enum {
     OPT_VALID = 256, OPT_FORMAT, OPT_EMBEDDINGS, OPT_FREEZE, OPT_MAX_VECTORS, OPT_CELL,
-    OPT_LAYERS, OPT_HIDDEN, OPT_EMBED, OPT_POOL, OPT_ATTENTION, OPT_DROPOUT, OPT_BATCH,
+    OPT_LAYERS, OPT_HIDDEN, OPT_EMBED, OPT_POOL, OPT_ATTENTION, OPT_DROPOUT, OPT_WORD_DROPOUT,
+    OPT_BATCH,
     OPT_MIN_COUNT, OPT_ALL, OPT_THREADS, OPT_VERSION
 };
 
@@ -212,6 +216,7 @@ static const struct option train_options[] = {
     {"pool", required_argument, NULL, OPT_POOL},
     {"attention", required_argument, NULL, OPT_ATTENTION},
     {"dropout", required_argument, NULL, OPT_DROPOUT},
+    {"word-dropout", required_argument, NULL, OPT_WORD_DROPOUT},
     {"batch", required_argument, NULL, OPT_BATCH},
     {"min-count", required_argument, NULL, OPT_MIN_COUNT},
     CLI_TRAIN_LONG_OPTIONS,
@@ -293,6 +298,9 @@ static int cmd_train(int argc, char **argv)
             break;
         case OPT_ATTENTION: mc.attention = (int)cli_parse_long(flag, optarg, 0, 8192); break;
         case OPT_DROPOUT: mc.dropout = (float)cli_parse_double(flag, optarg, 0, 0.99); break;
+        case OPT_WORD_DROPOUT:
+            mc.word_dropout = (float)cli_parse_double(flag, optarg, 0, 0.99);
+            break;
         case OPT_BATCH: tc.batch = (int)cli_parse_long(flag, optarg, 1, 1 << 16); break;
         case OPT_MIN_COUNT: min_count = cli_parse_long(flag, optarg, 1, LONG_MAX); break;
         case 'h':
@@ -369,37 +377,20 @@ static int cmd_train(int argc, char **argv)
                 cli_die("%s: %d dimensions; at most 8192", vectors_path, vec->dim);
             mc.embed = vec->dim;
         }
-        nlp_vocab *words, *labels;
-        long trained;
-        int rc = nlp_classify_words_build(&words, &trained, dtr->words, min_count, vec,
-                                          max_vectors);
-        if (rc != NLP_OK)
-            cli_die("building the vocabulary: %s", nlp_error_string(rc));
-        if ((rc = nlp_classify_labels_build(&labels, dtr->labels)) != NLP_OK) {
-            nlp_vocab_free(words);
-            cli_die("%s: %s labels: at most %d", train_name,
-                    rc == NLP_EINVAL ? "too many" : "building the", NLP_CLASSIFY_MAX_LABELS);
-        }
-        nlp_rng rng;
-        nlp_rng_seed(&rng, tr.seed);
-        long V = nlp_vocab_size(words);
-        if (nlp_classify_new(&m, &mc, words, freeze ? 0 : trained, labels, &rng, &e) != NLP_OK)
+        nlp_classify_coverage cov;
+        if (nlp_classify_new_for_data(&m, &mc, dtr, min_count, vec, max_vectors, freeze, tr.seed,
+                                      &cov, &e) != NLP_OK) {
+            snprintf(e.file, sizeof e.file, "%s", train_name);
             cli_die_error(&e);
-        if (vec) {
-            long found;
-            nlp_classify_set_vectors(m, vec, &found, &rng);
-            long in_train = 0;
-            for (long i = 1; i < trained; i++)
-                in_train += nlp_vocab_find(vec->words, nlp_vocab_word(words, i),
-                                           nlp_vocab_word_len(words, i)) >= 0;
-            if (!quiet)
-                cli_warn("%s: vectors for %ld of %ld training words (%.1f%%), %ld more words "
-                         "only in the vectors%s", vectors_path, in_train, trained - 1,
-                         trained > 1 ? 100.0 * (double)in_train / (double)(trained - 1) : 0.0,
-                         V - trained, freeze ? "; embeddings frozen" : "");
-            nlp_vectors_free(vec);
-            vec = NULL;
         }
+        mc = *nlp_classify_get_config(m);
+        if (vec && !quiet)
+            cli_warn("%s: vectors for %ld of %ld training words (%.1f%%), %ld more words only "
+                     "in the vectors%s", vectors_path, cov.in_vectors, cov.words,
+                     cov.words ? 100.0 * (double)cov.in_vectors / (double)cov.words : 0.0,
+                     cov.extra, freeze ? "; embeddings frozen" : "");
+        nlp_vectors_free(vec);
+        vec = NULL;
     }
     size_t unk_train;
     nlp_classify_set *str = encode(m, dtr, &unk_train, NULL);

@@ -498,6 +498,7 @@ void nlp_classify_config_default(nlp_classify_config *c)
     c->pool = NLP_CLASSIFY_POOL_MAX;
     c->attention = 0;
     c->dropout = 0.5f;
+    c->word_dropout = 0.0f;
 }
 
 static const char *config_problem(const nlp_classify_config *c)
@@ -518,6 +519,8 @@ static const char *config_problem(const nlp_classify_config *c)
         return "attention size out of range (0..8192)";
     if (!(c->dropout >= 0 && c->dropout < 1))
         return "dropout must be in [0,1)";
+    if (!(c->word_dropout >= 0 && c->word_dropout < 1))
+        return "word dropout must be in [0,1)";
     return NULL;
 }
 
@@ -746,6 +749,50 @@ int nlp_classify_set_vectors(nlp_classify *m, const nlp_vectors *v, long *found,
     if (found)
         *found = hit;
     m->pstale = 1;
+    return NLP_OK;
+}
+
+int nlp_classify_new_for_data(nlp_classify **out, const nlp_classify_config *cfg,
+                              const nlp_classify_data *d, long min_count,
+                              const nlp_vectors *vectors, long max_extra, int freeze,
+                              uint64_t seed, nlp_classify_coverage *cov, nlp_error *e)
+{
+    *out = NULL;
+    nlp_classify_config c = *cfg;
+    if (vectors)
+        c.embed = vectors->dim;
+    if (freeze && !vectors)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "frozen embeddings need vectors");
+    nlp_vocab *words, *labels;
+    long trained;
+    int rc = nlp_classify_words_build(&words, &trained, d->words, min_count, vectors, max_extra);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "building the vocabulary: %s", nlp_error_string(rc));
+    if ((rc = nlp_classify_labels_build(&labels, d->labels)) != NLP_OK) {
+        nlp_vocab_free(words);
+        if (rc == NLP_EINVAL)
+            return nlp_error_set(e, rc, NULL, 0, "%ld labels: a model needs 2 to %d",
+                                 nlp_vocab_size(d->labels), NLP_CLASSIFY_MAX_LABELS);
+        return nlp_error_set(e, rc, NULL, 0, NULL);
+    }
+    nlp_rng rng;
+    nlp_rng_seed(&rng, seed);
+    nlp_classify *m;
+    if ((rc = nlp_classify_new(&m, &c, words, freeze ? 0 : trained, labels, &rng, e)) != NLP_OK)
+        return rc;
+    long in_vectors = 0;
+    if (vectors) {
+        nlp_classify_set_vectors(m, vectors, NULL, &rng); /* the dimension matches */
+        for (long i = 1; i < trained; i++)
+            in_vectors += nlp_vocab_find(vectors->words, nlp_vocab_word(m->words, i),
+                                         nlp_vocab_word_len(m->words, i)) >= 0;
+    }
+    if (cov) {
+        cov->words = trained - 1;
+        cov->in_vectors = in_vectors;
+        cov->extra = m->V - trained;
+    }
+    *out = m;
     return NLP_OK;
 }
 
@@ -1078,7 +1125,8 @@ static int fill_batch(nlp_classify *m, const int *const *seqs, const int *lens, 
 int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B,
                          int train, nlp_rng *rng)
 {
-    if (B < 1 || !seqs || !lens || (train && m->cfg.dropout > 0 && !rng))
+    if (B < 1 || !seqs || !lens ||
+        (train && (m->cfg.dropout > 0 || m->cfg.word_dropout > 0) && !rng))
         return NLP_EINVAL;
     if (B > m->max_B || !m->backward_ws)
         return NLP_ERANGE;
@@ -1096,6 +1144,14 @@ int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *len
     int rc = fill_batch(m, seqs, lens, T, B);
     if (rc != NLP_OK)
         return rc;
+    if (train && m->cfg.word_dropout > 0) {
+        /* Word dropout: a token becomes <unk>, as unseen words are at test
+        ** time (no draw at all when off, so older runs repeat). */
+        const double q = m->cfg.word_dropout;
+        for (size_t i = 0; i < (size_t)T * B; i++)
+            if (m->ids[i] >= 0 && nlp_rng_uniform(rng) < q)
+                m->ids[i] = NLP_CLASSIFY_UNK_ID;
+    }
     for (size_t i = 0; i < (size_t)T * B; i++) {
         float *xi = m->x + i * E;
         if (m->ids[i] < 0)
@@ -1542,6 +1598,7 @@ int nlp_classify_add_to_model(const nlp_classify *m, nlp_model *f)
     if (rc == NLP_OK) rc = nlp_model_set_meta(f, "pool", nlp_classify_pool_name(c->pool));
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "attention", c->attention);
     if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "dropout", c->dropout);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "word_dropout", c->word_dropout);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "vocab_size", m->V);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "trained_rows", m->Vt);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "labels", m->K);
@@ -1655,6 +1712,14 @@ int nlp_classify_load(nlp_classify **out, const char *path, nlp_model **file, nl
         rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "dropout out of range");
         goto fail;
     }
+    double word_dropout = 0; /* absent from models made before it existed */
+    if (nlp_model_meta(f, "word_dropout") &&
+        ((rc = nlp_model_meta_double(f, "word_dropout", &word_dropout, e)) != NLP_OK ||
+         !(word_dropout >= 0 && word_dropout < 1))) {
+        rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "word_dropout out of range");
+        goto fail;
+    }
+    c.word_dropout = (float)word_dropout;
     c.embed = (int)embed;
     c.hidden = (int)hidden;
     c.layers = (int)layers;

@@ -166,6 +166,8 @@ typedef struct nlp_classify_config {
     int attention;          /* A, attention pooling size; 0 = D*H; 0 */
     float dropout;          /* p in [0,1) on the embeddings, between layers
                                and on the pooled features; 0.5 */
+    float word_dropout;     /* q in [0,1): in training each token becomes
+                               <unk> with probability q; 0 */
 } nlp_classify_config;
 
 /* Fills c with the defaults written next to each field. */
@@ -200,6 +202,30 @@ void nlp_classify_free(nlp_classify *m);
 */
 int nlp_classify_set_vectors(nlp_classify *m, const nlp_vectors *v, long *found,
                              nlp_rng *rng);
+
+/* How the vocabulary of nlp_classify_new_for_data met the vectors. */
+typedef struct nlp_classify_coverage {
+    long words;             /* training words in the vocabulary (<unk> aside) */
+    long in_vectors;        /* of these, the ones the vectors have */
+    long extra;             /* words only the vectors know (untrained rows) */
+} nlp_classify_coverage;
+
+/*
+** A new model for the training data d: the vocabulary of
+** nlp_classify_words_build (words seen min_count times, then up to
+** max_extra words only vectors knows; vectors may be NULL), the labels of
+** nlp_classify_labels_build, weights drawn from an rng seeded with seed
+** and, with vectors, the embedding rows set from them
+** (nlp_classify_set_vectors; the embedding size becomes vectors->dim);
+** freeze nonzero makes every embedding row fixed (it needs vectors).
+** *cov (may be NULL) gets the coverage.  NLP_OK with *out set, or
+** NLP_EINVAL (fewer than 2 or more than NLP_CLASSIFY_MAX_LABELS labels, a
+** bad configuration), NLP_ERANGE, NLP_ENOMEM, with e filled.
+*/
+int nlp_classify_new_for_data(nlp_classify **out, const nlp_classify_config *cfg,
+                              const nlp_classify_data *d, long min_count,
+                              const nlp_vectors *vectors, long max_extra, int freeze,
+                              uint64_t seed, nlp_classify_coverage *cov, nlp_error *e);
 
 /* Accessors: the configuration, vocabulary, label set, trained rows,
 ** parameters (for the optimiser; read-only otherwise). */
