@@ -478,11 +478,12 @@ struct nlp_classify {
     ** first met and kept while the weights stay as they are: the input
     ** GEMM of every step becomes a lookup. */
     int GH;                 /* G*H: gate pre-activations per direction */
-    float *proj;            /* (pcap + max_T*max_B, D*GH): slots of cached
-                               words, then this batch's uncached ones */
+    float *proj;            /* (pcap + pextra, D*GH): slots of cached words,
+                               then a batch's uncached ones */
     int *slot;              /* (V) a word's slot, -1 none */
     int *slot_word;         /* (pmax) the word in each slot */
     int pcap, pused, pmax;  /* slots allocated, used, at most */
+    size_t pextra;          /* rows allocated past the slots */
     int pstale;             /* the weights may have changed since */
     int *prow;              /* (max_T*max_B) row of each (t,b), -1 padding */
     float *px;              /* (max_T*max_B, E) embeddings to project */
@@ -562,6 +563,7 @@ static void proj_free(nlp_classify *m)
     m->proj = NULL;
     m->slot = m->slot_word = NULL;
     m->pcap = m->pused = 0;
+    m->pextra = 0;
     m->pstale = 0;
 }
 
@@ -851,8 +853,7 @@ static int reserve(nlp_classify *m, int max_T, int max_B, int backward)
     int rc = nlp_rnn_resize(m->rnn, max_T, max_B);
     if (rc != NLP_OK)
         return rc;
-    free_workspace(m);
-    proj_free(m); /* its batch rows are sized by max_T x max_B */
+    free_workspace(m); /* (the projection cache stays: it sizes itself) */
     const size_t B = (size_t)max_B, E = (size_t)m->E, DH = (size_t)m->DH, A = (size_t)m->A;
     m->ids = nlp_malloc(TB * sizeof *m->ids);
     m->len = nlp_malloc(B * sizeof *m->len);
@@ -1187,7 +1188,6 @@ int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *len
 static int proj_rows(nlp_classify *m, int T, int B)
 {
     const size_t TB = (size_t)T * B, rl = (size_t)m->D * m->GH, E = (size_t)m->E;
-    const size_t extra = (size_t)m->max_T * (size_t)m->max_B;
     if (!m->slot) {
         m->slot = nlp_malloc((size_t)m->V * sizeof *m->slot);
         m->slot_word = nlp_malloc((size_t)m->pmax * sizeof *m->slot_word);
@@ -1222,12 +1222,17 @@ static int proj_rows(nlp_classify *m, int T, int B)
         } else
             m->prow[i] = -2 - nover++;
     }
-    if (m->pused > m->pcap || !m->proj) {
-        size_t cap = m->pcap ? 2 * (size_t)m->pcap : PROJ_FIRST_ROWS;
-        if (cap < (size_t)m->pused)
-            cap = (size_t)m->pused;
-        if (cap > (size_t)m->pmax)
-            cap = (size_t)m->pmax;
+    if (m->pused > m->pcap || (size_t)nover > m->pextra || !m->proj) {
+        size_t cap = (size_t)m->pcap, extra = m->pextra;
+        if (m->pused > m->pcap || !m->proj) {
+            cap = m->pcap ? 2 * (size_t)m->pcap : PROJ_FIRST_ROWS;
+            if (cap < (size_t)m->pused)
+                cap = (size_t)m->pused;
+            if (cap > (size_t)m->pmax)
+                cap = (size_t)m->pmax;
+        }
+        if ((size_t)nover > extra) /* room for the whole workspace's batch */
+            extra = (size_t)m->max_T * (size_t)m->max_B;
         float *np = nlp_tensor_alloc((cap + extra) * rl);
         if (!np) {
             for (int i = first; i < m->pused; i++)
@@ -1240,6 +1245,7 @@ static int proj_rows(nlp_classify *m, int T, int B)
         nlp_tensor_free(m->proj);
         m->proj = np;
         m->pcap = (int)cap;
+        m->pextra = extra;
     }
     /* Project the new words' embeddings and this batch's overflow. */
     const int nnew = m->pused - first;
@@ -1546,7 +1552,9 @@ static int run_sorted(nlp_classify *m, const nlp_classify_set *s, const long *id
     const int **seqs = nlp_malloc((size_t)batch * sizeof *seqs);
     int *lens = nlp_malloc((size_t)batch * sizeof *lens);
     int rc = seqs && lens ? NLP_OK : NLP_ENOMEM;
-    for (long i = 0; rc == NLP_OK && i < n; i += batch) {
+    /* Longest batch first: the workspace grows once, not at every length. */
+    for (long i = n ? (n - 1) / batch * batch : 0; rc == NLP_OK && i >= 0 && i < n;
+         i -= batch) {
         int B = n - i < batch ? (int)(n - i) : batch;
         for (int b = 0; b < B; b++) {
             long ex = idx[i + b];

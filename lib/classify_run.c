@@ -131,7 +131,9 @@ int nlp_classify_stream_flush(nlp_classify_stream *s, int *n)
         s->order[i] = i;
     merge_sort(s->order, s->tmp, s->nlines, s->lines, 1);
     float *out = s->probs + (size_t)s->window * K; /* a batch's rows, then to their lines */
-    for (int i = 0; i < s->nlines; i += s->batch) {
+    /* Longest batch first: the workspace grows once, not at every length. */
+    for (int i = s->nlines ? (s->nlines - 1) / s->batch * s->batch : 0;
+         i >= 0 && i < s->nlines; i -= s->batch) {
         int B = s->nlines - i < s->batch ? s->nlines - i : s->batch;
         for (int b = 0; b < B; b++) {
             s->seqs[b] = s->lines[s->order[i + b]].ids;
