@@ -33,6 +33,10 @@
 #define DEF_MIN_COUNT 1
 #define DEF_MAX_VECTORS 200000
 #define DEF_PREDICT_BATCH 256
+/* Word dropout without --embeddings (SST-2 dev, seed 1: 76.7% against
+** 74.7%); with vectors none (80.4% against 81.0%): there a word unseen in
+** training mostly has a vector, so <unk> is not what it meets. */
+#define DEF_WORD_DROPOUT_RANDOM 0.2
 
 /* ==== Help =============================================================== */
 
@@ -70,13 +74,13 @@ static void help_train(const cli_train *tr)
            "      --dropout P            on embeddings, between layers and on the pooled\n"
            "                             features [%g]\n"
            "      --word-dropout Q       in training a token becomes <unk> with\n"
-           "                             probability Q [%g]\n"
+           "                             probability Q [%g; with --embeddings 0]\n"
            "      --batch N              sentences per step (of similar length) [%d]\n"
            "      --min-count N          training words seen fewer times are <unk> [%d]\n"
            "\n",
            DEF_MAX_VECTORS, nlp_rnn_cell_name(m.cell), m.layers, m.hidden, m.embed,
            nlp_classify_pool_name(m.pool), m.attention, (double)m.dropout,
-           (double)m.word_dropout, t.batch,
+           DEF_WORD_DROPOUT_RANDOM, t.batch,
            DEF_MIN_COUNT);
     cli_train_help(tr, stdout);
 }
@@ -259,7 +263,7 @@ static int cmd_train(int argc, char **argv)
     nlp_classify_train_config_default(&tc);
     nlp_classify_format fmt = NLP_CLASSIFY_AUTO;
     const char *output = NULL, *valid = NULL, *vectors_path = NULL, *shape_option = NULL;
-    int freeze = 0, embed_given = 0;
+    int freeze = 0, embed_given = 0, word_dropout_given = 0;
     long min_count = DEF_MIN_COUNT, max_vectors = DEF_MAX_VECTORS;
     int c;
     opterr = 0;
@@ -300,6 +304,7 @@ static int cmd_train(int argc, char **argv)
         case OPT_DROPOUT: mc.dropout = (float)cli_parse_double(flag, optarg, 0, 0.99); break;
         case OPT_WORD_DROPOUT:
             mc.word_dropout = (float)cli_parse_double(flag, optarg, 0, 0.99);
+            word_dropout_given = 1;
             break;
         case OPT_BATCH: tc.batch = (int)cli_parse_long(flag, optarg, 1, 1 << 16); break;
         case OPT_MIN_COUNT: min_count = cli_parse_long(flag, optarg, 1, LONG_MAX); break;
@@ -323,6 +328,8 @@ static int cmd_train(int argc, char **argv)
         cli_usage_error("--embed and --embeddings exclude each other (the vectors fix the size)");
     if (freeze && !vectors_path)
         cli_usage_error("--freeze-embeddings needs --embeddings");
+    if (!word_dropout_given)
+        mc.word_dropout = vectors_path ? 0.0f : (float)DEF_WORD_DROPOUT_RANDOM;
     if (tr.threads > tc.batch && !tr.resume)
         cli_usage_error("--threads %d is more than the batch's %d sentences: every thread "
                         "needs at least one", tr.threads, tc.batch);
