@@ -1188,6 +1188,8 @@ int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *len
 static int proj_rows(nlp_classify *m, int T, int B)
 {
     const size_t TB = (size_t)T * B, rl = (size_t)m->D * m->GH, E = (size_t)m->E;
+    if ((size_t)m->pmax + TB > INT_MAX)
+        return NLP_ERANGE; /* a row number would not fit an int */
     if (!m->slot) {
         m->slot = nlp_malloc((size_t)m->V * sizeof *m->slot);
         m->slot_word = nlp_malloc((size_t)m->pmax * sizeof *m->slot_word);
