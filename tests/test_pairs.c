@@ -414,6 +414,21 @@ static uint64_t run_epoch(nlp_pairs_batcher *b, const nlp_pairs *p, nlp_pairs_ba
     return h;
 }
 
+/* One epoch of a new batcher over p (seed 42) holds every pair once. */
+static void one_epoch_each_once(const nlp_pairs *p, const nlp_pairs_batch_config *c, long *seen)
+{
+    nlp_error e;
+    nlp_pairs_batcher *b;
+    memset(seen, 0, (size_t)p->n * sizeof *seen);
+    assert_int_equal(nlp_pairs_batcher_new(&b, p, c, 42, &e), NLP_OK);
+    nlp_pairs_batch *t = batch_for(b);
+    run_epoch(b, p, t, c, seen);
+    for (long i = 0; i < p->n; i++)
+        assert_int_equal(seen[i], 1);
+    nlp_pairs_batch_free(t);
+    nlp_pairs_batcher_free(b);
+}
+
 static void test_batches(void **state)
 {
     (void)state;
@@ -439,25 +454,11 @@ static void test_batches(void **state)
 
     /* By tokens. */
     c.batch_tokens = 60;
-    memset(seen, 0, (size_t)p->n * sizeof *seen);
-    assert_int_equal(nlp_pairs_batcher_new(&b, p, &c, 42, &e), NLP_OK);
-    t = batch_for(b);
-    run_epoch(b, p, t, &c, seen);
-    for (long i = 0; i < p->n; i++)
-        assert_int_equal(seen[i], 1);
-    nlp_pairs_batch_free(t);
-    nlp_pairs_batcher_free(b);
+    one_epoch_each_once(p, &c, seen);
 
     /* A budget below one pair's length still gives batches of one. */
     c.batch_tokens = 3;
-    memset(seen, 0, (size_t)p->n * sizeof *seen);
-    assert_int_equal(nlp_pairs_batcher_new(&b, p, &c, 42, &e), NLP_OK);
-    t = batch_for(b);
-    run_epoch(b, p, t, &c, seen);
-    for (long i = 0; i < p->n; i++)
-        assert_int_equal(seen[i], 1);
-    nlp_pairs_batch_free(t);
-    nlp_pairs_batcher_free(b);
+    one_epoch_each_once(p, &c, seen);
 
     /* Validation: no shuffle, one pool: the same sorted order every time,
     ** longest source last. */
