@@ -1268,8 +1268,8 @@ int nlp_seq2seq_save(const nlp_seq2seq *m, const char *path, const char *const *
     int rc = nlp_model_new(&f, NLP_SEQ2SEQ_KIND);
     if (rc == NLP_OK)
         rc = nlp_seq2seq_add_to_model(m, f);
-    for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
-        rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
+    if (rc == NLP_OK)
+        rc = nlp_model_set_meta_pairs(f, meta);
     if (rc == NLP_OK)
         rc = nlp_model_add_params(f, m->p);
     if (rc == NLP_OK)
