@@ -1280,22 +1280,6 @@ int nlp_seq2seq_save(const nlp_seq2seq *m, const char *path, const char *const *
     return rc;
 }
 
-static int vocab_blob(const nlp_model *f, const char *path, const char *name, nlp_vocab **v,
-                      nlp_error *e)
-{
-    size_t n;
-    const void *blob = nlp_model_blob(f, name, &n);
-    if (!blob)
-        return nlp_error_set(e, NLP_EFORMAT, path, 0, "no '%s' blob", name);
-    nlp_error ve;
-    nlp_error_clear(&ve);
-    int rc = nlp_vocab_from_blob(blob, n, v, &ve);
-    if (rc != NLP_OK)
-        return nlp_error_set(e, rc == NLP_ENOMEM ? rc : NLP_EFORMAT, path, 0, "bad '%s': %s",
-                             name, ve.text);
-    return NLP_OK;
-}
-
 int nlp_seq2seq_from_model(nlp_seq2seq **out, const nlp_model *f, const char *path,
                            nlp_error *e)
 {
@@ -1350,8 +1334,8 @@ int nlp_seq2seq_from_model(nlp_seq2seq **out, const nlp_model *f, const char *pa
     /* The shapes the file holds before any allocation they size. */
     if ((rc = nlp_model_check_params(f, m->p, e)) != NLP_OK)
         goto fail;
-    if ((rc = vocab_blob(f, path, "src_vocab", &m->src, e)) != NLP_OK ||
-        (rc = vocab_blob(f, path, "tgt_vocab", &m->tgt, e)) != NLP_OK)
+    if ((rc = nlp_vocab_from_model(&m->src, f, "src_vocab", path, e)) != NLP_OK ||
+        (rc = nlp_vocab_from_model(&m->tgt, f, "tgt_vocab", path, e)) != NLP_OK)
         goto fail;
     if (nlp_vocab_size(m->src) != Vs || nlp_vocab_size(m->tgt) != Vt || !vocab_ok(m->src) ||
         !vocab_ok(m->tgt)) {
