@@ -409,8 +409,8 @@ int nlp_charlm_save(const nlp_charlm *m, const char *path, const char *const *me
         rc = nlp_vocab_to_blob(m->vocab, &blob, &nblob);
     if (rc == NLP_OK)
         rc = add_model_parts(m, f, blob, nblob);
-    for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
-        rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
+    if (rc == NLP_OK)
+        rc = nlp_model_set_meta_pairs(f, meta);
     if (rc == NLP_OK)
         rc = nlp_model_add_params(f, m->params);
     if (rc == NLP_OK)

@@ -1627,8 +1627,8 @@ int nlp_classify_save(const nlp_classify *m, const char *path, const char *const
     int rc = nlp_model_new(&f, NLP_CLASSIFY_KIND);
     if (rc == NLP_OK)
         rc = nlp_classify_add_to_model(m, f);
-    for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
-        rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
+    if (rc == NLP_OK)
+        rc = nlp_model_set_meta_pairs(f, meta);
     if (rc == NLP_OK)
         rc = nlp_model_add_params(f, m->params);
     if (rc == NLP_OK)
@@ -1666,22 +1666,6 @@ static int expect_tensor(const nlp_model *f, const char *path, const char *name,
         return nlp_error_set(e, NLP_EFORMAT, path, 0,
                              "tensor '%s' has shape %s, but the hyperparameters need %s", name,
                              shape_text(a, sizeof a, fnd, fs), shape_text(b, sizeof b, ndim, want));
-    return NLP_OK;
-}
-
-static int vocab_blob(const nlp_model *f, const char *path, const char *name, nlp_vocab **v,
-                      nlp_error *e)
-{
-    size_t n;
-    const void *blob = nlp_model_blob(f, name, &n);
-    if (!blob)
-        return nlp_error_set(e, NLP_EFORMAT, path, 0, "no '%s' blob", name);
-    nlp_error ve;
-    nlp_error_clear(&ve);
-    int rc = nlp_vocab_from_blob(blob, n, v, &ve);
-    if (rc != NLP_OK)
-        return nlp_error_set(e, rc == NLP_ENOMEM ? rc : NLP_EFORMAT, path, 0, "bad '%s': %s",
-                             name, ve.text);
     return NLP_OK;
 }
 
@@ -1762,8 +1746,8 @@ int nlp_classify_load(nlp_classify **out, const char *path, nlp_model **file, nl
         (rc = expect_tensor(f, path, "embed.fixed", 2, (size_t[]){(size_t)(V - Vt), (size_t)embed},
                             e)) != NLP_OK)
         goto fail;
-    if ((rc = vocab_blob(f, path, "vocab", &m->words, e)) != NLP_OK ||
-        (rc = vocab_blob(f, path, "labels", &m->labels, e)) != NLP_OK)
+    if ((rc = nlp_vocab_from_model(&m->words, f, "vocab", path, e)) != NLP_OK ||
+        (rc = nlp_vocab_from_model(&m->labels, f, "labels", path, e)) != NLP_OK)
         goto fail;
     if (nlp_vocab_size(m->words) != V || nlp_vocab_size(m->labels) != K ||
         !check_words(m->words, Vt, m->labels)) {

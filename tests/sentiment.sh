@@ -151,16 +151,8 @@ gen 7 3000 tsv > "$T/long.tsv"
 RUN="--hidden 48 --embed 32 --batch 8 --dropout 0.3 --seed 5 --epochs 3 --valid-every 20 --checkpoint-every 100000 --valid $T/dev.tsv"
 check "uninterrupted run" run_ 0 "$T/a.err" "$S" train $RUN -o "$T/a.model" "$T/long.tsv"
 "$S" train $RUN -o "$T/b.model" "$T/long.tsv" 2> "$T/b.err" &
-pid=$!
 # Once the first validation line is out, the handler is installed: interrupt.
-i=0
-while [ $i -lt 600 ] && ! grep -q 'valid accuracy' "$T/b.err" 2> /dev/null; do
-    sleep 0.1
-    i=$((i + 1))
-done
-kill -INT $pid
-wait $pid
-rc=$?
+interrupt_after $! "$T/b.err" 'valid accuracy'
 check "SIGINT landed during training (exit 130, not a finished run)" test $rc -eq 130
 check "SIGINT message" has 'interrupted: continue with --resume' "$T/b.err"
 check "checkpoint written" test -s "$T/b.model.ckpt"
