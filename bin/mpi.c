@@ -42,6 +42,13 @@ static int launched_by_mpirun(void)
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK");
 }
 
+int cli_mpi_launched_size(void)
+{
+    const char *s = getenv("OMPI_COMM_WORLD_SIZE");
+    long n = s ? strtol(s, NULL, 10) : 1;
+    return n > 1 && n <= NLP_TRAIN_MAX_PROCESSES ? (int)n : 1;
+}
+
 static int allreduce(void *buf, size_t n, MPI_Datatype type, size_t elem, nlp_error *e)
 {
     char *p = buf;

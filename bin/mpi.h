@@ -30,6 +30,12 @@
 ** when not under mpirun, or run with -np 1). */
 int cli_mpi_start(void);
 
+/* The number of ranks mpirun started, from its environment before
+** cli_mpi_start (for usage errors, which should exit 2 before MPI runs: a
+** failure once it runs aborts the job with 1); 1 when not under mpirun or
+** unknown. */
+int cli_mpi_launched_size(void);
+
 /* This process's rank, 0 when alone. */
 int cli_mpi_rank(void);
 

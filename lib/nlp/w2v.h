@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include <nlp/error.h>
+#include <nlp/train.h>
 #include <nlp/vocab.h>
 
 /* The sentence delimiter, id 0 in a word2vec vocabulary. */
@@ -56,7 +57,17 @@ typedef struct nlp_w2v_config {
     uint64_t seed;            /* random seed [1] */
     nlp_w2v_progress_fn progress;  /* optional progress callback [NULL] */
     void *progress_arg;       /* passed to progress */
+    /* Several processes (MPI ranks; see nlp_w2v_train): the sums over them
+    ** (only rank, size, sum_float and sum_double are used); NULL: this
+    ** process alone [NULL]. */
+    const nlp_train_collective *collective;
+    long sync_words;          /* with a collective: the processes average
+                                 their weights every this many words each
+                                 process reads [NLP_W2V_SYNC_WORDS] */
 } nlp_w2v_config;
+
+/* Default of sync_words: about 30 averages per text8 epoch on 2 processes. */
+#define NLP_W2V_SYNC_WORDS 250000L
 
 /* Fills c with the defaults shown above (the original word2vec's, except threads). */
 void nlp_w2v_config_default(nlp_w2v_config *c);
@@ -111,6 +122,23 @@ void nlp_w2v_free(nlp_w2v *m);
 ** threads stop as soon as one sees a NaN, and the vectors are checked to be
 ** finite at the end; after NLP_ERANGE the vectors are garbage.  May be
 ** called again to train more (the learning rate restarts).
+**
+** Several processes (config.collective of size R > 1), as pWord2Vec: every
+** process runs this on the same file and vocabulary, and process r's
+** threads take the byte slices r*T .. r*T+T-1 of R*T, so each trains on its
+** own shard.  Every config.sync_words words the process reads, its threads
+** pause, and the calling thread sums syn0 and the output weights over the
+** processes (sum_float, one call per matrix) and divides them by R: every
+** process continues from the average.  The learning rate decays with the
+** words of all processes (summed at each average, extrapolated in
+** between).  A process whose shard is done keeps taking part in the
+** averages until every one is done; the last average leaves the same
+** vectors on every process.  A thread that fails, or diverges, on any
+** process stops all of them at the next average (NLP_EIO naming the failing
+** rank when it is another's, NLP_ERANGE).  A sum that fails is returned as
+** it is (the caller should end the job: the others wait for it).
+** Validation of the configuration: sync_words >= 1, the collective's
+** functions present, else NLP_EINVAL.
 */
 int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e);
 
