@@ -91,7 +91,7 @@ done
 # ---- ranks that do not hold the same data ---------------------------------------
 head -c 30000 "$top_srcdir/corpora/divina_commedia.txt" | tr 'a-z' 'A-Z' > "$T/other.txt"
 check "another corpus on rank 1 is refused" \
-    run_ 1 "$T/o.err" "$NLP_MPIRUN" --oversubscribe --bind-to none \
+    run_ 1 "$T/o.err" env ASAN_OPTIONS=$MPI_ASAN_OPTIONS "$NLP_MPIRUN" --oversubscribe --bind-to none \
         -np 1 "$TRAIN" $SMALL --max-steps 5 -o "$T/o.model" "$T/c.txt" : \
         -np 1 "$TRAIN" $SMALL --max-steps 5 -o "$T/o.model" "$T/other.txt"
 check "the message says which rank" has 'rank 1 starts from other parameters than rank 0' "$T/o.err"

@@ -51,7 +51,7 @@ check "standard input is refused under mpirun" \
     run_ 2 "$T/stdin.err" mpirun_ 2 "$W2V" -size 20 -min-count 1 -iter 1 -output "$T/x.txt"
 check "the message says why" has 'give -train FILE' "$T/stdin.err"
 check "a rank that fails fails the job" \
-    run_ 1 "$T/f.err" "$NLP_MPIRUN" --oversubscribe --bind-to none \
+    run_ 1 "$T/f.err" env ASAN_OPTIONS=$MPI_ASAN_OPTIONS "$NLP_MPIRUN" --oversubscribe --bind-to none \
         -np 1 "$W2V" $FAST -output "$T/f.txt" : \
         -np 1 "$W2V" $FAST -train "$T/missing" -output "$T/f.txt"
 check "the message names the rank" has 'rank 1 of 2 failed' "$T/f.err"

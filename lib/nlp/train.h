@@ -383,7 +383,10 @@ const char *nlp_train_stop_name(nlp_train_stop reason);
 const char *nlp_train_checkpoint_path(const nlp_train *t);
 
 /* Writes a checkpoint now (to nlp_train_checkpoint_path(t)).  NLP_OK,
-** NLP_EIO, NLP_ENOMEM, or the error of task->save_model / save_state. */
+** NLP_EIO, NLP_ENOMEM, or the error of task->save_model / save_state.
+** With a collective, call it on every process at the same point: each
+** takes part in gathering the shares' state (task->share_state), and
+** process 0 writes. */
 int nlp_train_checkpoint(nlp_train *t, nlp_error *e);
 
 /* ==== Helpers for tasks' save_state/load_state =========================== */
