@@ -8,11 +8,12 @@
 #     the first W2V_WORDS words of bench/word2vec.sh's corpus (gutenberg.txt
 #     lowercased): words/s for the same four layouts;
 #   - the bytes reduced: per charlm step (the gradient buffer, 4 bytes a
-#     parameter) and per word2vec average (syn0 and syn1neg), with what a
+#     parameter) and per word2vec sync (syn0 and syn1neg), with what a
 #     ring allreduce of that size costs on 8 machines over 10 Gb/s;
 #   - unless SKIP_QUALITY=1: analogy accuracy of word2vec after
 #     QUALITY_ITER epochs on the whole corpus, one process x 2 threads
-#     against 2 ranks x 1 thread (the same total epochs).
+#     against 2 ranks x 1 thread (the same total epochs), the ranks adding
+#     up their updates (the default) and averaging (--sync-average 1).
 # Each figure is the median of RUNS runs, interleaved.  Without MPI built
 # the rank rows are left out.
 #
@@ -109,29 +110,31 @@ cb=$((params * 4))
 wb=$((2 * vocab * stride * 4))
 echo "charlm: $params parameters: $cb bytes (float32) per step in one MPI_Allreduce"
 echo "        (+ 3 doubles of losses and 3 of votes)"
-echo "word2vec: syn0 + syn1neg, $vocab x $stride floats each: $wb bytes per average,"
-echo "          one average every --sync-words words per rank"
+echo "word2vec: syn0 + syn1neg, $vocab x $stride floats each: $wb bytes per sync,"
+echo "          one sync every --sync-words words per rank"
 # A ring allreduce moves 2 (N-1)/N of the buffer through each link.
 awk -v b="$cb" -v w="$wb" 'BEGIN {
     n = 8; bw = 10e9 / 8;
     printf "8 machines, 10 Gb/s (%.2f GB/s) ring allreduce, 2(N-1)/N x bytes per link:\n", bw / 1e9;
     printf "  charlm:   %.1f MB -> %.1f ms per step\n", b * 2 * (n - 1) / n / 1e6, b * 2 * (n - 1) / n / bw * 1e3;
-    printf "  word2vec: %.1f MB -> %.1f ms per average\n", w * 2 * (n - 1) / n / 1e6, w * 2 * (n - 1) / n / bw * 1e3 }'
+    printf "  word2vec: %.1f MB -> %.1f ms per sync\n", w * 2 * (n - 1) / n / 1e6, w * 2 * (n - 1) / n / bw * 1e3 }'
 
 if [ "${SKIP_QUALITY:-0}" != 1 ]; then
     questions=$("$top_srcdir/corpora/fetch.sh" analogy/questions-words.txt)
     echo
     echo "== word2vec quality: CBOW, $QUALITY_ITER epochs on the whole corpus (analogy: total accuracy)"
-    printf '%-8s %10s %10s\n' layout analogy% seconds
-    for l in 1x2 2x1; do
+    printf '%-11s %10s %10s\n' layout analogy% seconds
+    for q in 1x2 2x1 2x1-average; do
+        l=${q%-average}
         case " $layouts " in *" $l "*) ;; *) continue ;; esac
+        avg=; [ "$q" = "$l" ] || avg="--sync-average 1"
         t0=$(date +%s.%N)
-        launch "$l" "$W2V" -train "$corpus" -output "$work/q.$l.txt" -cbow 1 -size 100 -window 5 \
+        launch "$l" "$W2V" -train "$corpus" -output "$work/q.$q.txt" -cbow 1 -size 100 -window 5 \
             -negative 5 -sample 1e-3 -min-count 5 -iter "$QUALITY_ITER" -threads "$(threads_of "$l")" \
-            -debug 0 $SYNC
+            -debug 0 $SYNC $avg
         t1=$(date +%s.%N)
-        acc=$("$W2V" analogy -m "$work/q.$l.txt" < "$questions" | tail -n 1 |
+        acc=$("$W2V" analogy -m "$work/q.$q.txt" < "$questions" | tail -n 1 |
               sed 's/total accuracy: \([0-9.]*\)%.*/\1/')
-        printf '%-8s %10s %10.1f\n' "$l" "$acc" "$(echo "$t1 - $t0" | bc -l)"
+        printf '%-11s %10s %10.1f\n' "$q" "$acc" "$(echo "$t1 - $t0" | bc -l)"
     done
 fi

@@ -125,12 +125,14 @@ static void train_usage(void)
            "      --seed=N                random seed: with -threads 1 a run is repeatable [%llu]\n"
            "      --shared-negatives=0|1  skip-gram: share negatives across a window (faster) [0]\n"
            "      --verbose               summary and progress lines even when not on a terminal\n"
-           "      --sync-words=N          under mpirun: the ranks average their vectors every\n"
+           "      --sync-words=N          under mpirun: the ranks combine their vectors every\n"
            "                              N words each reads (see word2vec(1)) [%ld]\n"
+           "      --sync-average=0|1      under mpirun: 1 = combine by averaging (pWord2Vec),\n"
+           "                              0 = add up every rank's updates [%d]\n"
            "  -h, --help                  show this help and exit\n"
            "      --version               show the version and exit\n\n",
            c.size, c.window, c.sample, c.hs, c.negative, default_threads(), c.iter, c.cbow,
-           (unsigned long long)c.seed, c.sync_words);
+           (unsigned long long)c.seed, c.sync_words, c.sync_average);
     printf("Examples:\n"
            "  tokenize --lower < corpus.txt | word2vec -cbow 0 -size 200 > vectors.txt\n"
            "  word2vec -train text8 -output vectors.bin -binary 1 -threads 4\n"
@@ -142,7 +144,7 @@ enum {
     OPT_TRAIN = 256, OPT_SIZE, OPT_WINDOW, OPT_SAMPLE, OPT_HS, OPT_NEGATIVE, OPT_THREADS,
     OPT_ITER, OPT_MIN_COUNT, OPT_ALPHA, OPT_CBOW, OPT_BINARY, OPT_SAVE_VOCAB, OPT_READ_VOCAB,
     OPT_DEBUG, OPT_SEED, OPT_SHARED, OPT_VERBOSE, OPT_VERSION, OPT_RESTRICT, OPT_COUNT, OPT_CLASSES,
-    OPT_SYNC_WORDS
+    OPT_SYNC_WORDS, OPT_SYNC_AVERAGE
 };
 
 typedef struct progress_state {
@@ -348,6 +350,7 @@ static int train_main(int argc, char **argv)
         {"shared-negatives", required_argument, NULL, OPT_SHARED},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"sync-words", required_argument, NULL, OPT_SYNC_WORDS},
+        {"sync-average", required_argument, NULL, OPT_SYNC_AVERAGE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}
@@ -379,6 +382,7 @@ static int train_main(int argc, char **argv)
         case OPT_SHARED: c.shared_negatives = (int)cli_parse_long("--shared-negatives", optarg, 0, 1); break;
         case OPT_VERBOSE: verbose = 1; break;
         case OPT_SYNC_WORDS: c.sync_words = cli_parse_long("--sync-words", optarg, 1, LONG_MAX); break;
+        case OPT_SYNC_AVERAGE: c.sync_average = (int)cli_parse_long("--sync-average", optarg, 0, 1); break;
         case 'h': train_usage(); exit(CLI_EXIT_OK);
         case OPT_VERSION: cli_version();
         case ':': cli_usage_error("option '%s' requires an argument", name);

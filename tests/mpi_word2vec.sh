@@ -1,10 +1,10 @@
 #!/bin/sh
 # word2vec under mpirun (issue 13): each rank trains on its shard of the
-# corpus and the ranks average their vectors every --sync-words words.  On
+# corpus and the ranks combine their vectors every --sync-words words.  On
 # the synthetic two-group corpus of tests/word2vec.sh: 2 ranks (1 and 2
 # threads each) learn the groups; rank 0 alone writes; a run on 2 ranks x 1
-# thread repeats bit for bit; --sync-words reaches the averaging (another
-# value, other vectors) and is range-checked; standard input is refused
+# thread repeats bit for bit; --sync-words and --sync-average reach the
+# syncs (other values, other vectors) and are range-checked; standard input is refused
 # under mpirun; a rank that fails fails the job, naming the rank.
 . "${top_srcdir:-.}/tests/mpi_setup"
 W2V=$BIN/word2vec
@@ -45,6 +45,11 @@ mpirun_ 2 "$W2V" $FAST -threads 1 --sync-words 500 -output "$T/s500.txt" 2> "$T/
 check "another --sync-words, other vectors" test "$(cmp -s "$T/v1.txt" "$T/s500.txt"; echo $?)" -eq 1
 "$W2V" similar -m "$T/s500.txt" -n 5 a3 b7 > "$T/near500"
 check "--sync-words 500: neighbours in the same group" same_group "$T/near500"
+mpirun_ 2 "$W2V" $FAST -threads 1 --sync-words 2000 --sync-average 1 -output "$T/avg.txt" 2> "$T/avg.err"
+check "--sync-average 1: other vectors" test "$(cmp -s "$T/v1.txt" "$T/avg.txt"; echo $?)" -eq 1
+"$W2V" similar -m "$T/avg.txt" -n 5 a3 b7 > "$T/nearavg"
+check "--sync-average 1: neighbours in the same group" same_group "$T/nearavg"
+check "--sync-average 2 is a usage error" run_ 2 "$T/a2.err" "$W2V" $FAST --sync-average 2 -output "$T/x.txt"
 
 # ---- refusals and failures ----------------------------------------------------------
 check "standard input is refused under mpirun" \

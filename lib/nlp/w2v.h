@@ -61,9 +61,12 @@ typedef struct nlp_w2v_config {
     ** (only rank, size, sum_float and sum_double are used); NULL: this
     ** process alone [NULL]. */
     const nlp_train_collective *collective;
-    long sync_words;          /* with a collective: the processes average
+    long sync_words;          /* with a collective: the processes combine
                                  their weights every this many words each
                                  process reads [NLP_W2V_SYNC_WORDS] */
+    int sync_average;         /* 1: combine by averaging (pWord2Vec); 0: the
+                                 weights of the last sync plus every
+                                 process's updates since [0] */
 } nlp_w2v_config;
 
 /* Default of sync_words: about 30 averages per text8 epoch on 2 processes. */
@@ -128,8 +131,13 @@ void nlp_w2v_free(nlp_w2v *m);
 ** threads take the byte slices r*T .. r*T+T-1 of R*T, so each trains on its
 ** own shard.  Every config.sync_words words the process reads, its threads
 ** pause, and the calling thread sums syn0 and the output weights over the
-** processes (sum_float, one call per matrix) and divides them by R: every
-** process continues from the average.  The learning rate decays with the
+** processes (sum_float, one call per matrix); then, by default, the
+** weights become those of the last sync plus the updates of every
+** process since (the sum minus R - 1 times the last sync's weights, kept
+** in a copy of each matrix: twice the memory), or with sync_average the
+** sum divided by R (pWord2Vec's averaging, which scales each process's
+** updates by 1/R and learns slower): every process continues from the same
+** weights.  The learning rate decays with the
 ** words of all processes (summed at each average, extrapolated in
 ** between).  A process whose shard is done keeps taking part in the
 ** averages until every one is done; the last average leaves the same
