@@ -133,13 +133,6 @@ const nlp_train_collective *cli_mpi_collective(void)
     return running && size > 1 ? &coll : NULL;
 }
 
-void cli_mpi_sum_floats(float *buf, size_t n)
-{
-    nlp_error e;
-    if (running && size > 1 && allreduce(buf, n, MPI_FLOAT, sizeof *buf, &e) != NLP_OK)
-        cli_die_error(&e);
-}
-
 void cli_mpi_sum_doubles(double *buf, size_t n)
 {
     nlp_error e;

@@ -1,8 +1,8 @@
 /*
 ** mpi: the trainers under mpirun (Open MPI), built only when configure found
 ** MPI (HAVE_MPI in config.h).  lib/ knows no MPI: this file gives the
-** harness its nlp_train_collective (nlp/train.h) and word2vec its
-** averaging, over MPI_COMM_WORLD.
+** harness and word2vec their nlp_train_collective (nlp/train.h), over
+** MPI_COMM_WORLD.
 **
 **   mpirun -np 8 --hostfile hosts charlm-train corpus.txt
 **
@@ -48,8 +48,7 @@ const nlp_train_collective *cli_mpi_collective(void);
 
 /* buf[0..n) summed over the ranks in place (MPI_Allreduce, in slices of at
 ** most 2^30 elements as MPI counts are ints); dies (aborting the job) when
-** MPI fails.  No-ops when alone. */
-void cli_mpi_sum_floats(float *buf, size_t n);
+** MPI fails.  A no-op when alone. */
 void cli_mpi_sum_doubles(double *buf, size_t n);
 
 /* MPI_Finalize (after a barrier, so that no rank leaves while another

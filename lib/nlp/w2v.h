@@ -69,7 +69,7 @@ typedef struct nlp_w2v_config {
                                  process's updates since [0] */
 } nlp_w2v_config;
 
-/* Default of sync_words: about 30 averages per text8 epoch on 2 processes. */
+/* Default of sync_words: about 30 syncs per text8 epoch on 2 processes. */
 #define NLP_W2V_SYNC_WORDS 250000L
 
 /* Fills c with the defaults shown above (the original word2vec's, except threads). */
@@ -138,15 +138,16 @@ void nlp_w2v_free(nlp_w2v *m);
 ** sum divided by R (pWord2Vec's averaging, which scales each process's
 ** updates by 1/R and learns slower): every process continues from the same
 ** weights.  The learning rate decays with the
-** words of all processes (summed at each average, extrapolated in
+** words of all processes (summed at each sync, extrapolated in
 ** between).  A process whose shard is done keeps taking part in the
-** averages until every one is done; the last average leaves the same
+** syncs until every one is done; the last sync leaves the same
 ** vectors on every process.  A thread that fails, or diverges, on any
-** process stops all of them at the next average (NLP_EIO naming the failing
-** rank when it is another's, NLP_ERANGE).  A sum that fails is returned as
-** it is (the caller should end the job: the others wait for it).
-** Validation of the configuration: sync_words >= 1, the collective's
-** functions present, else NLP_EINVAL.
+** process stops all of them at the next sync (its own error on the
+** failing process, NLP_EIO "training failed on another process" on the
+** others; NLP_ERANGE on all after a divergence).  A sum that fails is
+** returned as it is (the caller should end the job: the others wait for
+** it).  nlp_w2v_new refuses (NLP_EINVAL) sync_words < 1 and a collective
+** without its sums.
 */
 int nlp_w2v_train(nlp_w2v *m, int fd, off_t size, const char *path, nlp_error *e);
 
