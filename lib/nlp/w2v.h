@@ -69,10 +69,11 @@ typedef struct nlp_w2v_config {
                                  process's updates since [0] */
 } nlp_w2v_config;
 
-/* Default of sync_words: on gutenberg (7.1M words), CBOW, 5 epochs, 2
-** processes, 50000 gave analogy 19.6% against 20.3% for one process with 2
-** threads, 250000 18.8%. */
-#define NLP_W2V_SYNC_WORDS 50000L
+/* Default of sync_words.  On gutenberg (7.1M words), CBOW, 5 epochs, 2
+** processes of 1 thread: analogy 19.9% at 20000, 19.6% at 50000, 18.8% at
+** 250000, against 20.3% and 21.0% for two runs of one process with 2
+** threads. */
+#define NLP_W2V_SYNC_WORDS 20000L
 
 /* Fills c with the defaults shown above (the original word2vec's, except threads). */
 void nlp_w2v_config_default(nlp_w2v_config *c);
