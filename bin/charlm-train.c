@@ -10,6 +10,8 @@
 ** training options, the output checks and the signal handling are
 ** train_cli's; this file holds the model's options and the wiring.
 */
+#include "config.h"
+
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -22,6 +24,9 @@
 #include "nlp/charlm.h"
 #include "nlp/codepoints.h"
 #include "nlp/model.h"
+#ifdef HAVE_MPI
+#include "mpi.h"
+#endif
 
 /* Defaults of charlm-train's own options and of the shared ones it sets. */
 #define DEF_VALID 0.05
@@ -161,6 +166,11 @@ int main(int argc, char **argv)
         cli_usage_error("--%s cannot be changed when resuming: the checkpoint fixes it",
                         shape_option);
     cli_train_finish(&tr);
+#ifdef HAVE_MPI
+    /* Under mpirun: every rank trains its share of each batch. */
+    cli_mpi_start();
+    cli_train_processes(&tr, cli_mpi_collective());
+#endif
 
     /* Resuming: the checkpoint brings the model and the configuration. */
     nlp_charlm *m = NULL;
@@ -181,9 +191,12 @@ int main(int argc, char **argv)
         cc.seed = tr.seed;
     }
     /* Each training thread takes a share of the streams. */
-    if (tr.threads > cc.batch)
+    if (tr.processes == 1 && tr.threads > cc.batch)
         cli_usage_error("--threads %d is more than the batch's %d streams: every thread "
                         "needs at least one", tr.threads, cc.batch);
+    if (tr.processes > 1 && (long)tr.threads * tr.processes > cc.batch)
+        cli_usage_error("%d ranks x --threads %d is more than the batch's %d streams: every "
+                        "thread needs at least one", tr.processes, tr.threads, cc.batch);
 
     /* Where the model goes: -o, next to the checkpoint resumed (never a
     ** path read from it), or the default in the current directory; all
@@ -288,6 +301,9 @@ int main(int argc, char **argv)
     if (tr.cfg.verbosity > 0)
         cli_warn("chars_per_s=%.0f steps=%ld valid_bpc=%.4f", rate, res.steps, res.best_metric);
     int status = cli_train_exit_status(&res);
+#ifdef HAVE_MPI
+    cli_mpi_finish();
+#endif
     nlp_train_free(run);
     nlp_charlm_trainer_free(ct);
     nlp_charlm_free(m);

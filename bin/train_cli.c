@@ -43,6 +43,16 @@ void cli_train_init(cli_train *o)
     o->lr[NLP_OPTIM_RMSPROP] = 0.002;
     o->seed = 1;
     o->threads = 1;
+    o->processes = 1;
+}
+
+void cli_train_processes(cli_train *o, const nlp_train_collective *c)
+{
+    o->cfg.collective = c;
+    o->rank = c ? c->rank : 0;
+    o->processes = c ? c->size : 1;
+    if (o->rank != 0)
+        o->cfg.verbosity = -1;
 }
 
 int cli_train_option(cli_train *o, int c, const char *arg)
@@ -219,10 +229,12 @@ int cli_train_paths(cli_train *o, const char *output, const char *fallback)
     if (!ckpt)
         cli_die("out of memory");
     strcat(strcpy(ckpt, output), ".ckpt");
-    cli_train_check_output(output);
-    cli_train_check_output(ckpt);
-    if (o->cfg.plot)
-        cli_train_check_writable(o->cfg.plot);
+    if (o->rank == 0) { /* the one that writes */
+        cli_train_check_output(output);
+        cli_train_check_output(ckpt);
+        if (o->cfg.plot)
+            cli_train_check_writable(o->cfg.plot);
+    }
     o->cfg.output = output;
     o->cfg.checkpoint = ckpt;
     return fell_back;

@@ -104,6 +104,8 @@ typedef struct cli_train {
                                (opt - CLI_TRAIN_OPT_EPOCHS); v and q: none */
     char *paths[2];         /* owned: the output and checkpoint names made
                                by cli_train_paths; freed by cli_train_free */
+    int rank, processes;    /* this process of how many (cli_train_processes);
+                               0 of 1 */
 } cli_train;
 
 /* Is option opt (CLI_TRAIN_OPT_*) on the command line? */
@@ -171,6 +173,15 @@ void cli_train_check_writable(const char *path);
 ** say where the model goes), 0 otherwise.
 */
 int cli_train_paths(cli_train *o, const char *output, const char *fallback);
+
+/*
+** Several processes (mpirun; bin/mpi.h makes c): cfg.collective = c, and
+** o->rank, o->processes from it.  Only rank 0 reports (every other rank
+** runs with verbosity -1: errors only) and checks the output paths in
+** cli_train_paths (the others write nothing, and their machines may not
+** even have the directory).  c NULL: one process, nothing changes.
+*/
+void cli_train_processes(cli_train *o, const nlp_train_collective *c);
 
 /* Frees what cli_train_paths made (o->cfg.output and .checkpoint). */
 void cli_train_free(cli_train *o);

@@ -10,6 +10,8 @@
 ** The original word2vec command line is accepted unchanged (single-dash
 ** long flags, same defaults except -threads); GNU spellings work too.
 */
+#include "config.h"
+
 #include "cli.h"
 
 #include <ctype.h>
@@ -27,6 +29,9 @@
 #include "nlp/outfile.h"
 #include "nlp/vectors.h"
 #include "nlp/w2v.h"
+#ifdef HAVE_MPI
+#include "mpi.h"
+#endif
 
 /* word2vec's ReduceVocab threshold: 0.7 * its 30M-entry hash table. */
 #define MAX_VOCAB_WORDS 21000000L
@@ -120,10 +125,14 @@ static void train_usage(void)
            "      --seed=N                random seed: with -threads 1 a run is repeatable [%llu]\n"
            "      --shared-negatives=0|1  skip-gram: share negatives across a window (faster) [0]\n"
            "      --verbose               summary and progress lines even when not on a terminal\n"
+           "      --sync-words=N          under mpirun: the ranks combine their vectors every\n"
+           "                              N words each reads (see word2vec(1)) [%ld]\n"
+           "      --sync-average=0|1      under mpirun: 1 = combine by averaging (pWord2Vec),\n"
+           "                              0 = add up every rank's updates [%d]\n"
            "  -h, --help                  show this help and exit\n"
            "      --version               show the version and exit\n\n",
            c.size, c.window, c.sample, c.hs, c.negative, default_threads(), c.iter, c.cbow,
-           (unsigned long long)c.seed);
+           (unsigned long long)c.seed, c.sync_words, c.sync_average);
     printf("Examples:\n"
            "  tokenize --lower < corpus.txt | word2vec -cbow 0 -size 200 > vectors.txt\n"
            "  word2vec -train text8 -output vectors.bin -binary 1 -threads 4\n"
@@ -134,7 +143,8 @@ static void train_usage(void)
 enum {
     OPT_TRAIN = 256, OPT_SIZE, OPT_WINDOW, OPT_SAMPLE, OPT_HS, OPT_NEGATIVE, OPT_THREADS,
     OPT_ITER, OPT_MIN_COUNT, OPT_ALPHA, OPT_CBOW, OPT_BINARY, OPT_SAVE_VOCAB, OPT_READ_VOCAB,
-    OPT_DEBUG, OPT_SEED, OPT_SHARED, OPT_VERBOSE, OPT_VERSION, OPT_RESTRICT, OPT_COUNT, OPT_CLASSES
+    OPT_DEBUG, OPT_SEED, OPT_SHARED, OPT_VERBOSE, OPT_VERSION, OPT_RESTRICT, OPT_COUNT, OPT_CLASSES,
+    OPT_SYNC_WORDS, OPT_SYNC_AVERAGE
 };
 
 typedef struct progress_state {
@@ -339,6 +349,8 @@ static int train_main(int argc, char **argv)
         {"seed", required_argument, NULL, OPT_SEED},
         {"shared-negatives", required_argument, NULL, OPT_SHARED},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"sync-words", required_argument, NULL, OPT_SYNC_WORDS},
+        {"sync-average", required_argument, NULL, OPT_SYNC_AVERAGE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0}
@@ -369,6 +381,8 @@ static int train_main(int argc, char **argv)
         case OPT_SEED: c.seed = (uint64_t)cli_parse_long("--seed", optarg, 0, LONG_MAX); break;
         case OPT_SHARED: c.shared_negatives = (int)cli_parse_long("--shared-negatives", optarg, 0, 1); break;
         case OPT_VERBOSE: verbose = 1; break;
+        case OPT_SYNC_WORDS: c.sync_words = cli_parse_long("--sync-words", optarg, 1, LONG_MAX); break;
+        case OPT_SYNC_AVERAGE: c.sync_average = (int)cli_parse_long("--sync-average", optarg, 0, 1); break;
         case 'h': train_usage(); exit(CLI_EXIT_OK);
         case OPT_VERSION: cli_version();
         case ':': cli_usage_error("option '%s' requires an argument", name);
@@ -380,15 +394,31 @@ static int train_main(int argc, char **argv)
     if (!c.hs && c.negative == 0)
         cli_usage_error("choose hierarchical softmax (-hs 1) or negative sampling (-negative N)");
 
+    /* Under mpirun: every rank trains on its shard of -train FILE; rank 0
+    ** alone reports and writes. */
+    int root = 1, ranks = 1;
+#ifdef HAVE_MPI
+    if (cli_mpi_launched_size() > 1 && strcmp(train, "-") == 0)
+        cli_usage_error("under mpirun every rank reads the corpus: give -train FILE (standard "
+                        "input reaches rank 0 only)");
+    ranks = cli_mpi_start();
+    root = cli_mpi_rank() == 0;
+    c.collective = cli_mpi_collective();
+    if (ranks > 1 && strcmp(train, "-") == 0)
+        cli_die("under mpirun every rank reads the corpus: give -train FILE");
+#endif
+
     /* Every output is known to be writable before any work starts. */
-    output_check(output_path);
-    if (save_vocab)
+    if (root)
+        output_check(output_path);
+    if (root && save_vocab)
         output_check(save_vocab);
 
     int tty = isatty(STDERR_FILENO);
     progress_state ps;
-    nlp_progress_init(&ps.p, (verbose || (tty && debug >= 1)) ? stderr : NULL, debug >= 2 ? -1 : 0);
-    if (debug >= 2 && (tty || verbose)) {
+    nlp_progress_init(&ps.p, root && (verbose || (tty && debug >= 1)) ? stderr : NULL,
+                      debug >= 2 ? -1 : 0);
+    if (root && debug >= 2 && (tty || verbose)) {
         c.progress = on_progress;
         c.progress_arg = &ps;
     }
@@ -421,7 +451,7 @@ static int train_main(int argc, char **argv)
         cli_die_error(&e);
     nlp_progress_line(&ps.p, "vocabulary size: %ld", nlp_vocab_size(v));
     nlp_progress_line(&ps.p, "words in training file: %lld", (long long)nlp_vocab_total(v));
-    if (save_vocab) {
+    if (root && save_vocab) {
         output vo;
         output_open(&vo, save_vocab);
         if (nlp_vocab_save(v, vo.f, save_vocab, &e) != NLP_OK)
@@ -439,27 +469,40 @@ static int train_main(int argc, char **argv)
         cli_die_error(&e);
     }
     nlp_progress_finish(&ps.p);
-    double secs = nlp_progress_elapsed(&ps.p);
-    nlp_progress_line(&ps.p, "trained on %lld words in %.1fs (%.1fk words/s)",
-                      (long long)nlp_w2v_words_processed(m), secs,
-                      secs > 0 ? (double)nlp_w2v_words_processed(m) / secs / 1000 : 0);
+    double secs = nlp_progress_elapsed(&ps.p), words = (double)nlp_w2v_words_processed(m);
+#ifdef HAVE_MPI
+    cli_mpi_sum_doubles(&words, 1); /* every rank's */
+#endif
+    if (ranks > 1)
+        nlp_progress_line(&ps.p, "trained on %.0f words on %d ranks in %.1fs (%.1fk words/s)",
+                          words, ranks, secs, secs > 0 ? words / secs / 1000 : 0);
+    else
+        nlp_progress_line(&ps.p, "trained on %lld words in %.1fs (%.1fk words/s)",
+                          (long long)nlp_w2v_words_processed(m), secs,
+                          secs > 0 ? (double)nlp_w2v_words_processed(m) / secs / 1000 : 0);
 
     const float *vec = nlp_w2v_vectors(m);
     if (!vec)
         cli_die("out of memory");
     long n = nlp_vocab_size(v);
-    output o;
-    output_open(&o, output_path);
-    if (classes > 0) {
-        int32_t *cl = malloc((size_t)n * sizeof *cl);
-        if (!cl || nlp_w2v_classes(vec, n, nlp_w2v_dim(m), (int)classes, NLP_W2V_CLASS_ITER, cl) != NLP_OK)
-            cli_die("out of memory");
-        write_classes(&o, v, cl, n);
-        free(cl);
-    } else if (nlp_vectors_write(o.f, v, vec, n, nlp_w2v_dim(m), binary, o.name, &e) != NLP_OK) {
-        output_die(&o, &e);
+    /* Under mpirun every rank holds the same vectors: rank 0 writes them. */
+    if (root) {
+        output o;
+        output_open(&o, output_path);
+        if (classes > 0) {
+            int32_t *cl = malloc((size_t)n * sizeof *cl);
+            if (!cl || nlp_w2v_classes(vec, n, nlp_w2v_dim(m), (int)classes, NLP_W2V_CLASS_ITER, cl) != NLP_OK)
+                cli_die("out of memory");
+            write_classes(&o, v, cl, n);
+            free(cl);
+        } else if (nlp_vectors_write(o.f, v, vec, n, nlp_w2v_dim(m), binary, o.name, &e) != NLP_OK) {
+            output_die(&o, &e);
+        }
+        output_commit(&o);
     }
-    output_commit(&o);
+#ifdef HAVE_MPI
+    cli_mpi_finish();
+#endif
     nlp_w2v_free(m);
     nlp_vocab_free(v);
     if (fd != STDIN_FILENO)

@@ -833,6 +833,7 @@ static int task_prepare_workers(void *ctx, int W, nlp_error *e);
 static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, double *count,
                            nlp_error *e);
 static int task_step_end(void *ctx, int W, nlp_error *e);
+static float *task_share_state(void *ctx, int k, int first, int count, int total, size_t *n);
 
 int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
                            const nlp_charlm_train_config *cfg, const int32_t *ids, size_t n,
@@ -928,6 +929,7 @@ int nlp_charlm_trainer_new(nlp_charlm_trainer **out, nlp_charlm *m,
     t->task.prepare_workers = task_prepare_workers;
     t->task.step_share = task_step_share;
     t->task.step_end = task_step_end;
+    t->task.share_state = task_share_state;
     *out = t;
     return NLP_OK;
 }
@@ -1161,6 +1163,27 @@ static int task_step_end(void *ctx, int W, nlp_error *e)
     for (int k = 0; k < W; k++)
         (void)nlp_rng_u64(&t->rng);
     return advance(t);
+}
+
+/* Several processes: the carried state h (k = 0) and c (k = 1, LSTM),
+** zero in the streams of shares outside [first, first+count). */
+static float *task_share_state(void *ctx, int k, int first, int count, int total, size_t *n)
+{
+    nlp_charlm_trainer *t = ctx;
+    float *s = k == 0 ? t->h : k == 1 ? t->c : NULL;
+    if (!s || total != t->nwk || first < 0 || count < 0 || first + count > total)
+        return NULL;
+    const int L = t->m->cfg.layers, B = t->cfg.batch;
+    const size_t H = (size_t)t->m->cfg.hidden;
+    const int b0 = t->wk[first].b0;
+    const int b1 = first + count < total ? t->wk[first + count].b0 : B;
+    for (int l = 0; l < L; l++) {
+        float *layer = s + (size_t)l * (size_t)B * H;
+        memset(layer, 0, (size_t)b0 * H * sizeof *layer);
+        memset(layer + (size_t)b1 * H, 0, (size_t)(B - b1) * H * sizeof *layer);
+    }
+    *n = (size_t)L * (size_t)B * H;
+    return s;
 }
 
 size_t nlp_charlm_trainer_stream_length(const nlp_charlm_trainer *t)

@@ -33,6 +33,7 @@
 */
 #include "nlp/train.h"
 #include "nlp/alloc.h"
+#include "nlp/crc32.h"
 #include "nlp/progress.h"
 #include "nlp/svg.h"
 #include "nlp/tensor.h"
@@ -75,6 +76,9 @@ typedef struct train_worker {
 /* The team: W-1 threads made once, woken for every step. */
 typedef struct train_team {
     int n;                    /* W workers, thread 0 the caller's */
+    int base, total;          /* worker w takes share base + w of total:
+                                 rank * W of size * W with a collective,
+                                 else 0 of W */
     train_worker *w;          /* (n) */
     pthread_t *th;            /* (n) th[1..n-1] */
     int started;              /* threads made */
@@ -127,8 +131,18 @@ struct nlp_train {
     double run_count;         /* items covered by this run */
     double run_pos0;          /* epoch position at the start; NAN: unknown */
 
-    train_team *team;         /* cfg.threads > 1 with step_share; else NULL */
+    train_team *team;         /* cfg.threads > 1 or a collective, with
+                                 step_share; else NULL */
+    /* Several processes (nlp_train_collective): NULL for one. */
+    const nlp_train_collective *coll;
+    int vote_stop, vote_time, vote_ckpt; /* this iteration's agreed decisions */
 };
+
+/* Process 0, or the only one: the one that writes files and reports. */
+static int is_root(const nlp_train *t)
+{
+    return !t->coll || t->coll->rank == 0;
+}
 
 static double clock_now(const nlp_train *t)
 {
@@ -202,6 +216,15 @@ int nlp_train_config_check(const nlp_train_config *c, nlp_error *e)
         BAD("log_every must be >= 0, not %ld", c->log_every);
     if (c->threads < 1 || c->threads > NLP_TRAIN_MAX_THREADS)
         BAD("threads must be in 1..%d, not %d", NLP_TRAIN_MAX_THREADS, c->threads);
+    if (c->collective) {
+        const nlp_train_collective *k = c->collective;
+        if (k->size < 1 || k->size > NLP_TRAIN_MAX_PROCESSES || k->rank < 0 ||
+            k->rank >= k->size)
+            BAD("collective: rank %d of %d processes (at most %d)", k->rank, k->size,
+                NLP_TRAIN_MAX_PROCESSES);
+        if (!k->sum_float || !k->sum_double || !k->broadcast)
+            BAD("collective: sum_float, sum_double and broadcast are required");
+    }
 #undef BAD
     return NLP_OK;
 }
@@ -311,6 +334,19 @@ int nlp_train_config_read(nlp_train_config *c, const nlp_model *ckpt, nlp_error 
     return NLP_OK;
 }
 
+/* ==== Several processes ================================================== */
+
+/* A collective's failure, with a message when it gave none. */
+static int collective_failed(nlp_error *e, int rc, const char *what)
+{
+    if (rc >= 0)
+        rc = NLP_EIO;
+    if (e && e->code == NLP_OK)
+        nlp_error_set(e, rc, NULL, 0, "%s over the processes failed: %s", what,
+                      nlp_error_string(rc));
+    return rc;
+}
+
 /* ==== The team of the parallel step ===================================== */
 
 static void share(train_worker *w)
@@ -321,8 +357,8 @@ static void share(train_worker *w)
     nlp_error_clear(&w->err);
     w->loss = NAN;
     w->count = 0;
-    w->rc = t->task.step_share(t->task.ctx, w->id, t->team->n, w->grad, &w->loss,
-                               &w->count, &w->err);
+    w->rc = t->task.step_share(t->task.ctx, t->team->base + w->id, t->team->total, w->grad,
+                               &w->loss, &w->count, &w->err);
 }
 
 static void *worker_main(void *arg)
@@ -395,6 +431,8 @@ static int team_new(nlp_train *t, nlp_error *e)
     }
     t->team = team;
     team->n = n;
+    team->base = t->coll ? t->coll->rank * n : 0;
+    team->total = t->coll ? t->coll->size * n : n;
     team->w = nlp_calloc((size_t)n, sizeof *team->w);
     team->th = nlp_calloc((size_t)n, sizeof *team->th);
     if (!team->w || !team->th)
@@ -490,9 +528,22 @@ static int team_step(nlp_train *t, double *loss, double *count, nlp_error *e)
         items += team->w[i].count;
         plain += team->w[i].loss;
     }
+    if (t->coll) {
+        /* The one reduction of the gradient per step, then the losses:
+        ** every process has the whole batch's from here on. */
+        double l[3] = { sum, items, plain };
+        int rc = t->coll->sum_float(t->coll->ctx, g, n, e);
+        if (rc == NLP_OK)
+            rc = t->coll->sum_double(t->coll->ctx, l, 3, e);
+        if (rc != NLP_OK)
+            return collective_failed(e, rc, "summing the gradients");
+        sum = l[0];
+        items = l[1];
+        plain = l[2];
+    }
     *count = items;
-    *loss = items > 0 ? sum / items : plain / team->n;
-    return t->task.step_end(t->task.ctx, team->n, e);
+    *loss = items > 0 ? sum / items : plain / team->total;
+    return t->task.step_end(t->task.ctx, team->total, e);
 }
 
 /* ==== Creating and freeing =============================================== */
@@ -536,13 +587,21 @@ int nlp_train_new(nlp_train **out, const nlp_train_config *cfg, const nlp_train_
     t->last_loss = NAN;
     t->loss_width = 1;
     nlp_progress_init(&t->prog, NULL, 0);
-    if (cfg->threads > 1 && task->step_share) {
+    t->coll = cfg->collective && cfg->collective->size > 1 ? cfg->collective : NULL;
+    if (t->coll && !task->step_share) {
+        nlp_train_free(t);
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "training task '%s' has no parallel "
+                             "step: it cannot be spread over %d processes", task->kind,
+                             t->coll->size);
+    }
+    if ((cfg->threads > 1 || t->coll) && task->step_share) {
         if (!task->prepare_workers || !task->step_end) {
             nlp_train_free(t);
             return nlp_error_set(e, NLP_EINVAL, NULL, 0, "training task has step_share "
                                  "without prepare_workers and step_end");
         }
-        if ((rc = task->prepare_workers(task->ctx, cfg->threads, e)) != NLP_OK
+        const int total = t->coll ? t->coll->size * cfg->threads : cfg->threads;
+        if ((rc = task->prepare_workers(task->ctx, total, e)) != NLP_OK
             || (rc = team_new(t, e)) != NLP_OK) {
             nlp_train_free(t);
             return rc;
@@ -678,6 +737,8 @@ static int add_state(nlp_model *m, const nlp_train *t, double elapsed)
 */
 static int write_file(nlp_train *t, const char *path, int ckpt, nlp_error *e)
 {
+    if (!is_root(t))
+        return NLP_OK;
     const nlp_train_task *k = &t->task;
     unsigned char *lbuf = NULL, *vbuf = NULL;
     const double elapsed = elapsed_now(t);
@@ -756,8 +817,30 @@ done:
     return rc;
 }
 
+/* Several processes: the shares' own state made whole on every process
+** (task->share_state), for process 0's checkpoint. */
+static int sync_state(nlp_train *t, nlp_error *e)
+{
+    if (!t->coll || !t->task.share_state || !t->team)
+        return NLP_OK;
+    float *buf;
+    size_t n;
+    for (int k = 0; (buf = t->task.share_state(t->task.ctx, k, t->team->base, t->team->n,
+                                               t->team->total, &n)); k++) {
+        int rc = t->coll->sum_float(t->coll->ctx, buf, n, e);
+        if (rc != NLP_OK)
+            return collective_failed(e, rc, "gathering the task's state");
+    }
+    return NLP_OK;
+}
+
 int nlp_train_checkpoint(nlp_train *t, nlp_error *e)
 {
+    int rc = sync_state(t, e);
+    if (rc != NLP_OK)
+        return rc;
+    if (!is_root(t))
+        return NLP_OK; /* process 0 writes it */
     return write_file(t, t->ckpt_path, 1, e);
 }
 
@@ -1038,7 +1121,7 @@ static int better(const nlp_train *t, double m)
 
 static int plot(nlp_train *t, nlp_error *e)
 {
-    if (!t->cfg.plot)
+    if (!t->cfg.plot || !is_root(t))
         return NLP_OK;
     for (int i = 0; i < t->nloss; i++)
         t->ly[i] = t->lcount[i] > 0 ? t->lsum[i] / t->lcount[i] : NAN;
@@ -1184,8 +1267,19 @@ static int validate(nlp_train *t, int epoch_end, nlp_error *e)
     double old_lr = nlp_optim_lr(t->opt);
     if (t->task.evaluate) {
         blas_for_team(t, 0);
-        rc = t->task.evaluate(t->task.ctx, &metric, e);
+        if (is_root(t))
+            rc = t->task.evaluate(t->task.ctx, &metric, e);
         blas_for_team(t, 1);
+        if (t->coll) {
+            /* Process 0's metric (or failure) decides for all. */
+            double v[2] = { (double)rc, metric };
+            int crc = t->coll->broadcast(t->coll->ctx, v, 2, e);
+            if (crc != NLP_OK)
+                return collective_failed(e, crc, "sharing the validation metric");
+            if (!is_root(t) && v[0] < 0)
+                return nlp_error_set(e, (int)v[0], NULL, 0, "validation failed on process 0");
+            metric = v[1];
+        }
         if (rc < 0) {
             if (e && e->code == NLP_OK)
                 nlp_error_set(e, rc, NULL, 0, "validation failed: %s", nlp_error_string(rc));
@@ -1257,7 +1351,8 @@ static int limit(const nlp_train *t)
         return NLP_TRAIN_EPOCHS;
     if (t->cfg.max_steps > 0 && t->step >= t->cfg.max_steps)
         return NLP_TRAIN_STEPS;
-    if (t->cfg.time_limit > 0 && elapsed_now(t) >= t->cfg.time_limit)
+    if (t->coll ? t->vote_time
+                : t->cfg.time_limit > 0 && elapsed_now(t) >= t->cfg.time_limit)
         return NLP_TRAIN_TIME;
     if (t->task.evaluate && t->cfg.patience > 0 && t->bad >= t->cfg.patience)
         return NLP_TRAIN_PATIENCE;
@@ -1281,22 +1376,94 @@ static void fill_result(const nlp_train *t, nlp_train_result *res, int reason)
     res->lr = nlp_optim_lr(t->opt);
 }
 
+/*
+** Several processes: the decisions of this iteration that a clock or a
+** signal makes, agreed by all (one sum of three votes): a stop request
+** anywhere stops everyone; the time limit and the periodic checkpoint
+** follow process 0's clock.
+*/
+static int vote(nlp_train *t, nlp_error *e)
+{
+    const int root = is_root(t);
+    double v[3] = {
+        t->cfg.stop && *t->cfg.stop ? 1.0 : 0.0,
+        root && t->cfg.time_limit > 0 && elapsed_now(t) >= t->cfg.time_limit ? 1.0 : 0.0,
+        root && t->cfg.checkpoint_every > 0 &&
+                clock_now(t) - t->last_ckpt >= t->cfg.checkpoint_every ? 1.0 : 0.0
+    };
+    int rc = t->coll->sum_double(t->coll->ctx, v, 3, e);
+    if (rc != NLP_OK)
+        return collective_failed(e, rc, "agreeing on stopping");
+    t->vote_stop = v[0] > 0;
+    t->vote_time = v[1] > 0;
+    t->vote_ckpt = v[2] > 0;
+    return NLP_OK;
+}
+
+/*
+** Several processes: every one must start from process 0's parameters
+** (the same corpus, options, seed or checkpoint); else every process fails
+** with the first rank that differs.
+*/
+static int same_start(nlp_train *t, nlp_error *e)
+{
+    const nlp_params *p = t->task.params;
+    const double n = (double)p->n, crc = (double)nlp_crc32(0, p->data, p->n * sizeof *p->data);
+    double root[2] = { n, crc };
+    int rc = t->coll->broadcast(t->coll->ctx, root, 2, e);
+    const int differs = root[0] != n || root[1] != crc;
+    const int size = t->coll->size;
+    double *votes = NULL; /* one per rank, to name the first that differs */
+    if (rc == NLP_OK) {
+        votes = nlp_calloc((size_t)size, sizeof *votes);
+        if (!votes)
+            return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+        votes[t->coll->rank] = differs;
+        rc = t->coll->sum_double(t->coll->ctx, votes, (size_t)size, e);
+    }
+    if (rc != NLP_OK) {
+        nlp_free(votes);
+        return collective_failed(e, rc, "comparing the starting parameters");
+    }
+    int first = -1, count = 0;
+    for (int r = 0; r < size; r++)
+        if (votes[r] > 0) {
+            if (first < 0)
+                first = r;
+            count++;
+        }
+    nlp_free(votes);
+    if (first >= 0)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0,
+                             "rank %d starts from other parameters than rank 0 (%d rank%s "
+                             "differ): every rank needs the same binary, corpus, options, "
+                             "seed and checkpoint", first, count, count == 1 ? "" : "s");
+    return NLP_OK;
+}
+
 int nlp_train_run(nlp_train *t, nlp_train_result *res, nlp_error *e)
 {
     if (!t)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "nlp_train_run: no run");
     nlp_error_clear(e);
-    nlp_progress_init(&t->prog, t->cfg.verbosity < 0 ? NULL : t->cfg.log, t->cfg.live);
+    nlp_progress_init(&t->prog, t->cfg.verbosity < 0 || !is_root(t) ? NULL : t->cfg.log,
+                      t->cfg.live);
     t->running = 1;
     blas_for_team(t, 1);
     t->run_start = t->last_ckpt = clock_now(t);
     t->run_steps = 0;
     t->run_count = 0;
     t->run_pos0 = (double)t->epoch + epoch_fraction(t);
-    int rc = NLP_OK, reason;
+    int rc = NLP_OK, reason = -1;
     char line[256], d[32];
-    while ((reason = limit(t)) < 0) {
-        if (t->cfg.stop && *t->cfg.stop) {
+    if (t->coll && (rc = same_start(t, e)) != NLP_OK)
+        goto out;
+    for (;;) {
+        if (t->coll && (rc = vote(t, e)) != NLP_OK)
+            goto out;
+        if ((reason = limit(t)) >= 0)
+            break;
+        if (t->coll ? t->vote_stop : t->cfg.stop && *t->cfg.stop) {
             if ((rc = nlp_train_checkpoint(t, e)) != NLP_OK)
                 goto out;
             reason = NLP_TRAIN_REQUESTED;
@@ -1304,8 +1471,9 @@ int nlp_train_run(nlp_train *t, nlp_train_result *res, nlp_error *e)
                               "written to %s", t->epoch + 1, t->step, t->ckpt_path);
             goto out;
         }
-        if (t->cfg.checkpoint_every > 0 &&
-            clock_now(t) - t->last_ckpt >= t->cfg.checkpoint_every) {
+        if (t->coll ? t->vote_ckpt
+                    : t->cfg.checkpoint_every > 0 &&
+                      clock_now(t) - t->last_ckpt >= t->cfg.checkpoint_every) {
             if ((rc = nlp_train_checkpoint(t, e)) != NLP_OK)
                 goto out;
             t->last_ckpt = clock_now(t);

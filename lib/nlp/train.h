@@ -173,7 +173,76 @@ typedef struct nlp_train_task {
     int (*step_share)(void *ctx, int worker, int nworkers, float *grad, double *loss,
                       double *count, nlp_error *e);
     int (*step_end)(void *ctx, int nworkers, nlp_error *e);
+
+    /*
+    ** Several processes (cfg.collective), for a task whose shares carry
+    ** state of their own between steps (charlm: the recurrent state of
+    ** each share's streams), which a checkpoint must hold whole.  Before
+    ** every checkpoint, on every process, the harness asks for the k-th
+    ** buffer of that state (k = 0, 1, ... until NULL), of *n floats:
+    ** share_state must zero in it what shares other than [first,
+    ** first+count) of total own (those this process ran), then the
+    ** harness sums it over the processes, which leaves the whole state,
+    ** the same bits, on every one.  Optional: NULL when the shares keep
+    ** nothing between steps.
+    */
+    float *(*share_state)(void *ctx, int k, int first, int count, int total, size_t *n);
 } nlp_train_task;
+
+/* ==== Several processes ================================================= */
+
+/*
+** A run spread over several processes (MPI ranks, on one machine or many),
+** given to the harness by the tool as cfg.collective; lib/ knows no
+** transport (bin/mpi.c implements this with MPI).  Every process runs the
+** same program on the same data with the same configuration and calls
+** nlp_train_run; the harness then
+**
+**   - splits every batch into size x W shares (W = cfg.threads): process
+**     r's worker w takes share r*W + w, as one process with size*W threads
+**     would (task->prepare_workers(ctx, size*W), step_share(ctx, r*W+w,
+**     size*W, ...), step_end(ctx, size*W) on every process), so the task
+**     needs nothing more than its parallel step; a task without one is
+**     refused (NLP_EINVAL);
+**   - sums the gradient buffer over the processes once per step
+**     (sum_float of params->n floats) and the shares' losses and counts
+**     (sum_double), so every process applies the same update and keeps the
+**     same loop state;
+**   - agrees on every decision a clock or a signal makes, once per
+**     iteration (sum_double of three votes): a stop request on any process
+**     stops all of them at the same step; the time limit and periodic
+**     checkpoints follow process 0's clock;
+**   - validates on process 0 only and broadcasts the metric (so a machine
+**     whose BLAS rounds differently cannot take another decision);
+**   - writes models, checkpoints and the plot, and reports progress, on
+**     process 0 only (log is unused elsewhere; nlp_train_checkpoint writes
+**     nothing there);
+**   - checks at the start of nlp_train_run that every process holds the
+**     same parameters (count and CRC-32 against process 0's): a different
+**     corpus, model option, seed or checkpoint on one machine is NLP_EINVAL
+**     on every process, naming the first such rank.
+** Resuming: every process reads the same checkpoint (written by process
+** 0), with the same size and W, and continues bit-identically as long as
+** sum_float adds in the same order as before (MPI_Allreduce on the same
+** number of processes and the same Open MPI does).
+**
+** The functions run on the thread that called nlp_train_run, in the same
+** order on every process; each returns NLP_OK or a negative NLP_E* code
+** with e filled, after which the run ends with that error (the tool
+** should then end every process: a collective that one process left will
+** never complete).
+*/
+typedef struct nlp_train_collective {
+    int rank;                /* this process, 0..size-1; 0 is the root */
+    int size;                /* processes; 1 (or no collective) is one process */
+    void *ctx;               /* passed to the functions */
+    /* buf[0..n) summed over the processes, in place; every process gets
+    ** the same bits. */
+    int (*sum_float)(void *ctx, float *buf, size_t n, nlp_error *e);
+    int (*sum_double)(void *ctx, double *buf, size_t n, nlp_error *e);
+    /* Process 0's buf[0..n) copied into every process's buf. */
+    int (*broadcast)(void *ctx, double *buf, size_t n, nlp_error *e);
+} nlp_train_collective;
 
 /* ==== Configuration ====================================================== */
 
@@ -210,9 +279,12 @@ typedef struct nlp_train_config {
     void *clock_ctx;         /* passed to clock */
     int threads;             /* W workers per step, 1..NLP_TRAIN_MAX_THREADS,
                                 for a task with step_share; 1 */
+    const nlp_train_collective *collective; /* several processes (above);
+                                borrowed; NULL: this process alone */
 } nlp_train_config;
 
 #define NLP_TRAIN_MAX_THREADS 1024
+#define NLP_TRAIN_MAX_PROCESSES 65536 /* collective->size */
 
 /* Fills c with the defaults written next to each field. */
 void nlp_train_config_default(nlp_train_config *c);
@@ -311,7 +383,10 @@ const char *nlp_train_stop_name(nlp_train_stop reason);
 const char *nlp_train_checkpoint_path(const nlp_train *t);
 
 /* Writes a checkpoint now (to nlp_train_checkpoint_path(t)).  NLP_OK,
-** NLP_EIO, NLP_ENOMEM, or the error of task->save_model / save_state. */
+** NLP_EIO, NLP_ENOMEM, or the error of task->save_model / save_state.
+** With a collective, call it on every process at the same point: each
+** takes part in gathering the shares' state (task->share_state), and
+** process 0 writes. */
 int nlp_train_checkpoint(nlp_train *t, nlp_error *e);
 
 /* ==== Helpers for tasks' save_state/load_state =========================== */
