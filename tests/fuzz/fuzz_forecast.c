@@ -49,26 +49,14 @@ static double *table(long n, int k)
     return x;
 }
 
-static char tmpdir[64];
-
-static void remove_tmpdir(void)
+/* A fresh directory to save to (atomic saves rename, so not a memfd);
+** removed after each use, since libFuzzer ends without running atexit. */
+static const char *save_dir(char *dir, size_t size)
 {
-    if (tmpdir[0])
-        rmdir(tmpdir);
-}
-
-/* A path to save to (atomic saves rename, so not a memfd). */
-static const char *save_path(void)
-{
-    static char path[96];
-    if (!tmpdir[0]) {
-        const char *t = getenv("TMPDIR");
-        snprintf(tmpdir, sizeof tmpdir, "%s/nlp-fuzz-forecast.XXXXXX", t && t[0] ? t : "/tmp");
-        FUZZ_CHECK(mkdtemp(tmpdir) != NULL);
-        atexit(remove_tmpdir);
-        snprintf(path, sizeof path, "%s/m", tmpdir);
-    }
-    return path;
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, size, "%s/nlp-fuzz-forecast.XXXXXX", t && t[0] ? t : "/tmp");
+    FUZZ_CHECK(mkdtemp(dir) != NULL);
+    return dir;
 }
 
 /* Forecasts of every method on x (n,k); into out (3, steps). */
@@ -203,13 +191,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     if (flags & 4) {
-        const char *sp = save_path();
+        char dir[256], sp[300];
+        snprintf(sp, sizeof sp, "%s/m", save_dir(dir, sizeof dir));
         rc = nlp_forecast_save(m, sp, NULL, &e);
         FUZZ_CHECK(rc == NLP_OK);
         nlp_forecast *r = NULL;
         rc = nlp_forecast_load(&r, sp, NULL, &e);
         FUZZ_CHECK(rc == NLP_OK);
         unlink(sp);
+        FUZZ_CHECK(rmdir(dir) == 0);
         FUZZ_CHECK(memcmp(nlp_forecast_get_config(r), c, sizeof *c) == 0);
         for (int j = 0; j < k; j++)
             FUZZ_CHECK(strcmp(nlp_forecast_name(r, j), nlp_forecast_name(m, j)) == 0);
