@@ -34,14 +34,6 @@
 
 /* ==== Messages =========================================================== */
 
-/* "forecast: FILE:LINE:COLUMN: text" (the parts that are known). */
-static _Noreturn void die(const nlp_error *e)
-{
-    if (e->column > 0 && e->line > 0 && e->file[0])
-        cli_die("%s:%ld:%ld: %s", e->file, e->line, e->column, e->text);
-    cli_die_error(e);
-}
-
 static _Noreturn void bad_option(int c, char **argv)
 {
     if (c == ':')
@@ -80,7 +72,7 @@ static nlp_series *read_table(const char *path, const char *const *cols, const i
     nlp_error e;
     nlp_error_clear(&e);
     if (nlp_series_read(&s, f, cli_input_name(path), &rc, &e) != NLP_OK)
-        die(&e);
+        cli_die_error(&e);
     cli_close_read(f);
     return s;
 }
@@ -124,7 +116,7 @@ static nlp_series *read_for_model(const nlp_forecast *m, const nlp_model *f, con
         snprintf(key, sizeof key, "forecast.column.%d", j);
         if (nlp_model_meta(f, key) && nlp_model_meta_range(f, key, 1, NLP_SERIES_MAX_FIELDS, &v,
                                                            &e) != NLP_OK)
-            die(&e);
+            cli_die_error(&e);
         nums[j] = (int)v;
     }
     long tn = 0, fill = 0, fmt = 0;
@@ -137,7 +129,7 @@ static nlp_series *read_for_model(const nlp_forecast *m, const nlp_model *f, con
          nlp_model_meta_range(f, "forecast.fill", 0, 2, &fill, &e)) ||
         (nlp_model_meta(f, "forecast.format") &&
          nlp_model_meta_range(f, "forecast.format", 0, 3, &fmt, &e)))
-        die(&e);
+        cli_die_error(&e);
     nlp_series *s = read_table(path, cols, nums, k, time, (int)tn, (nlp_series_fill)fill,
                                (nlp_series_format)fmt);
     free(cols);
@@ -153,7 +145,7 @@ static nlp_forecast *load(const char *path, nlp_model **file)
     nlp_error e;
     nlp_error_clear(&e);
     if (nlp_forecast_load(&m, path, file, &e) != NLP_OK)
-        die(&e);
+        cli_die_error(&e);
     return m;
 }
 
@@ -449,12 +441,12 @@ static int cmd_train(int argc, char **argv)
             cli_train_resume(&tr, ck, &e) != NLP_OK) {
             if (!e.file[0])
                 snprintf(e.file, sizeof e.file, "%s", tr.resume);
-            die(&e);
+            cli_die_error(&e);
         }
         mc = *nlp_forecast_get_config(m);
         s = read_for_model(m, ck, path);
         if (nlp_model_meta_double(ck, "forecast.valid", &valid, &e) != NLP_OK)
-            die(&e);
+            cli_die_error(&e);
         if (!(valid >= 0 && valid <= 0.9))
             cli_die("%s: 'forecast.valid' out of range", tr.resume);
     } else {
@@ -471,11 +463,11 @@ static int cmd_train(int argc, char **argv)
         nlp_rng rng;
         nlp_rng_seed(&rng, tr.seed);
         if (nlp_forecast_new(&m, &mc, (const char *const *)s->names, &rng, &e) != NLP_OK)
-            die(&e);
+            cli_die_error(&e);
     }
     if (nlp_forecast_fit(m, s->x, ntrain, &e) != NLP_OK) {
         snprintf(e.file, sizeof e.file, "%s", name);
-        die(&e);
+        cli_die_error(&e);
     }
     if (!quiet) {
         cli_warn("%s: %ld rows (%ld training, %ld validation), %d input%s, target '%s'", name,
@@ -537,7 +529,7 @@ static int cmd_train(int argc, char **argv)
     if (!rnn) {
         /* Baselines are fitted, not trained: written at once. */
         if (nlp_forecast_save(m, output, meta, &e) != NLP_OK)
-            die(&e);
+            cli_die_error(&e);
         if (!quiet)
             cli_warn("%s model fitted on %ld rows, written to %s", nlp_forecast_model_name(mc.model),
                      ntrain, output);
@@ -547,15 +539,15 @@ static int cmd_train(int argc, char **argv)
         nlp_forecast_trainer *ft;
         if (nlp_forecast_trainer_new(&ft, m, &tc, s->x, s->n, ntrain, &e) != NLP_OK) {
             snprintf(e.file, sizeof e.file, "%s", name);
-            die(&e);
+            cli_die_error(&e);
         }
         nlp_train *run;
         if (nlp_train_new(&run, &tr.cfg, nlp_forecast_trainer_task(ft), &e) != NLP_OK)
-            die(&e);
+            cli_die_error(&e);
         if (ck && nlp_train_resume(run, ck, &e) != NLP_OK) {
             if (!e.file[0])
                 snprintf(e.file, sizeof e.file, "%s", tr.resume);
-            die(&e);
+            cli_die_error(&e);
         }
         long nva;
         long ntr = nlp_forecast_trainer_windows(ft, &nva);
@@ -572,7 +564,7 @@ static int cmd_train(int argc, char **argv)
             cli_die("training diverged at step %ld (the loss is not finite); the best model "
                     "so far is in %s; try a lower --lr", res.steps + 1, output);
         if (rc != NLP_OK)
-            die(&e);
+            cli_die_error(&e);
         if (tr.cfg.verbosity > 0)
             cli_warn("train_seconds=%.3f steps=%ld steps_per_s=%.1f best_valid_mse=%.6g", secs,
                      res.steps, secs > 0 ? (double)res.steps / secs : 0.0, res.best_metric);
@@ -696,7 +688,7 @@ static void plot(const char *file, nlp_forecast *m, const nlp_series *s, double 
     nlp_error e;
     nlp_error_clear(&e);
     if (nlp_svg_chart_save(file, &ch, &e) != NLP_OK)
-        die(&e);
+        cli_die_error(&e);
     free(t);
     free(y);
 }

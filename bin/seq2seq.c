@@ -25,6 +25,12 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"train", seq2seq_train_main, seq2seq_train_help,
+     "train an attention encoder-decoder on parallel text"},
+    {"translate", seq2seq_translate_main, seq2seq_translate_help,
+     "translate line by line (beam or greedy search)"},
+    {"score", seq2seq_score_main, seq2seq_score_help,
+     "log-probability and perplexity of given translations"},
     {"bleu", seq2seq_bleu_main, seq2seq_bleu_help,
      "corpus BLEU and chrF of a hypothesis against a reference, as sacreBLEU"},
 };

@@ -14,6 +14,7 @@
 #include "nlp/alloc.h"
 #include "nlp/error.h"
 #include "nlp/tensor.h"
+#include "fastmath.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -224,6 +225,45 @@ static void masked_softmax(float *w, int L, int S)
         w[s] = 0.0f;
 }
 
+/* The additive score of one (query, key) pair: v . tanh(k + qa), on
+** fastmath's vectorised tanh (glibc's scalar tanhf was an eighth of a
+** Bahdanau training step). */
+FASTMATH_KERNEL float additive_score(int ha, const float *restrict k, const float *restrict qa,
+                                     const float *restrict v)
+{
+    float sc = 0.0f;
+#pragma omp simd reduction(+ : sc)
+    for (int j = 0; j < ha; j++)
+        sc += v[j] * fm_tanh(k[j] + qa[j]);
+    return sc;
+}
+
+/* Its backward for the score gradient d: dv += d t, and d(Wq q) and
+** d(keys) (dk may be NULL) += d v (1 - t^2), t = tanh(k + qa). */
+FASTMATH_KERNEL void additive_backward(int ha, float d, const float *restrict k,
+                                       const float *restrict qa, const float *restrict v,
+                                       float *restrict dv, float *restrict dqa,
+                                       float *restrict dk)
+{
+    if (dk) {
+#pragma omp simd
+        for (int j = 0; j < ha; j++) {
+            float t = fm_tanh(k[j] + qa[j]);
+            float dpre = d * v[j] * (1.0f - t * t);
+            dv[j] += d * t;
+            dqa[j] += dpre;
+            dk[j] += dpre;
+        }
+    } else {
+#pragma omp simd
+        for (int j = 0; j < ha; j++) {
+            float t = fm_tanh(k[j] + qa[j]);
+            dv[j] += d * t;
+            dqa[j] += d * v[j] * (1.0f - t * t);
+        }
+    }
+}
+
 int nlp_attn_forward(const nlp_attn *a, float *ctx, float *weights, float *cache,
                      const float *q, const float *enc, const float *keys,
                      const int *lengths, int S, int B)
@@ -246,10 +286,7 @@ int nlp_attn_forward(const nlp_attn *a, float *ctx, float *weights, float *cache
             const float *qa = cache + (size_t)b * ha;
             for (int s = 0; s < L; s++) {
                 const float *k = keys + ((size_t)s * B + b) * ha;
-                double sc = 0.0;
-                for (int j = 0; j < ha; j++)
-                    sc += (double)v[j] * tanhf(k[j] + qa[j]);
-                weights[(size_t)b * S + s] = (float)sc;
+                weights[(size_t)b * S + s] = additive_score(ha, k, qa, v);
             }
         }
     } else {
@@ -330,15 +367,7 @@ int nlp_attn_backward(nlp_attn *a, float *dq, float *denc, float *dkeys,
                 size_t row = ((size_t)s * B + b) * ha;
                 const float *k = keys + row;
                 float *dk = dkeys ? dkeys + row : NULL;
-                float d = ds[s];
-                for (int j = 0; j < ha; j++) {
-                    float t = tanhf(k[j] + qa[j]);
-                    dv[j] += d * t;
-                    float dpre = d * v[j] * (1.0f - t * t);
-                    dqa_b[j] += dpre;
-                    if (dk)
-                        dk[j] += dpre;
-                }
+                additive_backward(ha, ds[s], k, qa, v, dv, dqa_b, dk);
             }
         }
         /* dq += dqa Wq;  dWq += dqa^T q. */

@@ -63,7 +63,9 @@ char *nlp_error_format(const nlp_error *e, char *buf, size_t n)
         return buf;
     }
     const char *text = e->text[0] ? e->text : nlp_error_string(e->code);
-    if (e->file[0] && e->line > 0)
+    if (e->file[0] && e->line > 0 && e->column > 0)
+        snprintf(buf, n, "%s:%ld:%ld: %s", e->file, e->line, e->column, text);
+    else if (e->file[0] && e->line > 0)
         snprintf(buf, n, "%s:%ld: %s", e->file, e->line, text);
     else if (e->file[0])
         snprintf(buf, n, "%s: %s", e->file, text);

@@ -36,7 +36,12 @@
 #include <nlp/charlm.h>
 #include <nlp/generate.h>
 #include <nlp/classify.h>
+#include <nlp/bleu.h>
+#include <nlp/series.h>
+#include <nlp/forecast.h>
+#include <nlp/pairs.h>
 #include <nlp/beam.h>
+#include <nlp/seq2seq.h>
 
 /* The library version, e.g. "0.1.0" (the package version from configure). */
 const char *nlp_version(void);

@@ -45,6 +45,7 @@
 
 #include "nlp/error.h"
 #include "nlp/tensor.h"
+#include "fastmath.h"
 
 #define MAX_LAYERS 64
 
@@ -88,68 +89,11 @@ struct nlp_rnn {
 enum { CACHE_NONE = 0, CACHE_SEQ = 1, CACHE_STEP = 2 };
 
 /* ---- elementwise kernels ------------------------------------------------
-** Branch-free exp, sigmoid and tanh that the compiler vectorises (glibc's
-** tanhf goes through a scalar expm1f and took a quarter of a training
-** step).  exp: Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, and
-** the degree-5 polynomial of Cephes' expf (about 1 ulp), times 2^n built
-** in the exponent bits; n is rounded with the 1.5*2^23 trick, which needs
-** no SSE4.1, and never converted from float to int (issue 11).  tanh: Cephes' tanhf odd polynomial for |x| < 0.625,
-** 1 - 2/(exp(2x) + 1) above, selected without a branch.  Error against
-** double: ~2e-7 absolute (tests/test_rnn compares with PyTorch to 2e-6).
-** Inputs of any size and +-Inf saturate (exp clamps its argument); NaN
-** gives NaN, so a diverged model shows as NaN rather than as a number.
-**
-** The per-row kernels below hold all the gate arithmetic; each is compiled
-** for AVX-512, AVX2+FMA and baseline x86-64 and picked at load time
-** (target_clones), and `omp simd` asks for vectorisation regardless of the
-** cost model (it is a no-op without OpenMP).
+** The per-row kernels below hold all the gate arithmetic, on fastmath's
+** vectorisable exp, sigmoid and tanh, each compiled per instruction set
+** (KERNEL).
 */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static
-#else
-#define KERNEL static
-#endif
-
-static inline float fexp(float x)
-{
-    /* Clamp so that 2^n below is a normal float.  NaN passes (both
-       comparisons are false) and stays NaN through the polynomial. */
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    /* k's low mantissa bits hold the integer n + 2^22 (exactly, as |n| <
-       2^22); n is read from those bits rather than by a float-to-int
-       conversion, which would be undefined for NaN. */
-    float k = x * 1.44269504088896341f + 12582912.0f;
-    float n = k - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    /* 2^n from its exponent bits (n + 127 in 1..254 after the clamp;
-       unsigned, so a negative n wraps as intended).  Multiplying keeps a
-       NaN p NaN, whatever bits k had. */
-    union { float f; uint32_t i; } kb = {k}, s;
-    s.i = (kb.i - 0x4B400000u + 127u) << 23;
-    return p * s.f;
-}
-
-static inline float sigm(float x)
-{
-    return 1.0f / (1.0f + fexp(-x));
-}
-
-static inline float ftanh(float x)
-{
-    float z = x * x;
-    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
-    float big = 1.0f - 2.0f / (fexp(2.0f * x) + 1.0f);
-    return z < 0.390625f ? small : big;
-}
+#define KERNEL FASTMATH_KERNEL
 
 /*
 ** LSTM step for one sequence: g (4H) pre-activations in, activations out;
@@ -162,10 +106,10 @@ KERNEL void lstm_fwd_row(int H, float *restrict g, const float *restrict cp,
 {
 #pragma omp simd
     for (int j = 0; j < H; j++) {
-        float ig = sigm(g[j]), fg = sigm(g[H + j]);
-        float gg = ftanh(g[2 * H + j]), og = sigm(g[3 * H + j]);
+        float ig = fm_sigmoid(g[j]), fg = fm_sigmoid(g[H + j]);
+        float gg = fm_tanh(g[2 * H + j]), og = fm_sigmoid(g[3 * H + j]);
         float c = fg * cp[j] + ig * gg;
-        float th = ftanh(c);
+        float th = fm_tanh(c);
         g[j] = ig;
         g[H + j] = fg;
         g[2 * H + j] = gg;
@@ -186,10 +130,10 @@ KERNEL void gru_fwd_row(int H, float *restrict g, const float *restrict sh,
 {
 #pragma omp simd
     for (int j = 0; j < H; j++) {
-        float rg = sigm(g[j] + sh[j]);
-        float zg = sigm(g[H + j] + sh[H + j]);
+        float rg = fm_sigmoid(g[j] + sh[j]);
+        float zg = fm_sigmoid(g[H + j] + sh[H + j]);
         float hnj = sh[2 * H + j] + bhn[j];
-        float ng = ftanh(g[2 * H + j] + rg * hnj);
+        float ng = fm_tanh(g[2 * H + j] + rg * hnj);
         g[j] = rg;
         g[H + j] = zg;
         g[2 * H + j] = ng;
@@ -202,7 +146,7 @@ KERNEL void tanh_fwd_row(int H, float *restrict g, float *restrict h, float *res
 {
 #pragma omp simd
     for (int j = 0; j < H; j++)
-        h[j] = y[j] = g[j] = ftanh(g[j]);
+        h[j] = y[j] = g[j] = fm_tanh(g[j]);
 }
 
 /*

@@ -16,7 +16,7 @@ check "matcher: --top-k found" documented --top-k "$T/page.1"
 check "matcher: --top not found" undocumented --top "$T/page.1"
 check "matcher: --seed not found" undocumented --seed "$T/page.1"
 found=0
-for tool in tokenize word2vec charlm-train charlm-generate charlm-score seq2seq sentiment; do
+for tool in tokenize word2vec charlm-train charlm-generate charlm-score seq2seq sentiment forecast; do
     [ -x "$BIN/$tool" ] || continue
     found=$((found + 1))
     page=$top_srcdir/man/$tool.1

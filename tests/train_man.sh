@@ -25,7 +25,7 @@ help_default() {
 }
 
 found=0
-for tool in charlm-train seq2seq sentiment; do
+for tool in charlm-train seq2seq sentiment forecast; do
     [ -x "$BIN/$tool" ] || continue
     "$BIN/$tool" --help > "$T/help" 2>&1 || { check "$tool --help" false; continue; }
     grep -q '^Training (the same in every libnlp trainer):' "$T/help" || continue

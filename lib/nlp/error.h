@@ -55,7 +55,8 @@ int nlp_error_set(nlp_error *e, int code, const char *file, long line,
     __attribute__((format(printf, 5, 6)));
 
 /*
-** Formats e as "file:line: text" (parts that are unknown are left out) into
+** Formats e as "file:line:column: text" (parts that are unknown are left
+** out; the column only with a line) into
 ** buf of size n; returns buf.  Used by tools to print messages.
 */
 char *nlp_error_format(const nlp_error *e, char *buf, size_t n);
