@@ -17,6 +17,7 @@
 #include "nlp.h"
 #include "nlp/bleu.h"
 #include "nlp/forecast.h"
+#include "nlp/pairs.h"
 #include "nlp/series.h"
 
 static const char *outdir;
@@ -492,6 +493,23 @@ static void forecast_seeds(const char *tmpdir)
     free(x);
 }
 
+/* ---- pairs: option bytes (reader/vocabulary, batches, seed), corpus ---- */
+
+static void pairs_seeds(void)
+{
+    seed_str("pairs", "tsv", "\x00\x03\x01", 3,
+             "ein Haus\ta house\n\nzwei H\xc3\xa4user .\ttwo houses .\r\n"
+             "ein ein Haus\ta a house\n<unk> <s>\t</s> x\n");
+    seed_str("pairs", "tsv-tokens-pools", "\x16\xb5\x07", 3,
+             "a b c d e f\tA B C D E F G\nb\tB\nc c\tC C\n  d \x0b e\f\tD E\na\tA\nf f f\tF\n");
+    static const char two[] = "le chat\nun chien noir\n\n\xc3\xa9t\xc3\xa9\tchaud\n"
+                              "\0the cat\na black dog\n\nhot summer\n";
+    seed("pairs", "two-files", "\x09\x02\x03", 3, two, sizeof two - 1);
+    static const char uneven[] = "a\nb\nc\n\0x\ny\n";
+    seed("pairs", "two-files-uneven", "\x01\x00\x00", 3, uneven, sizeof uneven - 1);
+    seed_str("pairs", "errors", "\x00\x00\x00", 3, "ok\tfine\nno tab here\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -511,6 +529,7 @@ int main(int argc, char **argv)
     bleu_seeds();
     series_seeds();
     forecast_seeds(tmpdir);
+    pairs_seeds();
     rmdir(tmpdir);
     return 0;
 }
