@@ -18,6 +18,7 @@
 #include "nlp/bleu.h"
 #include "nlp/forecast.h"
 #include "nlp/pairs.h"
+#include "nlp/seq2seq.h"
 #include "nlp/series.h"
 
 static const char *outdir;
@@ -510,6 +511,69 @@ static void pairs_seeds(void)
     seed_str("pairs", "errors", "\x00\x00\x00", 3, "ok\tfine\nno tab here\n");
 }
 
+/* ---- seq2seq: option bytes (flags, batch ids), model file ------------- */
+
+static nlp_vocab *seq2seq_vocab(int n, const char *prefix)
+{
+    nlp_vocab *v;
+    if (nlp_seq2seq_vocab_new(&v) != NLP_OK)
+        die("out of memory");
+    for (int i = 0; i < n; i++) {
+        char w[32];
+        snprintf(w, sizeof w, "%s%d", prefix, i);
+        if (nlp_vocab_add(v, w, strlen(w)) < 0)
+            die("vocabulary");
+    }
+    return v;
+}
+
+static void seq2seq_seeds(const char *tmpdir)
+{
+    char tmp[4096];
+    nlp_error e;
+    snprintf(tmp, sizeof tmp, "%s/s", tmpdir);
+    static const struct {
+        const char *name;
+        nlp_rnn_cell cell;
+        nlp_seq2seq_attention attention;
+        int enc_layers, dec_layers, tie;
+        char opt[2];
+    } models[] = {
+        { "gru-bahdanau", NLP_RNN_GRU, NLP_SEQ2SEQ_ATTN_BAHDANAU, 1, 1, 0, { 0x07, 0x00 } },
+        { "lstm-luong-dot-2", NLP_RNN_LSTM, NLP_SEQ2SEQ_ATTN_LUONG_DOT, 2, 2, 0, { 0x03, 0x05 } },
+        { "gru-luong-general-tied", NLP_RNN_GRU, NLP_SEQ2SEQ_ATTN_LUONG_GENERAL, 1, 2, 1,
+          { 0x05, 0x11 } },
+        { "lstm-none", NLP_RNN_LSTM, NLP_SEQ2SEQ_ATTN_NONE, 1, 1, 0, { 0x01, 0x2a } },
+    };
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        nlp_seq2seq_config c;
+        nlp_seq2seq_config_default(&c);
+        c.cell = models[i].cell;
+        c.attention = models[i].attention;
+        c.embed = 3;
+        c.hidden = 2;
+        c.attn_hidden = models[i].attention == NLP_SEQ2SEQ_ATTN_BAHDANAU ? 3 : 0;
+        c.enc_layers = models[i].enc_layers;
+        c.dec_layers = models[i].dec_layers;
+        c.tie_embeddings = models[i].tie;
+        c.dropout = 0.25f;
+        c.label_smoothing = i == 1 ? 0.1f : 0;
+        nlp_rng rng;
+        nlp_rng_seed(&rng, 3);
+        nlp_seq2seq *m;
+        check(nlp_seq2seq_new(&m, &c, seq2seq_vocab(2, "s"), seq2seq_vocab(3, "t\xc3\xa9"), &rng, &e),
+              &e, "seq2seq model");
+        const char *meta[] = { "command", "seq2seq train -o m", NULL };
+        check(nlp_seq2seq_save(m, tmp, meta, &e), &e, "seq2seq save");
+        size_t n;
+        unsigned char *buf = slurp(tmp, &n);
+        seed("seq2seq", models[i].name, models[i].opt, 2, buf, n);
+        free(buf);
+        unlink(tmp);
+        nlp_seq2seq_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -530,6 +594,7 @@ int main(int argc, char **argv)
     series_seeds();
     forecast_seeds(tmpdir);
     pairs_seeds();
+    seq2seq_seeds(tmpdir);
     rmdir(tmpdir);
     return 0;
 }
