@@ -13,6 +13,9 @@
 # kept) and every tool runs on THREADS threads (1 by default: PyTorch's best
 # here).
 #
+# Besides, our training speed on 2 threads (--threads 2, random embeddings,
+# TRAIN2_EPOCHS epochs) for the 2-thread/1-thread ratio.
+#
 # Figures, medians of RUNS runs (seeds 1..RUNS):
 #   dev accuracy (%) of the model kept;
 #   training sentences/s = sentences stepped over / training seconds
@@ -26,7 +29,8 @@
 # usage: bench/sentiment.sh            (from a built tree)
 # environment: RUNS (3), TORCH_RUNS (RUNS), THREADS (1), PRED_REPEAT (20),
 #   EPOCHS (10), TOOLS ("ours fasttext torch"), SENTIMENT_EXTRA (extra
-#   flags for our train), BENCH_DIR (scratch; vectors are kept there)
+#   flags for our train), BENCH_DIR (scratch; vectors are kept there),
+#   TRAIN2_EPOCHS (3; 0 = no 2-thread run)
 set -eu
 LC_ALL=C
 export LC_ALL
@@ -41,6 +45,7 @@ PRED_REPEAT=${PRED_REPEAT:-20}
 EPOCHS=${EPOCHS:-10}
 TOOLS=${TOOLS:-"ours fasttext torch"}
 SENTIMENT_EXTRA=${SENTIMENT_EXTRA:-}
+TRAIN2_EPOCHS=${TRAIN2_EPOCHS:-3}
 # ../shared beside the checkout (or beside a worktree's parent directory).
 shared=$top_srcdir/../shared
 [ -d "$shared" ] || shared=$top_srcdir/../../shared
@@ -103,6 +108,16 @@ if has ours; then
             r=$((r + 1))
         done
     done
+    if [ "$TRAIN2_EPOCHS" -gt 0 ]; then
+        # Training speed alone, 1 and 2 threads, same epochs, interleaved.
+        for th in 1 2; do
+            "$S" train -v -o "$work/ours.t$th.model" --valid "$dev" --epochs "$TRAIN2_EPOCHS" \
+                --threads $th --seed 1 $SENTIMENT_EXTRA "$train" 2> "$work/ours.t$th.log"
+            line=$(grep 'train_seconds=' "$work/ours.t$th.log")
+            echo "$line" | sed 's/.*sentences_per_s=\([0-9.]*\).*/\1/' > "$work/ours.t$th.rate"
+            echo "  ours, $th thread(s), $TRAIN2_EPOCHS epochs: $(cat "$work/ours.t$th.rate") sentences/s"
+        done
+    fi
 fi
 
 if has fasttext; then
@@ -153,4 +168,30 @@ for name in $(awk '{print $1}' "$work/results" | awk '!seen[$0]++'); do
     tr=$(awk -v n="$name" '$1 == n {print $3}' "$work/results" | median)
     pr=$(awk -v n="$name" '$1 == n {print $4}' "$work/results" | median)
     printf '%-20s %8s %16.0f %16.0f\n' "$name" "$acc" "$tr" "$pr"
+    echo "$name $acc $tr $pr" >> "$work/medians"
 done
+
+# Ratios: ours against the anchor (same embeddings) and fastText's better run.
+med() { awk -v n="$1" -v f="$2" '$1 == n {print $f}' "$work/medians" 2> /dev/null; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}' || echo "-"; }
+ftbest=
+for ng in 1 2; do
+    a=$(med fasttext-ngrams$ng 2)
+    [ -n "$a" ] && { [ -z "$ftbest" ] || awk -v a="$a" -v b="$ftbest" 'BEGIN {exit !(a > b)}'; } && ftbest=$a
+done
+echo
+echo "ratios (ours / reference):"
+printf '%-10s %22s %22s %14s\n' kind "train vs anchor" "predict vs anchor" "dev - fastText"
+for kind in random vectors; do
+    o=ours-$kind a=torch-$kind
+    dft=-
+    [ -n "$(med "$o" 2)" ] && [ -n "$ftbest" ] && dft=$(awk -v a="$(med "$o" 2)" -v b="$ftbest" 'BEGIN {printf "%+.2f", a - b}')
+    printf '%-10s %22s %22s %14s\n' "$kind" "$(ratio "$(med "$o" 3)" "$(med "$a" 3)")" \
+        "$(ratio "$(med "$o" 4)" "$(med "$a" 4)")" "$dft"
+done
+[ -n "$ftbest" ] && echo "fastText's better dev accuracy: $ftbest%; targets: train >= 1.5x, predict >= 2x, dev >= fastText + 3"
+if [ -s "$work/ours.t1.rate" ] && [ -s "$work/ours.t2.rate" ]; then
+    echo "ours, training on 2 threads / 1 thread: $(ratio "$(cat "$work/ours.t2.rate")" "$(cat "$work/ours.t1.rate")") ($(cat "$work/ours.t2.rate") / $(cat "$work/ours.t1.rate") sentences/s)"
+    [ -n "$(med torch-random 3)" ] &&
+        echo "ours on 2 threads / the anchor on $THREADS (random): $(ratio "$(cat "$work/ours.t2.rate")" "$(med torch-random 3)")"
+fi

@@ -603,6 +603,24 @@ static int cmd_train(int argc, char **argv)
 
 /* ==== predict ============================================================ */
 
+/*
+** What predict and eval start from: the series operand (one at most; "-",
+** standard input, when none) in *path, the model MODEL in *m and *f, the
+** chart file svg (NULL: none) checked writable, then the series read as
+** the model was trained on.  Dies on any error.
+*/
+static nlp_series *model_and_series(int argc, char **argv, const char *model, const char *svg,
+                                    const char **path, nlp_forecast **m, nlp_model **f)
+{
+    if (argc - optind > 1)
+        cli_usage_error("one series at most (got %d)", argc - optind);
+    *path = optind < argc ? argv[optind] : "-";
+    *m = load(model, f);
+    if (svg)
+        cli_train_check_writable(svg);
+    return read_for_model(*m, *f, *path);
+}
+
 static const struct option predict_options[] = {
     {"model", required_argument, NULL, 'm'},
     {"steps", required_argument, NULL, OPT_STEPS},
@@ -630,14 +648,12 @@ static int cmd_predict(int argc, char **argv)
         default: bad_option(c, argv);
         }
     }
-    if (argc - optind > 1)
-        cli_usage_error("one series at most (got %d)", argc - optind);
-    const char *path = optind < argc ? argv[optind] : "-";
+    const char *path;
     nlp_model *f;
-    nlp_forecast *m = load(model, &f);
+    nlp_forecast *m;
+    nlp_series *s = model_and_series(argc, argv, model, NULL, &path, &m, &f);
     if (!steps)
         steps = nlp_forecast_get_config(m)->horizon;
-    nlp_series *s = read_for_model(m, f, path);
     double *out = malloc((size_t)steps * sizeof *out);
     if (!out)
         cli_die("out of memory");
@@ -711,14 +727,10 @@ static int cmd_eval(int argc, char **argv)
         default: bad_option(c, argv);
         }
     }
-    if (argc - optind > 1)
-        cli_usage_error("one series at most (got %d)", argc - optind);
-    const char *path = optind < argc ? argv[optind] : "-";
+    const char *path;
     nlp_model *f;
-    nlp_forecast *m = load(model, &f);
-    if (svg)
-        cli_train_check_writable(svg);
-    nlp_series *s = read_for_model(m, f, path);
+    nlp_forecast *m;
+    nlp_series *s = model_and_series(argc, argv, model, svg, &path, &m, &f);
     const long hist = nlp_forecast_history(m);
     if (s->n < hist + 1)
         cli_die("%s: %ld rows: a window of %ld rows and one to forecast need at least %ld",

@@ -4,6 +4,7 @@
 */
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,27 @@
 #include "nlp/alloc.h"
 #include "nlp/bleu.h"
 #include "nlp/progress.h"
+#include "nlp/tensor.h"
+
+/* ==== Commands =========================================================== */
+
+void s2s_command_help(void (*help)(void))
+{
+    help();
+    printf("  -h, --help                 display this help and exit\n"
+           "      --version              output version information and exit\n");
+    exit(CLI_EXIT_OK);
+}
+
+nlp_seq2seq *s2s_load_model(const char *model, int threads)
+{
+    nlp_tensor_set_threads(threads);
+    nlp_error e;
+    nlp_seq2seq *m;
+    if (nlp_seq2seq_load(&m, model, NULL, &e) != NLP_OK)
+        cli_die_error(&e);
+    return m;
+}
 
 /* ==== Reading ============================================================ */
 

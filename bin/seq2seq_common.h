@@ -8,7 +8,8 @@
 **     checkpointed position (batcher, dropout rng);
 **   - the translation of a batch of sources: the model's decoder under
 **     the search of nlp/beam.h (greedy with k = 1);
-**   - reading a corpus the way every command names its inputs.
+**   - reading a corpus the way every command names its inputs, the
+**     model of translate and score, a command's --help.
 */
 #ifndef NLP_SEQ2SEQ_COMMON_H
 #define NLP_SEQ2SEQ_COMMON_H
@@ -19,6 +20,16 @@
 #include "nlp/pairs.h"
 #include "nlp/seq2seq.h"
 #include "nlp/train.h"
+
+/* ==== Commands =========================================================== */
+
+/* A command's --help: help() (its own options), then -h and --version;
+** exits 0. */
+_Noreturn void s2s_command_help(void (*help)(void));
+
+/* The model of translate and score: MODEL (-m, checked given) loaded after
+** the BLAS threads are set; dies with the loader's message. */
+nlp_seq2seq *s2s_load_model(const char *model, int threads);
 
 /* ==== Reading ============================================================ */
 

@@ -66,11 +66,7 @@ int seq2seq_score_main(int argc, char **argv)
         case OPT_BATCH: batch = (int)cli_parse_long("--batch", optarg, 1, 100000); break;
         case OPT_THREADS: threads = (int)cli_parse_long("--threads", optarg, 1, 1024); break;
         case 'q': quiet = 1; break;
-        case 'h':
-            seq2seq_score_help();
-            printf("  -h, --help                 display this help and exit\n"
-                   "      --version              output version information and exit\n");
-            exit(CLI_EXIT_OK);
+        case 'h': s2s_command_help(seq2seq_score_help);
         case OPT_VERSION: cli_version();
         default: cli_option_error(c, argv);
         }
@@ -83,11 +79,8 @@ int seq2seq_score_main(int argc, char **argv)
         cli_usage_error("a PAIRS.tsv file and --source/--target: give one or the other");
     if (optind + 1 < argc)
         cli_usage_error("extra operand '%s' (one PAIRS.tsv at most)", argv[optind + 1]);
-    nlp_tensor_set_threads(threads);
+    nlp_seq2seq *m = s2s_load_model(model, threads);
     nlp_error e;
-    nlp_seq2seq *m;
-    if (nlp_seq2seq_load(&m, model, NULL, &e) != NLP_OK)
-        cli_die_error(&e);
     nlp_pairs *raw = s2s_read_pairs(optind < argc ? argv[optind] : NULL, source, target);
     nlp_pairs *p;
     size_t unk_s, unk_t;

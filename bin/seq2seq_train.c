@@ -280,11 +280,7 @@ int seq2seq_train_main(int argc, char **argv)
         case OPT_TIE: mc.tie_embeddings = 1; break;
         case OPT_SRC_EMB: src_emb = optarg; break;
         case OPT_TGT_EMB: tgt_emb = optarg; break;
-        case 'h':
-            seq2seq_train_help();
-            printf("  -h, --help                 display this help and exit\n"
-                   "      --version              output version information and exit\n");
-            exit(CLI_EXIT_OK);
+        case 'h': s2s_command_help(seq2seq_train_help);
         case OPT_VERSION: cli_version();
         default: cli_option_error(c, argv);
         }

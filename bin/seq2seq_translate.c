@@ -321,11 +321,7 @@ int seq2seq_translate_main(int argc, char **argv)
         case OPT_BATCH: batch = (int)cli_parse_long(flag, optarg, 1, 100000); break;
         case OPT_THREADS: threads = (int)cli_parse_long(flag, optarg, 1, 1024); break;
         case 'v': verbose = 1; break;
-        case 'h':
-            seq2seq_translate_help();
-            printf("  -h, --help                 display this help and exit\n"
-                   "      --version              output version information and exit\n");
-            exit(CLI_EXIT_OK);
+        case 'h': s2s_command_help(seq2seq_translate_help);
         case OPT_VERSION: cli_version();
         default: cli_option_error(c, argv);
         }
@@ -336,11 +332,8 @@ int seq2seq_translate_main(int argc, char **argv)
         cli_usage_error("--n-best %d is more than --beam %d", sc.n_best, sc.beam);
     if (optind + 1 < argc)
         cli_usage_error("extra operand '%s' (one FILE at most)", argv[optind + 1]);
-    nlp_tensor_set_threads(threads);
+    nlp_seq2seq *m = s2s_load_model(model, threads);
     nlp_error e;
-    nlp_seq2seq *m;
-    if (nlp_seq2seq_load(&m, model, NULL, &e) != NLP_OK)
-        cli_die_error(&e);
     const nlp_seq2seq_config *mc = nlp_seq2seq_get_config(m);
     if ((replace_unk || attn_out) && mc->attention == NLP_SEQ2SEQ_ATTN_NONE)
         cli_die("%s: --%s needs attention, and this model has none", model,

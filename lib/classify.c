@@ -32,6 +32,12 @@
 #define MAX_LAYERS 16
 #define MAX_WIDTH 8192     /* embed, hidden, attention */
 
+/* Inference keeps the layer-0 input projections of at most this many bytes
+** of words (the most frequent come first in the vocabulary); rarer words
+** past it are projected again in every batch that has them. */
+#define PROJ_MAX_BYTES ((size_t)128 << 20)
+#define PROJ_FIRST_ROWS 1024 /* the cache's first size; it doubles */
+
 static int is_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -451,8 +457,12 @@ struct nlp_classify {
     size_t nwblob, nlblob;
     /* Workspace for max_T x max_B, and the last forward. */
     int max_T, max_B;
+    int backward_ws;        /* the workspace has what training needs (x and
+                               the gradients); 0: prediction only */
     int T, B;               /* shape of the last forward, 0 = none */
     int train;              /* the last forward applied dropout */
+    int infer;              /* the last forward was the cached inference one
+                               (no backward can follow) */
     int have_loss;          /* nlp_classify_loss ran since the forward */
     int *ids;               /* (T,B) time-major, -1 padding */
     int *len;               /* (B) */
@@ -463,6 +473,20 @@ struct nlp_classify {
     int *arg;               /* (B,DH) arg max step of max pooling */
     float *pooled, *pmask, *dpooled; /* (B,DH) */
     float *logits, *dlogits; /* (B,K) */
+    /* Inference: the rows W_ih e + b of layer 0 for each word e, per
+    ** direction side by side (D*G*H floats a row), made when a word is
+    ** first met and kept while the weights stay as they are: the input
+    ** GEMM of every step becomes a lookup. */
+    int GH;                 /* G*H: gate pre-activations per direction */
+    float *proj;            /* (pcap + pextra, D*GH): slots of cached words,
+                               then a batch's uncached ones */
+    int *slot;              /* (V) a word's slot, -1 none */
+    int *slot_word;         /* (pmax) the word in each slot */
+    int pcap, pused, pmax;  /* slots allocated, used, at most */
+    size_t pextra;          /* rows allocated past the slots */
+    int pstale;             /* the weights may have changed since */
+    int *prow;              /* (max_T*max_B) row of each (t,b), -1 padding */
+    float *px;              /* (max_T*max_B, E) embeddings to project */
 };
 
 void nlp_classify_config_default(nlp_classify_config *c)
@@ -475,6 +499,7 @@ void nlp_classify_config_default(nlp_classify_config *c)
     c->pool = NLP_CLASSIFY_POOL_MAX;
     c->attention = 0;
     c->dropout = 0.5f;
+    c->word_dropout = 0.0f;
 }
 
 static const char *config_problem(const nlp_classify_config *c)
@@ -495,6 +520,8 @@ static const char *config_problem(const nlp_classify_config *c)
         return "attention size out of range (0..8192)";
     if (!(c->dropout >= 0 && c->dropout < 1))
         return "dropout must be in [0,1)";
+    if (!(c->word_dropout >= 0 && c->word_dropout < 1))
+        return "word dropout must be in [0,1)";
     return NULL;
 }
 
@@ -516,10 +543,28 @@ static void free_workspace(nlp_classify *m)
     nlp_tensor_free(m->dpooled);
     nlp_tensor_free(m->logits);
     nlp_tensor_free(m->dlogits);
+    nlp_free(m->prow);
+    nlp_tensor_free(m->px);
+    m->prow = NULL;
+    m->px = NULL;
     m->ids = m->len = m->arg = NULL;
     m->x = m->xmask = m->dx = m->y = m->dy = m->u = m->du = m->alpha = NULL;
     m->pooled = m->pmask = m->dpooled = m->logits = m->dlogits = NULL;
     m->max_T = m->max_B = 0;
+    m->backward_ws = 0;
+}
+
+/* Drops the projection cache (the weights or the batch capacity changed). */
+static void proj_free(nlp_classify *m)
+{
+    nlp_tensor_free(m->proj);
+    nlp_free(m->slot);
+    nlp_free(m->slot_word);
+    m->proj = NULL;
+    m->slot = m->slot_word = NULL;
+    m->pcap = m->pused = 0;
+    m->pextra = 0;
+    m->pstale = 0;
 }
 
 void nlp_classify_free(nlp_classify *m)
@@ -527,6 +572,7 @@ void nlp_classify_free(nlp_classify *m)
     if (!m)
         return;
     free_workspace(m);
+    proj_free(m);
     nlp_rnn_free(m->rnn);
     nlp_params_free(m->params);
     nlp_tensor_free(m->fixed);
@@ -551,6 +597,12 @@ static int layout(nlp_classify *m)
     m->D = c->bidirectional ? 2 : 1;
     m->DH = m->D * m->H;
     m->A = c->pool == NLP_CLASSIFY_POOL_ATTENTION ? (c->attention ? c->attention : m->DH) : 0;
+    m->GH = (c->cell == NLP_RNN_LSTM ? 4 : c->cell == NLP_RNN_GRU ? 3 : 1) * m->H;
+    {
+        size_t row = (size_t)m->D * (size_t)m->GH * sizeof(float);
+        size_t most = PROJ_MAX_BYTES / row;
+        m->pmax = most < 1 ? 1 : most < (size_t)m->V ? (int)most : m->V;
+    }
     m->emb = -1;
     m->att_v = -1;
     int rc = nlp_params_new(&m->params);
@@ -698,6 +750,51 @@ int nlp_classify_set_vectors(nlp_classify *m, const nlp_vectors *v, long *found,
     }
     if (found)
         *found = hit;
+    m->pstale = 1;
+    return NLP_OK;
+}
+
+int nlp_classify_new_for_data(nlp_classify **out, const nlp_classify_config *cfg,
+                              const nlp_classify_data *d, long min_count,
+                              const nlp_vectors *vectors, long max_extra, int freeze,
+                              uint64_t seed, nlp_classify_coverage *cov, nlp_error *e)
+{
+    *out = NULL;
+    nlp_classify_config c = *cfg;
+    if (vectors)
+        c.embed = vectors->dim;
+    if (freeze && !vectors)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "frozen embeddings need vectors");
+    nlp_vocab *words, *labels;
+    long trained;
+    int rc = nlp_classify_words_build(&words, &trained, d->words, min_count, vectors, max_extra);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "building the vocabulary: %s", nlp_error_string(rc));
+    if ((rc = nlp_classify_labels_build(&labels, d->labels)) != NLP_OK) {
+        nlp_vocab_free(words);
+        if (rc == NLP_EINVAL)
+            return nlp_error_set(e, rc, NULL, 0, "%ld labels: a model needs 2 to %d",
+                                 nlp_vocab_size(d->labels), NLP_CLASSIFY_MAX_LABELS);
+        return nlp_error_set(e, rc, NULL, 0, NULL);
+    }
+    nlp_rng rng;
+    nlp_rng_seed(&rng, seed);
+    nlp_classify *m;
+    if ((rc = nlp_classify_new(&m, &c, words, freeze ? 0 : trained, labels, &rng, e)) != NLP_OK)
+        return rc;
+    long in_vectors = 0;
+    if (vectors) {
+        nlp_classify_set_vectors(m, vectors, NULL, &rng); /* the dimension matches */
+        for (long i = 1; i < trained; i++)
+            in_vectors += nlp_vocab_find(vectors->words, nlp_vocab_word(m->words, i),
+                                         nlp_vocab_word_len(m->words, i)) >= 0;
+    }
+    if (cov) {
+        cov->words = trained - 1;
+        cov->in_vectors = in_vectors;
+        cov->extra = m->V - trained;
+    }
+    *out = m;
     return NLP_OK;
 }
 
@@ -723,14 +820,18 @@ long nlp_classify_trained_rows(const nlp_classify *m)
 
 nlp_params *nlp_classify_params(nlp_classify *m)
 {
+    m->pstale = 1; /* the caller may write the weights */
     return m->params;
 }
 
-int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B)
+/* The workspace for max_T x max_B (growing only), with what training
+** needs when backward (or when it had it already). */
+static int reserve(nlp_classify *m, int max_T, int max_B, int backward)
 {
     if (max_T < 1 || max_B < 1)
         return NLP_EINVAL;
-    if (max_T <= m->max_T && max_B <= m->max_B)
+    backward = backward || m->backward_ws;
+    if (max_T <= m->max_T && max_B <= m->max_B && backward == m->backward_ws)
         return NLP_OK;
     if (max_T < m->max_T)
         max_T = m->max_T;
@@ -744,41 +845,64 @@ int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B)
         widest = (size_t)m->A;
     if ((size_t)m->K > widest)
         widest = (size_t)m->K;
+    if ((size_t)m->D * m->GH > widest)
+        widest = (size_t)m->D * m->GH;
     if ((size_t)max_T > (size_t)INT_MAX / (size_t)max_B ||
         TB > SIZE_MAX / sizeof(float) / widest)
         return NLP_ERANGE;
     int rc = nlp_rnn_resize(m->rnn, max_T, max_B);
     if (rc != NLP_OK)
         return rc;
-    free_workspace(m);
+    free_workspace(m); /* (the projection cache stays: it sizes itself) */
     const size_t B = (size_t)max_B, E = (size_t)m->E, DH = (size_t)m->DH, A = (size_t)m->A;
     m->ids = nlp_malloc(TB * sizeof *m->ids);
     m->len = nlp_malloc(B * sizeof *m->len);
-    m->x = nlp_tensor_alloc(TB * E);
-    m->xmask = nlp_tensor_alloc(TB * E);
-    m->dx = nlp_tensor_alloc(TB * E);
     m->y = nlp_tensor_alloc(TB * DH);
-    m->dy = nlp_tensor_alloc(TB * DH);
-    if (A) {
+    if (A)
         m->u = nlp_tensor_alloc(TB * A);
-        m->du = nlp_tensor_alloc(TB * A);
-    }
     m->alpha = nlp_tensor_alloc(TB);
     m->arg = nlp_malloc(B * DH * sizeof *m->arg);
     m->pooled = nlp_tensor_alloc(B * DH);
-    m->pmask = nlp_tensor_alloc(B * DH);
-    m->dpooled = nlp_tensor_alloc(B * DH);
     m->logits = nlp_tensor_alloc(B * (size_t)m->K);
-    m->dlogits = nlp_tensor_alloc(B * (size_t)m->K);
-    if (!m->ids || !m->len || !m->x || !m->xmask || !m->dx || !m->y || !m->dy ||
-        (A && (!m->u || !m->du)) || !m->alpha || !m->arg || !m->pooled || !m->pmask ||
-        !m->dpooled || !m->logits || !m->dlogits) {
+    m->prow = nlp_malloc(TB * sizeof *m->prow);
+    m->px = nlp_tensor_alloc(TB * E);
+    int bad = !m->ids || !m->len || !m->y || (A && !m->u) || !m->alpha || !m->arg ||
+              !m->pooled || !m->logits || !m->prow || !m->px;
+    if (backward) {
+        m->x = nlp_tensor_alloc(TB * E);
+        m->xmask = nlp_tensor_alloc(TB * E);
+        m->dx = nlp_tensor_alloc(TB * E);
+        m->dy = nlp_tensor_alloc(TB * DH);
+        if (A)
+            m->du = nlp_tensor_alloc(TB * A);
+        m->pmask = nlp_tensor_alloc(B * DH);
+        m->dpooled = nlp_tensor_alloc(B * DH);
+        m->dlogits = nlp_tensor_alloc(B * (size_t)m->K);
+        bad = bad || !m->x || !m->xmask || !m->dx || !m->dy || (A && !m->du) || !m->pmask ||
+              !m->dpooled || !m->dlogits;
+    }
+    if (bad) {
         free_workspace(m);
         return NLP_ENOMEM;
     }
     m->max_T = max_T;
     m->max_B = max_B;
+    m->backward_ws = backward;
     m->T = m->B = 0;
+    return NLP_OK;
+}
+
+int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B)
+{
+    return reserve(m, max_T, max_B, 1);
+}
+
+int nlp_classify_set_cache_words(nlp_classify *m, long words)
+{
+    if (words < 1)
+        return NLP_EINVAL;
+    proj_free(m);
+    m->pmax = words < m->V ? (int)words : m->V;
     return NLP_OK;
 }
 
@@ -801,6 +925,15 @@ static void pool_forward(nlp_classify *m)
                 continue;
             }
             memcpy(pb, y + (size_t)b * DH, (size_t)DH * sizeof *pb);
+            if (m->infer) {
+                /* No backward: the maximum only, a loop that vectorises. */
+                for (int t = 1; t < m->len[b]; t++) {
+                    const float *yt = y + ((size_t)t * B + b) * DH;
+                    for (int j = 0; j < DH; j++)
+                        pb[j] = yt[j] > pb[j] ? yt[j] : pb[j];
+                }
+                continue;
+            }
             for (int j = 0; j < DH; j++)
                 ab[j] = 0;
             for (int t = 1; t < m->len[b]; t++) {
@@ -959,34 +1092,66 @@ static void pool_backward(nlp_classify *m)
     }
 }
 
-int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B,
-                         int train, nlp_rng *rng)
+/* The batch's longest length (at least 1), or -1 for a negative one. */
+static int batch_T(const int *lens, int B)
 {
-    if (B < 1 || !seqs || !lens || (train && m->cfg.dropout > 0 && !rng))
-        return NLP_EINVAL;
-    if (B > m->max_B)
-        return NLP_ERANGE;
     int T = 1;
     for (int b = 0; b < B; b++) {
         if (lens[b] < 0)
-            return NLP_EINVAL;
+            return -1;
         if (lens[b] > T)
             T = lens[b];
     }
+    return T;
+}
+
+/* m->ids (T,B) time-major, -1 padding, and m->len from the batch. */
+static int fill_batch(nlp_classify *m, const int *const *seqs, const int *lens, int T, int B)
+{
+    for (int b = 0; b < B; b++) {
+        m->len[b] = lens[b];
+        const int *sb = seqs[b];
+        for (int t = 0; t < lens[b]; t++) {
+            int id = sb[t];
+            if (id < 0 || id >= m->V)
+                return NLP_ERANGE;
+            m->ids[(size_t)t * B + b] = id;
+        }
+        for (int t = lens[b]; t < T; t++)
+            m->ids[(size_t)t * B + b] = -1;
+    }
+    return NLP_OK;
+}
+
+int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B,
+                         int train, nlp_rng *rng)
+{
+    if (B < 1 || !seqs || !lens ||
+        (train && (m->cfg.dropout > 0 || m->cfg.word_dropout > 0) && !rng))
+        return NLP_EINVAL;
+    if (B > m->max_B || !m->backward_ws)
+        return NLP_ERANGE;
+    int T = batch_T(lens, B);
+    if (T < 0)
+        return NLP_EINVAL;
     if (T > m->max_T)
         return NLP_ERANGE;
     const int E = m->E;
     const float p = train ? m->cfg.dropout : 0.0f;
     m->T = m->B = 0;
     m->have_loss = 0;
-    for (int b = 0; b < B; b++) {
-        m->len[b] = lens[b];
-        for (int t = 0; t < T; t++) {
-            int id = t < lens[b] ? seqs[b][t] : -1;
-            if (id >= m->V || (t < lens[b] && id < 0))
-                return NLP_ERANGE;
-            m->ids[(size_t)t * B + b] = id;
-        }
+    if (train)
+        m->pstale = 1; /* an update follows */
+    int rc = fill_batch(m, seqs, lens, T, B);
+    if (rc != NLP_OK)
+        return rc;
+    if (train && m->cfg.word_dropout > 0) {
+        /* Word dropout: a token becomes <unk>, as unseen words are at test
+        ** time (no draw at all when off, so older runs repeat). */
+        const double q = m->cfg.word_dropout;
+        for (size_t i = 0; i < (size_t)T * B; i++)
+            if (m->ids[i] >= 0 && nlp_rng_uniform(rng) < q)
+                m->ids[i] = NLP_CLASSIFY_UNK_ID;
     }
     for (size_t i = 0; i < (size_t)T * B; i++) {
         float *xi = m->x + i * E;
@@ -997,16 +1162,149 @@ int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *len
     }
     if (p > 0)
         nlp_tensor_dropout_forward(m->x, m->xmask, m->x, (size_t)T * B * E, p, rng);
-    int rc = nlp_rnn_forward(m->rnn, m->y, NULL, NULL, m->x, NULL, NULL, m->len, T, B,
-                             train != 0, rng);
+    rc = nlp_rnn_forward(m->rnn, m->y, NULL, NULL, m->x, NULL, NULL, m->len, T, B,
+                         train != 0, rng);
     if (rc != NLP_OK)
         return rc;
     m->T = T;
     m->B = B;
     m->train = train != 0;
+    m->infer = 0;
     pool_forward(m);
     if (p > 0)
         nlp_tensor_dropout_forward(m->pooled, m->pmask, m->pooled, (size_t)B * m->DH, p, rng);
+    nlp_linear_forward(&m->out, m->logits, m->pooled, B);
+    return NLP_OK;
+}
+
+/* ---- inference through the projection cache --------------------------- */
+
+/*
+** Gives every word of the batch in m->ids (T,B) a row of layer-0
+** projections, in m->prow: the word's slot in the cache (made and
+** computed now if it has none and there is room), or else a row past the
+** slots computed for this batch only.  May allocate (the cache grows).
+*/
+static int proj_rows(nlp_classify *m, int T, int B)
+{
+    const size_t TB = (size_t)T * B, rl = (size_t)m->D * m->GH, E = (size_t)m->E;
+    if ((size_t)m->pmax + TB > INT_MAX)
+        return NLP_ERANGE; /* a row number would not fit an int */
+    if (!m->slot) {
+        m->slot = nlp_malloc((size_t)m->V * sizeof *m->slot);
+        m->slot_word = nlp_malloc((size_t)m->pmax * sizeof *m->slot_word);
+        if (!m->slot || !m->slot_word) {
+            proj_free(m);
+            return NLP_ENOMEM;
+        }
+        for (int v = 0; v < m->V; v++)
+            m->slot[v] = -1;
+        m->pused = m->pcap = 0;
+        m->pstale = 0;
+    }
+    if (m->pstale) {
+        for (int i = 0; i < m->pused; i++)
+            m->slot[m->slot_word[i]] = -1;
+        m->pused = 0;
+        m->pstale = 0;
+    }
+    /* Slots for the new words; batch rows (-2 - k) for what does not fit. */
+    const int first = m->pused;
+    int nover = 0;
+    for (size_t i = 0; i < TB; i++) {
+        int id = m->ids[i];
+        if (id < 0)
+            m->prow[i] = -1;
+        else if (m->slot[id] >= 0)
+            m->prow[i] = m->slot[id];
+        else if (m->pused < m->pmax) {
+            m->slot[id] = m->pused;
+            m->slot_word[m->pused] = id;
+            m->prow[i] = m->pused++;
+        } else
+            m->prow[i] = -2 - nover++;
+    }
+    if (m->pused > m->pcap || (size_t)nover > m->pextra || !m->proj) {
+        size_t cap = (size_t)m->pcap, extra = m->pextra;
+        if (m->pused > m->pcap || !m->proj) {
+            cap = m->pcap ? 2 * (size_t)m->pcap : PROJ_FIRST_ROWS;
+            if (cap < (size_t)m->pused)
+                cap = (size_t)m->pused;
+            if (cap > (size_t)m->pmax)
+                cap = (size_t)m->pmax;
+        }
+        if ((size_t)nover > extra) /* room for the whole workspace's batch */
+            extra = (size_t)m->max_T * (size_t)m->max_B;
+        float *np = nlp_tensor_alloc((cap + extra) * rl);
+        if (!np) {
+            for (int i = first; i < m->pused; i++)
+                m->slot[m->slot_word[i]] = -1;
+            m->pused = first;
+            return NLP_ENOMEM;
+        }
+        if (m->proj)
+            memcpy(np, m->proj, (size_t)first * rl * sizeof *np);
+        nlp_tensor_free(m->proj);
+        m->proj = np;
+        m->pcap = (int)cap;
+        m->pextra = extra;
+    }
+    /* Project the new words' embeddings and this batch's overflow. */
+    const int nnew = m->pused - first;
+    for (int i = 0; i < nnew; i++)
+        memcpy(m->px + (size_t)i * E, row(m, m->slot_word[first + i]), E * sizeof *m->px);
+    if (nover) {
+        for (size_t i = 0; i < TB; i++)
+            if (m->prow[i] <= -2) {
+                int k = -2 - m->prow[i];
+                memcpy(m->px + ((size_t)nnew + (size_t)k) * E, row(m, m->ids[i]),
+                       E * sizeof *m->px);
+                m->prow[i] = m->pcap + k;
+            }
+    }
+    for (int d = 0; d < m->D; d++) {
+        float *base = m->proj + (size_t)d * m->GH;
+        nlp_rnn_project_input(m->rnn, d, m->px, nnew, base + (size_t)first * rl, rl);
+        nlp_rnn_project_input(m->rnn, d, m->px + (size_t)nnew * E, nover,
+                              base + (size_t)m->pcap * rl, rl);
+    }
+    return NLP_OK;
+}
+
+/* Forward without dropout through the cache, growing the workspace (for
+** prediction only) as needed.  May allocate. */
+static int infer_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B)
+{
+    if (B < 1 || !seqs || !lens)
+        return NLP_EINVAL;
+    int T = batch_T(lens, B);
+    if (T < 0)
+        return NLP_EINVAL;
+    if (T > m->max_T || B > m->max_B) {
+        /* Grow geometrically so a stream of ever longer lines stays cheap. */
+        int nT = m->max_T, nB = m->max_B > B ? m->max_B : B;
+        if (T > nT)
+            nT = nT <= INT_MAX / 2 && 2 * nT > T ? 2 * nT : T;
+        int rc = reserve(m, nT, nB, 0);
+        if (rc != NLP_OK)
+            return rc;
+    }
+    m->T = m->B = 0;
+    m->have_loss = 0;
+    int rc = fill_batch(m, seqs, lens, T, B);
+    if (rc == NLP_OK)
+        rc = proj_rows(m, T, B);
+    if (rc != NLP_OK)
+        return rc;
+    const float *rows[2] = {m->proj, m->proj + m->GH};
+    rc = nlp_rnn_forward_rows(m->rnn, m->y, rows, (size_t)m->D * m->GH, m->prow, m->len, T, B);
+    if (rc != NLP_OK)
+        return rc;
+    m->T = T;
+    m->B = B;
+    m->train = 0;
+    m->infer = 1;
+    pool_forward(m);
     nlp_linear_forward(&m->out, m->logits, m->pooled, B);
     return NLP_OK;
 }
@@ -1016,17 +1314,22 @@ const float *nlp_classify_logits(const nlp_classify *m)
     return m->logits;
 }
 
-int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t *correct)
+/* nlp_classify_loss with the gradient scaled by scale (> 0), or by 1/n of
+** the n valid targets when scale is 0 (a share of a batch: 1/batch). */
+static int loss_scaled(nlp_classify *m, const int *targets, float scale, double *loss,
+                       size_t *correct)
 {
-    if (!m->B)
+    if (!m->B || !m->dlogits || m->infer)
         return NLP_EINVAL;
     size_t n = 0, hit = 0;
     for (int b = 0; b < m->B; b++)
         if (targets[b] >= 0)
             n++;
+    if (scale == 0)
+        scale = n ? 1.0f / (float)n : 0.0f;
     double nats = 0;
     int rc = nlp_loss_xent(&nats, NULL, m->dlogits, m->logits, targets, NULL, (size_t)m->B,
-                           (size_t)m->K, n ? 1.0f / (float)n : 0.0f);
+                           (size_t)m->K, scale);
     if (rc != NLP_OK)
         return rc;
     nlp_loss_accuracy(&hit, NULL, m->logits, targets, NULL, (size_t)m->B, (size_t)m->K);
@@ -1036,6 +1339,68 @@ int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t 
         *correct = hit;
     m->have_loss = 1;
     return NLP_OK;
+}
+
+int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t *correct)
+{
+    return loss_scaled(m, targets, 0.0f, loss, correct);
+}
+
+/*
+** A worker's model for the parallel step: m's configuration, vocabulary
+** and fixed rows (borrowed), its parameters read through p (a copy of
+** m's nlp_params whose grad is the worker's), a recurrent stack and a
+** training workspace of its own for max_T x max_B.  Free with clone_free.
+*/
+static int clone_new(nlp_classify **out, const nlp_classify *m, nlp_params *p, int max_T,
+                     int max_B)
+{
+    *out = NULL;
+    nlp_classify *c = nlp_calloc(1, sizeof *c);
+    if (!c)
+        return NLP_ENOMEM;
+    c->cfg = m->cfg;
+    c->words = m->words;
+    c->labels = m->labels;
+    c->V = m->V;
+    c->Vt = m->Vt;
+    c->K = m->K;
+    c->E = m->E;
+    c->H = m->H;
+    c->D = m->D;
+    c->DH = m->DH;
+    c->A = m->A;
+    c->GH = m->GH;
+    c->pmax = m->pmax;
+    c->params = p;
+    c->emb = m->emb;
+    c->fixed = m->fixed;
+    c->att = m->att;
+    c->att.params = p;
+    c->att_v = m->att_v;
+    c->out = m->out;
+    c->out.params = p;
+    int rc = nlp_rnn_new_shared(&c->rnn, m->rnn, p, max_T, max_B);
+    if (rc == NLP_OK)
+        rc = reserve(c, max_T, max_B, 1);
+    if (rc != NLP_OK) {
+        free_workspace(c);
+        nlp_rnn_free(c->rnn);
+        nlp_free(c);
+        return rc;
+    }
+    *out = c;
+    return NLP_OK;
+}
+
+static void clone_free(nlp_classify *c)
+{
+    if (!c)
+        return;
+    free_workspace(c);
+    proj_free(c);
+    nlp_rnn_free(c->rnn);
+    nlp_free(c);
 }
 
 int nlp_classify_backward(nlp_classify *m)
@@ -1071,20 +1436,7 @@ int nlp_classify_backward(nlp_classify *m)
 int nlp_classify_predict(nlp_classify *m, const int *const *seqs, const int *lens, int B,
                          float *probs)
 {
-    int T = 1;
-    for (int b = 0; b < B; b++)
-        if (lens[b] > T)
-            T = lens[b];
-    if (T > m->max_T || B > m->max_B) {
-        /* Grow geometrically so a stream of ever longer lines stays cheap. */
-        int nT = m->max_T, nB = m->max_B > B ? m->max_B : B;
-        if (T > nT)
-            nT = nT <= INT_MAX / 2 && 2 * nT > T ? 2 * nT : T;
-        int rc = nlp_classify_reserve(m, nT, nB);
-        if (rc != NLP_OK)
-            return rc;
-    }
-    int rc = nlp_classify_forward(m, seqs, lens, B, 0, NULL);
+    int rc = infer_forward(m, seqs, lens, B);
     if (rc != NLP_OK)
         return rc;
     for (int b = 0; b < B; b++)
@@ -1202,22 +1554,16 @@ static int run_sorted(nlp_classify *m, const nlp_classify_set *s, const long *id
     const int **seqs = nlp_malloc((size_t)batch * sizeof *seqs);
     int *lens = nlp_malloc((size_t)batch * sizeof *lens);
     int rc = seqs && lens ? NLP_OK : NLP_ENOMEM;
-    for (long i = 0; rc == NLP_OK && i < n; i += batch) {
+    /* Longest batch first: the workspace grows once, not at every length. */
+    for (long i = n ? (n - 1) / batch * batch : 0; rc == NLP_OK && i >= 0 && i < n;
+         i -= batch) {
         int B = n - i < batch ? (int)(n - i) : batch;
         for (int b = 0; b < B; b++) {
             long ex = idx[i + b];
             seqs[b] = s->tok + s->start[ex];
             lens[b] = (int)(s->start[ex + 1] - s->start[ex]);
         }
-        int T = 1;
-        for (int b = 0; b < B; b++)
-            if (lens[b] > T)
-                T = lens[b];
-        if (T > m->max_T || B > m->max_B)
-            rc = nlp_classify_reserve(m, T > m->max_T ? T : m->max_T,
-                                      B > m->max_B ? B : m->max_B);
-        if (rc == NLP_OK)
-            rc = nlp_classify_forward(m, seqs, lens, B, 0, NULL);
+        rc = infer_forward(m, seqs, lens, B);
         if (rc == NLP_OK)
             fn(ctx, idx + i, B, m->logits, m->K);
     }
@@ -1262,6 +1608,7 @@ int nlp_classify_add_to_model(const nlp_classify *m, nlp_model *f)
     if (rc == NLP_OK) rc = nlp_model_set_meta(f, "pool", nlp_classify_pool_name(c->pool));
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "attention", c->attention);
     if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "dropout", c->dropout);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_double(f, "word_dropout", c->word_dropout);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "vocab_size", m->V);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "trained_rows", m->Vt);
     if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "labels", m->K);
@@ -1375,6 +1722,14 @@ int nlp_classify_load(nlp_classify **out, const char *path, nlp_model **file, nl
         rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "dropout out of range");
         goto fail;
     }
+    double word_dropout = 0; /* absent from models made before it existed */
+    if (nlp_model_meta(f, "word_dropout") &&
+        ((rc = nlp_model_meta_double(f, "word_dropout", &word_dropout, e)) != NLP_OK ||
+         !(word_dropout >= 0 && word_dropout < 1))) {
+        rc = nlp_error_set(e, NLP_EFORMAT, path, 0, "word_dropout out of range");
+        goto fail;
+    }
+    c.word_dropout = (float)word_dropout;
     c.embed = (int)embed;
     c.hidden = (int)hidden;
     c.layers = (int)layers;
@@ -1461,7 +1816,20 @@ struct nlp_classify_trainer {
                                    order was drawn (so it can be redrawn) */
     nlp_rng order_rng;          /* draws each epoch's order */
     nlp_rng rng;                /* dropout masks */
+    /* The parallel step (nlp/train.h), made by prepare_workers. */
+    struct classify_worker *wk; /* (nwk) */
+    int nwk;
 };
+
+/* A worker of the parallel step: a contiguous share of each batch, on its
+** own clone of the model whose gradients go to the harness's buffer. */
+typedef struct classify_worker {
+    nlp_params params;          /* m's, grad = the worker's buffer */
+    nlp_classify *c;            /* owned: clone_new over params */
+    nlp_rng rng;                /* this step's dropout masks */
+    const int **seqs;           /* (share) */
+    int *lens, *targets;        /* (share) */
+} classify_worker;
 
 void nlp_classify_train_config_default(nlp_classify_train_config *c)
 {
@@ -1470,10 +1838,25 @@ void nlp_classify_train_config_default(nlp_classify_train_config *c)
     c->seed = 1;
 }
 
+static void workers_free(nlp_classify_trainer *t)
+{
+    for (int i = 0; i < t->nwk; i++) {
+        classify_worker *w = &t->wk[i];
+        clone_free(w->c);
+        nlp_free(w->seqs);
+        nlp_free(w->lens);
+        nlp_free(w->targets);
+    }
+    nlp_free(t->wk);
+    t->wk = NULL;
+    t->nwk = 0;
+}
+
 void nlp_classify_trainer_free(nlp_classify_trainer *t)
 {
     if (!t)
         return;
+    workers_free(t);
     nlp_free(t->order);
     nlp_free(t->border);
     nlp_free(t->key);
@@ -1522,13 +1905,36 @@ static uint32_t set_crc(const nlp_classify_set *s)
     return crc;
 }
 
+/* The current batch: its first index in t->order and its size. */
+static int batch_at(const nlp_classify_trainer *t, long *first)
+{
+    *first = t->border[t->pos] * (long)t->cfg.batch;
+    long left = t->train->n - *first;
+    return left < t->cfg.batch ? (int)left : t->cfg.batch;
+}
+
+/* Past the batch of B sentences: 1 at the end of an epoch (the next
+** epoch's order drawn), else 0; or an error. */
+static int advance(nlp_classify_trainer *t, int B, nlp_error *e)
+{
+    t->trained += B;
+    if (++t->pos == t->nbatch) {
+        t->epoch++;
+        int rc = draw_order(t);
+        if (rc != NLP_OK)
+            return nlp_error_set(e, rc, NULL, 0, NULL);
+        return 1;
+    }
+    return 0;
+}
+
 static int task_step(void *ctx, double *loss, double *count, nlp_error *e)
 {
     nlp_classify_trainer *t = ctx;
     nlp_classify *m = t->m;
     const nlp_classify_set *s = t->train;
-    long first = t->border[t->pos] * (long)t->cfg.batch;
-    int B = s->n - first < t->cfg.batch ? (int)(s->n - first) : t->cfg.batch;
+    long first;
+    int B = batch_at(t, &first);
     for (int b = 0; b < B; b++) {
         long ex = t->order[first + b];
         t->seqs[b] = s->tok + s->start[ex];
@@ -1543,14 +1949,112 @@ static int task_step(void *ctx, double *loss, double *count, nlp_error *e)
     if (rc != NLP_OK)
         return nlp_error_set(e, rc, NULL, 0, "training step: %s", nlp_error_string(rc));
     *count = (double)B;
-    t->trained += B;
-    if (++t->pos == t->nbatch) {
-        t->epoch++;
-        if ((rc = draw_order(t)) != NLP_OK)
-            return nlp_error_set(e, rc, NULL, 0, NULL);
-        return 1;
+    return advance(t, B, e);
+}
+
+/* ---- the parallel step (nlp/train.h) ---- */
+
+static int task_prepare_workers(void *ctx, int W, nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    const int B = t->cfg.batch;
+    if (W < 1 || W > B)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "%d training threads for a batch of %d "
+                             "sentences: every thread needs at least one", W, B);
+    workers_free(t);
+    t->wk = nlp_calloc((size_t)W, sizeof *t->wk);
+    if (!t->wk)
+        return nlp_error_set(e, NLP_ENOMEM, NULL, 0, NULL);
+    t->nwk = W;
+    const int share = (B + W - 1) / W; /* the largest share */
+    const int maxT = t->train->max_len > 0 ? t->train->max_len : 1;
+    for (int i = 0; i < W; i++) {
+        classify_worker *w = &t->wk[i];
+        w->params = *t->m->params;
+        int rc = clone_new(&w->c, t->m, &w->params, maxT, share);
+        w->seqs = nlp_malloc((size_t)share * sizeof *w->seqs);
+        w->lens = nlp_malloc((size_t)share * sizeof *w->lens);
+        w->targets = nlp_malloc((size_t)share * sizeof *w->targets);
+        if (rc == NLP_OK && (!w->seqs || !w->lens || !w->targets))
+            rc = NLP_ENOMEM;
+        if (rc != NLP_OK) {
+            workers_free(t);
+            return nlp_error_set(e, rc, NULL, 0, "training threads: %s", nlp_error_string(rc));
+        }
     }
-    return 0;
+    return NLP_OK;
+}
+
+/*
+** Worker i's share: sentences [i*B/W, (i+1)*B/W) of the batch of B, the
+** same arithmetic as task_step on them with the gradient scaled by 1/B of
+** the whole batch, into grad.  One worker draws its dropout masks from
+** t->rng itself (step_end keeps where it got to), so W = 1 is task_step
+** bit for bit; with W > 1 worker i's rng is seeded from the (i+1)-th draw
+** of t->rng, which step_end then makes, so the masks depend on the run
+** and W only and a checkpoint needs nothing more than t->rng.
+*/
+static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, double *count,
+                           nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    if (W != t->nwk || i < 0 || i >= W)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "training thread %d of %d: prepared for "
+                             "%d", i, W, t->nwk);
+    classify_worker *w = &t->wk[i];
+    const nlp_classify_set *s = t->train;
+    long first;
+    const int B = batch_at(t, &first);
+    const int b0 = (int)((long)i * B / W), nb = (int)((long)(i + 1) * B / W) - b0;
+    w->params = *t->m->params;
+    w->params.grad = grad;
+    if (W == 1) {
+        w->rng = t->rng;
+    } else {
+        nlp_rng r = t->rng;
+        uint64_t seed = 0;
+        for (int k = 0; k <= i; k++)
+            seed = nlp_rng_u64(&r);
+        nlp_rng_seed(&w->rng, seed);
+    }
+    *loss = 0;
+    *count = 0;
+    if (nb == 0)
+        return NLP_OK; /* a last batch smaller than W */
+    for (int b = 0; b < nb; b++) {
+        long ex = t->order[first + b0 + b];
+        w->seqs[b] = s->tok + s->start[ex];
+        w->lens[b] = (int)(s->start[ex + 1] - s->start[ex]);
+        w->targets[b] = s->label[ex];
+    }
+    double mean;
+    int rc = nlp_classify_forward(w->c, w->seqs, w->lens, nb, 1, &w->rng);
+    if (rc == NLP_OK)
+        rc = loss_scaled(w->c, w->targets, 1.0f / (float)B, &mean, NULL);
+    if (rc == NLP_OK)
+        rc = nlp_classify_backward(w->c);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc, NULL, 0, "training step, thread %d: %s", i,
+                             nlp_error_string(rc));
+    *loss = mean;
+    *count = (double)nb;
+    return NLP_OK;
+}
+
+static int task_step_end(void *ctx, int W, nlp_error *e)
+{
+    nlp_classify_trainer *t = ctx;
+    if (W != t->nwk)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "step_end for %d threads, prepared for %d",
+                             W, t->nwk);
+    if (W == 1)
+        t->rng = t->wk[0].rng;
+    else
+        for (int k = 0; k < W; k++)
+            (void)nlp_rng_u64(&t->rng);
+    t->m->pstale = 1; /* the update follows: the main model's rows are old */
+    long first;
+    return advance(t, batch_at(t, &first), e);
 }
 
 static void count_correct(void *ctx, const long *idx, int B, const float *logits, int K)
@@ -1737,6 +2241,9 @@ int nlp_classify_trainer_new(nlp_classify_trainer **out, nlp_classify *m,
     t->task.save_model = task_save_model;
     t->task.save_state = task_save_state;
     t->task.load_state = task_load_state;
+    t->task.prepare_workers = task_prepare_workers;
+    t->task.step_share = task_step_share;
+    t->task.step_end = task_step_end;
     *out = t;
     return NLP_OK;
 }

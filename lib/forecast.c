@@ -748,8 +748,8 @@ int nlp_forecast_save(const nlp_forecast *m, const char *path, const char *const
     int rc = nlp_model_new(&f, NLP_FORECAST_KIND);
     if (rc == NLP_OK)
         rc = nlp_forecast_add_to_model(m, f);
-    for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
-        rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
+    if (rc == NLP_OK)
+        rc = nlp_model_set_meta_pairs(f, meta);
     if (rc == NLP_OK && m->params)
         rc = nlp_model_add_params(f, m->params);
     if (rc == NLP_OK)

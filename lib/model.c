@@ -349,6 +349,14 @@ int nlp_model_set_meta_double(nlp_model *m, const char *key, double value)
     return nlp_model_set_meta(m, key, buf);
 }
 
+int nlp_model_set_meta_pairs(nlp_model *m, const char *const *pairs)
+{
+    int rc = NLP_OK;
+    for (size_t i = 0; pairs && pairs[i] && rc == NLP_OK; i += 2)
+        rc = nlp_model_set_meta(m, pairs[i], pairs[i + 1] ? pairs[i + 1] : "");
+    return rc;
+}
+
 /* Product of shape with overflow check (count * 4 must fit too). */
 static int shape_count(int ndim, const size_t *shape, size_t *count)
 {

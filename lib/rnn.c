@@ -84,6 +84,10 @@ struct nlp_rnn {
     int dropped;         /* dropout masks were applied */
     int back;            /* step mode: next step backward accepts (besides
                             T-1, which always restarts), INT_MIN before */
+    /* nlp_rnn_forward_rows' layer-0 input, during that call only. */
+    const float *const *rows;
+    size_t rows_ld;
+    const int *rows_ids;
 };
 
 enum { CACHE_NONE = 0, CACHE_SEQ = 1, CACHE_STEP = 2 };
@@ -589,10 +593,23 @@ static void dir_forward(nlp_rnn *r, rnn_dir *dr, int d, const float *X, int I,
     const float *Wih = nlp_params_data(p, dr->w_ih), *Whh = nlp_params_data(p, dr->w_hh);
     const float *bih = nlp_params_data(p, dr->b_ih), *bhh = nlp_params_data(p, dr->b_hh);
 
-    /* Input projection of all steps at once, biases broadcast first. */
+    /* Input projection of all steps at once, biases broadcast first; or,
+    ** for nlp_rnn_forward_rows, its rows looked up (X NULL). */
     size_t TB = (size_t)T * B;
-    bias_rows(r, dr->G, TB, bih, bhh);
-    nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, (int)TB, GH, I, 1.0f, X, I, Wih, I, 1.0f, dr->G, GH);
+    if (X) {
+        bias_rows(r, dr->G, TB, bih, bhh);
+        nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, (int)TB, GH, I, 1.0f, X, I, Wih, I, 1.0f,
+                        dr->G, GH);
+    } else {
+        for (size_t i = 0; i < TB; i++) {
+            float *g = dr->G + i * GH;
+            int id = r->rows_ids[i];
+            if (id < 0)
+                memset(g, 0, (size_t)GH * sizeof *g);
+            else
+                memcpy(g, r->rows[d] + (size_t)id * r->rows_ld, (size_t)GH * sizeof *g);
+        }
+    }
 
     set_state(r, dr, d ? (size_t)T : 0, h0, c0, B);
     for (int s = 0; s < T; s++) {
@@ -616,6 +633,8 @@ int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
         return NLP_EINVAL;
     if (T > r->cfg.max_T || B > r->cfg.max_B)
         return NLP_ERANGE;
+    if (!x && !r->rows)
+        return NLP_EINVAL;
     int use_dropout = train && r->cfg.dropout > 0 && r->cfg.layers > 1;
     if (use_dropout && !rng)
         return NLP_EINVAL;
@@ -652,6 +671,46 @@ int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
     r->B = B;
     r->dropped = use_dropout;
     return NLP_OK;
+}
+
+int nlp_rnn_project_input(const nlp_rnn *r, int d, const float *x, int n, float *out,
+                          size_t ldo)
+{
+    const int H = r->cfg.hidden, GH = r->G * H, I = r->cfg.input;
+    if (d < 0 || d >= r->D || n < 0 || ldo < (size_t)GH || ldo > INT_MAX)
+        return NLP_EINVAL;
+    if (n == 0)
+        return NLP_OK;
+    const rnn_dir *dr = &r->layer[0].dir[d];
+    const nlp_params *p = r->params;
+    const float *bih = nlp_params_data(p, dr->b_ih), *bhh = nlp_params_data(p, dr->b_hh);
+    for (int i = 0; i < n; i++)
+        bias_rows(r, out + (size_t)i * ldo, 1, bih, bhh);
+    nlp_tensor_gemm(NLP_NOTRANS, NLP_TRANS, n, GH, I, 1.0f, x, I, nlp_params_data(p, dr->w_ih),
+                    I, 1.0f, out, (int)ldo);
+    return NLP_OK;
+}
+
+int nlp_rnn_forward_rows(nlp_rnn *r, float *y, const float *const *rows, size_t ld,
+                         const int *ids, const int *lengths, int T, int B)
+{
+    if (T < 1 || B < 1 || !rows || !ids || ld < (size_t)r->G * r->cfg.hidden)
+        return NLP_EINVAL;
+    for (int d = 0; d < r->D; d++)
+        if (!rows[d])
+            return NLP_EINVAL;
+    if (T > r->cfg.max_T || B > r->cfg.max_B)
+        return NLP_ERANGE;
+    r->rows = rows;
+    r->rows_ld = ld;
+    r->rows_ids = ids;
+    /* Layer 0 reads its input through the rows (X NULL); the cache cannot
+    ** serve a backward (no x), so it is marked empty afterwards. */
+    int rc = nlp_rnn_forward(r, y, NULL, NULL, NULL, NULL, NULL, lengths, T, B, 0, NULL);
+    r->rows = NULL;
+    r->rows_ids = NULL;
+    r->mode = CACHE_NONE;
+    return rc;
 }
 
 /* ---- backward ----------------------------------------------------------- */

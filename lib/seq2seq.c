@@ -1269,8 +1269,8 @@ int nlp_seq2seq_save(const nlp_seq2seq *m, const char *path, const char *const *
     int rc = nlp_model_new(&f, NLP_SEQ2SEQ_KIND);
     if (rc == NLP_OK)
         rc = nlp_seq2seq_add_to_model(m, f);
-    for (size_t i = 0; meta && meta[i] && rc == NLP_OK; i += 2)
-        rc = nlp_model_set_meta(f, meta[i], meta[i + 1] ? meta[i + 1] : "");
+    if (rc == NLP_OK)
+        rc = nlp_model_set_meta_pairs(f, meta);
     if (rc == NLP_OK)
         rc = nlp_model_add_params(f, m->p);
     if (rc == NLP_OK)
@@ -1279,22 +1279,6 @@ int nlp_seq2seq_save(const nlp_seq2seq *m, const char *path, const char *const *
         nlp_error_set(e, rc, path, 0, NULL);
     nlp_model_free(f);
     return rc;
-}
-
-static int vocab_blob(const nlp_model *f, const char *path, const char *name, nlp_vocab **v,
-                      nlp_error *e)
-{
-    size_t n;
-    const void *blob = nlp_model_blob(f, name, &n);
-    if (!blob)
-        return nlp_error_set(e, NLP_EFORMAT, path, 0, "no '%s' blob", name);
-    nlp_error ve;
-    nlp_error_clear(&ve);
-    int rc = nlp_vocab_from_blob(blob, n, v, &ve);
-    if (rc != NLP_OK)
-        return nlp_error_set(e, rc == NLP_ENOMEM ? rc : NLP_EFORMAT, path, 0, "bad '%s': %s",
-                             name, ve.text);
-    return NLP_OK;
 }
 
 int nlp_seq2seq_from_model(nlp_seq2seq **out, const nlp_model *f, const char *path,
@@ -1351,8 +1335,8 @@ int nlp_seq2seq_from_model(nlp_seq2seq **out, const nlp_model *f, const char *pa
     /* The shapes the file holds before any allocation they size. */
     if ((rc = nlp_model_check_params(f, m->p, e)) != NLP_OK)
         goto fail;
-    if ((rc = vocab_blob(f, path, "src_vocab", &m->src, e)) != NLP_OK ||
-        (rc = vocab_blob(f, path, "tgt_vocab", &m->tgt, e)) != NLP_OK)
+    if ((rc = nlp_vocab_from_model(&m->src, f, "src_vocab", path, e)) != NLP_OK ||
+        (rc = nlp_vocab_from_model(&m->tgt, f, "tgt_vocab", path, e)) != NLP_OK)
         goto fail;
     if (nlp_vocab_size(m->src) != Vs || nlp_vocab_size(m->tgt) != Vt || !vocab_ok(m->src) ||
         !vocab_ok(m->tgt)) {

@@ -8,6 +8,7 @@
 */
 #include "nlp/vocab.h"
 #include "nlp/alloc.h"
+#include "nlp/model.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -649,5 +650,21 @@ int nlp_vocab_from_blob(const void *blob, size_t n, nlp_vocab **out, nlp_error *
     }
     v->pinned = (long)pinned;
     *out = v;
+    return NLP_OK;
+}
+
+int nlp_vocab_from_model(nlp_vocab **out, const nlp_model *f, const char *name,
+                         const char *path, nlp_error *e)
+{
+    size_t n;
+    const void *blob = nlp_model_blob(f, name, &n);
+    if (!blob)
+        return nlp_error_set(e, NLP_EFORMAT, path, 0, "no '%s' blob", name);
+    nlp_error ve;
+    nlp_error_clear(&ve);
+    int rc = nlp_vocab_from_blob(blob, n, out, &ve);
+    if (rc != NLP_OK)
+        return nlp_error_set(e, rc == NLP_ENOMEM ? rc : NLP_EFORMAT, path, 0, "bad '%s': %s",
+                             name, ve.text);
     return NLP_OK;
 }

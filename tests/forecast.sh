@@ -138,15 +138,7 @@ check "--threads 2 repeats bit for bit" "$CMP" "$T/t1.model" "$T/t2.model"
 RUN="--window 16 --hidden 32 --batch 8 --layers 2 --dropout 0.2 --seed 5 --epochs 0 --max-steps 800 --valid-every 100 --checkpoint-every 100000 --time date --target y --inputs u"
 check "uninterrupted run" run_ 0 "$T/r1.err" "$F" train $RUN -q -o "$T/a.model" "$T/sines.csv"
 "$F" train $RUN -o "$T/b.model" "$T/sines.csv" 2> "$T/b.err" &
-pid=$!
-i=0
-while [ $i -lt 600 ] && ! grep -q 'valid mse' "$T/b.err" 2> /dev/null; do
-    sleep 0.05
-    i=$((i + 1))
-done
-kill -INT $pid
-wait $pid
-rc=$?
+interrupt_after $! "$T/b.err" 'valid mse'
 check "SIGINT landed during training (exit 130)" test $rc -eq 130
 check "SIGINT message" has 'interrupted: continue with --resume' "$T/b.err"
 check "checkpoint written" test -s "$T/b.model.ckpt"

@@ -1,8 +1,8 @@
 # End-to-end tests of the sentiment tool: training on a separable labelled
 # set it writes itself (both input formats), predicting in input order,
 # evaluating, word vectors from a FIFO, bad input with FILE:LINE messages
-# and exit 1, usage errors, and a run stopped by SIGINT that resumes to
-# exactly the parameters of an uninterrupted run.
+# and exit 1, usage errors, a run stopped by SIGINT that resumes to
+# exactly the parameters of an uninterrupted run, and --threads 2.
 . "${top_srcdir:-.}/tests/setup"
 S=$BIN/sentiment
 [ -x "$S" ] || skip_ "sentiment not built"
@@ -172,6 +172,15 @@ check "resumed = uninterrupted (every tensor of the final checkpoint, optimiser 
     "$CMP" "$T/a.model.ckpt" "$T/b.model.ckpt"
 check "resumed = uninterrupted (best model)" "$CMP" "$T/a.model" "$T/b.model"
 check "model_cmp can tell models apart" sh -c '! "$1" "$2" "$3" 2> /dev/null' sh "$CMP" "$T/a.model" "$T/m.model"
+
+# ---- --threads 2: each batch split over two workers ---------------------------
+check "--threads 2 trains" run_ 0 "$T/t2a.err" "$S" train $SMALL --threads 2 --epochs 6 --valid "$T/dev.tsv" -o "$T/t2a.model" "$T/train.tsv"
+check "--threads 2 repeats bit for bit" run_ 0 "$T/t2b.err" "$S" train $SMALL --threads 2 --epochs 6 --valid "$T/dev.tsv" -o "$T/t2b.model" "$T/train.tsv"
+check "--threads 2: the same model twice" "$CMP" "$T/t2a.model" "$T/t2b.model"
+"$S" eval -m "$T/t2a.model" "$T/dev.tsv" > "$T/eval_t2.out"
+acc2=$(awk '$1 == "accuracy" {print $2}' "$T/eval_t2.out")
+check "--threads 2 learns as well ($acc2)" awk -v a="$acc2" 'BEGIN {exit !(a >= 0.9)}'
+check "--threads above --batch is a usage error" run_ 2 "$T/u.err" "$S" train $SMALL --threads 17 -o "$T/x.model" "$T/train.tsv"
 
 # --plot and --quiet.
 check "--plot writes an SVG" run_ 0 "$T/null.err" "$S" train $SMALL --epochs 2 --valid "$T/dev.tsv" --plot "$T/p.svg" -o "$T/p.model" "$T/train.tsv"

@@ -224,17 +224,7 @@ check "uninterrupted run" run_ 0 "$T/a.err" "$S" train $RUN -o "$T/a.model" "$T/
 k=$(awk 'BEGIN { srand(); print 1 + int(rand() * 12) }')
 echo "interrupting after validation $k"
 "$S" train $RUN -o "$T/b.model" "$T/train.tsv" 2> "$T/b.err" &
-pid=$!
-i=0
-while [ $i -lt 1200 ]; do
-    n=$(grep -c 'valid ppl' "$T/b.err" 2> /dev/null || true)
-    [ "${n:-0}" -lt "$k" ] || break
-    sleep 0.05
-    i=$((i + 1))
-done
-kill -INT $pid
-wait $pid
-rc=$?
+interrupt_after $! "$T/b.err" 'valid ppl' "$k"
 check "SIGINT landed during training (exit 130, not a finished run)" test $rc -eq 130
 check "SIGINT message" has 'interrupted: continue with --resume' "$T/b.err"
 check "checkpoint written" test -s "$T/b.model.ckpt"

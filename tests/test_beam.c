@@ -31,17 +31,7 @@
 #include "nlp/beam.h"
 #include "nlp/error.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BEAM_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define BEAM_ASAN 1
-#endif
-#ifdef BEAM_ASAN
-size_t __sanitizer_get_current_allocated_bytes(void);
-#endif
+#include "heapcheck.h"
 
 /* ---- a toy decoder ---- */
 
@@ -1192,9 +1182,7 @@ static void test_alloc_failures(void **state)
         assert_true(count >= 10);
         for (int sticky = 0; sticky <= 1; sticky++)
             for (long n = 1; n <= count; n++) {
-#ifdef BEAM_ASAN
-                size_t before = __sanitizer_get_current_allocated_bytes();
-#endif
+                size_t before = heap_in_use();
                 nlp_alloc_fail_at(n, sticky);
                 b = (nlp_beam *)&c;
                 int rc = nlp_beam_new(&b, &c, 3, 5, 7);
@@ -1202,11 +1190,9 @@ static void test_alloc_failures(void **state)
                 if (rc != NLP_ENOMEM || b != NULL)
                     fail_msg("allocation %ld of %ld failing%s: got %d", n, count,
                              sticky ? " (sticky)" : "", rc);
-#ifdef BEAM_ASAN
-                if (__sanitizer_get_current_allocated_bytes() != before)
+                if (heap_in_use() != before)
                     fail_msg("allocation %ld of %ld failing%s: a leak", n, count,
                              sticky ? " (sticky)" : "");
-#endif
             }
     }
 }

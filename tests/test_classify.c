@@ -271,6 +271,7 @@ static void check_pool(nlp_classify_pool pool, nlp_rnn_cell cell, int layers, fl
     cfg.pool = pool;
     cfg.attention = 5;
     cfg.dropout = dropout;
+    cfg.word_dropout = dropout > 0 ? 0.3f : 0.0f; /* with 3 of 4 sentences, some <unk> */
     cfg.bidirectional = bidirectional;
     nlp_classify *m = model_for(d, &cfg, NULL, 0, 7);
     assert_int_equal(nlp_classify_reserve(m, 6, 4), NLP_OK);
@@ -333,6 +334,109 @@ static void test_gradcheck_attention(void **state)
     check_pool(NLP_CLASSIFY_POOL_ATTENTION, NLP_RNN_LSTM, 2, 0.3f, 1);
 }
 
+/* ---- prediction through the projection cache ---- */
+
+/* Softmax of the plain forward's logits (train 0) of the batch. */
+static void plain_probs(nlp_classify *m, const int *const *seqs, const int *lens, int B, int K,
+                        float *probs)
+{
+    assert_int_equal(nlp_classify_forward(m, seqs, lens, B, 0, NULL), NLP_OK);
+    const float *lg = nlp_classify_logits(m);
+    for (int b = 0; b < B; b++) {
+        float mx = lg[b * K];
+        for (int k = 1; k < K; k++)
+            mx = lg[b * K + k] > mx ? lg[b * K + k] : mx;
+        double z = 0;
+        for (int k = 0; k < K; k++)
+            z += exp(lg[b * K + k] - mx);
+        for (int k = 0; k < K; k++)
+            probs[b * K + k] = (float)(exp(lg[b * K + k] - mx) / z);
+    }
+}
+
+static void assert_close(const float *a, const float *b, int n, float tol)
+{
+    for (int i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= tol))
+            fail_msg("probability %d: %.7f against %.7f", i, (double)a[i], (double)b[i]);
+}
+
+/*
+** Predictions looked up through the cache equal the plain forward's, for
+** every cell and pooling, one and two layers, both directions; with a
+** cache too small for the batch's words (rows made per batch); after a
+** training step changed the weights (the rows are made again); and the
+** cache never lets a loss or backward follow a prediction.
+*/
+static void test_predict_cache(void **state)
+{
+    (void)state;
+    nlp_error e;
+    nlp_classify_data *d = read_text("a\tw1 w2 w3 w4 w5 w6\nb\tw2 w5\nc\tw6 w1 w3\n",
+                                     NLP_CLASSIFY_AUTO, NLP_OK, &e);
+    static const int s0[] = {1, 2, 3, 4, 5, 6}, s1[] = {2, 5}, s3[] = {6, 0, 3, 3};
+    const int *seqs[4] = {s0, s1, s0, s3};
+    int lens[4] = {6, 2, 0, 4}, targets[4] = {0, 1, 2, 2};
+    for (int k = 0; k < 16; k++) {
+        nlp_classify_config cfg;
+        nlp_classify_config_default(&cfg);
+        cfg.cell = k % 2 ? NLP_RNN_GRU : NLP_RNN_LSTM;
+        cfg.pool = (nlp_classify_pool)(k / 2 % 4);
+        cfg.layers = 1 + k / 8;
+        cfg.bidirectional = k % 3 != 2;
+        cfg.embed = 5;
+        cfg.hidden = 7;
+        cfg.attention = 4;
+        cfg.dropout = 0.2f;
+        nlp_classify *m = model_for(d, &cfg, NULL, 0, 40 + (uint64_t)k);
+        assert_int_equal(nlp_classify_reserve(m, 6, 4), NLP_OK);
+        /* Taken once, before any prediction: what makes the rows stale
+        ** below is the training forward alone. */
+        nlp_params *p = nlp_classify_params(m);
+        float want[12], got[12];
+        for (int round = 0; round < 3; round++) {
+            if (round == 1) /* 3 words kept, the rest made per batch */
+                assert_int_equal(nlp_classify_set_cache_words(m, 3), NLP_OK);
+            plain_probs(m, seqs, lens, 4, 3, want);
+            assert_int_equal(nlp_classify_predict(m, seqs, lens, 4, got), NLP_OK);
+            assert_close(got, want, 12, 1e-6f);
+            assert_int_equal(nlp_classify_loss(m, targets, NULL, NULL), NLP_EINVAL);
+            assert_int_equal(nlp_classify_backward(m), NLP_EINVAL);
+            /* Again from the kept rows. */
+            assert_int_equal(nlp_classify_predict(m, seqs + 1, lens + 1, 3, got), NLP_OK);
+            assert_close(got, want + 3, 9, 1e-6f);
+            /* A training step moves the weights: the rows are stale. */
+            nlp_rng rng;
+            nlp_rng_seed(&rng, 5);
+            assert_int_equal(nlp_classify_forward(m, seqs, lens, 4, 1, &rng), NLP_OK);
+            assert_int_equal(nlp_classify_loss(m, targets, NULL, NULL), NLP_OK);
+            nlp_params_zero_grad(p);
+            assert_int_equal(nlp_classify_backward(m), NLP_OK);
+            for (size_t i = 0; i < p->n; i++)
+                p->data[i] -= 0.5f * p->grad[i];
+        }
+        plain_probs(m, seqs, lens, 4, 3, want);
+        assert_int_equal(nlp_classify_predict(m, seqs, lens, 4, got), NLP_OK);
+        assert_close(got, want, 12, 1e-6f);
+        nlp_classify_free(m);
+    }
+    /* A model that only ever predicted: the forward has no workspace. */
+    nlp_classify_config cfg;
+    nlp_classify_config_default(&cfg);
+    cfg.embed = 3;
+    cfg.hidden = 2;
+    nlp_classify *m = model_for(d, &cfg, NULL, 0, 9);
+    float got[12];
+    assert_int_equal(nlp_classify_predict(m, seqs, lens, 4, got), NLP_OK);
+    assert_int_equal(nlp_classify_forward(m, seqs, lens, 4, 0, NULL), NLP_ERANGE);
+    static const int bad[] = {1, 99};
+    const int *bs[1] = {bad};
+    int bl[1] = {2};
+    assert_int_equal(nlp_classify_predict(m, bs, bl, 1, got), NLP_ERANGE);
+    nlp_classify_free(m);
+    nlp_classify_data_free(d);
+}
+
 /* ---- learning ---- */
 
 /*
@@ -388,6 +492,218 @@ static void test_word_order(void **state)
     nlp_classify_data_free(dte);
     free(tr.s);
     free(te.s);
+}
+
+/* ---- lines in input order, ranks and scores (classify_run) ---- */
+
+static void test_stream_and_scores(void **state)
+{
+    (void)state;
+    nlp_error e;
+    nlp_classify_data *d = read_text("a\tx y z\nb\ty y\nc\tz\n", NLP_CLASSIFY_AUTO, NLP_OK, &e);
+    nlp_classify_config cfg;
+    nlp_classify_config_default(&cfg);
+    cfg.embed = 4;
+    cfg.hidden = 3;
+    nlp_classify *m = model_for(d, &cfg, NULL, 0, 4);
+    /* Lines of different lengths (one empty), window 5, batches of 2: the
+    ** same probabilities, in input order, as each line alone. */
+    static const char *const lines[6] = {"x y z x y", "", "z", "y q z", "x x", "z y"};
+    nlp_classify_stream *st;
+    assert_int_equal(nlp_classify_stream_new(&st, m, 0, 5), NLP_EINVAL);
+    assert_null(st);
+    assert_int_equal(nlp_classify_stream_new(&st, m, 2, 5), NLP_OK);
+    int n, base = 0;
+    for (int i = 0; i < 6; i++) {
+        int rc = nlp_classify_stream_add(st, lines[i], strlen(lines[i]));
+        assert_int_equal(rc, i == 4);
+        if (rc == 1 || i == 5) {
+            assert_int_equal(nlp_classify_stream_flush(st, &n), NLP_OK);
+            assert_int_equal(n, i == 4 ? 5 : 1);
+            for (int j = 0; j < n; j++) {
+                int ids[8], len = 0;
+                int *tb = NULL;
+                size_t cap = 0;
+                assert_int_equal(nlp_classify_tokens(nlp_classify_words(m), lines[base + j],
+                                                     strlen(lines[base + j]), &tb, &cap, &len,
+                                                     NULL), NLP_OK);
+                memcpy(ids, tb, (size_t)len * sizeof *ids);
+                nlp_free(tb);
+                const int *seqs[1] = {ids};
+                float want[3];
+                assert_int_equal(nlp_classify_predict(m, seqs, &len, 1, want), NLP_OK);
+                const float *got = nlp_classify_stream_probs(st, j);
+                assert_close(got, want, 3, 1e-6f);
+                const int *rank = nlp_classify_stream_rank(st, j);
+                assert_true(got[rank[0]] >= got[rank[1]] && got[rank[1]] >= got[rank[2]]);
+                assert_true(rank[0] != rank[1] && rank[1] != rank[2] && rank[0] != rank[2]);
+            }
+            base += n;
+        }
+    }
+    size_t ntok, nunk;
+    nlp_classify_stream_counts(st, &ntok, &nunk);
+    assert_int_equal(ntok, 13);
+    assert_int_equal(nunk, 1); /* q */
+    nlp_classify_stream_free(st);
+
+    /* Scores: labels a b c (the model's), and d unseen; predictions fixed. */
+    nlp_classify_data *t = read_text("a\tx\nb\tx\nb\tx\nd\tx\nc\tx\nd\tx\n", NLP_CLASSIFY_AUTO,
+                                     NLP_OK, &e);
+    const int pred[6] = {0, 1, 0, 2, 2, 0};
+    nlp_classify_scores *sc;
+    assert_int_equal(nlp_classify_scores_new(&sc, m, t, pred), NLP_OK);
+    assert_int_equal(sc->K, 3);
+    assert_int_equal(sc->R, 4);
+    assert_int_equal(sc->hit, 3);
+    assert_int_equal(sc->unseen, 2);
+    assert_string_equal(sc->row_name[3], "d");
+    assert_int_equal(sc->first_line[3], 4);
+    /* a: tp 1, predicted 3, support 1; b: tp 1, predicted 1, support 2. */
+    assert_true(fabs(sc->precision[0] - 1.0 / 3) < 1e-12 && sc->recall[0] == 1);
+    assert_true(sc->precision[1] == 1 && sc->recall[1] == 0.5);
+    assert_true(fabs(sc->f1[1] - 2.0 / 3) < 1e-12);
+    assert_int_equal(sc->conf[3 * 3 + 2], 1);
+    assert_int_equal(sc->conf[3 * 3 + 0], 1);
+    assert_true(sc->scored[3] && sc->f1[3] == 0);
+    assert_true(fabs(sc->macro_f1 - (0.5 + 2.0 / 3 + 2.0 / 3 + 0) / 4) < 1e-12);
+    nlp_classify_scores_free(sc);
+    const int badp[6] = {0, 1, 0, 3, 2, 0};
+    assert_int_equal(nlp_classify_scores_new(&sc, m, t, badp), NLP_EINVAL);
+    nlp_classify_data_free(t);
+    nlp_classify_free(m);
+    nlp_classify_data_free(d);
+}
+
+/* ---- the parallel step ---- */
+
+/* A trainer over s for m (batch 8) with its task. */
+static nlp_classify_trainer *trainer_for(nlp_classify *m, const nlp_classify_set *s,
+                                         const nlp_train_task **task)
+{
+    nlp_classify_train_config tc;
+    nlp_classify_train_config_default(&tc);
+    tc.batch = 8;
+    tc.seed = 3;
+    nlp_classify_trainer *t;
+    nlp_error e;
+    assert_int_equal(nlp_classify_trainer_new(&t, m, &tc, s, NULL, &e), NLP_OK);
+    *task = nlp_classify_trainer_task(t);
+    return t;
+}
+
+/* Steps of W shares (the harness's part: zero, every share, sum in
+** worker order, step_end), gradients into grad; returns the mean loss. */
+static double share_step(const nlp_train_task *task, int W, float **wgrad, size_t n,
+                         float *grad)
+{
+    nlp_error e;
+    double sum = 0, items = 0;
+    for (int i = 0; i < W; i++) {
+        double loss, count;
+        memset(wgrad[i], 0, n * sizeof *wgrad[i]);
+        assert_int_equal(task->step_share(task->ctx, i, W, wgrad[i], &loss, &count, &e), NLP_OK);
+        sum += loss * count;
+        items += count;
+    }
+    memcpy(grad, wgrad[0], n * sizeof *grad);
+    for (int i = 1; i < W; i++)
+        for (size_t k = 0; k < n; k++)
+            grad[k] += wgrad[i][k];
+    int r = task->step_end(task->ctx, W, &e);
+    assert_true(r == 0 || r == 1);
+    return sum / items;
+}
+
+/*
+** One worker is the serial step bit for bit (dropout included, over
+** several steps and an epoch's end); 2 and 3 workers give the serial
+** gradient within float rounding (no dropout: their masks differ); a
+** thread count above the batch is refused.
+*/
+static void test_parallel_step(void **state)
+{
+    (void)state;
+    nlp_rng r;
+    nlp_rng_seed(&r, 21);
+    buf tr = {0};
+    word_order_data(&tr, 21, &r); /* batches of 8, 8 and 5 */
+    nlp_error e;
+    nlp_classify_data *d = read_text(tr.s, NLP_CLASSIFY_AUTO, NLP_OK, &e);
+    for (int pool = 0; pool < 4; pool++) {
+        for (int W = 1; W <= 3; W++) {
+            nlp_classify_config cfg;
+            nlp_classify_config_default(&cfg);
+            cfg.cell = pool % 2 ? NLP_RNN_GRU : NLP_RNN_LSTM;
+            cfg.pool = (nlp_classify_pool)pool;
+            cfg.layers = 1 + pool / 2;
+            cfg.embed = 6;
+            cfg.hidden = 5;
+            cfg.dropout = W == 1 ? 0.3f : 0.0f;
+            nlp_classify *ms = model_for(d, &cfg, NULL, 0, 8), *mp = model_for(d, &cfg, NULL, 0, 8);
+            nlp_classify_set *ss, *sp;
+            assert_int_equal(nlp_classify_set_make(&ss, ms, d, NULL, NULL), NLP_OK);
+            assert_int_equal(nlp_classify_set_make(&sp, mp, d, NULL, NULL), NLP_OK);
+            const nlp_train_task *ts, *tp;
+            nlp_classify_trainer *trs = trainer_for(ms, ss, &ts), *trp = trainer_for(mp, sp, &tp);
+            assert_int_equal(tp->prepare_workers(tp->ctx, W, &e), NLP_OK);
+            nlp_params *ps = nlp_classify_params(ms), *pp = nlp_classify_params(mp);
+            const size_t n = ps->n;
+            float *wgrad[3], *grad = malloc(n * sizeof *grad);
+            for (int i = 0; i < W; i++)
+                wgrad[i] = malloc(n * sizeof *wgrad[i]);
+            for (int step = 0; step < 4; step++) { /* across the epoch's end */
+                double ls, count;
+                nlp_params_zero_grad(ps);
+                int rs = ts->step(ts->ctx, &ls, &count, &e);
+                assert_true(rs == 0 || rs == 1);
+                double lp = share_step(tp, W, wgrad, n, grad);
+                if (W == 1) {
+                    assert_memory_equal(grad, ps->grad, n * sizeof *grad);
+                    assert_true(lp == ls);
+                } else {
+                    double norm = 0;
+                    for (size_t k = 0; k < n; k++)
+                        norm = fmax(norm, fabs(ps->grad[k]));
+                    for (size_t k = 0; k < n; k++)
+                        if (fabsf(grad[k] - ps->grad[k]) > 1e-5 * norm + 1e-7)
+                            fail_msg("W=%d pool %d step %d: gradient %zu is %g, serially %g", W,
+                                     pool, step, k, (double)grad[k], (double)ps->grad[k]);
+                    assert_true(fabs(lp - ls) < 1e-5 * fabs(ls));
+                }
+                /* The same update on both, so the next step starts equal. */
+                for (size_t k = 0; k < n; k++) {
+                    ps->data[k] -= 0.1f * ps->grad[k];
+                    pp->data[k] = ps->data[k];
+                }
+            }
+            for (int i = 0; i < W; i++)
+                free(wgrad[i]);
+            free(grad);
+            nlp_classify_trainer_free(trs);
+            nlp_classify_trainer_free(trp);
+            nlp_classify_set_free(ss);
+            nlp_classify_set_free(sp);
+            nlp_classify_free(ms);
+            nlp_classify_free(mp);
+        }
+    }
+    /* More threads than sentences in a batch. */
+    nlp_classify_config cfg;
+    nlp_classify_config_default(&cfg);
+    cfg.embed = 3;
+    cfg.hidden = 2;
+    nlp_classify *m = model_for(d, &cfg, NULL, 0, 1);
+    nlp_classify_set *s;
+    assert_int_equal(nlp_classify_set_make(&s, m, d, NULL, NULL), NLP_OK);
+    const nlp_train_task *task;
+    nlp_classify_trainer *t = trainer_for(m, s, &task);
+    assert_int_equal(task->prepare_workers(task->ctx, 9, &e), NLP_EINVAL);
+    nlp_classify_trainer_free(t);
+    nlp_classify_set_free(s);
+    nlp_classify_free(m);
+    nlp_classify_data_free(d);
+    free(tr.s);
 }
 
 static void test_formats_same_model(void **state)
@@ -747,7 +1063,10 @@ int main(void)
         cmocka_unit_test(test_gradcheck_mean),
         cmocka_unit_test(test_gradcheck_last),
         cmocka_unit_test(test_gradcheck_attention),
+        cmocka_unit_test(test_predict_cache),
+        cmocka_unit_test(test_stream_and_scores),
         cmocka_unit_test(test_word_order),
+        cmocka_unit_test(test_parallel_step),
         cmocka_unit_test(test_formats_same_model),
         cmocka_unit_test(test_vectors_used),
         cmocka_unit_test(test_bad_vectors),

@@ -32,136 +32,8 @@
 #include "nlp/series.h"
 #include "nlp/train.h"
 
-/*
-** The heap in use, to find leaks on the failure paths (as tests/test_faults.c
-** measures it: ASan's counter in the sanitizer build, else malloc wrappers
-** over glibc's own entry points).
-*/
-#include <errno.h>
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FAULTS_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define FAULTS_ASAN 1
-#endif
-
-#ifdef FAULTS_ASAN
-/* From <sanitizer/allocator_interface.h>, which not every compiler
-** installs; the sanitizer runtime always has it. */
-size_t __sanitizer_get_current_allocated_bytes(void);
-/* Bytes the program holds on the heap. */
-static size_t heap_in_use(void)
-{
-    return __sanitizer_get_current_allocated_bytes();
-}
-#elif defined(__GLIBC__)
-/*
-** Without ASan the program counts the heap itself: it replaces malloc and
-** friends (as glibc allows, by symbol interposition) with thin wrappers
-** over glibc's own __libc_* entry points that add and subtract each
-** block's usable size.  (glibc's mallinfo2 is not exact enough: blocks in
-** its per-thread cache count as in use.)
-*/
-#include <malloc.h>
-#include <stdatomic.h>
-
-extern void *__libc_malloc(size_t n);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *p, size_t n);
-extern void *__libc_memalign(size_t align, size_t n);
-extern void *__libc_valloc(size_t n);
-extern void *__libc_pvalloc(size_t n);
-extern void __libc_free(void *p);
-
-static atomic_llong heap_bytes;
-
-static void *counted(void *p)
-{
-    if (p)
-        atomic_fetch_add_explicit(&heap_bytes, (long long)malloc_usable_size(p),
-                                  memory_order_relaxed);
-    return p;
-}
-
-void *malloc(size_t n)
-{
-    return counted(__libc_malloc(n));
-}
-
-void *calloc(size_t n, size_t size)
-{
-    return counted(__libc_calloc(n, size));
-}
-
-void free(void *p)
-{
-    if (!p)
-        return;
-    atomic_fetch_sub_explicit(&heap_bytes, (long long)malloc_usable_size(p), memory_order_relaxed);
-    __libc_free(p);
-}
-
-void *realloc(void *p, size_t n)
-{
-    size_t old = p ? malloc_usable_size(p) : 0;
-    void *q = __libc_realloc(p, n);
-    if (q || (p && n == 0))   /* moved or resized; or freed by realloc(p, 0) */
-        atomic_fetch_sub_explicit(&heap_bytes, (long long)old, memory_order_relaxed);
-    return counted(q);
-}
-
-void *reallocarray(void *p, size_t n, size_t size)
-{
-    if (size && n > SIZE_MAX / size) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return realloc(p, n * size);
-}
-
-void *memalign(size_t align, size_t n)
-{
-    return counted(__libc_memalign(align, n));
-}
-
-void *aligned_alloc(size_t align, size_t n)
-{
-    return counted(__libc_memalign(align, n));
-}
-
-int posix_memalign(void **out, size_t align, size_t n)
-{
-    if (align < sizeof(void *) || (align & (align - 1)) != 0)
-        return EINVAL;
-    void *p = counted(__libc_memalign(align, n));
-    if (!p)
-        return ENOMEM;
-    *out = p;
-    return 0;
-}
-
-void *valloc(size_t n)
-{
-    return counted(__libc_valloc(n));
-}
-
-void *pvalloc(size_t n)
-{
-    return counted(__libc_pvalloc(n));
-}
-
-static size_t heap_in_use(void)
-{
-    return (size_t)atomic_load(&heap_bytes);
-}
-#else
-static size_t heap_in_use(void)
-{
-    return 0;   /* no counter: ASan's leak checker is the only judge */
-}
-#endif
+/* The heap in use, to find leaks on the failure paths. */
+#include "heapcheck.h"
 
 
 static char tmpdir[256];
@@ -587,31 +459,20 @@ static int op_all(const char *path)
     return rc;
 }
 
+/* op_all on a path with no file before. */
+static int op_all_fresh(void *path)
+{
+    unlink(path);
+    return op_all(path);
+}
+
 static void test_faults(void **state)
 {
     (void)state;
     char path[300];
     path_in(path, sizeof path, "faults.model");
-    nlp_alloc_fail_at(0, 0);
-    assert_int_equal(op_all(path), NLP_OK);
-    long total = nlp_alloc_count();
-    assert_true(total > 10);
-    for (long n = 1; n <= total; n++)
-        for (int sticky = 0; sticky < 2; sticky++) {
-            unlink(path);
-            size_t before = heap_in_use();
-            nlp_alloc_fail_at(n, sticky);
-            int rc = op_all(path);
-            nlp_alloc_fail_at(0, 0);
-            size_t after = heap_in_use();
-            if (after != before)
-                fprintf(stderr, "allocation %ld (sticky %d): %zu bytes leaked\n", n, sticky,
-                        after - before);
-            assert_true(after == before);
-            if (rc != NLP_ENOMEM)
-                fprintf(stderr, "allocation %ld of %ld (sticky %d): %d\n", n, total, sticky, rc);
-            assert_int_equal(rc, NLP_ENOMEM);
-        }
+    assert_true(fault_loop("forecast: new, fit, trainer, save, load, predict", op_all_fresh,
+                           path) > 10);
     unlink(path);
 }
 

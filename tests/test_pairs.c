@@ -27,6 +27,8 @@
 #include "nlp/model.h"
 #include "nlp/pairs.h"
 
+#include "heapcheck.h"
+
 /* ---- helpers ---- */
 
 static FILE *mem(const char *text)
@@ -414,6 +416,21 @@ static uint64_t run_epoch(nlp_pairs_batcher *b, const nlp_pairs *p, nlp_pairs_ba
     return h;
 }
 
+/* One epoch of a new batcher over p (seed 42) holds every pair once. */
+static void one_epoch_each_once(const nlp_pairs *p, const nlp_pairs_batch_config *c, long *seen)
+{
+    nlp_error e;
+    nlp_pairs_batcher *b;
+    memset(seen, 0, (size_t)p->n * sizeof *seen);
+    assert_int_equal(nlp_pairs_batcher_new(&b, p, c, 42, &e), NLP_OK);
+    nlp_pairs_batch *t = batch_for(b);
+    run_epoch(b, p, t, c, seen);
+    for (long i = 0; i < p->n; i++)
+        assert_int_equal(seen[i], 1);
+    nlp_pairs_batch_free(t);
+    nlp_pairs_batcher_free(b);
+}
+
 static void test_batches(void **state)
 {
     (void)state;
@@ -439,25 +456,11 @@ static void test_batches(void **state)
 
     /* By tokens. */
     c.batch_tokens = 60;
-    memset(seen, 0, (size_t)p->n * sizeof *seen);
-    assert_int_equal(nlp_pairs_batcher_new(&b, p, &c, 42, &e), NLP_OK);
-    t = batch_for(b);
-    run_epoch(b, p, t, &c, seen);
-    for (long i = 0; i < p->n; i++)
-        assert_int_equal(seen[i], 1);
-    nlp_pairs_batch_free(t);
-    nlp_pairs_batcher_free(b);
+    one_epoch_each_once(p, &c, seen);
 
     /* A budget below one pair's length still gives batches of one. */
     c.batch_tokens = 3;
-    memset(seen, 0, (size_t)p->n * sizeof *seen);
-    assert_int_equal(nlp_pairs_batcher_new(&b, p, &c, 42, &e), NLP_OK);
-    t = batch_for(b);
-    run_epoch(b, p, t, &c, seen);
-    for (long i = 0; i < p->n; i++)
-        assert_int_equal(seen[i], 1);
-    nlp_pairs_batch_free(t);
-    nlp_pairs_batcher_free(b);
+    one_epoch_each_once(p, &c, seen);
 
     /* Validation: no shuffle, one pool: the same sorted order every time,
     ** longest source last. */
@@ -631,12 +634,11 @@ static void test_reproducible_and_resume(void **state)
 
 /* ---- allocation faults ---- */
 
-typedef int (*fault_op)(void);
-
 static const char *fault_text = "a b c\tx y\nb a\tz z z\n\nc c\tx\n";
 
-static int op_read(void)
+static int op_read(void *arg)
 {
+    (void)arg;
     FILE *f = mem(fault_text);
     nlp_pairs *p;
     nlp_error e;
@@ -649,8 +651,9 @@ static int op_read(void)
     return rc;
 }
 
-static int op_read_files(void)
+static int op_read_files(void *arg)
 {
+    (void)arg;
     FILE *a = mem("a b c\nb a\n\nc c\n"), *b = mem("x y\nz z z\n\nx\n");
     nlp_pairs *p;
     nlp_error e;
@@ -668,8 +671,9 @@ static nlp_pairs *fault_corpus;
 
 /* Vocabularies, encoding, a batcher, a batch, tokens and a checkpointed
 ** position over fault_corpus. */
-static int op_rest(void)
+static int op_rest(void *arg)
 {
+    (void)arg;
     nlp_vocab *sv = NULL, *tv = NULL;
     nlp_pairs *q = NULL;
     nlp_pairs_batcher *b = NULL;
@@ -710,33 +714,16 @@ static int op_rest(void)
     return rc;
 }
 
-static void fault_loop(const char *name, fault_op op)
-{
-    nlp_alloc_fail_at(0, 0);
-    assert_int_equal(op(), NLP_OK);
-    long count = nlp_alloc_count();
-    assert_true(count > 0);
-    for (int sticky = 0; sticky <= 1; sticky++)
-        for (long n = 1; n <= count; n++) {
-            nlp_alloc_fail_at(n, sticky);
-            int rc = op();
-            nlp_alloc_fail_at(0, 0);
-            if (rc != NLP_ENOMEM)
-                fail_msg("%s: allocation %ld of %ld failing%s: got %d, want NLP_ENOMEM", name,
-                         n, count, sticky ? " (sticky)" : "", rc);
-        }
-}
-
 static void test_faults(void **state)
 {
     (void)state;
-    fault_loop("nlp_pairs_read", op_read);
-    fault_loop("nlp_pairs_read_files", op_read_files);
+    fault_loop("nlp_pairs_read", op_read, NULL);
+    fault_loop("nlp_pairs_read_files", op_read_files, NULL);
     FILE *f = mem(fault_text);
     nlp_error e;
     assert_int_equal(nlp_pairs_read(&fault_corpus, f, "m", &e), NLP_OK);
     fclose(f);
-    fault_loop("vocab, encode, batcher, checkpoint", op_rest);
+    fault_loop("vocab, encode, batcher, checkpoint", op_rest, NULL);
     nlp_pairs_free(fault_corpus);
 }
 

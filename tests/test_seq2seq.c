@@ -527,14 +527,20 @@ static double train_task(nlp_seq2seq *m, int task, int nsym, double target, doub
     return acc;
 }
 
+/* The size of the models the learning tests train (no dropout). */
+static void learner_config(nlp_seq2seq_config *c)
+{
+    nlp_seq2seq_config_default(c);
+    c->embed = 32;
+    c->hidden = 64;
+    c->dropout = 0;
+}
+
 static void test_learns_reverse(void **s)
 {
     (void)s;
     nlp_seq2seq_config c;
-    nlp_seq2seq_config_default(&c);
-    c.embed = 32;
-    c.hidden = 64;
-    c.dropout = 0;
+    learner_config(&c);
     nlp_seq2seq *m = make_model(&c, 10, 10, 1);
     tbatch *test = malloc(sizeof *test);
     double acc = train_task(m, 1, 10, 0.95, 50, test);
@@ -593,11 +599,8 @@ static void test_learns_translation(void **s)
 {
     (void)s;
     nlp_seq2seq_config c;
-    nlp_seq2seq_config_default(&c);
+    learner_config(&c);
     c.cell = NLP_RNN_LSTM;
-    c.embed = 32;
-    c.hidden = 64;
-    c.dropout = 0;
     nlp_seq2seq *m = make_model(&c, 10, 10, 3);
     tbatch *test = malloc(sizeof *test);
     double acc = train_task(m, 3, 10, 0.95, 50, test);
@@ -611,10 +614,7 @@ static void test_copy_attention(void **s)
 {
     (void)s;
     nlp_seq2seq_config c;
-    nlp_seq2seq_config_default(&c);
-    c.embed = 32;
-    c.hidden = 64;
-    c.dropout = 0;
+    learner_config(&c);
     const int nsym = 30;
     /* Luong: the context of step t feeds the prediction of y_t directly.
     ** Bahdanau's feeds the decoder state, and the bidirectional states of

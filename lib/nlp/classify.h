@@ -166,6 +166,8 @@ typedef struct nlp_classify_config {
     int attention;          /* A, attention pooling size; 0 = D*H; 0 */
     float dropout;          /* p in [0,1) on the embeddings, between layers
                                and on the pooled features; 0.5 */
+    float word_dropout;     /* q in [0,1): in training each token becomes
+                               <unk> with probability q; 0 */
 } nlp_classify_config;
 
 /* Fills c with the defaults written next to each field. */
@@ -201,6 +203,30 @@ void nlp_classify_free(nlp_classify *m);
 int nlp_classify_set_vectors(nlp_classify *m, const nlp_vectors *v, long *found,
                              nlp_rng *rng);
 
+/* How the vocabulary of nlp_classify_new_for_data met the vectors. */
+typedef struct nlp_classify_coverage {
+    long words;             /* training words in the vocabulary (<unk> aside) */
+    long in_vectors;        /* of these, the ones the vectors have */
+    long extra;             /* words only the vectors know (untrained rows) */
+} nlp_classify_coverage;
+
+/*
+** A new model for the training data d: the vocabulary of
+** nlp_classify_words_build (words seen min_count times, then up to
+** max_extra words only vectors knows; vectors may be NULL), the labels of
+** nlp_classify_labels_build, weights drawn from an rng seeded with seed
+** and, with vectors, the embedding rows set from them
+** (nlp_classify_set_vectors; the embedding size becomes vectors->dim);
+** freeze nonzero makes every embedding row fixed (it needs vectors).
+** *cov (may be NULL) gets the coverage.  NLP_OK with *out set, or
+** NLP_EINVAL (fewer than 2 or more than NLP_CLASSIFY_MAX_LABELS labels, a
+** bad configuration), NLP_ERANGE, NLP_ENOMEM, with e filled.
+*/
+int nlp_classify_new_for_data(nlp_classify **out, const nlp_classify_config *cfg,
+                              const nlp_classify_data *d, long min_count,
+                              const nlp_vectors *vectors, long max_extra, int freeze,
+                              uint64_t seed, nlp_classify_coverage *cov, nlp_error *e);
+
 /* Accessors: the configuration, vocabulary, label set, trained rows,
 ** parameters (for the optimiser; read-only otherwise). */
 const nlp_classify_config *nlp_classify_get_config(const nlp_classify *m);
@@ -210,19 +236,34 @@ long nlp_classify_trained_rows(const nlp_classify *m);
 nlp_params *nlp_classify_params(nlp_classify *m);
 
 /*
-** Sizes the workspace for batches of up to max_B sentences of up to max_T
-** tokens (allocates; not for a training loop).  NLP_OK, NLP_EINVAL (< 1),
-** NLP_ERANGE (too large) or NLP_ENOMEM (the old workspace is kept).
+** Sizes the workspace for training (forward and backward) on batches of up
+** to max_B sentences of up to max_T tokens (allocates; not for a training
+** loop).  NLP_OK, NLP_EINVAL (< 1), NLP_ERANGE (too large) or NLP_ENOMEM
+** (then m has no workspace until a reserve succeeds).
 */
 int nlp_classify_reserve(nlp_classify *m, int max_T, int max_B);
+
+/*
+** Prediction (nlp_classify_predict, nlp_classify_predict_set and the
+** trainer's validation) looks each word's layer-0 input projection
+** (W_ih e + b, per direction) up instead of computing it at every
+** occurrence: a word's row is computed the first time it is met and kept
+** until the weights change (a training forward, nlp_classify_params,
+** nlp_classify_set_vectors).  At most this many words keep a row (by
+** default as many as fit in 128 MiB; the vocabulary is most frequent
+** first); the others are projected again in every batch.  Drops the rows
+** kept so far.  NLP_OK or NLP_EINVAL (words < 1).
+*/
+int nlp_classify_set_cache_words(nlp_classify *m, long words);
 
 /*
 ** Forward over B sentences: sentence b is the lens[b] ids seqs[b] (each in
 ** 0..V-1; lens[b] may be 0).  train nonzero applies dropout with masks
 ** drawn from rng (which may be NULL otherwise).  The logits (B,K) are then
 ** nlp_classify_logits(m).  Never allocates.  Returns NLP_OK, NLP_ERANGE
-** (more than the reserved B or T, or an id outside the vocabulary) or
-** NLP_EINVAL.
+** (more than the reserved B or T, no nlp_classify_reserve (a workspace
+** grown by prediction alone lacks what this needs), or an id outside the
+** vocabulary) or NLP_EINVAL.
 */
 int nlp_classify_forward(nlp_classify *m, const int *const *seqs, const int *lens, int B,
                          int train, nlp_rng *rng);
@@ -234,7 +275,8 @@ const float *nlp_classify_logits(const nlp_classify *m);
 ** After a forward: the batch's mean cross-entropy (nats) against targets
 ** (B; a target < 0 is ignored) in *loss and the number of arg max hits in
 ** *correct (either may be NULL); keeps the gradient of the mean loss for
-** nlp_classify_backward.  NLP_OK or NLP_EINVAL (target >= K, no forward).
+** nlp_classify_backward.  NLP_OK or NLP_EINVAL (target >= K, no forward, or
+** the last forward was a prediction).
 */
 int nlp_classify_loss(nlp_classify *m, const int *targets, double *loss, size_t *correct);
 
@@ -247,9 +289,13 @@ int nlp_classify_backward(nlp_classify *m);
 
 /*
 ** Class probabilities of B sentences: probs (B,K) row b = softmax of
-** sentence b's logits (no dropout).  Grows the workspace when the batch
-** is larger than reserved (so it may allocate).  NLP_OK, NLP_ERANGE (id
-** outside the vocabulary), NLP_ENOMEM.
+** sentence b's logits (no dropout), through the projection cache (see
+** nlp_classify_set_cache_words), so equal to the forward's up to float
+** rounding.  Grows the workspace (forward buffers only) when the batch is
+** larger than reserved, and the cache (so it may allocate).  The logits
+** are nlp_classify_logits(m) afterwards; no loss or backward may follow.
+** NLP_OK, NLP_EINVAL (B < 1, a negative length), NLP_ERANGE (id outside
+** the vocabulary), NLP_ENOMEM.
 */
 int nlp_classify_predict(nlp_classify *m, const int *const *seqs, const int *lens, int B,
                          float *probs);
@@ -285,6 +331,79 @@ void nlp_classify_set_free(nlp_classify_set *s);
 ** NLP_ERANGE, NLP_ENOMEM.
 */
 int nlp_classify_predict_set(nlp_classify *m, const nlp_classify_set *s, int batch, int *pred);
+
+/* ==== Lines in input order (lib/classify_run.c) ========================= */
+
+typedef struct nlp_classify_stream nlp_classify_stream; /* opaque */
+
+/*
+** A predictor of text lines in input order: up to window lines are held
+** (tokenised with m's vocabulary), then classified together in batches of
+** up to batch lines of similar length (padding is wasted work: on SST-2 a
+** batch in input order is twice as long as its average sentence), and
+** read back in the order they came.  m is borrowed.  NLP_OK, NLP_EINVAL
+** (batch or window < 1 or absurd), NLP_ENOMEM.
+*/
+int nlp_classify_stream_new(nlp_classify_stream **out, nlp_classify *m, int batch, int window);
+
+/* Frees s (not the model).  NULL is a no-op. */
+void nlp_classify_stream_free(nlp_classify_stream *s);
+
+/*
+** Holds the line of len bytes (whitespace-separated tokens).  Returns 1
+** when the window is full (flush now), 0 when there is room, or
+** NLP_ERANGE (more than INT_MAX tokens), NLP_ENOMEM, NLP_EINVAL (full).
+** The lines of the last flush are dropped first.
+*/
+int nlp_classify_stream_add(nlp_classify_stream *s, const char *text, size_t len);
+
+/*
+** Classifies the lines held: *n gets their number; line i's (0 = the
+** first added since the last flush) probabilities are then
+** nlp_classify_stream_probs(s, i) (K floats) and its labels most likely
+** first (ties: lower id) nlp_classify_stream_rank(s, i) (K ids, owned by
+** s, until the next rank), both valid until the next add or flush.
+** NLP_OK or the errors of nlp_classify_predict.
+*/
+int nlp_classify_stream_flush(nlp_classify_stream *s, int *n);
+const float *nlp_classify_stream_probs(const nlp_classify_stream *s, int i);
+const int *nlp_classify_stream_rank(nlp_classify_stream *s, int i);
+
+/* Tokens added so far and how many of them were not in the vocabulary. */
+void nlp_classify_stream_counts(const nlp_classify_stream *s, size_t *tokens, size_t *unknown);
+
+/* ==== Scores of a labelled set (lib/classify_run.c) ===================== */
+
+/*
+** Rows are true labels: the model's K (in its order), then the labels of
+** the data the model does not know (their examples count as wrong);
+** columns are predicted labels (the model's).  Read-only for callers.
+*/
+typedef struct nlp_classify_scores {
+    long n, hit;            /* examples, correct */
+    double accuracy;        /* hit / n */
+    long unseen;            /* examples whose label the model lacks */
+    long K, R;              /* columns, rows (R >= K) */
+    const char **row_name;  /* (R) the label of each row (the model's or
+                               the data's strings: they must outlive this) */
+    long *first_line;       /* (R) rows >= K: line of the first example */
+    long *conf;             /* (R,K) examples of row r predicted as k */
+    long *support;          /* (R) examples of each row */
+    double *precision, *recall, *f1; /* (R) */
+    unsigned char *scored;  /* (R) present or predicted: has a score */
+    double macro_f1;        /* mean F1 over the scored rows */
+} nlp_classify_scores;
+
+/*
+** The scores of m's predictions pred (d->n model label ids, e.g. from
+** nlp_classify_predict_set over d's set) against d's labels.  NLP_OK,
+** NLP_EINVAL (a prediction outside 0..K-1), NLP_ERANGE, NLP_ENOMEM.
+*/
+int nlp_classify_scores_new(nlp_classify_scores **out, const nlp_classify *m,
+                            const nlp_classify_data *d, const int *pred);
+
+/* Frees sc.  NULL is a no-op. */
+void nlp_classify_scores_free(nlp_classify_scores *sc);
 
 /* ==== Files ============================================================== */
 

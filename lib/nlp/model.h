@@ -115,6 +115,14 @@ int nlp_model_set_meta_u64(nlp_model *m, const char *key, uint64_t value);
 int nlp_model_set_meta_double(nlp_model *m, const char *key, double value);
 
 /*
+** Sets the key/value pairs of pairs (key, value, key, value, ..., NULL),
+** a NULL value as "" (the extra metadata the savers take from a tool);
+** NULL pairs set nothing.  Stops at the first error: NLP_ENOMEM or
+** NLP_EINVAL (an empty key), as nlp_model_set_meta.
+*/
+int nlp_model_set_meta_pairs(nlp_model *m, const char *const *pairs);
+
+/*
 ** Adds a tensor named name (copied) of ndim (1..NLP_MODEL_MAX_DIMS)
 ** dimensions shape[] (copied; every dim > 0) whose data is NOT copied: data
 ** (prod(shape) floats) must stay valid and unchanged until nlp_model_save()

@@ -164,6 +164,31 @@ int nlp_rnn_forward(nlp_rnn *r, float *y, float *hT, float *cT,
                     const int *lengths, int T, int B, int train, nlp_rng *rng);
 
 /*
+** Layer 0's input projection with its biases, as the forward adds them
+** (W_ih x + b_ih + b_hh; for a GRU the n block without b_hn), for
+** direction d of n input rows x (n, I): out row i (G*H floats, rows ldo
+** apart) for x row i.  For inference over a fixed vocabulary, whose rows
+** can be computed once and looked up (nlp_rnn_forward_rows).  NLP_OK, or
+** NLP_EINVAL (d not a direction, n < 0, ldo < G*H).  Never allocates.
+*/
+int nlp_rnn_project_input(const nlp_rnn *r, int d, const float *x, int n, float *out,
+                          size_t ldo);
+
+/*
+** Inference forward over ids whose layer-0 input projections are given:
+** the step input of (t, b) is the projection row ids[t*B + b] of rows[d]
+** (rows ld floats apart, as nlp_rnn_project_input makes them) for each
+** direction d (D pointers); an id < 0 is a padded step.  Otherwise as
+** nlp_rnn_forward with x unused, zero initial states, no final states and
+** train 0.  It leaves nothing for a backward (which returns NLP_EINVAL).
+** Returns NLP_OK, NLP_ERANGE (T > max_T, B > max_B), NLP_EINVAL (T or B
+** < 1, NULL rows, ld < G*H, a bad length).  The ids are not range-checked:
+** each must index a row of every rows[d].  Never allocates.
+*/
+int nlp_rnn_forward_rows(nlp_rnn *r, float *y, const float *const *rows, size_t ld,
+                         const int *ids, const int *lengths, int T, int B);
+
+/*
 ** Backward through time of the last forward (same T, B, lengths, masks).
 **   dx       (T,B,I) += dL/dx; NULL to skip (e.g. input is an embedding
 **            whose gradient is not wanted); x must not alias dx

@@ -174,4 +174,16 @@ int nlp_vocab_to_blob(const nlp_vocab *v, unsigned char **out, size_t *n);
 */
 int nlp_vocab_from_blob(const void *blob, size_t n, nlp_vocab **out, nlp_error *e);
 
+struct nlp_model;
+
+/*
+** The vocabulary a model file keeps as blob name (nlp_vocab_to_blob, then
+** nlp_model_add_blob), as nlp_vocab_from_blob makes it: *out a new
+** vocabulary owned by the caller.  Errors name path (the file f was read
+** from) in e: NLP_EFORMAT for a missing or bad blob (with the reason),
+** NLP_ENOMEM; *out is then unchanged (no blob) or NULL.
+*/
+int nlp_vocab_from_model(nlp_vocab **out, const struct nlp_model *f, const char *name,
+                         const char *path, nlp_error *e);
+
 #endif
