@@ -806,7 +806,8 @@ int nlp_seq2seq_loss(nlp_seq2seq_work *w, const nlp_seq2seq_batch *b, int b0, in
     for (int t = 0; t < T; t++) {
         const float *xt = w->xt + (size_t)t * Bz * E;
         float *yt = w->yd + (size_t)t * Bz * H;
-        float *ct = w->ctx + (size_t)t * Bz * C;
+        /* No context without attention (C = 0): NULL + 0 is undefined. */
+        float *ct = C ? w->ctx + (size_t)t * Bz * C : NULL;
         float *at = w->aw ? w->aw + (size_t)t * Bz * (size_t)S : NULL;
         float *cache = ha ? w->acache + (size_t)t * Bz * ha : NULL;
         const float *x = xt;
@@ -923,7 +924,7 @@ int nlp_seq2seq_loss(nlp_seq2seq_work *w, const nlp_seq2seq_batch *b, int b0, in
     for (int t = T - 1; t >= 0; t--) {
         float *dyt = w->dyd + (size_t)t * Bz * H;
         float *dxt = w->dxt + (size_t)t * Bz * E;
-        float *dct = w->dctx + (size_t)t * Bz * C;
+        float *dct = C ? w->dctx + (size_t)t * Bz * C : NULL;
         const float *yt = w->yd + (size_t)t * Bz * H;
         const float *at = w->aw ? w->aw + (size_t)t * Bz * (size_t)S : NULL;
         if (d->luong)

@@ -15,6 +15,11 @@
 #include <unistd.h>
 
 #include "nlp.h"
+#include "nlp/bleu.h"
+#include "nlp/forecast.h"
+#include "nlp/pairs.h"
+#include "nlp/seq2seq.h"
+#include "nlp/series.h"
 
 static const char *outdir;
 
@@ -77,6 +82,21 @@ static unsigned char *slurp(const char *path, size_t *n)
     }
     fclose(f);
     return buf;
+}
+
+/* Sets the wall times a harness checkpoint records to 0, so that the seed
+** is the same bytes on every run. */
+static void zero_elapsed(const char *path)
+{
+    nlp_model *f;
+    nlp_error e;
+    check(nlp_model_load(&f, path, NULL, &e), &e, "checkpoint");
+    static const char *const keys[] = { "train.elapsed", "train.valid_elapsed" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (nlp_model_meta(f, keys[i]) && nlp_model_set_meta(f, keys[i], "0") != NLP_OK)
+            die("out of memory");
+    check(nlp_model_save(f, path, &e), &e, "checkpoint save");
+    nlp_model_free(f);
 }
 
 /* ---- tokenize: option bytes (unit/normalize/flags, language, mode), text */
@@ -205,6 +225,7 @@ static void model_seeds(const char *tmpdir)
     check(nlp_train_new(&run, &rc, nlp_charlm_trainer_task(t), &e), &e, "harness");
     check(nlp_train_run(run, NULL, &e), &e, "charlm train step");
     nlp_train_free(run);
+    zero_elapsed(tmp);
     model_seed("charlm-checkpoint", "\x01\x03", tmp);
     nlp_charlm_trainer_free(t);
     nlp_charlm_free(m);
@@ -338,6 +359,238 @@ static void classify_seeds(void)
     seed_str("classify", "auto", "\x00", 1, "__label__a b c\n__label__b c\n");
 }
 
+/* ---- bleu: option byte, hypothesis NUL reference ------------------------ */
+
+static void bleu_seed(const char *name, char opt, const char *hyp, const char *ref)
+{
+    size_t nh = strlen(hyp), nr = strlen(ref);
+    char *buf = malloc(nh + 1 + nr);
+    if (!buf)
+        die("out of memory");
+    memcpy(buf, hyp, nh);
+    buf[nh] = '\0';
+    memcpy(buf + nh + 1, ref, nr);
+    seed("bleu", name, &opt, 1, buf, nh + 1 + nr);
+    free(buf);
+}
+
+static void bleu_seeds(void)
+{
+    bleu_seed("13a", 0x01, "The cat sat on the mat, didn't it? &quot;Yes&quot; &amp; 3.14-2 <skipped>-\nend",
+              "The cat is on the mat , isn't it ? \"Yes\" & 3.14 - 2");
+    bleu_seed("lower-13a-lines", 0x1f, "ΣΟΦΟΣ İstanbul ΟΔΥΣΣΕΥΣ\nA B C D E  \nx.,5 a..b\n",
+              "σοφος istanbul οδυσσευς\na b c d e\nx . , 5\n");
+    bleu_seed("none-spaces", 0x08, "a\xc2\xa0" "b\xe3\x80\x80" "c\td\xe2\x80\xa8" "e\nsame same same same\n",
+              "a b c d e\nsame same same same\n");
+    static const char invalid[] = "\x03ok \xff\xfe bad \xc3( \xe2\x82 end\x80";
+    seed("bleu", "invalid-utf8", invalid, 1, invalid + 1, sizeof invalid - 2);
+    seed_str("bleu", "no-reference", "\x04", 1, "one two three four five six, seven.  \n");
+}
+
+/* ---- series: option bytes (format/header/fill/time, columns), table ---- */
+
+static void series_seeds(void)
+{
+    /* Columns by name "realgdp" (index 6), "1" (4), NULL. */
+    seed_str("series", "csv-names", "\x00\x02\x06\x04\x00", 5,
+             "# macrodata\ndate,realgdp,\"infl, %\"\r\n1959-01,2710.349,0.00\r\n"
+             "1959-04,2778.801,2.34\r\n1959-07,2775.488,2.74\r\n");
+    seed_str("series", "tsv-fill-linear", "\x62\x01\x00\x81", 4,
+             "date\tv\tw\n2000\t1\t\n2001\tNA\t2\n2002\t3\tNaN\n2003\t\t4\n");
+    seed_str("series", "whitespace-previous", "\x1b\x09\x81\x82", 4,
+             "  1   2\n\n\t3  nan\n 1e30 -1e-300\n7 8\n");
+    seed_str("series", "no-header-numbers", "\x05\x08\x0a", 3, "1,2\n3,4\n5,6\n");
+    seed_str("series", "quotes", "\x81\x01\x01\x80", 4,
+             "t,\"a\",\"b\"\"c\"\n\"1\",\"2.5\",3\n2,-4,\"5e2\"\n");
+}
+
+/* ---- forecast: option byte (flags), model file ------------------------- */
+
+/* The table of fuzz_forecast.c: x (n,k). */
+static double *forecast_table(long n, int k)
+{
+    double *x = malloc((size_t)n * (size_t)k * sizeof *x);
+    if (!x)
+        die("out of memory");
+    for (long i = 0; i < n; i++)
+        for (int j = 0; j < k; j++)
+            x[i * k + j] = (double)((i * 7 + j * 3) % 11) - 5 + 0.25 * j + 0.1 * (double)i;
+    return x;
+}
+
+#define FORECAST_ROWS 48
+#define FORECAST_TRAIN 40
+
+static nlp_forecast *tiny_forecast(nlp_forecast_model kind, int k, int W, int H, int diff,
+                                   int layers, const double *x)
+{
+    static const char *const names[] = { "y", "x1", "x 2" };
+    nlp_forecast_config c;
+    nlp_forecast_config_default(&c);
+    c.model = kind;
+    c.inputs = k;
+    c.window = W;
+    c.horizon = H;
+    c.difference = diff;
+    c.hidden = 3;
+    c.layers = layers;
+    c.dropout = layers > 1 ? 0.25f : 0;
+    nlp_rng r;
+    nlp_rng_seed(&r, 5);
+    nlp_forecast *m;
+    nlp_error e;
+    check(nlp_forecast_new(&m, &c, names, &r, &e), &e, "forecast model");
+    check(nlp_forecast_fit(m, x, FORECAST_TRAIN, &e), &e, "forecast fit");
+    return m;
+}
+
+static void forecast_seeds(const char *tmpdir)
+{
+    char tmp[4096];
+    nlp_error e;
+    snprintf(tmp, sizeof tmp, "%s/f", tmpdir);
+    static const struct {
+        const char *name;
+        nlp_forecast_model kind;
+        int k, W, H, diff, layers;
+        char opt;
+    } models[] = {
+        { "lstm", NLP_FORECAST_LSTM, 1, 3, 2, 0, 1, 0x07 },
+        { "gru-2-multi", NLP_FORECAST_GRU, 2, 2, 1, 1, 2, 0x05 },
+        { "rnn-diff", NLP_FORECAST_RNN, 1, 2, 2, 1, 1, 0x03 },
+        { "linear", NLP_FORECAST_LINEAR, 3, 2, 3, 0, 1, 0x07 },
+        { "persistence", NLP_FORECAST_PERSISTENCE, 1, 1, 1, 1, 1, 0x06 },
+    };
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        double *x = forecast_table(FORECAST_ROWS, models[i].k);
+        nlp_forecast *m = tiny_forecast(models[i].kind, models[i].k, models[i].W, models[i].H,
+                                        models[i].diff, models[i].layers, x);
+        const char *meta[] = { "command", "forecast train -o m", NULL };
+        check(nlp_forecast_save(m, tmp, meta, &e), &e, "forecast save");
+        size_t n;
+        unsigned char *buf = slurp(tmp, &n);
+        seed("forecast", models[i].name, &models[i].opt, 1, buf, n);
+        free(buf);
+        unlink(tmp);
+        nlp_forecast_free(m);
+        free(x);
+    }
+
+    /* A checkpoint after one step on the table (fuzz_forecast.c rebuilds
+    ** it to restore the checkpoint). */
+    double *x = forecast_table(FORECAST_ROWS, 1);
+    nlp_forecast *m = tiny_forecast(NLP_FORECAST_LSTM, 1, 3, 2, 1, 1, x);
+    nlp_forecast_train_config tc;
+    nlp_forecast_train_config_default(&tc);
+    tc.batch = 4;
+    nlp_forecast_trainer *t;
+    check(nlp_forecast_trainer_new(&t, m, &tc, x, FORECAST_ROWS, FORECAST_TRAIN, &e), &e,
+          "forecast trainer");
+    char best[4096];
+    snprintf(best, sizeof best, "%s/best", tmpdir);
+    nlp_train_config rc;
+    nlp_train_config_default(&rc);
+    rc.max_steps = 1;
+    rc.checkpoint_every = 1e9;
+    rc.output = best;
+    rc.checkpoint = tmp;
+    rc.log = NULL;
+    nlp_train *run;
+    check(nlp_train_new(&run, &rc, nlp_forecast_trainer_task(t), &e), &e, "harness");
+    check(nlp_train_run(run, NULL, &e), &e, "forecast train step");
+    nlp_train_free(run);
+    zero_elapsed(tmp);
+    size_t n;
+    unsigned char *buf = slurp(tmp, &n);
+    seed("forecast", "lstm-checkpoint", "\x01", 1, buf, n);
+    free(buf);
+    unlink(tmp);
+    unlink(best);
+    nlp_forecast_trainer_free(t);
+    nlp_forecast_free(m);
+    free(x);
+}
+
+/* ---- pairs: option bytes (reader/vocabulary, batches, seed), corpus ---- */
+
+static void pairs_seeds(void)
+{
+    seed_str("pairs", "tsv", "\x00\x03\x01", 3,
+             "ein Haus\ta house\n\nzwei H\xc3\xa4user .\ttwo houses .\r\n"
+             "ein ein Haus\ta a house\n<unk> <s>\t</s> x\n");
+    seed_str("pairs", "tsv-tokens-pools", "\x16\xb5\x07", 3,
+             "a b c d e f\tA B C D E F G\nb\tB\nc c\tC C\n  d \x0b e\f\tD E\na\tA\nf f f\tF\n");
+    static const char two[] = "le chat\nun chien noir\n\n\xc3\xa9t\xc3\xa9\tchaud\n"
+                              "\0the cat\na black dog\n\nhot summer\n";
+    seed("pairs", "two-files", "\x09\x02\x03", 3, two, sizeof two - 1);
+    static const char uneven[] = "a\nb\nc\n\0x\ny\n";
+    seed("pairs", "two-files-uneven", "\x01\x00\x00", 3, uneven, sizeof uneven - 1);
+    seed_str("pairs", "errors", "\x00\x00\x00", 3, "ok\tfine\nno tab here\n");
+}
+
+/* ---- seq2seq: option bytes (flags, batch ids), model file ------------- */
+
+static nlp_vocab *seq2seq_vocab(int n, const char *prefix)
+{
+    nlp_vocab *v;
+    if (nlp_seq2seq_vocab_new(&v) != NLP_OK)
+        die("out of memory");
+    for (int i = 0; i < n; i++) {
+        char w[32];
+        snprintf(w, sizeof w, "%s%d", prefix, i);
+        if (nlp_vocab_add(v, w, strlen(w)) < 0)
+            die("vocabulary");
+    }
+    return v;
+}
+
+static void seq2seq_seeds(const char *tmpdir)
+{
+    char tmp[4096];
+    nlp_error e;
+    snprintf(tmp, sizeof tmp, "%s/s", tmpdir);
+    static const struct {
+        const char *name;
+        nlp_rnn_cell cell;
+        nlp_seq2seq_attention attention;
+        int enc_layers, dec_layers, tie;
+        char opt[2];
+    } models[] = {
+        { "gru-bahdanau", NLP_RNN_GRU, NLP_SEQ2SEQ_ATTN_BAHDANAU, 1, 1, 0, { 0x07, 0x00 } },
+        { "lstm-luong-dot-2", NLP_RNN_LSTM, NLP_SEQ2SEQ_ATTN_LUONG_DOT, 2, 2, 0, { 0x03, 0x05 } },
+        { "gru-luong-general-tied", NLP_RNN_GRU, NLP_SEQ2SEQ_ATTN_LUONG_GENERAL, 1, 2, 1,
+          { 0x05, 0x11 } },
+        { "lstm-none", NLP_RNN_LSTM, NLP_SEQ2SEQ_ATTN_NONE, 1, 1, 0, { 0x01, 0x2a } },
+    };
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        nlp_seq2seq_config c;
+        nlp_seq2seq_config_default(&c);
+        c.cell = models[i].cell;
+        c.attention = models[i].attention;
+        c.embed = 3;
+        c.hidden = 2;
+        c.attn_hidden = models[i].attention == NLP_SEQ2SEQ_ATTN_BAHDANAU ? 3 : 0;
+        c.enc_layers = models[i].enc_layers;
+        c.dec_layers = models[i].dec_layers;
+        c.tie_embeddings = models[i].tie;
+        c.dropout = 0.25f;
+        c.label_smoothing = i == 1 ? 0.1f : 0;
+        nlp_rng rng;
+        nlp_rng_seed(&rng, 3);
+        nlp_seq2seq *m;
+        check(nlp_seq2seq_new(&m, &c, seq2seq_vocab(2, "s"), seq2seq_vocab(3, "t\xc3\xa9"), &rng, &e),
+              &e, "seq2seq model");
+        const char *meta[] = { "command", "seq2seq train -o m", NULL };
+        check(nlp_seq2seq_save(m, tmp, meta, &e), &e, "seq2seq save");
+        size_t n;
+        unsigned char *buf = slurp(tmp, &n);
+        seed("seq2seq", models[i].name, models[i].opt, 2, buf, n);
+        free(buf);
+        unlink(tmp);
+        nlp_seq2seq_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -354,6 +607,11 @@ int main(int argc, char **argv)
     lines_seeds();
     vocab_seeds();
     classify_seeds();
+    bleu_seeds();
+    series_seeds();
+    forecast_seeds(tmpdir);
+    pairs_seeds();
+    seq2seq_seeds(tmpdir);
     rmdir(tmpdir);
     return 0;
 }
