@@ -10,6 +10,8 @@
 ** and Ctrl-C are train_cli's.  This file holds the options, the wiring
 ** and the reports.
 */
+#include "config.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mpi.h"
 #include "train_cli.h"
 #include "nlp/classify.h"
 #include "nlp/lines.h"
@@ -336,6 +339,15 @@ static int cmd_train(int argc, char **argv)
         cli_usage_error("--threads %d is more than the batch's %d sentences: every thread "
                         "needs at least one", tr.threads, tc.batch);
     cli_train_finish(&tr);
+#ifdef HAVE_MPI
+    /* Under mpirun: every rank reads the data and trains its share of each
+    ** batch; standard input reaches rank 0 only. */
+    if (cli_mpi_launched_size() > 1 && strcmp(train_path, "-") == 0)
+        cli_usage_error("under mpirun every rank reads the training data: give TRAIN "
+                        "(standard input reaches rank 0 only)");
+    cli_mpi_start();
+    cli_train_processes(&tr, cli_mpi_collective());
+#endif
 
     cli_train_paths(&tr, output, NULL);
     output = tr.cfg.output;
@@ -480,6 +492,9 @@ static int cmd_train(int argc, char **argv)
                  secs > 0 ? (double)nlp_classify_trainer_sentences(ct) / secs : 0.0, res.steps,
                  res.best_metric);
     int status = cli_train_exit_status(&res);
+#ifdef HAVE_MPI
+    cli_mpi_finish();
+#endif
     nlp_train_free(run);
     nlp_classify_trainer_free(ct);
     nlp_classify_set_free(str);

@@ -10,6 +10,8 @@
 ** through the task of seq2seq_common.c, which keeps the best model on the
 ** validation pairs in MODEL and checkpoints to MODEL.ckpt.
 */
+#include "config.h"
+
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mpi.h"
 #include "seq2seq.h"
 #include "seq2seq_common.h"
 #include "train_cli.h"
@@ -307,6 +310,16 @@ int seq2seq_train_main(int argc, char **argv)
     if (!tr.resume && !output)
         cli_usage_error("no model given: -o MODEL (the best model goes there)");
     cli_train_finish(&tr);
+#ifdef HAVE_MPI
+    /* Under mpirun: every rank reads the pairs and trains its share of
+    ** each batch; standard input reaches rank 0 only. */
+    if (cli_mpi_launched_size() > 1 && !source
+        && (optind >= argc || strcmp(argv[optind], "-") == 0))
+        cli_usage_error("under mpirun every rank reads the training pairs: give TRAIN.tsv "
+                        "or --source/--target (standard input reaches rank 0 only)");
+    cli_mpi_start();
+    cli_train_processes(&tr, cli_mpi_collective());
+#endif
 
     /* Resuming: the checkpoint brings the model and the settings. */
     nlp_seq2seq *m = NULL;
@@ -443,6 +456,9 @@ int seq2seq_train_main(int argc, char **argv)
         cli_warn("tgt_tokens_per_s=%.0f steps=%ld epochs=%ld valid_%s=%.4f", rate, res.steps,
                  res.epochs, ts.metric == S2S_METRIC_BLEU ? "bleu" : "ppl", res.best_metric);
     int status = cli_train_exit_status(&res);
+#ifdef HAVE_MPI
+    cli_mpi_finish();
+#endif
     nlp_train_free(run);
     s2s_trainer_free(st);
     nlp_pairs_free(data);
