@@ -103,13 +103,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0}
 };
 
-/* Dies with e, naming path when e names no file. */
-static _Noreturn void die_in(nlp_error *e, const char *path)
-{
-    if (!e->file[0])
-        snprintf(e->file, sizeof e->file, "%s", path);
-    cli_die_error(e);
-}
 
 int main(int argc, char **argv)
 {
@@ -183,7 +176,7 @@ int main(int argc, char **argv)
             || cli_train_resume(&tr, ck, &e) != NLP_OK
             || nlp_model_meta_double(ck, "charlm-train.valid", &valid, &e) != NLP_OK
             || nlp_model_meta_long(ck, "charlm-train.min_count", &min_count, &e) != NLP_OK)
-            die_in(&e, tr.resume);
+            cli_die_error_in(&e, tr.resume);
         if (!(valid >= 0 && valid <= 0.5) || min_count < 1)
             cli_die("%s: charlm-train.valid or charlm-train.min_count out of range", tr.resume);
         mc = m->cfg;
@@ -259,7 +252,7 @@ int main(int argc, char **argv)
     if (nlp_train_new(&run, &tr.cfg, nlp_charlm_trainer_task(ct), &e) != NLP_OK)
         cli_die_error(&e);
     if (ck && nlp_train_resume(run, ck, &e) != NLP_OK)
-        die_in(&e, tr.resume);
+        cli_die_error_in(&e, tr.resume);
     nlp_model_free(ck);
     const int quiet = tr.cfg.verbosity < 0;
     if (announce && !quiet)

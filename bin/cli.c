@@ -84,6 +84,13 @@ void cli_die_error(const nlp_error *e)
     cli_die("%s", nlp_error_format(e, buf, sizeof buf));
 }
 
+void cli_die_error_in(nlp_error *e, const char *path)
+{
+    if (!e->file[0])
+        snprintf(e->file, sizeof e->file, "%s", path);
+    cli_die_error(e);
+}
+
 void cli_usage_error(const char *fmt, ...)
 {
     va_list ap;

@@ -49,6 +49,9 @@ _Noreturn void cli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /* "tool: FILE:LINE: text" from a library error, then exit 1. */
 _Noreturn void cli_die_error(const nlp_error *e);
 
+/* The same, naming path as the file when e names none. */
+_Noreturn void cli_die_error_in(nlp_error *e, const char *path);
+
 /* "tool: msg" + "Try 'tool --help' for more information." then exit 2. */
 _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

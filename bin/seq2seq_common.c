@@ -258,7 +258,8 @@ static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, d
     if (i == 0)
         t->mark = nlp_progress_now();
     const nlp_pairs_batch *b = t->cur;
-    const int b0 = (int)((long)i * b->B / W), nb = (int)((long)(i + 1) * b->B / W) - b0;
+    int b0, nb;
+    nlp_train_share(i, W, b->B, &b0, &nb);
     *loss = 0;
     *count = 0;
     if (nb == 0)

@@ -151,13 +151,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0}
 };
 
-/* Dies with e, naming path when e names no file. */
-static _Noreturn void die_in(nlp_error *e, const char *path)
-{
-    if (!e->file[0])
-        snprintf(e->file, sizeof e->file, "%s", path);
-    cli_die_error(e);
-}
 
 /* Word vectors into one side's embedding rows. */
 static void load_vectors(nlp_seq2seq *m, int target, const char *path, int quiet)
@@ -170,7 +163,7 @@ static void load_vectors(nlp_seq2seq *m, int target, const char *path, int quiet
     cli_close_read(f);
     long found;
     if (nlp_seq2seq_set_vectors(m, target, v, &found, &e) != NLP_OK)
-        die_in(&e, cli_input_name(path));
+        cli_die_error_in(&e, cli_input_name(path));
     if (!quiet)
         cli_warn("%s: vectors for %ld of %ld %s words", cli_input_name(path), found,
                  nlp_vocab_size(target ? nlp_seq2seq_tgt_vocab(m) : nlp_seq2seq_src_vocab(m)),
@@ -328,7 +321,7 @@ int seq2seq_train_main(int argc, char **argv)
     if (tr.resume) {
         if (nlp_seq2seq_load(&m, tr.resume, &ck, &e) != NLP_OK
             || read_settings(&ts, ck, &e) != NLP_OK || cli_train_resume(&tr, ck, &e) != NLP_OK)
-            die_in(&e, tr.resume);
+            cli_die_error_in(&e, tr.resume);
         mc = *nlp_seq2seq_get_config(m);
     } else {
         ts.seed = tr.seed;
@@ -412,7 +405,7 @@ int seq2seq_train_main(int argc, char **argv)
     if (nlp_train_new(&run, &tr.cfg, s2s_trainer_task(st), &e) != NLP_OK)
         cli_die_error(&e);
     if (ck && nlp_train_resume(run, ck, &e) != NLP_OK)
-        die_in(&e, tr.resume);
+        cli_die_error_in(&e, tr.resume);
     nlp_model_free(ck);
     if (!quiet) {
         size_t ns = data->src_start[data->n], nt = data->tgt_start[data->n];

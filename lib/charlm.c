@@ -1051,8 +1051,7 @@ static int task_prepare_workers(void *ctx, int W, nlp_error *e)
     for (int i = 0; i < W; i++) {
         charlm_worker *w = &t->wk[i];
         /* Contiguous shares, in stream order. */
-        w->b0 = (int)((long)i * B / W);
-        w->nb = (int)((long)(i + 1) * B / W) - w->b0;
+        nlp_train_share(i, W, B, &w->b0, &w->nb);
         w->params = *m->params;
         w->emb = m->emb;
         w->emb.params = &w->params;

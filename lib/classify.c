@@ -1989,7 +1989,8 @@ static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, d
     const nlp_classify_set *s = t->train;
     long first;
     const int B = batch_at(t, &first);
-    const int b0 = (int)((long)i * B / W), nb = (int)((long)(i + 1) * B / W) - b0;
+    int b0, nb;
+    nlp_train_share(i, W, B, &b0, &nb);
     w->params = *t->m->params;
     w->params.grad = grad;
     if (W == 1) {

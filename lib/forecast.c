@@ -989,7 +989,8 @@ static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, d
     long first;
     int B;
     batch(t, &first, &B);
-    int b0 = (int)((long)i * B / W), nb = (int)((long)(i + 1) * B / W) - b0;
+    int b0, nb;
+    nlp_train_share(i, W, B, &b0, &nb);
     *loss = 0;
     *count = 0;
     if (nb == 0)

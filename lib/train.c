@@ -1531,6 +1531,12 @@ out:
 
 /* ==== Rng helpers ======================================================== */
 
+void nlp_train_share(int i, int W, int n, int *first, int *count)
+{
+    *first = (int)((long long)i * n / W);
+    *count = (int)((long long)(i + 1) * n / W) - *first;
+}
+
 int nlp_train_add_rng(nlp_model *file, const char *name, const nlp_rng *r)
 {
     if (!file || !name || !r)

@@ -389,6 +389,14 @@ const char *nlp_train_checkpoint_path(const nlp_train *t);
 ** process 0 writes. */
 int nlp_train_checkpoint(nlp_train *t, nlp_error *e);
 
+/* ==== Helpers for tasks' step_share ====================================== */
+
+/* Worker i's share of a batch of n items split W ways: the contiguous
+** items [*first, *first + *count), i*n/W up to (i+1)*n/W, so the W shares
+** cover the batch in order and differ in size by at most one.  Requires
+** 0 <= i < W and n >= 0. */
+void nlp_train_share(int i, int W, int n, int *first, int *count);
+
 /* ==== Helpers for tasks' save_state/load_state =========================== */
 
 /* Stores the state of r in file as metadata name (64 hex digits) / restores
