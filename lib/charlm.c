@@ -250,6 +250,7 @@ int nlp_charlm_eval(nlp_charlm *m, const int32_t *ids, size_t n, nlp_charlm_scor
 
     size_t *start = nlp_malloc((size_t)S * sizeof *start);
     size_t *len = nlp_malloc((size_t)S * sizeof *len);
+    size_t *warm = nlp_malloc((size_t)S * sizeof *warm);
     int *lengths = nlp_malloc((size_t)S * sizeof *lengths);
     int *xid = nlp_malloc((size_t)Tc * S * sizeof *xid);
     int *tid = nlp_malloc((size_t)Tc * S * sizeof *tid);
@@ -259,32 +260,37 @@ int nlp_charlm_eval(nlp_charlm *m, const int32_t *ids, size_t n, nlp_charlm_scor
     float *h = nlp_tensor_alloc((size_t)L * S * H);
     float *c = m->cfg.cell == NLP_RNN_LSTM ? nlp_tensor_alloc((size_t)L * S * H) : NULL;
     rc = NLP_ENOMEM;
-    if (!start || !len || !lengths || !xid || !tid || !emb || !y || !logits || !h
+    if (!start || !len || !warm || !lengths || !xid || !tid || !emb || !y || !logits || !h
         || (m->cfg.cell == NLP_RNN_LSTM && !c))
         goto done;
 
-    /* Segment s predicts ids[start+1 .. start+len] from ids[start .. start+len-1]. */
+    /* Segment s predicts ids[start+1 .. start+len] from ids[start .. start+len-1],
+    ** after reading the warm characters before start unscored.  Stream s runs
+    ** over ids[start-warm .. start+len). */
     size_t longest = 0, at = 0;
     for (int s = 0; s < S; s++) {
         start[s] = at;
         len[s] = P / (size_t)S + ((size_t)s < P % (size_t)S);
+        warm[s] = at < NLP_CHARLM_EVAL_WARMUP ? at : NLP_CHARLM_EVAL_WARMUP;
         at += len[s];
-        if (len[s] > longest)
-            longest = len[s];
+        if (warm[s] + len[s] > longest)
+            longest = warm[s] + len[s];
     }
     for (size_t k0 = 0; k0 < longest; k0 += (size_t)Tc) {
         int Tk = longest - k0 < (size_t)Tc ? (int)(longest - k0) : Tc;
         for (int s = 0; s < S; s++) {
-            size_t left = len[s] > k0 ? len[s] - k0 : 0;
+            size_t total = warm[s] + len[s];
+            size_t left = total > k0 ? total - k0 : 0;
             lengths[s] = left < (size_t)Tk ? (int)left : Tk;
         }
         for (int t = 0; t < Tk; t++)
             for (int s = 0; s < S; s++) {
                 int r = t * S + s;
+                size_t k = k0 + (size_t)t; /* position in stream s */
                 if (t < lengths[s]) {
-                    size_t i = start[s] + k0 + (size_t)t;
+                    size_t i = start[s] - warm[s] + k;
                     xid[r] = ids[i];
-                    tid[r] = ids[i + 1];
+                    tid[r] = k < warm[s] ? -1 : ids[i + 1]; /* context only */
                 } else {
                     xid[r] = -1; /* padding: a zero row */
                     tid[r] = -1;
@@ -315,6 +321,7 @@ int nlp_charlm_eval(nlp_charlm *m, const int32_t *ids, size_t n, nlp_charlm_scor
 done:
     nlp_free(start);
     nlp_free(len);
+    nlp_free(warm);
     nlp_free(lengths);
     nlp_free(xid);
     nlp_free(tid);

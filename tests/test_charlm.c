@@ -370,9 +370,11 @@ static void test_trainer_refuses(void **state)
 
 /* ---- evaluation = generation, step by step, on a trained model ---- */
 
-/* -sum ln p(ids[i+ahead] | ids[0..i]) for i + 1 < n, one step at a time
-** (ahead = 1: the real targets; the end is padded by repeating the last). */
-static double stepwise_ahead(nlp_charlm *m, const int32_t *ids, size_t n, size_t ahead)
+/* -sum ln p(ids[i+ahead] | ids[0..i]) for from <= i, i + 1 < n, one step at
+** a time from a zero state at ids[0] (ahead = 1: the real targets; the end
+** is padded by repeating the last; i < from: read as context, unscored). */
+static double stepwise_from(nlp_charlm *m, const int32_t *ids, size_t n, size_t from,
+                            size_t ahead)
 {
     nlp_charlm_state s;
     assert_int_equal(nlp_charlm_state_init(&s, m), NLP_OK);
@@ -380,10 +382,16 @@ static double stepwise_ahead(nlp_charlm *m, const int32_t *ids, size_t n, size_t
     for (size_t i = 0; i + 1 < n; i++) {
         assert_int_equal(nlp_charlm_step(m, &s, ids[i]), NLP_OK);
         nlp_loss_log_softmax(s.logits, s.logits, (size_t)m->V);
-        nats -= s.logits[ids[i + ahead < n ? i + ahead : n - 1]];
+        if (i >= from)
+            nats -= s.logits[ids[i + ahead < n ? i + ahead : n - 1]];
     }
     nlp_charlm_state_free(&s);
     return nats;
+}
+
+static double stepwise_ahead(nlp_charlm *m, const int32_t *ids, size_t n, size_t ahead)
+{
+    return stepwise_from(m, ids, n, 0, ahead);
 }
 
 static double stepwise_nats(nlp_charlm *m, const int32_t *ids, size_t n)
@@ -437,7 +445,7 @@ static void test_eval_matches_steps(void **state)
     }
 }
 
-/* Many streams: each segment starts cold, the rest follows the text. */
+/* Many streams: each segment after the first reads the characters before it. */
 static void test_eval_streams_and_unk(void **state)
 {
     (void)state;
@@ -453,21 +461,24 @@ static void test_eval_streams_and_unk(void **state)
     assert_int_equal(sc.count, t.n - 1);
     assert_int_equal(sc.unk, 2);
     assert_true(sc.unk_nats > 0 && sc.unk_nats < sc.nats);
-    /* Four segments from a zero state, each scored like a text of its own
-    ** (the segment's first input is the last character before it). */
+    /* Four segments, each from a zero state NLP_CHARLM_EVAL_WARMUP characters
+    ** before its first prediction (the first from the start), scored one
+    ** step at a time; and the same segments from a cold start. */
     size_t P = t.n - 1, S = P / NLP_CHARLM_EVAL_SEGMENT, at = 0;
-    double sum = 0;
+    assert_true(S == 4 && P / S > NLP_CHARLM_EVAL_WARMUP);
+    double sum = 0, cold = 0;
     for (size_t s = 0; s < S; s++) {
         size_t len = P / S + (s < P % S);
-        sum += stepwise_nats(m, t.cp + at, len + 1);
+        size_t warm = s == 0 ? 0 : NLP_CHARLM_EVAL_WARMUP;
+        sum += stepwise_from(m, t.cp + at - warm, warm + len + 1, warm, 1);
+        cold += stepwise_nats(m, t.cp + at, len + 1);
         at += len;
     }
     assert_true(sum / (double)P < 0.5);
     if (fabs(sc.nats - sum) > 2e-6 * sum + 1e-5)
         fail_msg("batched %.9g nats, stepwise %.9g", sc.nats, sum);
-    /* One stream from the start scores differently: the segments matter. */
-    double whole = stepwise_nats(m, t.cp, t.n);
-    assert_true(fabs(whole - sum) > 1e-3);
+    /* Teeth: cold segments score differently, so the context was read. */
+    assert_true(fabs(cold - sum) > 1e-3);
     nlp_charlm_free(m);
     nlp_codepoints_free(&t);
 }

@@ -68,6 +68,7 @@
 #define NLP_CHARLM_EVAL_STREAMS 32    /* most parallel streams of nlp_charlm_eval */
 #define NLP_CHARLM_EVAL_SEGMENT 1024  /* fewest predictions per stream */
 #define NLP_CHARLM_EVAL_T 64          /* steps per chunk of nlp_charlm_eval */
+#define NLP_CHARLM_EVAL_WARMUP 256    /* unscored context read before a segment */
 
 /*
 ** Builds a character vocabulary from the code points cp[0..n): "<unk>"
@@ -158,9 +159,12 @@ double nlp_charlm_bpc(const nlp_charlm_score *s);
 ** the first is predicted from those before it.  The text is cut into
 ** S = clamp((n-1) / NLP_CHARLM_EVAL_SEGMENT, 1, NLP_CHARLM_EVAL_STREAMS)
 ** contiguous segments scored side by side (batched: much faster than one
-** stream), each from a zero state carried across chunks of
-** NLP_CHARLM_EVAL_T steps; a segment is long enough that its cold start
-** costs little.  The result depends only on the model and the text, so
+** stream), the state carried across chunks of NLP_CHARLM_EVAL_T steps.
+** Every segment but the first starts from a zero state NLP_CHARLM_EVAL_WARMUP
+** characters before its first prediction and reads them unscored, so each
+** character is predicted with a long history, as one stream over the whole
+** text would predict it (a cold start per segment cost about 0.02 bpc on
+** the Divina Commedia's validation part).  The result depends only on the model and the text, so
 ** training's validation figure equals charlm-score's on the same text.
 ** No dropout.  Allocates its buffers (and may grow the rnn workspace).  Returns NLP_OK (a text of fewer than 2 ids scores nothing),
 ** NLP_ERANGE for an id outside the vocabulary, or NLP_ENOMEM.
