@@ -150,6 +150,46 @@ double cli_parse_double(const char *option, const char *arg, double min, double 
     return v;
 }
 
+/* ==== Subcommands ====================================================== */
+
+/* "train, translate, score or bleu": the commands' names for messages. */
+static void command_list(const cli_command *commands, size_t n, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < size; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        int w = snprintf(buf + used, size - used, "%s%s", sep, commands[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+int cli_dispatch(int argc, char **argv, const cli_command *commands, size_t n,
+                 void (*help)(void))
+{
+    char names[256];
+    command_list(commands, n, names, sizeof names);
+    if (argc < 2)
+        cli_usage_error("no command (%s)", names);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        help();
+        exit(CLI_EXIT_OK);
+    }
+    if (!strcmp(cmd, "--version"))
+        cli_version();
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(cmd, commands[i].name))
+            return commands[i].main(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        cli_usage_error("unrecognized option '%s' (a command comes first: %s)", cmd, names);
+    cli_usage_error("unknown command '%s' (expected %s)", cmd, names);
+}
+
+/* ==== Input ============================================================ */
+
 const char *cli_input_name(const char *path)
 {
     return strcmp(path, "-") == 0 ? CLI_STDIN_NAME : path;

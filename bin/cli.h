@@ -73,6 +73,33 @@ _Noreturn void cli_version(void);
 long cli_parse_long(const char *option, const char *arg, long min, long max);
 double cli_parse_double(const char *option, const char *arg, double min, double max);
 
+/* ==== Subcommands ====================================================== */
+
+/*
+** One command of a tool run as `tool COMMAND [ARG]...`: main is called with
+** argv[0] = the command's name and the command's own arguments after it,
+** and returns the exit status (or exits through cli_die/cli_usage_error).
+** help (may be NULL) prints the command's usage and options to stdout and
+** summary (may be NULL) is one line about it, for the tool's own --help;
+** cli_dispatch uses neither.
+*/
+typedef struct cli_command {
+    const char *name;
+    int (*main)(int argc, char **argv);
+    void (*help)(void);
+    const char *summary;
+} cli_command;
+
+/*
+** Runs the command that argv[1] names, one of the n commands, and returns
+** its exit status.  Before a command, "--help" or "-h" calls help (the
+** tool's help, to stdout) and exits 0, "--version" is cli_version(); no
+** command, another option or an unknown command is a usage error (exit 2)
+** that lists the commands' names ("train, predict or eval").
+*/
+int cli_dispatch(int argc, char **argv, const cli_command *commands, size_t n,
+                 void (*help)(void));
+
 /* ==== Input ============================================================ */
 
 /* The name of path in messages: CLI_STDIN_NAME for "-", else path. */

@@ -320,7 +320,7 @@ static void train_defaults(cli_train *tr)
     tr->lr[NLP_OPTIM_ADAM] = DEF_LR_ADAM;
 }
 
-static _Noreturn void help_all(void)
+static void help_all(void)
 {
     cli_train tr;
     train_defaults(&tr);
@@ -333,7 +333,6 @@ static _Noreturn void help_all(void)
     help_predict();
     help_eval();
     help_tail();
-    exit(CLI_EXIT_OK);
 }
 
 static const char *option_name(const struct option *opts, int c)
@@ -754,21 +753,14 @@ static int cmd_eval(int argc, char **argv)
 
 /* ==== main =============================================================== */
 
+static const cli_command commands[] = {
+    {"train", cmd_train, NULL, NULL},
+    {"predict", cmd_predict, NULL, NULL},
+    {"eval", cmd_eval, NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
     cli_init("forecast");
-    if (argc < 2)
-        cli_usage_error("no command (train, predict or eval)");
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
-        help_all();
-    if (!strcmp(cmd, "--version"))
-        cli_version();
-    if (!strcmp(cmd, "train"))
-        return cmd_train(argc - 1, argv + 1);
-    if (!strcmp(cmd, "predict"))
-        return cmd_predict(argc - 1, argv + 1);
-    if (!strcmp(cmd, "eval"))
-        return cmd_eval(argc - 1, argv + 1);
-    cli_usage_error("unknown command '%s' (expected train, predict or eval)", cmd);
+    return cli_dispatch(argc, argv, commands, sizeof commands / sizeof commands[0], help_all);
 }

@@ -132,7 +132,7 @@ static void help_tail(void)
            "continues bit-identically.  Exit status: 0 success, 1 error, 2 usage error.\n");
 }
 
-static _Noreturn void help_all(void)
+static void help_all(void)
 {
     cli_train tr;
     cli_train_init(&tr);
@@ -146,7 +146,6 @@ static _Noreturn void help_all(void)
     help_predict();
     help_eval();
     help_tail();
-    exit(CLI_EXIT_OK);
 }
 
 /* The usual getopt_long failures, named. */
@@ -729,21 +728,14 @@ static int cmd_eval(int argc, char **argv)
 
 /* ==== main =============================================================== */
 
+static const cli_command commands[] = {
+    {"train", cmd_train, NULL, NULL},
+    {"predict", cmd_predict, NULL, NULL},
+    {"eval", cmd_eval, NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
     cli_init("sentiment");
-    if (argc < 2)
-        cli_usage_error("no command (train, predict or eval)");
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h"))
-        help_all();
-    if (!strcmp(cmd, "--version"))
-        cli_version();
-    if (!strcmp(cmd, "train"))
-        return cmd_train(argc - 1, argv + 1);
-    if (!strcmp(cmd, "predict"))
-        return cmd_predict(argc - 1, argv + 1);
-    if (!strcmp(cmd, "eval"))
-        return cmd_eval(argc - 1, argv + 1);
-    cli_usage_error("unknown command '%s' (expected train, predict or eval)", cmd);
+    return cli_dispatch(argc, argv, commands, sizeof commands / sizeof commands[0], help_all);
 }
