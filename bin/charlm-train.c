@@ -126,12 +126,8 @@ int main(int argc, char **argv)
            != -1) {
         if (cli_train_option(&tr, c, optarg))
             continue;
-        const char *name = "?";
-        for (const struct option *p = long_options; p->name; p++)
-            if (p->val == c)
-                name = p->name;
         char flag[32];
-        snprintf(flag, sizeof flag, "--%s", name);
+        cli_option_flag(long_options, c, flag, sizeof flag);
         switch (c) {
         case OPT_CELL:
             if (nlp_rnn_cell_parse(optarg, &mc.cell) != NLP_OK)
@@ -153,7 +149,7 @@ int main(int argc, char **argv)
         default: cli_option_error(c, argv);
         }
         if (c >= OPT_CELL && c <= OPT_VALID && !shape_option)
-            shape_option = name;
+            shape_option = cli_option_name(long_options, c);
     }
     if (tr.resume && shape_option)
         cli_usage_error("--%s cannot be changed when resuming: the checkpoint fixes it",

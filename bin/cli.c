@@ -150,6 +150,20 @@ double cli_parse_double(const char *option, const char *arg, double min, double 
     return v;
 }
 
+const char *cli_option_name(const struct option *opts, int c)
+{
+    for (const struct option *p = opts; p->name; p++)
+        if (p->val == c)
+            return p->name;
+    return "?";
+}
+
+const char *cli_option_flag(const struct option *opts, int c, char *buf, size_t n)
+{
+    snprintf(buf, n, "--%s", cli_option_name(opts, c));
+    return buf;
+}
+
 /* ==== Subcommands ====================================================== */
 
 /* "train, translate, score or bleu": the commands' names for messages. */

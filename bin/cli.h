@@ -15,6 +15,7 @@
 #ifndef NLP_CLI_H
 #define NLP_CLI_H
 
+#include <getopt.h>
 #include <stdio.h>
 
 #include "nlp.h"
@@ -72,6 +73,15 @@ _Noreturn void cli_version(void);
 */
 long cli_parse_long(const char *option, const char *arg, long min, long max);
 double cli_parse_double(const char *option, const char *arg, double min, double max);
+
+/*
+** The long name of the option in opts (a getopt_long table) whose val is
+** c, for messages; "?" when none has it.
+*/
+const char *cli_option_name(const struct option *opts, int c);
+
+/* The same as "--NAME" in buf (n bytes, truncated to fit); returns buf. */
+const char *cli_option_flag(const struct option *opts, int c, char *buf, size_t n);
 
 /* ==== Subcommands ====================================================== */
 

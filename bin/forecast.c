@@ -335,14 +335,6 @@ static void help_all(void)
     help_tail();
 }
 
-static const char *option_name(const struct option *opts, int c)
-{
-    for (const struct option *p = opts; p->name; p++)
-        if (p->val == c)
-            return p->name;
-    return "?";
-}
-
 static int cmd_train(int argc, char **argv)
 {
     cli_train tr;
@@ -363,7 +355,7 @@ static int cmd_train(int argc, char **argv)
         if (cli_train_option(&tr, c, optarg))
             continue;
         char flag[40];
-        snprintf(flag, sizeof flag, "--%s", option_name(train_options, c));
+        cli_option_flag(train_options, c, flag, sizeof flag);
         switch (c) {
         case 'o': output = optarg; break;
         case OPT_TARGET: to.target = optarg; break;
@@ -405,7 +397,7 @@ static int cmd_train(int argc, char **argv)
         default: bad_option(c, argv);
         }
         if (c != 'o' && !fixed)
-            fixed = option_name(train_options, c);
+            fixed = cli_option_name(train_options, c);
     }
     if (argc - optind > 1)
         cli_usage_error("one series at most (got %d)", argc - optind);

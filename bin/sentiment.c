@@ -233,14 +233,6 @@ static const struct option train_options[] = {
     {NULL, 0, NULL, 0}
 };
 
-static const char *option_name(const struct option *opts, int c)
-{
-    for (const struct option *p = opts; p->name; p++)
-        if (p->val == c)
-            return p->name;
-    return "?";
-}
-
 /* A meta value written by this tool into the checkpoint, range-checked. */
 static long meta_long(const nlp_model *f, const char *key, long lo, long hi, const char *path)
 {
@@ -277,7 +269,7 @@ static int cmd_train(int argc, char **argv)
         if (cli_train_option(&tr, c, optarg))
             continue;
         char flag[40];
-        snprintf(flag, sizeof flag, "--%s", option_name(train_options, c));
+        cli_option_flag(train_options, c, flag, sizeof flag);
         switch (c) {
         case 'o': output = optarg; break;
         case OPT_VALID: valid = optarg; break;
@@ -320,7 +312,7 @@ static int cmd_train(int argc, char **argv)
         default: bad_option(c, argv);
         }
         if (c != 'o' && c != OPT_VALID && c != OPT_FORMAT && !shape_option)
-            shape_option = option_name(train_options, c);
+            shape_option = cli_option_name(train_options, c);
     }
     if (argc - optind > 1)
         cli_usage_error("one training file at most (got %d)", argc - optind);

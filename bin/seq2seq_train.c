@@ -217,12 +217,8 @@ int seq2seq_train_main(int argc, char **argv)
            != -1) {
         if (cli_train_option(&tr, c, optarg))
             continue;
-        const char *name = "?";
-        for (const struct option *p = long_options; p->name; p++)
-            if (p->val == c)
-                name = p->name;
         char flag[40];
-        snprintf(flag, sizeof flag, "--%s", name);
+        cli_option_flag(long_options, c, flag, sizeof flag);
         switch (c) {
         case 'o': output = optarg; break;
         case OPT_SOURCE: source = optarg; break;
@@ -282,7 +278,7 @@ int seq2seq_train_main(int argc, char **argv)
         }
         if (((c >= OPT_CELL && c <= OPT_TGT_EMB) || (c >= OPT_MIN_COUNT && c <= OPT_MAX_LEN_RATIO)
              || c == OPT_VALID_METRIC) && !fixed_option)
-            fixed_option = name;
+            fixed_option = cli_option_name(long_options, c);
     }
     if (tr.resume && fixed_option)
         cli_usage_error("--%s cannot be changed when resuming: the checkpoint fixes it",

@@ -304,12 +304,8 @@ int seq2seq_translate_main(int argc, char **argv)
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":m:vh", long_options, NULL)) != -1) {
-        const char *name = "?";
-        for (const struct option *p = long_options; p->name; p++)
-            if (p->val == c)
-                name = p->name;
         char flag[40];
-        snprintf(flag, sizeof flag, "--%s", name);
+        cli_option_flag(long_options, c, flag, sizeof flag);
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_BEAM: sc.beam = (int)cli_parse_long(flag, optarg, 1, 1000); break;
