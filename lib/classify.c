@@ -1627,16 +1627,7 @@ int nlp_classify_save(const nlp_classify *m, const char *path, const char *const
     int rc = nlp_model_new(&f, NLP_CLASSIFY_KIND);
     if (rc == NLP_OK)
         rc = nlp_classify_add_to_model(m, f);
-    if (rc == NLP_OK)
-        rc = nlp_model_set_meta_pairs(f, meta);
-    if (rc == NLP_OK)
-        rc = nlp_model_add_params(f, m->params);
-    if (rc == NLP_OK)
-        rc = nlp_model_save(f, path, e);
-    else
-        nlp_error_set(e, rc, path, 0, NULL);
-    nlp_model_free(f);
-    return rc;
+    return nlp_model_finish_save(f, rc, meta, m->params, path, e);
 }
 
 static const char *shape_text(char *buf, size_t n, int ndim, const size_t *shape)

@@ -645,6 +645,21 @@ int nlp_model_save(nlp_model *m, const char *path, nlp_error *e)
     return nlp_outfile_commit(o, e);
 }
 
+int nlp_model_finish_save(nlp_model *m, int rc, const char *const *meta,
+                          const nlp_params *params, const char *path, nlp_error *e)
+{
+    if (rc == NLP_OK)
+        rc = nlp_model_set_meta_pairs(m, meta);
+    if (rc == NLP_OK && params)
+        rc = nlp_model_add_params(m, params);
+    if (rc == NLP_OK)
+        rc = nlp_model_save(m, path, e);
+    else
+        nlp_error_set(e, rc, path, 0, NULL);
+    nlp_model_free(m);
+    return rc;
+}
+
 /* ---- loading --------------------------------------------------------- */
 
 /* A bounds-checked cursor over the body of a loaded file. */

@@ -1269,16 +1269,7 @@ int nlp_seq2seq_save(const nlp_seq2seq *m, const char *path, const char *const *
     int rc = nlp_model_new(&f, NLP_SEQ2SEQ_KIND);
     if (rc == NLP_OK)
         rc = nlp_seq2seq_add_to_model(m, f);
-    if (rc == NLP_OK)
-        rc = nlp_model_set_meta_pairs(f, meta);
-    if (rc == NLP_OK)
-        rc = nlp_model_add_params(f, m->p);
-    if (rc == NLP_OK)
-        rc = nlp_model_save(f, path, e);
-    else
-        nlp_error_set(e, rc, path, 0, NULL);
-    nlp_model_free(f);
-    return rc;
+    return nlp_model_finish_save(f, rc, meta, m->p, path, e);
 }
 
 int nlp_seq2seq_from_model(nlp_seq2seq **out, const nlp_model *f, const char *path,

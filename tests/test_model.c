@@ -889,6 +889,90 @@ static int exists(const char *path)
 }
 
 /*
+** nlp_model_finish_save, the end of every model's saver: the tool's
+** metadata and the params go in and the file is written only when the
+** model's own parts went well; a failure before it (rc), in the pairs or
+** in the params is returned, names the path and writes nothing.  m is
+** always freed (the leak checker of the sanitizer build sees the rest).
+*/
+static void test_finish_save(void **state)
+{
+    (void)state;
+    char path[512];
+    path_in(path, sizeof path, "finish.model");
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
+    assert_int_equal(nlp_params_add(p, "w", 1, (int[]){ 3 }), 0);
+    assert_int_equal(nlp_params_alloc(p), NLP_OK);
+    for (size_t i = 0; i < p->n; i++)
+        p->data[i] = (float)i + 0.5f;
+    const char *const meta[] = { "tool", "test", "empty", NULL, NULL };
+    nlp_error e;
+
+    nlp_model *m;
+    assert_int_equal(nlp_model_new(&m, "k"), NLP_OK);
+    assert_int_equal(nlp_model_set_meta(m, "own", "1"), NLP_OK);
+    assert_int_equal(nlp_model_finish_save(m, NLP_OK, meta, p, path, &e), NLP_OK);
+    nlp_model *l;
+    assert_int_equal(nlp_model_load(&l, path, "k", &e), NLP_OK);
+    assert_string_equal(nlp_model_meta(l, "own"), "1");
+    assert_string_equal(nlp_model_meta(l, "tool"), "test");
+    assert_string_equal(nlp_model_meta(l, "empty"), "");
+    const float *w = nlp_model_tensor(l, "w", NULL, NULL);
+    assert_non_null(w);
+    assert_memory_equal(w, p->data, 3 * sizeof(float));
+    nlp_model_free(l);
+    unlink(path);
+
+    /* No pairs and no params (a model without weights): the parts alone. */
+    assert_int_equal(nlp_model_new(&m, "k"), NLP_OK);
+    assert_int_equal(nlp_model_finish_save(m, NLP_OK, NULL, NULL, path, &e), NLP_OK);
+    assert_int_equal(nlp_model_load(&l, path, "k", &e), NLP_OK);
+    assert_null(nlp_model_tensor(l, "w", NULL, NULL));
+    assert_null(nlp_model_meta(l, "tool"));
+    nlp_model_free(l);
+    unlink(path);
+
+    /* A part that failed: its code, the path named, no file. */
+    assert_int_equal(nlp_model_new(&m, "k"), NLP_OK);
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_model_finish_save(m, NLP_EFORMAT, meta, p, path, &e), NLP_EFORMAT);
+    assert_int_equal(e.code, NLP_EFORMAT);
+    assert_string_equal(e.file, path);
+    assert_false(exists(path));
+
+    /* nlp_model_new itself failed: m is NULL. */
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_model_finish_save(NULL, NLP_ENOMEM, meta, p, path, &e), NLP_ENOMEM);
+    assert_int_equal(e.code, NLP_ENOMEM);
+    assert_string_equal(e.file, path);
+    assert_false(exists(path));
+
+    /* A bad pair (an empty key) and params whose names the parts took. */
+    const char *const bad_meta[] = { "", "x", NULL };
+    assert_int_equal(nlp_model_new(&m, "k"), NLP_OK);
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_model_finish_save(m, NLP_OK, bad_meta, p, path, &e), NLP_EINVAL);
+    assert_string_equal(e.file, path);
+    assert_false(exists(path));
+    assert_int_equal(nlp_model_new(&m, "k"), NLP_OK);
+    assert_int_equal(nlp_model_add_tensor(m, "w", p->data, 1, (size_t[]){ 3 }), NLP_OK);
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_model_finish_save(m, NLP_OK, meta, p, path, &e), NLP_EINVAL);
+    assert_string_equal(e.file, path);
+    assert_false(exists(path));
+
+    /* An unwritable path: nlp_model_save's own error. */
+    char dir_path[512];
+    path_in(dir_path, sizeof dir_path, "no/such/dir.model");
+    assert_int_equal(nlp_model_new(&m, "k"), NLP_OK);
+    nlp_error_clear(&e);
+    assert_int_equal(nlp_model_finish_save(m, NLP_OK, meta, p, dir_path, &e), NLP_EIO);
+    assert_int_equal(e.code, NLP_EIO);
+    nlp_params_free(p);
+}
+
+/*
 ** Issue 11 item 9: killed saves left MODEL.tmpPID.N files behind (33 after
 ** 40 kills).  The next save removes those of processes that no longer
 ** exist, and only those: a live process's (its save may be running), this
@@ -1102,6 +1186,7 @@ int main(void)
         cmocka_unit_test(test_many_entries),
         cmocka_unit_test(test_nonfinite),
         cmocka_unit_test(test_stale_temporaries),
+        cmocka_unit_test(test_finish_save),
         cmocka_unit_test(test_check_shapes),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -168,6 +168,19 @@ int nlp_model_add_params(nlp_model *m, const nlp_params *p);
 int nlp_model_save(nlp_model *m, const char *path, nlp_error *e);
 
 /*
+** The end every model's saver shares, after nlp_model_new(&m, KIND) and
+** the model's own metadata, tensors and blobs, whose status is rc: when
+** rc is NLP_OK, sets the tool's extra metadata pairs (as
+** nlp_model_set_meta_pairs; NULL: none), adds the views of params (NULL:
+** none) and writes m to path as nlp_model_save; otherwise records rc in e
+** for path.  Always frees m (NULL, after a failed nlp_model_new, is
+** allowed).  Returns NLP_OK or the first error (rc itself when it is not
+** NLP_OK); on failure no file is written and a previous one is unchanged.
+*/
+int nlp_model_finish_save(nlp_model *m, int rc, const char *const *meta,
+                          const nlp_params *params, const char *path, nlp_error *e);
+
+/*
 ** The serialised bytes of m (what nlp_model_save writes) in a malloc'ed
 ** buffer the caller frees; *n gets its size.  Returns NLP_OK or NLP_ENOMEM.
 */
