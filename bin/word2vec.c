@@ -673,19 +673,56 @@ typedef struct section {
     long correct, answered, seen;
 } section;
 
-static int analogy_main(int argc, char **argv, const char *model, long restrict_n)
+/*
+** What analogy and similarity both read: the questions (the one FILE
+** operand, or standard input) line by line, and the vectors with their
+** case-folded index.
+*/
+typedef struct eval_input {
+    FILE *in;
+    const char *path;   /* the questions, as named in messages */
+    nlp_lines *lr;
+    nlp_vectors *v;
+    folded fw;
+} eval_input;
+
+/* Opens the questions, then the vectors; operand is the usage text. */
+static void eval_open(eval_input *ei, int argc, char **argv, const char *operand,
+                      const char *model, long restrict_n)
 {
     if (argc > 1)
-        cli_usage_error("analogy: at most one question FILE");
-    FILE *in = open_read(argc == 1 ? argv[0] : "-");
-    const char *path = cli_input_name(argc == 1 ? argv[0] : "-");
-    nlp_vectors *v = load_vectors(model, restrict_n);
-    folded fw;
-    folded_init(&fw, v, v->n);
-    nlp_lines *lr;
-    int lrc = nlp_lines_new(&lr, in, NLP_LINES_STRIP_CR);
-    if (lrc != NLP_OK)
-        cli_die("%s", nlp_error_string(lrc));
+        cli_usage_error("%s", operand);
+    ei->in = open_read(argc == 1 ? argv[0] : "-");
+    ei->path = cli_input_name(argc == 1 ? argv[0] : "-");
+    ei->v = load_vectors(model, restrict_n);
+    folded_init(&ei->fw, ei->v, ei->v->n);
+    int rc = nlp_lines_new(&ei->lr, ei->in, NLP_LINES_STRIP_CR);
+    if (rc != NLP_OK)
+        cli_die("%s", nlp_error_string(rc));
+}
+
+/* Ends the questions, r being nlp_lines_next's last result. */
+static void eval_end_input(eval_input *ei, int r)
+{
+    if (r < 0)
+        cli_die("%s: read error: %s", ei->path, strerror(errno));
+    nlp_lines_free(ei->lr);
+    cli_close_read(ei->in);
+}
+
+static void eval_close(eval_input *ei)
+{
+    folded_free(&ei->fw);
+    nlp_vectors_free(ei->v);
+}
+
+static int analogy_main(int argc, char **argv, const char *model, long restrict_n)
+{
+    eval_input ei;
+    eval_open(&ei, argc, argv, "analogy: at most one question FILE", model, restrict_n);
+    const char *path = ei.path;
+    nlp_lines *lr = ei.lr;
+    nlp_vectors *v = ei.v;
     long nq = 0, qcap = 1024;
     long *q = malloc((size_t)qcap * 4 * sizeof *q);   /* a, b, c, expected d */
     int *qsec = malloc((size_t)qcap * sizeof *qsec);
@@ -727,7 +764,7 @@ static int analogy_main(int argc, char **argv, const char *model, long restrict_
         long ids[4];
         int known = 1;
         for (int k = 0; k < 4; k++)
-            if ((ids[k] = folded_find(&fw, f[k], strlen(f[k]), &buf, &cap)) < 0)
+            if ((ids[k] = folded_find(&ei.fw, f[k], strlen(f[k]), &buf, &cap)) < 0)
                 known = 0;
         if (!known)
             continue;
@@ -741,10 +778,7 @@ static int analogy_main(int argc, char **argv, const char *model, long restrict_
         memcpy(q + 4 * nq, ids, sizeof ids);
         qsec[nq++] = nsec - 1;
     }
-    if (r < 0)
-        cli_die("%s: read error: %s", path, strerror(errno));
-    nlp_lines_free(lr);
-    cli_close_read(in);
+    eval_end_input(&ei, r);
     /* Pack the (a, b, c) triples for the library. */
     long *abc = malloc((size_t)(nq > 0 ? nq : 1) * 3 * sizeof *abc);
     long *ans = malloc((size_t)(nq > 0 ? nq : 1) * sizeof *ans);
@@ -790,24 +824,17 @@ static int analogy_main(int argc, char **argv, const char *model, long restrict_
     free(abc);
     free(ans);
     free(buf);
-    folded_free(&fw);
-    nlp_vectors_free(v);
+    eval_close(&ei);
     return CLI_EXIT_OK;
 }
 
 static int similarity_main(int argc, char **argv, const char *model, long restrict_n)
 {
-    if (argc > 1)
-        cli_usage_error("similarity: at most one pairs FILE");
-    FILE *in = open_read(argc == 1 ? argv[0] : "-");
-    const char *path = cli_input_name(argc == 1 ? argv[0] : "-");
-    nlp_vectors *v = load_vectors(model, restrict_n);
-    folded fw;
-    folded_init(&fw, v, v->n);
-    nlp_lines *lr;
-    int lrc = nlp_lines_new(&lr, in, NLP_LINES_STRIP_CR);
-    if (lrc != NLP_OK)
-        cli_die("%s", nlp_error_string(lrc));
+    eval_input ei;
+    eval_open(&ei, argc, argv, "similarity: at most one pairs FILE", model, restrict_n);
+    const char *path = ei.path;
+    nlp_lines *lr = ei.lr;
+    nlp_vectors *v = ei.v;
     long n = 0, cap = 0, skipped = 0;
     double *human = NULL, *model_sim = NULL;
     char *buf = NULL;
@@ -835,8 +862,8 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
             end++;
         if (end == f[2] || *end || errno == ERANGE || !isfinite(score))
             cli_die("%s:%ld: bad score '%s'", path, nlp_lines_number(lr), printable(f[2], strlen(f[2])));
-        long a = folded_find(&fw, f[0], strlen(f[0]), &buf, &bcap);
-        long b = folded_find(&fw, f[1], strlen(f[1]), &buf, &bcap);
+        long a = folded_find(&ei.fw, f[0], strlen(f[0]), &buf, &bcap);
+        long b = folded_find(&ei.fw, f[1], strlen(f[1]), &buf, &bcap);
         if (a < 0 || b < 0) {
             skipped++;
             continue;
@@ -856,10 +883,7 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
         model_sim[n] = s;
         n++;
     }
-    if (r < 0)
-        cli_die("%s: read error: %s", path, strerror(errno));
-    nlp_lines_free(lr);
-    cli_close_read(in);
+    eval_end_input(&ei, r);
     double rho = nlp_vectors_spearman(model_sim, human, n);
     printf("pairs used: %ld, skipped (unknown words): %ld\n", n, skipped);
     if (isnan(rho))
@@ -869,8 +893,7 @@ static int similarity_main(int argc, char **argv, const char *model, long restri
     free(human);
     free(model_sim);
     free(buf);
-    folded_free(&fw);
-    nlp_vectors_free(v);
+    eval_close(&ei);
     return CLI_EXIT_OK;
 }
 
