@@ -153,6 +153,44 @@ typedef struct ctx {
     size_t ny, ns;
 } ctx;
 
+/*
+** The rnn every test builds: spec's cell, sizes, dropout and capacity (T,
+** B) in new params *pp under name, initialised by nlp_rnn_reset from an
+** rng seeded with seed, which *g (when not NULL) continues from.
+*/
+typedef struct rnn_spec {
+    int cell, L, bidir, I, H, T, B;
+    float dropout;
+    const char *name;
+    uint64_t seed;
+} rnn_spec;
+
+static nlp_rnn *make_spec(nlp_params **pp, rnn_spec s, nlp_rng *g)
+{
+    nlp_params *p;
+    assert_int_equal(nlp_params_new(&p), NLP_OK);
+    nlp_rnn_config cfg;
+    nlp_rnn_config_default(&cfg);
+    cfg.cell = s.cell;
+    cfg.input = s.I;
+    cfg.hidden = s.H;
+    cfg.layers = s.L;
+    cfg.bidirectional = s.bidir;
+    cfg.dropout = s.dropout;
+    cfg.max_T = s.T;
+    cfg.max_B = s.B;
+    nlp_rnn *r;
+    assert_int_equal(nlp_rnn_new(&r, &cfg, p, s.name), NLP_OK);
+    assert_int_equal(nlp_params_alloc(p), NLP_OK);
+    nlp_rng rng;
+    nlp_rng_seed(&rng, s.seed);
+    nlp_rnn_reset(r, &rng);
+    if (g)
+        *g = rng;
+    *pp = p;
+    return r;
+}
+
 static double loss(void *c_)
 {
     ctx *c = c_;
@@ -171,23 +209,11 @@ static void gradcheck_case(int cell, int L, int bidir, int masked, float dropout
 {
     char label[128];
     nlp_params *p;
-    assert_int_equal(nlp_params_new(&p), NLP_OK);
-    nlp_rnn_config cfg;
-    nlp_rnn_config_default(&cfg);
-    cfg.cell = cell;
-    cfg.input = GI;
-    cfg.hidden = GH;
-    cfg.layers = L;
-    cfg.bidirectional = bidir;
-    cfg.dropout = dropout;
-    cfg.max_T = GT + 1; /* capacity above the size used */
-    cfg.max_B = GB;
-    nlp_rnn *r;
-    assert_int_equal(nlp_rnn_new(&r, &cfg, p, "rnn"), NLP_OK);
-    assert_int_equal(nlp_params_alloc(p), NLP_OK);
     nlp_rng rng;
-    nlp_rng_seed(&rng, 99);
-    nlp_rnn_reset(r, &rng);
+    /* T: capacity above the size used. */
+    nlp_rnn *r = make_spec(&p, (rnn_spec){.cell = cell, .L = L, .bidir = bidir, .I = GI,
+                                          .H = GH, .T = GT + 1, .B = GB, .dropout = dropout,
+                                          .name = "rnn", .seed = 99}, &rng);
     /* Larger than the default init, so the nonlinearities are exercised. */
     for (size_t i = 0; i < p->n; i++)
         p->data[i] *= 1.5f;
@@ -275,25 +301,8 @@ static void test_gradcheck_gru(void **state)
 
 static nlp_rnn *make(nlp_params **pp, int cell, int L, int bidir, int I, int H, int T, int B)
 {
-    nlp_params *p;
-    assert_int_equal(nlp_params_new(&p), NLP_OK);
-    nlp_rnn_config cfg;
-    nlp_rnn_config_default(&cfg);
-    cfg.cell = cell;
-    cfg.input = I;
-    cfg.hidden = H;
-    cfg.layers = L;
-    cfg.bidirectional = bidir;
-    cfg.max_T = T;
-    cfg.max_B = B;
-    nlp_rnn *r;
-    assert_int_equal(nlp_rnn_new(&r, &cfg, p, "enc"), NLP_OK);
-    assert_int_equal(nlp_params_alloc(p), NLP_OK);
-    nlp_rng rng;
-    nlp_rng_seed(&rng, 5);
-    nlp_rnn_reset(r, &rng);
-    *pp = p;
-    return r;
+    return make_spec(pp, (rnn_spec){.cell = cell, .L = L, .bidir = bidir, .I = I, .H = H,
+                                    .T = T, .B = B, .name = "enc", .seed = 5}, NULL);
 }
 
 /*
@@ -569,23 +578,10 @@ static void test_no_allocation(void **state)
     enum { T = 5, B = 3, I = 4, H = 6, L = 2 };
     for (int cell = 0; cell < 3; cell++) {
         nlp_params *p;
-        assert_int_equal(nlp_params_new(&p), NLP_OK);
-        nlp_rnn_config cfg;
-        nlp_rnn_config_default(&cfg);
-        cfg.cell = cell;
-        cfg.input = I;
-        cfg.hidden = H;
-        cfg.layers = L;
-        cfg.bidirectional = 1;
-        cfg.dropout = 0.2f;
-        cfg.max_T = T;
-        cfg.max_B = B;
-        nlp_rnn *r;
-        assert_int_equal(nlp_rnn_new(&r, &cfg, p, "r"), NLP_OK);
-        assert_int_equal(nlp_params_alloc(p), NLP_OK);
         nlp_rng g;
-        nlp_rng_seed(&g, 3);
-        nlp_rnn_reset(r, &g);
+        nlp_rnn *r = make_spec(&p, (rnn_spec){.cell = cell, .L = L, .bidir = 1, .I = I, .H = H,
+                                              .T = T, .B = B, .dropout = 0.2f, .name = "r",
+                                              .seed = 3}, &g);
         enum { NS = L * 2 * B * H };
         static float x[T * B * I], dx[T * B * I], y[T * B * 2 * H], dy[T * B * 2 * H];
         static float h[NS], c[NS], dh[NS], dc[NS];
@@ -665,22 +661,11 @@ static void step_gradcheck_case(int cell, int L, int masked, float dropout)
 {
     char label[128];
     nlp_params *p;
-    assert_int_equal(nlp_params_new(&p), NLP_OK);
-    nlp_rnn_config cfg;
-    nlp_rnn_config_default(&cfg);
-    cfg.cell = cell;
-    cfg.input = SI;
-    cfg.hidden = SH;
-    cfg.layers = L;
-    cfg.dropout = dropout;
-    cfg.max_T = ST + 2; /* capacity above the size used */
-    cfg.max_B = SB + 1;
-    nlp_rnn *r;
-    assert_int_equal(nlp_rnn_new(&r, &cfg, p, "dec"), NLP_OK);
-    assert_int_equal(nlp_params_alloc(p), NLP_OK);
     nlp_rng rng;
-    nlp_rng_seed(&rng, 77);
-    nlp_rnn_reset(r, &rng);
+    /* T and B: capacity above the sizes used. */
+    nlp_rnn *r = make_spec(&p, (rnn_spec){.cell = cell, .L = L, .I = SI, .H = SH, .T = ST + 2,
+                                          .B = SB + 1, .dropout = dropout, .name = "dec",
+                                          .seed = 77}, &rng);
     for (size_t i = 0; i < p->n; i++) /* exercise the nonlinearities */
         p->data[i] *= 1.25f;
     size_t ns = nlp_rnn_state_size(r, SB), nu = ST * SB * SU, ny = ST * SB * SH;
@@ -871,22 +856,10 @@ static void test_step_no_allocation(void **state)
     enum { T = 5, B = 3, I = 4, H = 6, L = 2, NS = L * B * H };
     for (int cell = 0; cell < 3; cell++) {
         nlp_params *p;
-        assert_int_equal(nlp_params_new(&p), NLP_OK);
-        nlp_rnn_config cfg;
-        nlp_rnn_config_default(&cfg);
-        cfg.cell = cell;
-        cfg.input = I;
-        cfg.hidden = H;
-        cfg.layers = L;
-        cfg.dropout = 0.2f;
-        cfg.max_T = T;
-        cfg.max_B = B;
-        nlp_rnn *r;
-        assert_int_equal(nlp_rnn_new(&r, &cfg, p, "r"), NLP_OK);
-        assert_int_equal(nlp_params_alloc(p), NLP_OK);
         nlp_rng g;
-        nlp_rng_seed(&g, 3);
-        nlp_rnn_reset(r, &g);
+        nlp_rnn *r = make_spec(&p, (rnn_spec){.cell = cell, .L = L, .I = I, .H = H, .T = T,
+                                              .B = B, .dropout = 0.2f, .name = "r", .seed = 3},
+                               &g);
         static float x[B * I], dx[B * I], y[T * B * H], dy[B * H], h[NS], c[NS], dh[NS], dc[NS];
         const int lens[B] = {5, 3, 1};
         nlp_tensor_uniform(x, B * I, -1, 1, &g);
