@@ -34,15 +34,6 @@
 
 /* ==== Messages =========================================================== */
 
-static _Noreturn void bad_option(int c, char **argv)
-{
-    if (c == ':')
-        cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
-    if (optopt && optopt < 256)
-        cli_usage_error("invalid option -- '%c'", optopt);
-    cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
-}
-
 /* ==== Tables ============================================================= */
 
 /* How a table is read: the options every command shares. */
@@ -394,7 +385,7 @@ static int cmd_train(int argc, char **argv)
             help_tail();
             exit(CLI_EXIT_OK);
         case OPT_VERSION: cli_version();
-        default: bad_option(c, argv);
+        default: cli_option_error(c, argv);
         }
         if (c != 'o' && !fixed)
             fixed = cli_option_name(train_options, c);
@@ -636,7 +627,7 @@ static int cmd_predict(int argc, char **argv)
             help_tail();
             exit(CLI_EXIT_OK);
         case OPT_VERSION: cli_version();
-        default: bad_option(c, argv);
+        default: cli_option_error(c, argv);
         }
     }
     const char *path;
@@ -715,7 +706,7 @@ static int cmd_eval(int argc, char **argv)
             help_tail();
             exit(CLI_EXIT_OK);
         case OPT_VERSION: cli_version();
-        default: bad_option(c, argv);
+        default: cli_option_error(c, argv);
         }
     }
     const char *path;

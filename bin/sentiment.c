@@ -149,15 +149,6 @@ static void help_all(void)
 }
 
 /* The usual getopt_long failures, named. */
-static _Noreturn void bad_option(int c, char **argv)
-{
-    if (c == ':')
-        cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
-    if (optopt && optopt < 256)
-        cli_usage_error("invalid option -- '%c'", optopt);
-    cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
-}
-
 /* ==== Reading labelled files ============================================= */
 
 static nlp_classify_data *read_labelled(const char *path, nlp_classify_format fmt)
@@ -309,7 +300,7 @@ static int cmd_train(int argc, char **argv)
             help_tail();
             exit(CLI_EXIT_OK);
         case OPT_VERSION: cli_version();
-        default: bad_option(c, argv);
+        default: cli_option_error(c, argv);
         }
         if (c != 'o' && c != OPT_VALID && c != OPT_FORMAT && !shape_option)
             shape_option = cli_option_name(train_options, c);
@@ -601,7 +592,7 @@ static int cmd_predict(int argc, char **argv)
             help_tail();
             exit(CLI_EXIT_OK);
         case OPT_VERSION: cli_version();
-        default: bad_option(c, argv);
+        default: cli_option_error(c, argv);
         }
     }
     /* Set even when not given: OpenBLAS would take every core, and its
@@ -664,7 +655,7 @@ static int cmd_eval(int argc, char **argv)
             help_tail();
             exit(CLI_EXIT_OK);
         case OPT_VERSION: cli_version();
-        default: bad_option(c, argv);
+        default: cli_option_error(c, argv);
         }
     }
     if (argc - optind > 1)
