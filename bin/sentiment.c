@@ -201,6 +201,23 @@ enum {
     OPT_MIN_COUNT, OPT_ALL, OPT_THREADS, OPT_VERSION
 };
 
+/*
+** What predict and eval do with any option but their own: -h prints the
+** command's help (help, then help_tail) and exits 0, --version, and a
+** usage error for the rest.
+*/
+static _Noreturn void other_option(int c, char **argv, void (*help)(void))
+{
+    if (c == 'h') {
+        help();
+        help_tail();
+        exit(CLI_EXIT_OK);
+    }
+    if (c == OPT_VERSION)
+        cli_version();
+    cli_option_error(c, argv);
+}
+
 static const struct option train_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"valid", required_argument, NULL, OPT_VALID},
@@ -587,12 +604,7 @@ static int cmd_predict(int argc, char **argv)
         case OPT_BATCH: batch = cli_parse_long("--batch", optarg, 1, 1 << 16); break;
         case OPT_THREADS: threads = cli_parse_long("--threads", optarg, 1, 1024); break;
         case 'v': verbose = 1; break;
-        case 'h':
-            help_predict();
-            help_tail();
-            exit(CLI_EXIT_OK);
-        case OPT_VERSION: cli_version();
-        default: cli_option_error(c, argv);
+        default: other_option(c, argv, help_predict);
         }
     }
     /* Set even when not given: OpenBLAS would take every core, and its
@@ -650,12 +662,7 @@ static int cmd_eval(int argc, char **argv)
                             optarg);
             break;
         case OPT_THREADS: threads = cli_parse_long("--threads", optarg, 1, 1024); break;
-        case 'h':
-            help_eval();
-            help_tail();
-            exit(CLI_EXIT_OK);
-        case OPT_VERSION: cli_version();
-        default: cli_option_error(c, argv);
+        default: other_option(c, argv, help_eval);
         }
     }
     if (argc - optind > 1)
