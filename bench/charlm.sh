@@ -7,6 +7,7 @@
 #   bench/charlm.sh --quality          also the 5-minute quality race (slow)
 #   bench/charlm.sh --runs 5 --steps 100 --threads 2 --quality-threads 1
 #   bench/charlm.sh --runs 3 --steps 40 --configs lstm256 --no-generation
+#   bench/charlm.sh --default --quality-threads 2 --plot curve.svg --runs 0 --no-generation
 #
 # Throughput: training characters per second (training steps only, as the
 # reference measures) for the same configuration, ours on --threads (default
@@ -24,6 +25,12 @@
 # of wall-clock training, one after the other (never concurrently), then the
 # validation bits per character on the last 5% are compared; ours runs on
 # --quality-threads (default: --threads), the reference on 1 thread.
+# Default run (--default): charlm-train as a user runs it, every option at
+# its default but --threads (--quality-threads) and --plot (--plot FILE,
+# kept): each validation with its training time, the best, and when the
+# validation bpc first went below --target (default 1.95; issue 10: the
+# default run below 1.95 within 20 minutes on 2 threads).  --runs 0 skips
+# the throughput runs.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -35,6 +42,7 @@ REF=${NLP_ANCHORS:-$top/../shared/anchors}/torch_charlm.py
 export NLP_CORPORA=${NLP_CORPORA:-$(cd "$top/.." && pwd)/shared/corpora}
 
 runs=3 steps=60 threads=2 quality=0 qseconds=300 qthreads= configs="lstm256 charrnn" gen=1
+default=0 plot= target=1.95
 while [ $# -gt 0 ]; do
     case $1 in
     --runs) runs=$2; shift 2 ;;
@@ -45,7 +53,10 @@ while [ $# -gt 0 ]; do
     --no-generation) gen=0; shift ;;
     --quality-seconds) qseconds=$2; shift 2 ;;
     --quality-threads) qthreads=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --default) default=1; shift ;;
+    --plot) plot=$2; shift 2 ;;
+    --target) target=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "charlm.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -64,6 +75,7 @@ echo "torch $($PY -c 'import torch; print(torch.__version__)'), $(basename "$TRA
 uptime
 
 # ---- throughput -------------------------------------------------------------
+[ "$runs" -gt 0 ] || configs=
 for cfg in $configs; do
     case $cfg in
     lstm256) model="--layers 2 --hidden 256 --embed 64"; shape="--batch 32 --seq-len 64" ;;
@@ -129,4 +141,35 @@ if [ "$quality" = 1 ]; then
     awk -v t="$tv" -v o="$ov" -v s="$qseconds" -v q="$qthreads" 'BEGIN {
         printf "quality after %ss: valid bpc torch(1 thread) %.3f, ours(%s threads) %.3f (%s)\n", s, t, q, o,
             o <= t ? "ours no worse" : "ours worse" }'
+fi
+
+# ---- the default run ------------------------------------------------------------
+if [ "$default" = 1 ]; then
+    qthreads=${qthreads:-$threads}
+    plot=${plot:-$tmp/default.svg}
+    echo "default run: charlm-train --threads $qthreads --plot $plot (every other option at its default)"
+    "$TRAIN" --threads "$qthreads" --plot "$plot" -o "$tmp/d.model" "$corpus" > "$tmp/d.out" 2>&1
+    cat "$tmp/d.out"
+    # "epoch 3 step 738: train 2.4119, valid bpc 2.2460 (best), lr 0.002, 1.1k chars/s, 15m16s"
+    awk -v target="$target" -v q="$qthreads" '
+        function seconds(t,   s, n) {
+            s = 0
+            if (match(t, /[0-9]+h/)) { s += 3600 * substr(t, RSTART, RLENGTH - 1) }
+            if (match(t, /[0-9]+m/)) { s += 60 * substr(t, RSTART, RLENGTH - 1) }
+            if (match(t, /[0-9.]+s$/)) { s += substr(t, RSTART, RLENGTH - 1) }
+            return s
+        }
+        / valid bpc / {
+            for (i = 1; i <= NF; i++) if ($i == "bpc") v = $(i + 1) + 0
+            t = seconds($NF)
+            if (best == "" || v < best) { best = v; bt = t }
+            if (first == "" && v < target) first = t
+        }
+        END {
+            if (best == "") { print "default run: no validation line"; exit 1 }
+            printf "default run (%s threads): best valid bpc %.4f after %.0f s of training; ", q, best, bt
+            if (first != "") printf "first below %s after %.0f s (%s)\n", target, first,
+                first <= 1200 ? "within 20 minutes" : "later than 20 minutes"
+            else printf "never below %s\n", target
+        }' "$tmp/d.out"
 fi
