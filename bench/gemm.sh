@@ -3,7 +3,9 @@
 # thread, at the recurrent-step shapes: M in {8,16,32,64} rows x (N,K) in
 # {(1024,256),(256,1024),(1536,384),(384,1536),(2048,512),(512,2048)}, forms
 # NN (backward: dh += dG Whh) and NT (forward: G += h Whh^T); medians of
-# REPS measurements of SECONDS each, the two sides interleaved.
+# REPS measurements of SECONDS_PER_RUN each, the two sides interleaved,
+# timed by the thread's CPU clock so that other load on the machine does
+# not count as the kernel's time.
 #
 #   bench/gemm.sh                      # from the top of a built tree (make)
 #   REPS=3 SECONDS_PER_RUN=0.1 bench/gemm.sh
@@ -31,5 +33,6 @@ $cc -O2 -I"$top_srcdir/lib" -I"$top_builddir" $(pkg-config --cflags openblas) \
     -L"$libdir" -Wl,-rpath,"$libdir" -lnlp $(pkg-config --libs openblas) -lm
 echo "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'); $(uptime | sed 's/.*load/load/')"
 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$tmp/gemm" --reps "$REPS" --seconds "$SECONDS_PER_RUN" "$@"
-echo "GFLOP/s, medians of $REPS runs of ${SECONDS_PER_RUN}s; alpha 1, beta 1; ratio = ours / cblas."
+echo "GFLOP/s per CPU-second of the thread (not wall-clock: the machine is shared),"
+echo "medians of $REPS runs of ${SECONDS_PER_RUN}s; alpha 1, beta 1; ratio = ours / cblas."
 echo "$(uptime | sed 's/.*load/load/')"
