@@ -12,6 +12,10 @@
 **
 ** Each kernel is compiled for AVX-512 and for AVX2+FMA through target
 ** attributes and picked at run time, so the library still runs anywhere.
+** nlp_tensor_gemm uses the AVX-512 ones only: the AVX2 ones, measured
+** against OpenBLAS's AVX2 kernels (OPENBLAS_CORETYPE=Haswell) on Zen 4,
+** lose for NN (likely: 12 ymm FMAs per strided row of B hide too little) and
+** only tie for NT; they stay here, tested, as the start for such CPUs.
 ** Tails (rows, columns, k) are handled by masks, so any M, N, K and any
 ** leading dimension work.  beta == 0 never reads C.
 */
@@ -269,7 +273,7 @@ INLINE256 __m256i mask256(int n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-INLINE256 void nn256_tile(int mr, int nv, __m256i last, int K, const float *A, size_t lda,
+INLINE256 void nn256_tile(int mr, int nv, int masked, __m256i last, int K, const float *A, size_t lda,
                           const float *B, size_t ldb, float alpha, float beta, float *C,
                           size_t ldc)
 {
@@ -284,7 +288,8 @@ INLINE256 void nn256_tile(int mr, int nv, __m256i last, int K, const float *A, s
         __m256 bv[NN256_NV];
         UNROLL
         for (int v = 0; v < nv; v++)
-            bv[v] = v == nv - 1 ? _mm256_maskload_ps(b + 8 * v, last) : _mm256_loadu_ps(b + 8 * v);
+            bv[v] = masked && v == nv - 1 ? _mm256_maskload_ps(b + 8 * v, last)
+                                          : _mm256_loadu_ps(b + 8 * v);
         UNROLL
         for (int i = 0; i < mr; i++) {
             __m256 a = _mm256_broadcast_ss(A + (size_t)i * lda + k);
@@ -294,31 +299,39 @@ INLINE256 void nn256_tile(int mr, int nv, __m256i last, int K, const float *A, s
         }
     }
     const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    const __m256i all = _mm256_set1_epi32(-1);
     UNROLL
     for (int i = 0; i < mr; i++)
         UNROLL
         for (int v = 0; v < nv; v++) {
             float *c = C + (size_t)i * ldc + 8 * v;
-            __m256i m = v == nv - 1 ? last : all;
             __m256 r = _mm256_mul_ps(va, acc[i][v]);
-            if (beta != 0.0f)
-                r = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, m), r);
-            _mm256_maskstore_ps(c, m, r);
+            if (masked && v == nv - 1) {
+                if (beta != 0.0f)
+                    r = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, last), r);
+                _mm256_maskstore_ps(c, last, r);
+            } else {
+                if (beta != 0.0f)
+                    r = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), r);
+                _mm256_storeu_ps(c, r);
+            }
         }
 }
 
 #define NN256_CASE(MR, NV)                                                                    \
     case (MR) * 4 + (NV):                                                                     \
-        nn256_tile(MR, NV, last, K, A, lda, B, ldb, alpha, beta, C, ldc);                     \
+        nn256_tile(MR, NV, 0, last, K, A, lda, B, ldb, alpha, beta, C, ldc);                  \
+        break;                                                                                \
+    case 32 + (MR) * 4 + (NV):                                                                \
+        nn256_tile(MR, NV, 1, last, K, A, lda, B, ldb, alpha, beta, C, ldc);                  \
         break;
 #define NN256_ROW(MR) NN256_CASE(MR, 1) NN256_CASE(MR, 2) NN256_CASE(MR, 3)
 
-TARGET256 void nn256_tile_any(int mr, int nv, __m256i last, int K, const float *A, size_t lda,
-                              const float *B, size_t ldb, float alpha, float beta, float *C,
-                              size_t ldc)
+TARGET256 void nn256_tile_any(int mr, int nv, int masked, __m256i last, int K, const float *A,
+                              size_t lda, const float *B, size_t ldb, float alpha, float beta,
+                              float *C, size_t ldc)
 {
-    switch (mr * 4 + nv) {
+    /* vmaskmovps is slow on some CPUs (AMD): only the column tail uses it. */
+    switch (masked * 32 + mr * 4 + nv) {
         NN256_ROW(1) NN256_ROW(2) NN256_ROW(3) NN256_ROW(4)
     default:
         break;
@@ -335,9 +348,10 @@ TARGET256 void nn256(int M, int N, int K, float alpha, const float *A, size_t ld
             const int nc = N - j0 < 8 * NN256_NV ? N - j0 : 8 * NN256_NV;
             const int nv = (nc + 7) / 8;
             const __m256i last = mask256(nc - 8 * (nv - 1));
+            const int masked = nc % 8 != 0;
             for (int i0 = 0; i0 < M; i0 += NN256_MR) {
                 const int mr = M - i0 < NN256_MR ? M - i0 : NN256_MR;
-                nn256_tile_any(mr, nv, last, kc, A + (size_t)i0 * lda + k0, lda,
+                nn256_tile_any(mr, nv, masked, last, kc, A + (size_t)i0 * lda + k0, lda,
                                B + (size_t)k0 * ldb + j0, ldb, alpha, bk,
                                C + (size_t)i0 * ldc + j0, ldc);
             }
