@@ -5,6 +5,8 @@
 
 #include "nlp/alloc.h"
 
+#include "gemm_small.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -41,6 +43,13 @@ void nlp_tensor_gemm(int transA, int transB, int M, int N, int K, float alpha,
                 C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return;
     }
+    if (alpha == 0.0f) {
+        /* As BLAS: A and B are not read, so Inf or NaN there does not show. */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+        return;
+    }
     if (M == 1) {
         /* One row (a generation step): sgemm would pack the whole of B on
            every call; sgemv reads it once, several times faster. */
@@ -52,6 +61,18 @@ void nlp_tensor_gemm(int transA, int transB, int M, int N, int K, float alpha,
         else
             cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, incx, beta, C, 1);
         return;
+    }
+    if (!transA && M <= GEMM_SMALL_MAX_M) {
+        /* A few rows (a recurrent step): sgemm packs all of B on every
+           call, as costly as the product; the small kernels read B in
+           place (lib/gemm_small.c, bench/gemm.sh).  AVX-512 only: the
+           AVX2 kernels do not beat OpenBLAS's own AVX2 (Haswell) kernels
+           (NN 0.65-0.95x, NT 0.9-1.0x at M = 16..32), so a CPU without
+           AVX-512 keeps cblas. */
+        if (gemm_small_isa() == GEMM_ISA_AVX512) {
+            gemm_small(GEMM_ISA_AVX512, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            return;
+        }
     }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb,
