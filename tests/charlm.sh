@@ -418,6 +418,18 @@ check "--help: the default rate per optimiser" has '\[adam 0.002, rmsprop 0.002,
 check "stdin and '-'" \
     run_ 0 "$T/null.err" "$TRAIN" $SMALL --max-steps 2 -o "$T/dash.model" - < "$T/rep.txt"
 
+# Weight averaging: the model written is the average that was validated, so
+# charlm-score gives the best validation bpc the run reported.
+check "train --average 0.999" \
+    run_ 0 "$T/avg.err" "$TRAIN" $SMALL --epochs 3 --time-limit 0 --lr 0.01 --average 0.999 \
+    -o "$T/avg.model" "$T/rep.txt"
+abest=$(sed -n 's/.*best valid bpc \([0-9.]*\) at step.*/\1/p' "$T/avg.err")
+"$SCORE" -m "$T/avg.model" "$T/valid.txt" > "$T/avg.score"
+check "charlm-score reads the averaged model" test $? -eq 0
+abpc=$(field bits-per-character "$T/avg.score")
+check "score ($abpc) = the averaged model's validation bpc ($abest)" \
+    near "${abpc:-9}" "${abest:-0}" 0.0002
+
 # ---- every option accepted or refused properly --------------------------------------
 O="-o $T/u.model"
 for args in "--cell lstmx" "--layers 0" "--layers x" "--hidden 0" "--hidden 12x" \
@@ -425,7 +437,8 @@ for args in "--cell lstmx" "--layers 0" "--layers x" "--hidden 0" "--hidden 12x"
     "--batch 0" "--epochs -1" "--time-limit -1" "--max-steps -1" "--lr 0" "--lr x" \
     "--optimizer adagrad" "--lr-decay 0" "--lr-decay 1.5" "--lr-patience 0" "--min-lr -1" \
     "--patience -1" "--valid-every -1" "--clip -1" "--valid 0.6" "--valid x" "--seed -1" \
-    "--threads 0" "--checkpoint-every -5" "--plot" "--bogus" "-x" "--layers"; do
+    "--threads 0" "--checkpoint-every -5" "--average 1" "--average -0.1" "--average x" \
+    "--plot" "--bogus" "-x" "--layers"; do
     check "charlm-train $args refused" usage_error "$TRAIN" $O $args
 done
 for args in "--length -1" "--length x" "--temperature -1" "--temperature x" "--top-k -1" \
