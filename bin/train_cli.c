@@ -139,8 +139,8 @@ void cli_train_help(const cli_train *o, FILE *out)
             "                             validation metric against steps, after every\n"
             "                             validation\n"
             "      --average DECAY        validate and save an exponential moving average\n"
-            "                             of the weights with this decay per step (0.999:\n"
-            "                             about the last 1000 steps); 0 = off [%g]\n"
+            "                             of the weights with this decay per step, reached\n"
+            "                             after a warm-up of 9/(1-DECAY) steps; 0 = off [%g]\n"
             "  -v, --verbose              more detail on standard error\n"
             "  -q, --quiet                only errors\n",
             t->epochs, t->time_limit, t->max_steps, nlp_optim_kind_name(o->optimizer),
