@@ -23,7 +23,7 @@
 static const char *const names[CLI_TRAIN_OPT_END - CLI_TRAIN_OPT_EPOCHS] = {
     "epochs", "time-limit", "max-steps", "lr", "lr-decay", "lr-patience", "min-lr",
     "patience", "optimizer", "clip", "seed", "threads", "checkpoint-every", "resume",
-    "valid-every", "plot"
+    "valid-every", "plot", "average"
 };
 
 void cli_train_init(cli_train *o)
@@ -97,6 +97,12 @@ int cli_train_option(cli_train *o, int c, const char *arg)
         t->valid_every = cli_parse_long(flag, arg, 0, LONG_MAX);
         break;
     case CLI_TRAIN_OPT_PLOT: t->plot = arg; break;
+    case CLI_TRAIN_OPT_AVERAGE:
+        t->average = cli_parse_double(flag, arg, 0, 1);
+        if (t->average >= 1)
+            cli_usage_error("invalid value for --average: %s (expected a decay in [0, 1): "
+                            "0 = off, 0.999 = about the last 1000 steps)", arg);
+        break;
     }
     o->given |= 1u << (c - CLI_TRAIN_OPT_EPOCHS);
     return 1;
@@ -132,12 +138,15 @@ void cli_train_help(const cli_train *o, FILE *out)
             "      --plot FILE            write an SVG plot of the training loss and the\n"
             "                             validation metric against steps, after every\n"
             "                             validation\n"
+            "      --average DECAY        validate and save an exponential moving average\n"
+            "                             of the weights with this decay per step, reached\n"
+            "                             after a warm-up of 9/(1-DECAY) steps; 0 = off [%g]\n"
             "  -v, --verbose              more detail on standard error\n"
             "  -q, --quiet                only errors\n",
             t->epochs, t->time_limit, t->max_steps, nlp_optim_kind_name(o->optimizer),
             o->lr[NLP_OPTIM_ADAM], o->lr[NLP_OPTIM_RMSPROP], o->lr[NLP_OPTIM_SGD],
             t->lr_decay, t->lr_patience, t->min_lr, t->patience, t->clip, t->valid_every,
-            (unsigned long long)o->seed, o->threads, t->checkpoint_every);
+            (unsigned long long)o->seed, o->threads, t->checkpoint_every, t->average);
 }
 
 void cli_train_finish(cli_train *o)
@@ -175,6 +184,9 @@ int cli_train_resume(cli_train *o, const nlp_model *ckpt, nlp_error *e)
     if (CLI_TRAIN_GIVEN(o, CLI_TRAIN_OPT_VALID_EVERY)) c.valid_every = g->valid_every;
     if (CLI_TRAIN_GIVEN(o, CLI_TRAIN_OPT_CHECKPOINT_EVERY))
         c.checkpoint_every = g->checkpoint_every;
+    /* Averaging may be turned on (from the weights resumed), off or
+    ** changed; else the checkpoint's. */
+    if (CLI_TRAIN_GIVEN(o, CLI_TRAIN_OPT_AVERAGE)) c.average = g->average;
     /* Where to write and how to report are this run's, never the file's. */
     c.output = g->output;
     c.checkpoint = g->checkpoint;

@@ -5,7 +5,8 @@
 **   - the common training options, spelled the same in every trainer:
 **     --epochs --time-limit --max-steps --lr --lr-decay --lr-patience
 **     --min-lr --patience --optimizer --clip --seed --threads
-**     --checkpoint-every --resume --valid-every --plot -v -q, parsed into
+**     --checkpoint-every --resume --valid-every --plot --average -v -q,
+**     parsed into
 **     an nlp_train_config, with their --help block printing the tool's
 **     real defaults (the default learning rate per optimiser);
 **   - which of them a checkpoint fixes when resuming, and which may change;
@@ -65,6 +66,7 @@ enum {
     CLI_TRAIN_OPT_RESUME,
     CLI_TRAIN_OPT_VALID_EVERY,
     CLI_TRAIN_OPT_PLOT,
+    CLI_TRAIN_OPT_AVERAGE,
     CLI_TRAIN_OPT_END
 };
 
@@ -86,6 +88,7 @@ enum {
     {"resume", required_argument, NULL, CLI_TRAIN_OPT_RESUME},                 \
     {"valid-every", required_argument, NULL, CLI_TRAIN_OPT_VALID_EVERY},       \
     {"plot", required_argument, NULL, CLI_TRAIN_OPT_PLOT},                     \
+    {"average", required_argument, NULL, CLI_TRAIN_OPT_AVERAGE},               \
     {"verbose", no_argument, NULL, 'v'},                                       \
     {"quiet", no_argument, NULL, 'q'}
 
@@ -137,7 +140,9 @@ void cli_train_finish(cli_train *o);
 /*
 ** Resuming: reads the checkpoint's configuration into o->cfg, keeping
 ** the limits given on the command line (--epochs, --time-limit,
-** --max-steps, --patience, --valid-every, --checkpoint-every) and every
+** --max-steps, --patience, --valid-every, --checkpoint-every), --average
+** (given: averaging is turned on, off or changed from here on; else the
+** checkpoint's) and every
 ** path and reporting setting of o (a path stored in a file is never
 ** followed).  Returns NLP_OK or NLP_EFORMAT with e filled.
 */

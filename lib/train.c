@@ -27,9 +27,16 @@
 ** little-endian doubles: last step, loss sum, count sum, steps) and
 ** train.valid_history (valid_points x 3: step, metric, training loss); the
 ** configuration epochs, max_steps, time_limit, valid_every, patience,
-** lr_decay, lr_patience, min_lr, clip, checkpoint_every and optim.* (kind,
-** lr, momentum, nesterov, beta1, beta2, alpha, eps, weight_decay,
-** schedule, gamma, step_size, warmup).
+** lr_decay, lr_patience, min_lr, clip, checkpoint_every, average (absent in
+** older checkpoints: 0) and optim.* (kind, lr, momentum, nesterov, beta1,
+** beta2, alpha, eps, weight_decay, schedule, gamma, step_size, warmup).
+** With weight averaging on and started, also average_steps (updates the
+** average has had) and the tensor train.average (params->n floats).
+**
+** Weight averaging (cfg.average = d > 0): t->avg follows the parameters
+** after every update; validation and the model files swap it into the
+** parameter buffer (the raw weights kept in t->avg_raw, copied back bit
+** for bit), so steps and checkpoints always see the raw weights.
 */
 #include "nlp/train.h"
 #include "nlp/alloc.h"
@@ -58,6 +65,8 @@
 #define MAX_RATE 1e6       /* largest learning rate or weight decay read back */
 #define LOSS_BUCKETS 256   /* loss-history points kept: pairs merge when full */
 #define RNG_HEX 64         /* an rng in metadata: 4 x 16 hex digits */
+#define AVG_OMP_MIN 65536  /* the average's update in OpenMP from this size,
+                              as the optimiser's */
 
 /* ==== The run's state ==================================================== */
 
@@ -131,6 +140,15 @@ struct nlp_train {
     double run_count;         /* items covered by this run */
     double run_pos0;          /* epoch position at the start; NAN: unknown */
 
+    /* Weight averaging (cfg.average > 0; else both NULL). */
+    float *avg;               /* (params->n) the average */
+    float *avg_raw;           /* (params->n) the raw weights while the average
+                                 is in the parameter buffer */
+    int avg_ready;            /* avg holds an average (else it starts from the
+                                 weights when the run starts) */
+    int avg_in;               /* the average is in the parameter buffer now */
+    long avg_steps;           /* updates of the average: in every checkpoint */
+
     train_team *team;         /* cfg.threads > 1 or a collective, with
                                  step_share; else NULL */
     /* Several processes (nlp_train_collective): NULL for one. */
@@ -201,6 +219,8 @@ int nlp_train_config_check(const nlp_train_config *c, nlp_error *e)
         BAD("clip must be finite and >= 0 (0 = none), not %g", c->clip);
     if (nlp_optim_config_check(&c->optim) != NLP_OK)
         BAD("invalid optimiser configuration (optim: learning rate, betas, schedule)");
+    if (!(c->average >= 0.0 && c->average < 1.0))
+        BAD("average must be in [0, 1) (0 = no weight averaging), not %g", c->average);
     if (!finite_nonneg(c->checkpoint_every) || c->checkpoint_every > MAX_SECONDS)
         BAD("checkpoint_every must be in [0, %g] seconds, not %g", MAX_SECONDS,
             c->checkpoint_every);
@@ -324,6 +344,11 @@ int nlp_train_config_read(nlp_train_config *c, const nlp_model *ckpt, nlp_error 
         (rc = get_double(ckpt, "train.optim.gamma", 0, 1, LO_OPEN, &o->gamma, e)) ||
         (rc = get_long(ckpt, "train.optim.step_size", 1, MAX_COUNT, &o->step_size, e)) ||
         (rc = get_long(ckpt, "train.optim.warmup", 0, MAX_COUNT, &o->warmup, e)))
+        return rc;
+    /* Checkpoints from before weight averaging have no key: it was off. */
+    t.average = 0;
+    if (nlp_model_meta(ckpt, "train.average") &&
+        (rc = get_double(ckpt, "train.average", 0, 1, HI_OPEN, &t.average, e)))
         return rc;
     o->nesterov = (int)nesterov;
     o->schedule = (nlp_lr_schedule)schedule;
@@ -578,6 +603,12 @@ int nlp_train_new(nlp_train **out, const nlp_train_config *cfg, const nlp_train_
         }
     }
     rc = t->ckpt_path ? nlp_optim_new(&t->opt, task->params->n, &cfg->optim) : NLP_ENOMEM;
+    if (rc == NLP_OK && cfg->average > 0) {
+        t->avg = nlp_tensor_alloc(task->params->n);
+        t->avg_raw = nlp_tensor_alloc(task->params->n);
+        if (!t->avg || !t->avg_raw)
+            rc = NLP_ENOMEM;
+    }
     if (rc != NLP_OK) {
         nlp_train_free(t);
         return nlp_error_set(e, rc, NULL, 0, NULL);
@@ -617,6 +648,8 @@ void nlp_train_free(nlp_train *t)
         return;
     team_free(t->team);
     nlp_optim_free(t->opt);
+    nlp_tensor_free(t->avg);
+    nlp_tensor_free(t->avg_raw);
     nlp_free(t->ckpt_path);
     nlp_free(t->vstep);
     nlp_free(t->vmetric);
@@ -644,6 +677,66 @@ const char *nlp_train_stop_name(nlp_train_stop reason)
     case NLP_TRAIN_REQUESTED: return "stop requested";
     default: return "?";
     }
+}
+
+/* ==== Weight averaging ================================================== */
+
+/*
+** The average's update after an optimiser step: avg = d_s avg + (1 - d_s) w
+** with d_s = min(d, (1 + s) / (10 + s)), s the updates the average has had
+** (warm-up: the first updates weigh the new weights most, so the average
+** does not stay near the initial ones).  Element by element, so the result
+** is the same on any number of OpenMP threads, and on every process of a
+** collective (which all hold the same weights after a step).
+*/
+static void average_update(nlp_train *t)
+{
+    if (!t->avg)
+        return;
+    const long n = (long)t->task.params->n;
+    const float *restrict w = t->task.params->data;
+    float *restrict a = t->avg;
+    const double s = (double)t->avg_steps;
+    const double d = fmin(t->cfg.average, (1.0 + s) / (10.0 + s));
+    const float keep = (float)d, take = (float)(1.0 - d);
+#pragma omp parallel for if (n >= AVG_OMP_MIN) schedule(static)
+    for (long i = 0; i < n; i++)
+        a[i] = keep * a[i] + take * w[i];
+    t->avg_steps++;
+}
+
+/*
+** on: the average into the parameter buffer (the raw weights kept in
+** avg_raw); off: the raw weights back, bit for bit.  Only on the process
+** that validates and writes.  Returns 1 when it changed the buffer, 0 when
+** it already was so (or there is no average yet), for the caller to undo
+** exactly what it did.
+*/
+static int average_in(nlp_train *t, int on)
+{
+    if (!t->avg || !t->avg_ready || !is_root(t) || t->avg_in == on)
+        return 0;
+    float *w = t->task.params->data;
+    const size_t bytes = t->task.params->n * sizeof *w;
+    if (on) {
+        memcpy(t->avg_raw, w, bytes);
+        memcpy(w, t->avg, bytes);
+    } else {
+        memcpy(w, t->avg_raw, bytes);
+    }
+    t->avg_in = on;
+    return 1;
+}
+
+/* At the start of a run: an average not yet started (a new run, or a
+** checkpoint without one) starts from the weights as they are. */
+static void average_start(nlp_train *t)
+{
+    if (!t->avg || t->avg_ready)
+        return;
+    memcpy(t->avg, t->task.params->data, t->task.params->n * sizeof *t->avg);
+    t->avg_ready = 1;
+    t->avg_steps = 0;
 }
 
 /* ==== Writing model files and checkpoints ================================ */
@@ -695,6 +788,7 @@ static int add_config(nlp_model *m, const nlp_train_config *c)
     rc = set_double(m, "train.min_lr", c->min_lr, rc);
     rc = set_double(m, "train.clip", c->clip, rc);
     rc = set_double(m, "train.checkpoint_every", c->checkpoint_every, rc);
+    rc = set_double(m, "train.average", c->average, rc);
     rc = set_double(m, "train.optim.lr", o->lr, rc);
     rc = set_double(m, "train.optim.momentum", o->momentum, rc);
     rc = set_long(m, "train.optim.nesterov", o->nesterov, rc);
@@ -743,10 +837,16 @@ static int write_file(nlp_train *t, const char *path, int ckpt, nlp_error *e)
     unsigned char *lbuf = NULL, *vbuf = NULL;
     const double elapsed = elapsed_now(t);
     nlp_error_clear(e);
+    /* A model holds the averaged weights, a checkpoint the raw ones (and
+    ** the average beside them). */
+    const int swapped = average_in(t, !ckpt);
     nlp_model *m;
     int rc = nlp_model_new(&m, k->kind);
-    if (rc != NLP_OK)
+    if (rc != NLP_OK) {
+        if (swapped)
+            average_in(t, ckpt);
         return nlp_error_set(e, rc, path, 0, NULL);
+    }
     rc = nlp_model_add_params(m, k->params);
     if (rc != NLP_OK) {
         nlp_error_set(e, rc, path, 0, "cannot add the parameters: %s", nlp_error_string(rc));
@@ -775,6 +875,12 @@ static int write_file(nlp_train *t, const char *path, int ckpt, nlp_error *e)
             rc = add_state(m, t, elapsed);
         if (rc == NLP_OK)
             rc = add_config(m, &t->cfg);
+        if (rc == NLP_OK && t->avg && t->avg_ready) {
+            size_t shape[1] = { k->params->n };
+            rc = set_long(m, "train.average_steps", t->avg_steps, rc);
+            if (rc == NLP_OK)
+                rc = nlp_model_add_tensor(m, "train.average", t->avg, 1, shape);
+        }
         if (rc == NLP_OK) {
             size_t ln = (size_t)t->nloss * 32, vn = t->nvalid * 24;
             lbuf = nlp_malloc(ln);
@@ -814,6 +920,8 @@ done:
     nlp_model_free(m);
     nlp_free(lbuf);
     nlp_free(vbuf);
+    if (swapped)
+        average_in(t, ckpt);
     return rc;
 }
 
@@ -959,6 +1067,37 @@ static int read_history(const nlp_model *m, const saved *s, double lh[4][LOSS_BU
     return NLP_OK;
 }
 
+/*
+** The average of a checkpoint (for a run with averaging on), checked: the
+** tensor train.average of params->n finite floats (*avg points into ckpt)
+** with train.average_steps in [0, step]; or neither (written without
+** averaging): *avg NULL, and the run starts the average from the weights.
+*/
+static int read_average(const nlp_train *t, const nlp_model *ckpt, long step,
+                        const float **avg, long *avg_steps, nlp_error *e)
+{
+    *avg = NULL;
+    *avg_steps = 0;
+    const int has_steps = nlp_model_meta(ckpt, "train.average_steps") != NULL;
+    const int has_avg = nlp_model_tensor(ckpt, "train.average", NULL, NULL) != NULL;
+    if (!has_steps && !has_avg)
+        return NLP_OK;
+    if (!has_avg)
+        return bad_state(e, "'train.average_steps' without the tensor 'train.average'");
+    int rc = get_long(ckpt, "train.average_steps", 0, step, avg_steps, e);
+    if (rc != NLP_OK)
+        return rc;
+    const size_t n = t->task.params->n, shape[1] = { n };
+    if ((rc = nlp_model_check_tensor(ckpt, "train.average", 1, shape, e)) != NLP_OK)
+        return rc;
+    const float *a = nlp_model_tensor(ckpt, "train.average", NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(a[i]))
+            return bad_state(e, "tensor 'train.average' holds a value that is not finite");
+    *avg = a;
+    return NLP_OK;
+}
+
 int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e)
 {
     if (!t || !ckpt)
@@ -977,6 +1116,10 @@ int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e)
     double *vs = NULL, *vm = NULL, *vt = NULL;
     if ((rc = read_history(ckpt, &s, lh, &vs, &vm, &vt, e)) != NLP_OK)
         return rc;
+    const float *avg = NULL;
+    long avg_steps = 0;
+    if (t->avg && (rc = read_average(t, ckpt, s.step, &avg, &avg_steps, e)) != NLP_OK)
+        goto fail;
     long ostep;
     if ((rc = get_long(ckpt, "optim.step", s.step, s.step, &ostep, e)) != NLP_OK ||
         (rc = nlp_model_read_optim(ckpt, t->opt, e)) != NLP_OK)
@@ -993,6 +1136,15 @@ int nlp_train_resume(nlp_train *t, const nlp_model *ckpt, nlp_error *e)
         goto fail;
     }
     nlp_optim_set_lr_scale(t->opt, s.lr_scale);
+    if (t->avg) {
+        /* Without an average in the checkpoint, the run starts one from
+        ** the weights it resumes with. */
+        if (avg)
+            memcpy(t->avg, avg, t->task.params->n * sizeof *t->avg);
+        t->avg_ready = avg != NULL;
+        t->avg_steps = avg_steps;
+        t->avg_in = 0;
+    }
     t->epoch = s.epoch;
     t->step = s.step;
     t->epoch_start_step = s.epoch_start_step;
@@ -1212,6 +1364,7 @@ static int do_step(nlp_train *t, nlp_error *e)
                              "training diverged at step %ld: the gradient norm is %g (try a "
                              "lower learning rate or a gradient clip)", t->step + 1, norm);
     nlp_optim_step(t->opt, p->data, p->grad);
+    average_update(t);
     t->step++;
     t->run_steps++;
     t->since_valid++;
@@ -1255,39 +1408,36 @@ static int reserve_valid(nlp_train *t, nlp_error *e)
     return NLP_OK;
 }
 
-/* A validation point: evaluate, keep the best (or the latest) model, count
-** validations without a new best, decay, report, plot. */
-static int validate(nlp_train *t, int epoch_end, nlp_error *e)
+/* The part of a validation point that runs on the weights validated (the
+** average when averaging): evaluate, keep the best (or the latest) model,
+** count validations without a new best, decay. */
+static int evaluate_and_keep(nlp_train *t, double *metric, int *improved, int *decayed,
+                             nlp_error *e)
 {
-    int rc = reserve_valid(t, e);
-    if (rc != NLP_OK)
-        return rc;
-    double metric = NAN;
-    int improved = 0, decayed = 0;
-    double old_lr = nlp_optim_lr(t->opt);
+    int rc = NLP_OK;
     if (t->task.evaluate) {
         blas_for_team(t, 0);
         if (is_root(t))
-            rc = t->task.evaluate(t->task.ctx, &metric, e);
+            rc = t->task.evaluate(t->task.ctx, metric, e);
         blas_for_team(t, 1);
         if (t->coll) {
             /* Process 0's metric (or failure) decides for all. */
-            double v[2] = { (double)rc, metric };
+            double v[2] = { (double)rc, *metric };
             int crc = t->coll->broadcast(t->coll->ctx, v, 2, e);
             if (crc != NLP_OK)
                 return collective_failed(e, crc, "sharing the validation metric");
             if (!is_root(t) && v[0] < 0)
                 return nlp_error_set(e, (int)v[0], NULL, 0, "validation failed on process 0");
-            metric = v[1];
+            *metric = v[1];
         }
         if (rc < 0) {
             if (e && e->code == NLP_OK)
                 nlp_error_set(e, rc, NULL, 0, "validation failed: %s", nlp_error_string(rc));
             return rc;
         }
-        if (better(t, metric)) {
-            improved = 1;
-            t->best = metric;
+        if (better(t, *metric)) {
+            *improved = 1;
+            t->best = *metric;
             t->best_step = t->step;
             t->bad = 0;
             t->plateau = 0;
@@ -1303,7 +1453,7 @@ static int validate(nlp_train *t, int epoch_end, nlp_error *e)
                     ns = floor_scale;
                 if (ns < s) {
                     nlp_optim_set_lr_scale(t->opt, ns);
-                    decayed = 1;
+                    *decayed = 1;
                 }
                 t->plateau = 0;
             }
@@ -1311,6 +1461,26 @@ static int validate(nlp_train *t, int epoch_end, nlp_error *e)
     } else if ((rc = write_file(t, t->cfg.output, 0, e)) != NLP_OK) {
         return rc; /* no validation data: the latest model is kept */
     }
+    return NLP_OK;
+}
+
+/* A validation point: evaluate_and_keep, then report and plot. */
+static int validate(nlp_train *t, int epoch_end, nlp_error *e)
+{
+    int rc = reserve_valid(t, e);
+    if (rc != NLP_OK)
+        return rc;
+    double metric = NAN;
+    int improved = 0, decayed = 0;
+    double old_lr = nlp_optim_lr(t->opt);
+    /* The averaged weights for validation and the best model; the raw ones
+    ** back before the next step, on every way out. */
+    const int swapped = average_in(t, 1);
+    rc = evaluate_and_keep(t, &metric, &improved, &decayed, e);
+    if (swapped)
+        average_in(t, 0);
+    if (rc != NLP_OK)
+        return rc;
     double train = t->interval_count > 0 ? t->interval_loss / t->interval_count : NAN;
     t->vstep[t->nvalid] = (double)t->step;
     t->vmetric[t->nvalid] = metric;
@@ -1454,6 +1624,7 @@ int nlp_train_run(nlp_train *t, nlp_train_result *res, nlp_error *e)
     t->run_steps = 0;
     t->run_count = 0;
     t->run_pos0 = (double)t->epoch + epoch_fraction(t);
+    average_start(t);
     int rc = NLP_OK, reason = -1;
     char line[256], d[32];
     if (t->coll && (rc = same_start(t, e)) != NLP_OK)

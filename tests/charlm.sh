@@ -342,6 +342,32 @@ check "resumed model = uninterrupted model (scores)" compare "$T/a.score" "$T/b.
 check "model_cmp tells models apart" sh -c '! "$1" "$2" "$3" 2> /dev/null' sh "$MODEL_CMP" \
     "$T/a.model" "$T/rep.model"
 
+# Weight averaging over a resume: a run ended by --max-steps 250 and resumed
+# to 500 (keeping the checkpoint's --average) ends with the model (the
+# average) and the checkpoint (raw weights and the average) of a run
+# straight through.
+AVG="--layers 1 --hidden 32 --embed 8 --batch 8 --seq-len 16 --dropout 0.1 --threads 1 --seed 7
+    --valid 0.1 --epochs 0 --time-limit 0 --valid-every 100 --checkpoint-every 100000"
+check "averaged run straight through" \
+    run_ 0 "$T/va.err" "$TRAIN" $AVG --average 0.99 --max-steps 500 -o "$T/va.model" "$T/long.txt"
+check "averaged run to step 250" \
+    run_ 0 "$T/vb.err" "$TRAIN" $AVG --average 0.99 --max-steps 250 -o "$T/vb.model" "$T/long.txt"
+check "averaged run resumed to step 500" \
+    run_ 0 "$T/vb2.err" "$TRAIN" --resume "$T/vb.model.ckpt" --max-steps 500 "$T/long.txt"
+check "averaged: resumed model = straight through" "$MODEL_CMP" "$T/va.model" "$T/vb.model"
+check "averaged: resumed checkpoint = straight through" \
+    "$MODEL_CMP" "$T/va.model.ckpt" "$T/vb.model.ckpt"
+# Turned on when resuming a run checkpointed without it: the average starts
+# there, so the model is neither the raw weights nor the average from step 0.
+check "run to step 250 without averaging" \
+    run_ 0 "$T/vc.err" "$TRAIN" $AVG --max-steps 250 -o "$T/vc.model" "$T/long.txt"
+check "resumed with --average 0.99" \
+    run_ 0 "$T/vc2.err" "$TRAIN" --resume "$T/vc.model.ckpt" --average 0.99 --max-steps 500 \
+    "$T/long.txt"
+check "  ... validates and writes a model" has "^done (step limit): epoch [0-9]*, step 500; best" "$T/vc2.err"
+check "  ... an average of its own" sh -c '! "$1" "$2" "$3" 2> /dev/null' sh "$MODEL_CMP" \
+    "$T/va.model" "$T/vc.model"
+
 # Issue 11 item 9: a second Ctrl-C while the checkpoint is written changes
 # nothing: the checkpoint on disk is complete and resumes.
 "$TRAIN" $RUN -o "$T/c2.model" "$T/long.txt" 2> "$T/c2.err" &
@@ -418,6 +444,18 @@ check "--help: the default rate per optimiser" has '\[adam 0.002, rmsprop 0.002,
 check "stdin and '-'" \
     run_ 0 "$T/null.err" "$TRAIN" $SMALL --max-steps 2 -o "$T/dash.model" - < "$T/rep.txt"
 
+# Weight averaging: the model written is the average that was validated, so
+# charlm-score gives the best validation bpc the run reported.
+check "train --average 0.999" \
+    run_ 0 "$T/avg.err" "$TRAIN" $SMALL --epochs 3 --time-limit 0 --lr 0.01 --average 0.999 \
+    -o "$T/avg.model" "$T/rep.txt"
+abest=$(sed -n 's/.*best valid bpc \([0-9.]*\) at step.*/\1/p' "$T/avg.err")
+"$SCORE" -m "$T/avg.model" "$T/valid.txt" > "$T/avg.score"
+check "charlm-score reads the averaged model" test $? -eq 0
+abpc=$(field bits-per-character "$T/avg.score")
+check "score ($abpc) = the averaged model's validation bpc ($abest)" \
+    near "${abpc:-9}" "${abest:-0}" 0.0002
+
 # ---- every option accepted or refused properly --------------------------------------
 O="-o $T/u.model"
 for args in "--cell lstmx" "--layers 0" "--layers x" "--hidden 0" "--hidden 12x" \
@@ -425,7 +463,8 @@ for args in "--cell lstmx" "--layers 0" "--layers x" "--hidden 0" "--hidden 12x"
     "--batch 0" "--epochs -1" "--time-limit -1" "--max-steps -1" "--lr 0" "--lr x" \
     "--optimizer adagrad" "--lr-decay 0" "--lr-decay 1.5" "--lr-patience 0" "--min-lr -1" \
     "--patience -1" "--valid-every -1" "--clip -1" "--valid 0.6" "--valid x" "--seed -1" \
-    "--threads 0" "--checkpoint-every -5" "--plot" "--bogus" "-x" "--layers"; do
+    "--threads 0" "--checkpoint-every -5" "--average 1" "--average -0.1" "--average x" \
+    "--plot" "--bogus" "-x" "--layers"; do
     check "charlm-train $args refused" usage_error "$TRAIN" $O $args
 done
 for args in "--length -1" "--length x" "--temperature -1" "--temperature x" "--top-k -1" \

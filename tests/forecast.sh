@@ -124,7 +124,8 @@ done
 check "the shared training options" \
     run_ 0 "$T/o.err" "$F" train --window 8 --hidden 8 --target 2 --optimizer rmsprop --lr 0.003 \
     --lr-decay 0.7 --lr-patience 3 --min-lr 1e-4 --clip 1 --patience 5 --valid-every 20 \
-    --time-limit 30 --max-steps 200 --plot "$T/train.svg" --verbose -o "$T/o.model" "$T/walk.txt"
+    --time-limit 30 --max-steps 200 --average 0.99 --plot "$T/train.svg" --verbose \
+    -o "$T/o.model" "$T/walk.txt"
 check "--plot: the training curves" has '<svg' "$T/train.svg"
 check "-v: the rate" has 'steps_per_s=' "$T/o.err"
 check "-q: nothing on stderr" run_ 0 "$T/q.err" "$F" train --quiet --epochs 2 --window 8 --hidden 8 --target 2 -o "$T/q.model" "$T/walk.txt"

@@ -43,6 +43,16 @@ check "only rank 0 reports" test "$(grep -c 'model written to' "$T/d2.err")" -eq
 check "progress once" test "$(grep -c '^epoch 1 step 10:' "$T/d2.err")" -eq 1
 check "same validation as one process" \
     test "$(grep '^epoch' "$T/d1.err" | sed 's/, lr.*//')" = "$(grep '^epoch' "$T/d2.err" | sed 's/, lr.*//')"
+# Weight averaging: every rank updates its own average from the same
+# weights, with no communication; rank 0's is the one of 2 threads.
+check "1 process, 2 threads, --average" \
+    run_ 0 "$T/v1.err" "$TRAIN" $drop --threads 2 --average 0.9 -o "$T/v1.model" "$T/c.txt"
+check "2 ranks, --average" \
+    run_ 0 "$T/v2.err" mpirun_ 2 "$TRAIN" $drop --average 0.9 -o "$T/v2.model" "$T/c.txt"
+check "averaged: 2 ranks = 2 threads bit for bit" \
+    run_ 0 "$T/cmp3v.err" "$MODEL_CMP" "$T/v1.model" "$T/v2.model"
+check "the averaged model is not the raw one" \
+    run_ 1 "$T/cmp3w.err" "$MODEL_CMP" "$T/d1.model" "$T/v1.model"
 
 # ---- SIGINT on one rank, resume on 2 ranks ------------------------------------
 long="$SMALL --dropout 0.1 --max-steps 300 --valid-every 25"

@@ -138,7 +138,7 @@ check "vectors of another dimension refused" run_ 1 "$T/o.err" "$S" train $TINY 
 check "shared options, --threads 2, --plot" run_ 0 "$T/o.err" "$S" train $TINY --valid "$T/dev.tsv" \
     --threads 2 --optimizer adam --lr 0.01 --lr-decay 0.5 --lr-patience 1 --min-lr 1e-4 \
     --patience 3 --clip 2 --time-limit 60 --epochs 2 --valid-every 3 --checkpoint-every 100 \
-    --plot "$T/plot.svg" --verbose -o "$T/o6.model" "$T/train.tsv"
+    --average 0.99 --plot "$T/plot.svg" --verbose -o "$T/o6.model" "$T/train.tsv"
 check "--plot writes an SVG" has '<svg' "$T/plot.svg"
 "$S" train $TINY --threads 2 -q -o "$T/w1.model" "$T/train.tsv"
 "$S" train $TINY --threads 2 -q -o "$T/w2.model" "$T/train.tsv"

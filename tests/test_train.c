@@ -15,7 +15,12 @@
 ** moments, model file and plot for several stop steps; divergence returns
 ** NLP_ERANGE and leaves the model file alone; corrupted checkpoint values
 ** are refused naming the key; every allocation failure unwinds with
-** NLP_ENOMEM (leaks show in the ASan build); progress lines.
+** NLP_ENOMEM (leaks show in the ASan build); progress lines.  Weight
+** averaging: the average equals a hand computation from the weights each
+** step saw; evaluate and the model file get the average while every step
+** gets the raw weights (the same trajectory as a run without averaging);
+** resuming with averaging on is bit-identical; a checkpoint without an
+** average resumed with one starts it from the weights resumed.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,6 +72,7 @@ typedef struct task_ctx {
     /* Records. */
     long steps;              /* step calls */
     float snap[MAXEVAL][64]; /* params at each evaluate call */
+    float stepsnap[MAXEVAL][64]; /* params at the start of step i (1-based) */
     double lr[MAXEVAL];      /* learning rate at each evaluate call */
     long ckpt_seen[64];      /* train.step of the checkpoint file before step i */
     int watch_ckpt;
@@ -145,6 +151,8 @@ static int task_step(void *ctx, double *loss, double *count, nlp_error *e)
     task_ctx *c = ctx;
     c->steps++;
     c->now += c->step_seconds;
+    if (c->steps < MAXEVAL)
+        memcpy(c->stepsnap[c->steps], c->p->data, NP * sizeof(float));
     if (c->watch_ckpt && c->steps < 64) {
         nlp_model *m;
         long s = -1;
@@ -921,7 +929,9 @@ static void test_checkpoint_config_roundtrip(void **state)
     task_free(c);
 }
 
-/* A checkpoint whose key is set to value must be refused, naming the key. */
+/* A checkpoint whose key is set to value must be refused, naming the key
+** (resumed with cfg.average = refuse_average). */
+static double refuse_average;
 static void expect_refused(const char *key, const char *value, int config)
 {
     nlp_model *m;
@@ -930,6 +940,7 @@ static void expect_refused(const char *key, const char *value, int config)
     assert_int_equal(nlp_model_set_meta(m, key, value), NLP_OK);
     task_ctx *c = task_new(8);
     nlp_train_config cfg = make_config(c);
+    cfg.average = refuse_average;
     int rc;
     if (config) {
         rc = nlp_train_config_read(&cfg, m, &e);
@@ -1098,14 +1109,318 @@ static void test_divergence(void **state)
     }
 }
 
+/* ==== Weight averaging =================================================== */
+
+/*
+** The average by hand (nlp/train.h): started from the weights at the start
+** of step `first` of c's run, then k updates, each with the weights after
+** step first + u (what step first + u + 1 saw, or `last` after the last
+** step of the run): a = d_u a + (1 - d_u) w, d_u = min(d, (1 + u) / (10 + u)).
+*/
+static void hand_average(const task_ctx *c, double d, long first, long k, const float *last,
+                         float *a)
+{
+    assert_true(first >= 1 && first + k - 1 <= c->steps && c->steps < MAXEVAL);
+    memcpy(a, c->stepsnap[first], NP * sizeof(float));
+    for (long u = 0; u < k; u++) {
+        long after = first + u; /* the step whose update this is */
+        const float *w = after + 1 <= c->steps ? c->stepsnap[after + 1] : last;
+        double du = fmin(d, (1.0 + (double)u) / (10.0 + (double)u));
+        float keep = (float)du, take = (float)(1.0 - du);
+        for (size_t i = 0; i < NP; i++)
+            a[i] = keep * a[i] + take * w[i];
+    }
+}
+
+/* a and b within float rounding (the hand computation may round another
+** way if the compiler fuses a multiply-add). */
+static void assert_near(const float *a, const float *b, const char *what)
+{
+    for (size_t i = 0; i < NP; i++)
+        if (!(fabsf(a[i] - b[i]) <= 1e-6f * fmaxf(1.0f, fabsf(b[i]))))
+            fail_msg("%s: element %zu is %.9g, expected %.9g", what, i, (double)a[i],
+                     (double)b[i]);
+}
+
+static void test_average_hand(void **state)
+{
+    (void)state;
+    /* 0.95: the warm-up decides the three decays (0.1, 2/11, 1/4); 0.15:
+    ** the decay from the second update on. */
+    const double ds[] = { 0.95, 0.15 };
+    for (size_t j = 0; j < 2; j++) {
+        nlp_train_result res;
+        nlp_error e;
+        task_ctx *c = task_new(21);
+        nlp_train_config cfg = make_config(c);
+        cfg.max_steps = 3;
+        cfg.average = ds[j];
+        unlink(out_path);
+        assert_int_equal(run(c, &cfg, 1, &res, &e), NLP_OK);
+        assert_int_equal(res.steps, 3);
+        assert_int_equal(c->calls, 1); /* the validation at the end */
+        float want[64], disk[64];
+        hand_average(c, ds[j], 1, 3, c->p->data, want);
+        assert_near(c->snap[0], want, "the average evaluate saw");
+        /* Not the raw weights (which the buffer holds again). */
+        assert_memory_not_equal(c->snap[0], c->p->data, NP * sizeof(float));
+        load_params(out_path, disk);
+        assert_memory_equal(disk, c->snap[0], NP * sizeof(float));
+        task_free(c);
+    }
+}
+
+/* Runs c for `steps` steps validating every 2 (a scripted metric whose
+** best is the first), with averaging d. */
+static void run_scripted(task_ctx *c, double d, int with_eval, long steps)
+{
+    static const double script[] = { 1, 2, 3, 4, 5 };
+    c->script = script;
+    c->nscript = 5;
+    nlp_train_config cfg = make_config(c);
+    cfg.max_steps = steps;
+    cfg.valid_every = 2;
+    cfg.average = d;
+    nlp_train_result res;
+    nlp_error e;
+    unlink(out_path);
+    assert_int_equal(run(c, &cfg, with_eval, &res, &e), NLP_OK);
+    assert_int_equal(res.steps, steps);
+}
+
+static void test_average_raw_steps(void **state)
+{
+    (void)state;
+    task_ctx *a = task_new(22), *b = task_new(22);
+    run_scripted(a, 0, 1, 9);
+    run_scripted(b, 0.9, 1, 9);
+    /* Every step saw the raw weights: the same trajectory as without
+    ** averaging, bit for bit, and the raw weights are back at the end. */
+    assert_int_equal(a->steps, 9);
+    assert_int_equal(b->steps, 9);
+    for (long i = 1; i <= 9; i++)
+        if (memcmp(a->stepsnap[i], b->stepsnap[i], NP * sizeof(float)) != 0)
+            fail_msg("step %ld saw other weights with averaging on", i);
+    assert_memory_equal(a->p->data, b->p->data, NP * sizeof(float));
+    /* Validation at steps 2, 4, 6, 8 and at the end (9): without averaging
+    ** the raw weights, with it the average of that many updates. */
+    assert_int_equal(a->calls, 5);
+    assert_int_equal(b->calls, 5);
+    for (int k = 0; k < 5; k++) {
+        long at = k < 4 ? 2 * (k + 1) : 9;
+        const float *raw = at < 9 ? a->stepsnap[at + 1] : a->p->data;
+        float want[64];
+        char what[64];
+        assert_memory_equal(a->snap[k], raw, NP * sizeof(float));
+        hand_average(b, 0.9, 1, at, b->p->data, want);
+        snprintf(what, sizeof what, "the average at step %ld", at);
+        assert_near(b->snap[k], want, what);
+        assert_memory_not_equal(b->snap[k], raw, NP * sizeof(float));
+    }
+    /* The best model (the first validation's) holds the average of step 2. */
+    float disk[64];
+    load_params(out_path, disk);
+    assert_memory_equal(disk, b->snap[0], NP * sizeof(float));
+    task_free(a);
+    task_free(b);
+
+    /* Without validation the latest model is the average too, whether
+    ** the run ends between validation points (9) or on one (8: the file is
+    ** written once more at the end). */
+    for (long steps = 8; steps <= 9; steps++) {
+        a = task_new(23);
+        b = task_new(23);
+        run_scripted(a, 0, 0, steps);
+        load_params(out_path, disk);
+        assert_memory_equal(disk, a->p->data, NP * sizeof(float));
+        run_scripted(b, 0.9, 0, steps);
+        assert_memory_equal(a->p->data, b->p->data, NP * sizeof(float));
+        float want[64];
+        hand_average(b, 0.9, 1, steps, b->p->data, want);
+        load_params(out_path, disk);
+        assert_near(disk, want, "the latest model without validation");
+        assert_memory_not_equal(disk, b->p->data, NP * sizeof(float));
+        task_free(a);
+        task_free(b);
+    }
+}
+
+static void setup_average(nlp_train_config *cfg)
+{
+    setup_epochs(cfg);
+    cfg->average = 0.9;
+}
+
+static void setup_average_valid_every(nlp_train_config *cfg)
+{
+    setup_valid_every(cfg);
+    cfg->average = 0.99;
+}
+
+/* Stops a run of averaging `from` at step k, resumes it with averaging
+** `to` (the checkpoint's configuration otherwise) for `more` steps;
+** returns the resumed task (to free). */
+static task_ctx *stop_and_resume(double from, long k, double to, long more)
+{
+    volatile sig_atomic_t stop = 0;
+    nlp_error e;
+    nlp_train_result r;
+    task_ctx *c = task_new(31);
+    c->stop = &stop;
+    c->stop_at = k;
+    nlp_train_config cfg = make_config(c);
+    cfg.stop = &stop;
+    cfg.average = from;
+    unlink(ckpt_path);
+    assert_int_equal(run(c, &cfg, 1, &r, &e), NLP_OK);
+    assert_int_equal(r.reason, NLP_TRAIN_REQUESTED);
+    task_free(c);
+    nlp_model *m;
+    assert_int_equal(nlp_model_load(&m, ckpt_path, "linreg", &e), NLP_OK);
+    assert_true((nlp_model_tensor(m, "train.average", NULL, NULL) != NULL) == (from > 0));
+    c = task_new(999);
+    assert_int_equal(nlp_model_read_params(m, c->p, &e), NLP_OK);
+    cfg = make_config(c);
+    assert_int_equal(nlp_train_config_read(&cfg, m, &e), NLP_OK);
+    assert_true(cfg.average == from);
+    cfg.average = to;
+    cfg.max_steps = k + more;
+    nlp_train_task task = make_task(c, 1);
+    nlp_train *t;
+    assert_int_equal(nlp_train_new(&t, &cfg, &task, &e), NLP_OK);
+    if (nlp_train_resume(t, m, &e) != NLP_OK)
+        fail_msg("resume: %s", e.text);
+    nlp_model_free(m);
+    assert_int_equal(nlp_train_run(t, &r, &e), NLP_OK);
+    assert_int_equal(r.steps, k + more);
+    nlp_train_free(t);
+    return c;
+}
+
+static void test_average_resume(void **state)
+{
+    (void)state;
+    outcome a, b;
+    memset(&a, 0, sizeof a);
+    uninterrupted(setup_average, &a);
+    assert_int_equal(a.res.reason, NLP_TRAIN_EPOCHS);
+    const long ks[] = { 1, 7, 10, 23, 41, 59 };
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        memset(&b, 0, sizeof b);
+        interrupted(setup_average, ks[i], &b);
+        compare(&a, &b, ks[i]);
+        outcome_free(&b);
+    }
+    /* The best model is the average, not the raw weights of that step. */
+    outcome plain;
+    memset(&plain, 0, sizeof plain);
+    uninterrupted(setup_epochs, &plain);
+    assert_memory_equal(plain.params, a.params, NP * sizeof(float));
+    assert_false(plain.model_n == a.model_n &&
+                 memcmp(plain.model, a.model, a.model_n) == 0);
+    outcome_free(&plain);
+    outcome_free(&a);
+    memset(&a, 0, sizeof a);
+    uninterrupted(setup_average_valid_every, &a);
+    const long ks2[] = { 3, 14, 27 };
+    for (size_t i = 0; i < sizeof ks2 / sizeof ks2[0]; i++) {
+        memset(&b, 0, sizeof b);
+        interrupted(setup_average_valid_every, ks2[i], &b);
+        compare(&a, &b, ks2[i]);
+        outcome_free(&b);
+    }
+    outcome_free(&a);
+
+    /* A checkpoint without an average, resumed with averaging: it starts
+    ** from the weights resumed, with the warm-up from the start. */
+    task_ctx *c = stop_and_resume(0, 5, 0.5, 3);
+    assert_int_equal(c->steps, 3);
+    assert_int_equal(c->calls, 1);
+    float want[64], disk[64];
+    hand_average(c, 0.5, 1, 3, c->p->data, want);
+    assert_near(c->snap[0], want, "an average started on resuming");
+    load_params(out_path, disk);
+    assert_memory_equal(disk, c->snap[0], NP * sizeof(float));
+    task_free(c);
+    /* With an average, resumed with averaging off: the raw weights. */
+    c = stop_and_resume(0.9, 5, 0, 3);
+    assert_memory_equal(c->snap[0], c->p->data, NP * sizeof(float));
+    task_free(c);
+}
+
+
+static void test_average_corrupt(void **state)
+{
+    (void)state;
+    volatile sig_atomic_t stop = 0;
+    nlp_train_result res;
+    nlp_error e;
+    for (int with = 0; with < 2; with++) {
+        task_ctx *c = task_new(8);
+        c->stop = &stop;
+        c->stop_at = 13;
+        stop = 0;
+        nlp_train_config cfg = make_config(c);
+        cfg.stop = &stop;
+        cfg.average = with ? 0.9 : 0;
+        unlink(ckpt_path);
+        assert_int_equal(run(c, &cfg, 1, &res, &e), NLP_OK);
+        assert_int_equal(res.reason, NLP_TRAIN_REQUESTED);
+        task_free(c);
+        refuse_average = 0.9;
+        if (with) {
+            expect_refused("train.average_steps", "-1", 0);
+            expect_refused("train.average_steps", "14", 0); /* more than the steps */
+            expect_refused("train.average_steps", "x", 0);
+            expect_refused("train.average", "1", 1);
+            expect_refused("train.average", "-0.5", 1);
+            expect_refused("train.average", "nan", 1);
+            refuse_average = 0;
+            continue;
+        }
+        /* Tensors: missing, of another size, not finite; steps missing. */
+        nlp_model *m;
+        const size_t two[1] = { 2 }, np[1] = { NP };
+        float bad[64];
+        for (size_t i = 0; i < NP; i++)
+            bad[i] = 0.5f;
+        bad[NP - 1] = NAN;
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(nlp_model_load(&m, ckpt_path, "linreg", &e), NLP_OK);
+            if (k != 3)
+                assert_int_equal(nlp_model_set_meta(m, "train.average_steps", "3"), NLP_OK);
+            if (k == 1)
+                assert_int_equal(nlp_model_add_tensor(m, "train.average", bad, 1, two), NLP_OK);
+            if (k >= 2)
+                assert_int_equal(nlp_model_add_tensor(m, "train.average", bad, 1, np), NLP_OK);
+            task_ctx *c2 = task_new(8);
+            cfg = make_config(c2);
+            cfg.average = 0.9;
+            nlp_train_task kt = make_task(c2, 1);
+            nlp_train *t;
+            assert_int_equal(nlp_train_new(&t, &cfg, &kt, &e), NLP_OK);
+            int rc = nlp_train_resume(t, m, &e);
+            if (rc != NLP_EFORMAT || !strstr(e.text, k == 3 ? "train.average_steps" : "train.average"))
+                fail_msg("bad average %d accepted (%d): %s", k, rc, e.text);
+            if (k == 2)
+                assert_non_null(strstr(e.text, "not finite"));
+            nlp_train_free(t);
+            task_free(c2);
+            nlp_model_free(m);
+        }
+    }
+    refuse_average = 0;
+}
+
 /* ==== Out of memory ====================================================== */
 
 /* new + one step (validated, plotted, best model written) + checkpoint.
 ** Returns the first error, or NLP_OK. */
-static int oom_sequence(task_ctx *c)
+static int oom_sequence(task_ctx *c, double average)
 {
     nlp_train_config cfg = make_config(c);
     cfg.max_steps = 1;
+    cfg.average = average;
     cfg.plot = plot_path;
     nlp_train_task k = make_task(c, 1);
     nlp_train *t = NULL;
@@ -1128,12 +1443,12 @@ static int oom_sequence(task_ctx *c)
     return rc;
 }
 
-static void test_out_of_memory(void **state)
+/* Every allocation failure of a run and of a resume, with cfg.average. */
+static void oom_check(double average)
 {
-    (void)state;
     task_ctx *c = task_new(10);
     nlp_alloc_fail_at(0, 0);
-    assert_int_equal(oom_sequence(c), NLP_OK);
+    assert_int_equal(oom_sequence(c, average), NLP_OK);
     long n = nlp_alloc_count();
     task_free(c);
     assert_true(n > 10);
@@ -1147,7 +1462,7 @@ static void test_out_of_memory(void **state)
         for (long i = 1; i <= n; i++) {
             c = task_new(10);
             nlp_alloc_fail_at(i, sticky);
-            int rc = oom_sequence(c);
+            int rc = oom_sequence(c, average);
             nlp_alloc_fail_at(0, 0);
             if (rc == NLP_OK)
                 unreported++;
@@ -1162,6 +1477,7 @@ static void test_out_of_memory(void **state)
     c = task_new(10);
     nlp_train_config cfg = make_config(c);
     cfg.epochs = 2;
+    cfg.average = average;
     cfg.checkpoint_every = 1000; /* so a last checkpoint is written */
     nlp_train_result res;
     nlp_error e;
@@ -1172,6 +1488,7 @@ static void test_out_of_memory(void **state)
     nlp_model *m;
     assert_int_equal(nlp_model_load(&m, ckpt_path, "linreg", &e), NLP_OK);
     assert_string_equal(nlp_model_meta(m, "train.valid_points"), "2");
+    assert_true((nlp_model_tensor(m, "train.average", NULL, NULL) != NULL) == (average > 0));
     nlp_alloc_fail_at(0, 0);
     assert_int_equal(nlp_train_new(&t, &cfg, &k, &e), NLP_OK);
     assert_int_equal(nlp_train_resume(t, m, &e), NLP_OK);
@@ -1189,6 +1506,13 @@ static void test_out_of_memory(void **state)
     }
     nlp_model_free(m);
     task_free(c);
+}
+
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    oom_check(0);
+    oom_check(0.9); /* weight averaging: two buffers more */
 }
 
 /* ==== Progress =========================================================== */
@@ -1369,6 +1693,17 @@ static void test_config_and_arguments(void **state)
     d.lr_patience = 0;
     assert_int_equal(nlp_train_config_check(&d, &e), NLP_EINVAL);
     assert_non_null(strstr(e.text, "lr_patience"));
+    assert_true(c.average == 0);
+    const double bad_average[] = { 1, -0.1, NAN, 2 };
+    for (size_t i = 0; i < sizeof bad_average / sizeof *bad_average; i++) {
+        d = c;
+        d.average = bad_average[i];
+        assert_int_equal(nlp_train_config_check(&d, &e), NLP_EINVAL);
+        assert_non_null(strstr(e.text, "average"));
+    }
+    d = c;
+    d.average = 0.9999;
+    assert_int_equal(nlp_train_config_check(&d, &e), NLP_OK);
 
     /* Tasks without what is required. */
     task_ctx *tc = task_new(1);
@@ -1658,6 +1993,10 @@ int main(void)
         cmocka_unit_test(test_rng_helpers),
         cmocka_unit_test(test_plot),
         cmocka_unit_test(test_threads_team),
+        cmocka_unit_test(test_average_hand),
+        cmocka_unit_test(test_average_raw_steps),
+        cmocka_unit_test(test_average_resume),
+        cmocka_unit_test(test_average_corrupt),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -49,8 +49,8 @@
 ** stopping fired; else a stop request writes the checkpoint and returns
 ** NLP_TRAIN_REQUESTED (so a limit reached at the same point wins); else a
 ** periodic checkpoint is written when due; then one step (zero the
-** gradients, task->step, check, clip, update), then, at a validation
-** point, evaluate and decide.  When the run ends on a limit or early
+** gradients, task->step, check, clip, update, the weight average), then,
+** at a validation point, evaluate and decide.  When the run ends on a limit or early
 ** stopping, the weights it stopped with are validated too (if any step
 ** came after the last validation), the plot is redrawn and, when
 ** cfg.checkpoint_every > 0, a last checkpoint is written.  "Time" is the
@@ -79,7 +79,8 @@
 ** save_model adds what else makes the file loadable (hyperparameter
 ** metadata, vocabulary blobs).  A checkpoint adds "train.*" metadata, the
 ** optimiser state and what the task's save_state writes, and is a usable
-** model file too (with the latest weights, not the best).  Every file the
+** model file too (with the latest raw weights, not the best nor the
+** average: see weight averaging below).  Every file the
 ** harness writes carries cfg.meta and "train.metric", "train.best_metric"
 ** (when there is a best), "train.best_step" (-1: none), "train.step",
 ** "train.epoch", "train.elapsed" (seconds); the
@@ -261,6 +262,8 @@ typedef struct nlp_train_config {
                                 raises it; 1e-5 */
     double clip;             /* global gradient-norm limit, 0 = none; 5 */
     nlp_optim_config optim;  /* Adam with its defaults */
+    double average;          /* weight averaging (below): the decay d in
+                                [0, 1); 0 = off; 0 */
     double checkpoint_every; /* seconds between checkpoints; 0 = only on stop; 0 */
     const char *output;      /* best model (required) */
     const char *checkpoint;  /* checkpoint path; NULL: output + ".ckpt" */
@@ -283,6 +286,28 @@ typedef struct nlp_train_config {
                                 borrowed; NULL: this process alone */
 } nlp_train_config;
 
+/*
+** Weight averaging (cfg.average = d > 0): the harness keeps an exponential
+** moving average of the whole parameter buffer, updated after every
+** optimiser step as avg = d_s avg + (1 - d_s) w with the warm-up
+** d_s = min(d, (1 + s) / (10 + s)), s the updates the average has had
+** before this one (so the first is d_0 = 0.1: the average soon leaves the
+** initial weights), in float, element by element.  It starts from the
+** weights at the start of the run.  task->evaluate and the writing of the
+** model file cfg.output (task->save_model included) run with the average
+** in params->data; the raw weights are copied back afterwards, bit for
+** bit, so every training step, and task->save_state, sees the raw weights.
+** A checkpoint holds the raw weights as its parameters (it is a model file
+** of the latest raw weights) plus the average: tensor "train.average"
+** (params->n floats) and "train.average_steps" (s).  Resuming with
+** averaging on from a checkpoint written without it (no such tensor)
+** starts the average from the weights resumed, with the warm-up from
+** s = 0; resuming with averaging off ignores a stored average.  With a
+** collective every process updates its own copy: their weights are the
+** same after every step, so their averages are too, with no communication.
+** Costs two buffers of params->n floats, and one pass over them per step.
+*/
+
 #define NLP_TRAIN_MAX_THREADS 1024
 #define NLP_TRAIN_MAX_PROCESSES 65536 /* collective->size */
 
@@ -290,14 +315,16 @@ typedef struct nlp_train_config {
 void nlp_train_config_default(nlp_train_config *c);
 
 /* Checks ranges (counts >= 0, lr_decay in (0,1], lr_patience >= 1,
-** min_lr, clip, time_limit, checkpoint_every finite and >= 0, the optimiser
+** average in [0,1), min_lr, clip, time_limit, checkpoint_every finite and
+** >= 0, the optimiser
 ** configuration, output given).  NLP_OK or NLP_EINVAL with e->text naming
 ** the field. */
 int nlp_train_config_check(const nlp_train_config *c, nlp_error *e);
 
 /*
 ** Reads the configuration a checkpoint was written with (limits, schedule,
-** optimiser configuration, clip, paths are NOT read: a path stored in a file
+** optimiser configuration, clip, average (0 when the checkpoint predates
+** weight averaging); paths are NOT read: a path stored in a file
 ** is never followed) into c, leaving other fields as they are.  NLP_OK or
 ** NLP_EFORMAT ("not a checkpoint", or a value out of range) with e filled.
 */
