@@ -31,8 +31,9 @@
 /* Defaults of charlm-train's own options and of the shared ones it sets. */
 #define DEF_VALID 0.05
 #define DEF_MIN_COUNT 2
-#define DEF_EPOCHS 20
-#define DEF_TIME_LIMIT 300.0
+#define DEF_EPOCHS 0
+#define DEF_TIME_LIMIT 1200.0
+#define DEF_AVERAGE 0.999
 #define DEF_MIN_LR 1e-4
 
 static _Noreturn void usage(const cli_train *tr)
@@ -47,8 +48,7 @@ static _Noreturn void usage(const cli_train *tr)
            "points.  The last --valid fraction is held out; after every epoch the\n"
            "model with the best validation bits-per-character is written to MODEL\n"
            "(%s unless -o is given).  With the defaults training stops\n"
-           "after %d epochs or %.0f seconds (5 minutes) of training, whichever comes\n"
-           "first.\n"
+           "after %.0f seconds (20 minutes) of training.\n"
            "\n"
            "Model and data:\n"
            "      --cell TYPE            lstm, gru or rnn [%s]\n"
@@ -67,7 +67,7 @@ static _Noreturn void usage(const cli_train *tr)
            "  -o, --output MODEL         where the best model goes; the checkpoint is\n"
            "                             MODEL.ckpt [%s; with --resume X.ckpt: X]\n"
            "\n",
-           CLI_DEFAULT_CHARLM_MODEL, DEF_EPOCHS, DEF_TIME_LIMIT, nlp_rnn_cell_name(m.cell),
+           CLI_DEFAULT_CHARLM_MODEL, DEF_TIME_LIMIT, nlp_rnn_cell_name(m.cell),
            m.layers, m.hidden, m.embed, (double)m.dropout, DEF_MIN_COUNT, t.seq_len, t.batch,
            DEF_VALID, CLI_DEFAULT_CHARLM_MODEL);
     cli_train_help(tr, stdout);
@@ -112,6 +112,7 @@ int main(int argc, char **argv)
     tr.cfg.epochs = DEF_EPOCHS;
     tr.cfg.time_limit = DEF_TIME_LIMIT;
     tr.cfg.min_lr = DEF_MIN_LR;
+    tr.cfg.average = DEF_AVERAGE;
     nlp_charlm_config mc;
     nlp_charlm_train_config cc;
     nlp_charlm_config_default(&mc);

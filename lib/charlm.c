@@ -81,9 +81,12 @@ void nlp_charlm_config_default(nlp_charlm_config *c)
 {
     c->cell = NLP_RNN_LSTM;
     c->layers = 2;
-    c->hidden = 256;
+    /* Chosen on the Divina Commedia's validation part with --average 0.999
+    ** (charlm-train's default): 2x384 with dropout 0.35 reached 1.947 bpc
+    ** after 14 epochs where 2x256 with 0.25 stalled at 1.957. */
+    c->hidden = 384;
     c->embed = 64;
-    c->dropout = 0.25f;
+    c->dropout = 0.35f;
 }
 
 static int config_ok(const nlp_charlm_config *c)

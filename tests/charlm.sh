@@ -360,7 +360,7 @@ check "averaged: resumed checkpoint = straight through" \
 # Turned on when resuming a run checkpointed without it: the average starts
 # there, so the model is neither the raw weights nor the average from step 0.
 check "run to step 250 without averaging" \
-    run_ 0 "$T/vc.err" "$TRAIN" $AVG --max-steps 250 -o "$T/vc.model" "$T/long.txt"
+    run_ 0 "$T/vc.err" "$TRAIN" $AVG --average 0 --max-steps 250 -o "$T/vc.model" "$T/long.txt"
 check "resumed with --average 0.99" \
     run_ 0 "$T/vc2.err" "$TRAIN" --resume "$T/vc.model.ckpt" --average 0.99 --max-steps 500 \
     "$T/long.txt"
@@ -408,9 +408,10 @@ check "--time-limit stops training" \
 check "time limit reported" has '^done (time limit)' "$T/tl.err"
 check "--patience stops training" \
     run_ 0 "$T/pa.err" "$TRAIN" $SMALL --epochs 0 --time-limit 30 --valid-every 5 --patience 2 \
-    --lr 1e-9 --optimizer sgd -o "$T/pa.model" "$T/rep.txt"
+    --lr 1e-9 --optimizer sgd --average 0 -o "$T/pa.model" "$T/rep.txt"
 # A rate far below float32's resolution leaves the weights as they are, so
-# the validation figure never improves: the third validation stops.
+# the validation figure never improves: the third validation stops (without
+# the average, whose float rounding could move it).
 check "early stopping reported" has '^done (early stopping): epoch 0, step 15;' "$T/pa.err"
 check "--quiet is quiet" \
     run_ 0 "$T/q.err" "$TRAIN" $SMALL --max-steps 2 --quiet -o "$T/q.model" "$T/rep.txt"

@@ -36,8 +36,8 @@ check "2 ranks x 2 threads = 1 x B within $TOL" \
 # of one process: the same dropout masks, and for two terms the same sum.
 drop="$SMALL --dropout 0.2 --max-steps 20 --valid-every 10"
 check "1 process, 2 threads, dropout" \
-    run_ 0 "$T/d1.err" "$TRAIN" $drop --threads 2 -o "$T/d1.model" "$T/c.txt"
-check "2 ranks, dropout" run_ 0 "$T/d2.err" mpirun_ 2 "$TRAIN" $drop -o "$T/d2.model" "$T/c.txt"
+    run_ 0 "$T/d1.err" "$TRAIN" $drop --average 0 --threads 2 -o "$T/d1.model" "$T/c.txt"
+check "2 ranks, dropout" run_ 0 "$T/d2.err" mpirun_ 2 "$TRAIN" $drop --average 0 -o "$T/d2.model" "$T/c.txt"
 check "2 ranks = 2 threads bit for bit" run_ 0 "$T/cmp3.err" "$MODEL_CMP" "$T/d1.model" "$T/d2.model"
 check "only rank 0 reports" test "$(grep -c 'model written to' "$T/d2.err")" -eq 1
 check "progress once" test "$(grep -c '^epoch 1 step 10:' "$T/d2.err")" -eq 1

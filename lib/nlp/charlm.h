@@ -86,9 +86,9 @@ int nlp_charlm_vocab_build(nlp_vocab **out, const int32_t *cp, size_t n, long mi
 typedef struct nlp_charlm_config {
     nlp_rnn_cell cell; /* NLP_RNN_LSTM */
     int layers;        /* stacked recurrent layers; 2 */
-    int hidden;        /* state size; 256 */
+    int hidden;        /* state size; 384 */
     int embed;         /* embedding size; 64 */
-    float dropout;     /* between layers and before the output layer; 0.25 */
+    float dropout;     /* between layers and before the output layer; 0.35 */
 } nlp_charlm_config;
 
 /* Fills c with the defaults written next to each field. */
