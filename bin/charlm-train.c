@@ -269,25 +269,13 @@ int main(int argc, char **argv)
 
     nlp_train_result res;
     int rc = nlp_train_run(run, &res, &e);
-    if (rc == NLP_ERANGE)
-        cli_die("training diverged at step %ld (the loss is not finite); the best model so "
-                "far is in %s; try a lower --lr or --clip", res.steps + 1, output);
-    if (rc != NLP_OK)
-        cli_die_error(&e);
     /* The harness has reported the run; what is the tool's to add. */
     const double secs = nlp_charlm_trainer_run_seconds(ct);
     const double rate = secs > 0 ? (double)nlp_charlm_trainer_run_steps(ct) * cc.batch
                                        * cc.seq_len / secs : 0;
-    if (!quiet && res.reason == NLP_TRAIN_REQUESTED)
-        cli_warn("interrupted: continue with --resume %s", ckpt);
-    else if (!quiet && access(output, F_OK) != 0)
-        /* Resumed elsewhere, and nothing beat the best of before. */
-        cli_warn("no model written to %s: the best one (step %ld) is where the interrupted "
-                 "run wrote it", output, res.best_step);
-    else if (!quiet)
-        cli_warn("model written to %s (%s; %.0f chars/s)", output,
-                 isnan(res.best_metric) ? "the latest, without validation"
-                                        : "the best on validation", rate);
+    char rate_text[64];
+    snprintf(rate_text, sizeof rate_text, "%.0f chars/s", rate);
+    cli_train_report(rc, &e, &res, output, ckpt, rate_text, quiet);
     if (tr.cfg.verbosity > 0)
         cli_warn("chars_per_s=%.0f steps=%ld valid_bpc=%.4f", rate, res.steps, res.best_metric);
     int status = cli_train_exit_status(&res);

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "train_cli.h"
@@ -524,7 +525,7 @@ static int cmd_train(int argc, char **argv)
     meta[nm++] = command;
     meta[nm] = NULL;
 
-    int status = 0;
+    int status = 0, kept = 1;
     if (!rnn) {
         /* Baselines are fitted, not trained: written at once. */
         if (nlp_forecast_save(m, output, meta, &e) != NLP_OK)
@@ -559,30 +560,22 @@ static int cmd_train(int argc, char **argv)
         double t0 = nlp_progress_now();
         int rc = nlp_train_run(run, &res, &e);
         double secs = nlp_progress_now() - t0;
-        if (rc == NLP_ERANGE)
-            cli_die("training diverged at step %ld (the loss is not finite); the best model "
-                    "so far is in %s; try a lower --lr", res.steps + 1, output);
-        if (rc != NLP_OK)
-            cli_die_error(&e);
+        cli_train_report(rc, &e, &res, output, tr.cfg.checkpoint, NULL, quiet);
         if (tr.cfg.verbosity > 0)
             cli_warn("train_seconds=%.3f steps=%ld steps_per_s=%.1f best_valid_mse=%.6g", secs,
                      res.steps, secs > 0 ? (double)res.steps / secs : 0.0, res.best_metric);
         status = cli_train_exit_status(&res);
-        if (!quiet && res.reason == NLP_TRAIN_REQUESTED)
-            cli_warn("interrupted: continue with --resume %s", tr.cfg.checkpoint);
         nlp_train_free(run);
         nlp_forecast_trainer_free(ft);
-        if (!quiet && res.reason != NLP_TRAIN_REQUESTED)
-            cli_warn("model written to %s (%s)", output,
-                     isnan(res.best_metric) ? "the latest, without validation"
-                                            : "the best on validation");
-        /* The report is about the model kept, as eval will load it. */
-        if (!quiet && res.reason != NLP_TRAIN_REQUESTED && !isnan(res.best_metric)) {
+        /* The report is about the model kept, as eval will load it (none
+        ** when a run resumed elsewhere kept nothing new here). */
+        kept = access(output, F_OK) == 0;
+        if (!quiet && res.reason != NLP_TRAIN_REQUESTED && !isnan(res.best_metric) && kept) {
             nlp_forecast_free(m);
             m = load(output, NULL);
         }
     }
-    if (!quiet && status == 0 && s->n > ntrain) {
+    if (!quiet && status == 0 && kept && s->n > ntrain) {
         /* The validation part scored, with the history it needs before it. */
         long from = ntrain - nlp_forecast_history(m);
         if (from >= 0 && s->n - from >= nlp_forecast_history(m) + 1) {

@@ -474,17 +474,7 @@ static int cmd_train(int argc, char **argv)
     double t0 = nlp_progress_now();
     int rc = nlp_train_run(run, &res, &e);
     double secs = nlp_progress_now() - t0;
-    if (rc == NLP_ERANGE)
-        cli_die("training diverged at step %ld (the loss is not finite); the best model so "
-                "far is in %s; try a lower --lr", res.steps + 1, output);
-    if (rc != NLP_OK)
-        cli_die_error(&e);
-    if (!quiet && res.reason == NLP_TRAIN_REQUESTED)
-        cli_warn("interrupted: continue with --resume %s", ckpt);
-    else if (!quiet)
-        cli_warn("model written to %s (%s)", output,
-                 isnan(res.best_metric) ? "the latest, without validation"
-                                        : "the best on validation");
+    cli_train_report(rc, &e, &res, output, ckpt, NULL, quiet);
     if (tr.cfg.verbosity > 0)
         cli_warn("train_seconds=%.2f sentences=%ld sentences_per_s=%.0f steps=%ld "
                  "dev_accuracy=%.2f", secs, nlp_classify_trainer_sentences(ct),

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -302,4 +303,27 @@ int cli_train_exit_status(const nlp_train_result *res)
     if (res->reason != NLP_TRAIN_REQUESTED)
         return CLI_EXIT_OK;
     return 128 + (stop_signal ? stop_signal : SIGINT);
+}
+
+void cli_train_report(int rc, const nlp_error *e, const nlp_train_result *res,
+                      const char *output, const char *checkpoint, const char *rate, int quiet)
+{
+    if (rc == NLP_ERANGE)
+        cli_die("training diverged at step %ld (the loss is not finite); the best model so "
+                "far is in %s; try a lower --lr or --clip", res->steps + 1, output);
+    if (rc != NLP_OK)
+        cli_die_error(e);
+    if (quiet)
+        return;
+    if (res->reason == NLP_TRAIN_REQUESTED)
+        cli_warn("interrupted: continue with --resume %s", checkpoint);
+    else if (access(output, F_OK) != 0)
+        /* Resumed elsewhere, and nothing beat the best of before. */
+        cli_warn("no model written to %s: the best one (step %ld) is where the interrupted "
+                 "run wrote it", output, res->best_step);
+    else
+        cli_warn("model written to %s (%s%s%s)", output,
+                 isnan(res->best_metric) ? "the latest, without validation"
+                                         : "the best on validation",
+                 rate ? "; " : "", rate ? rate : "");
 }

@@ -201,4 +201,16 @@ volatile sig_atomic_t *cli_train_signals(void);
 ** was stopped by one, else 0. */
 int cli_train_exit_status(const nlp_train_result *res);
 
+/*
+** The end of every trainer's run, after rc = nlp_train_run(..., res, e):
+** a diverged run (NLP_ERANGE) or another error ends the program with
+** status 1 and a message; else, unless quiet, one line says where the
+** model is: "interrupted: continue with --resume CHECKPOINT", "no model
+** written to OUTPUT: ..." (a run resumed elsewhere where nothing beat the
+** best of before), or "model written to OUTPUT (the best on validation;
+** RATE)", RATE being the tool's speed text (NULL: none).
+*/
+void cli_train_report(int rc, const nlp_error *e, const nlp_train_result *res,
+                      const char *output, const char *checkpoint, const char *rate, int quiet);
+
 #endif
