@@ -120,6 +120,19 @@ void cli_option_error(int c, char *const argv[])
     cli_usage_error("unrecognized option '%s'", arg);
 }
 
+void cli_command_option(int c, int version_code, char *const argv[], void (*help)(void),
+                        void (*tail)(void))
+{
+    if (c == 'h') {
+        help();
+        tail();
+        exit(CLI_EXIT_OK);
+    }
+    if (c == version_code)
+        cli_version();
+    cli_option_error(c, argv);
+}
+
 void cli_version(void)
 {
     printf("%s (libnlp) %s\n", tool_name, nlp_version());

@@ -64,6 +64,15 @@ _Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(print
 */
 _Noreturn void cli_option_error(int c, char *const argv[]);
 
+/*
+** A subcommand's option that none of its own cases took: 'h' prints
+** help() then tail() (the tool's common end of every help) and exits 0,
+** version_code (the command's --version) prints the version, anything
+** else is cli_option_error's usage error.
+*/
+_Noreturn void cli_command_option(int c, int version_code, char *const argv[],
+                                  void (*help)(void), void (*tail)(void));
+
 /* Prints "tool (libnlp) VERSION" to stdout and exits 0. */
 _Noreturn void cli_version(void);
 

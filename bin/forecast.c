@@ -304,23 +304,6 @@ static void help_tail(void)
            "bit-identically.  Exit status: 0 success, 1 error, 2 usage error.\n");
 }
 
-/*
-** What predict and eval do with any option but their own: -h prints the
-** command's help (help, then help_tail) and exits 0, --version, and a
-** usage error for the rest.
-*/
-static _Noreturn void other_option(int c, char **argv, void (*help)(void))
-{
-    if (c == 'h') {
-        help();
-        help_tail();
-        exit(CLI_EXIT_OK);
-    }
-    if (c == OPT_VERSION)
-        cli_version();
-    cli_option_error(c, argv);
-}
-
 static void train_defaults(cli_train *tr)
 {
     cli_train_init(tr);
@@ -632,7 +615,7 @@ static int cmd_predict(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_STEPS: steps = cli_parse_long("--steps", optarg, 1, 1000000); break;
-        default: other_option(c, argv, help_predict);
+        default: cli_command_option(c, OPT_VERSION, argv, help_predict, help_tail);
         }
     }
     const char *path;
@@ -706,7 +689,7 @@ static int cmd_eval(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case OPT_SVG: svg = optarg; break;
-        default: other_option(c, argv, help_eval);
+        default: cli_command_option(c, OPT_VERSION, argv, help_eval, help_tail);
         }
     }
     const char *path;

@@ -201,23 +201,6 @@ enum {
     OPT_MIN_COUNT, OPT_ALL, OPT_THREADS, OPT_VERSION
 };
 
-/*
-** What predict and eval do with any option but their own: -h prints the
-** command's help (help, then help_tail) and exits 0, --version, and a
-** usage error for the rest.
-*/
-static _Noreturn void other_option(int c, char **argv, void (*help)(void))
-{
-    if (c == 'h') {
-        help();
-        help_tail();
-        exit(CLI_EXIT_OK);
-    }
-    if (c == OPT_VERSION)
-        cli_version();
-    cli_option_error(c, argv);
-}
-
 static const struct option train_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"valid", required_argument, NULL, OPT_VALID},
@@ -594,7 +577,7 @@ static int cmd_predict(int argc, char **argv)
         case OPT_BATCH: batch = cli_parse_long("--batch", optarg, 1, 1 << 16); break;
         case OPT_THREADS: threads = cli_parse_long("--threads", optarg, 1, 1024); break;
         case 'v': verbose = 1; break;
-        default: other_option(c, argv, help_predict);
+        default: cli_command_option(c, OPT_VERSION, argv, help_predict, help_tail);
         }
     }
     /* Set even when not given: OpenBLAS would take every core, and its
@@ -652,7 +635,7 @@ static int cmd_eval(int argc, char **argv)
                             optarg);
             break;
         case OPT_THREADS: threads = cli_parse_long("--threads", optarg, 1, 1024); break;
-        default: other_option(c, argv, help_eval);
+        default: cli_command_option(c, OPT_VERSION, argv, help_eval, help_tail);
         }
     }
     if (argc - optind > 1)
