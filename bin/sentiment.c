@@ -511,7 +511,7 @@ static void flush(predictor *p)
         cli_die("predicting: %s", nlp_error_string(rc));
     for (int i = 0; i < n; i++) {
         const float *pr = nlp_classify_stream_probs(p->st, i);
-        const int *rank = nlp_classify_stream_rank(p->st, i);
+        const long *rank = nlp_classify_stream_rank(p->st, i);
         for (int k = 0; k < p->show; k++)
             printf("%s%s\t%.6f", k ? "\t" : "", nlp_vocab_word(p->labels, rank[k]),
                    (double)pr[rank[k]]);

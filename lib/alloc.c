@@ -2,6 +2,7 @@
 ** alloc: counted allocation with a test-only failure schedule.
 */
 #include "nlp/alloc.h"
+#include "nlp/error.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -93,4 +94,24 @@ void *nlp_aligned_alloc(size_t align, size_t bytes)
 void nlp_free(void *p)
 {
     free(p);
+}
+
+int nlp_grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return NLP_OK;
+    size_t c = *cap ? *cap : (first ? first : 1);
+    while (c < need) {
+        if (c > SIZE_MAX / 2)
+            return NLP_ENOMEM;
+        c *= 2;
+    }
+    if (size && c > SIZE_MAX / size)
+        return NLP_ENOMEM;
+    void *q = nlp_realloc(*p, c * size);
+    if (!q)
+        return NLP_ENOMEM;
+    *p = q;
+    *cap = c;
+    return NLP_OK;
 }

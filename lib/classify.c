@@ -23,6 +23,7 @@
 #include "nlp/params.h"
 #include "nlp/tensor.h"
 #include "nlp/utf8.h"
+#include "sort.h"
 
 #define FT_PREFIX "__label__"
 #define FT_PREFIX_LEN 9
@@ -97,25 +98,6 @@ void nlp_classify_data_free(nlp_classify_data *d)
     nlp_free(d);
 }
 
-/* Grows *p (of *cap elements of size sz) to hold at least need. */
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return NLP_OK;
-    size_t c = *cap ? *cap : 256;
-    while (c < need) {
-        if (c > SIZE_MAX / 2 / sz)
-            return NLP_ENOMEM;
-        c *= 2;
-    }
-    void *q = nlp_realloc(*p, c * sz);
-    if (!q)
-        return NLP_ENOMEM;
-    *p = q;
-    *cap = c;
-    return NLP_OK;
-}
-
 int nlp_classify_tokens(const nlp_vocab *words, const char *text, size_t len, int **ids,
                         size_t *cap, int *n, size_t *nunk)
 {
@@ -131,7 +113,7 @@ int nlp_classify_tokens(const nlp_vocab *words, const char *text, size_t len, in
             i++;
         if (k >= INT_MAX)
             return NLP_ERANGE;
-        if (grow((void **)ids, cap, k + 1, sizeof **ids) != NLP_OK)
+        if (nlp_grow((void **)ids, cap, k + 1, sizeof **ids, 256) != NLP_OK)
             return NLP_ENOMEM;
         long id = words ? nlp_vocab_find(words, text + s, i - s) : -1;
         if (id < 0) {
@@ -157,9 +139,9 @@ static int add_example(reader *r, const char *label, size_t llen, const char *te
     nlp_classify_data *d = r->d;
     if (d->n >= LONG_MAX - 1 || (size_t)d->n + 2 > SIZE_MAX / sizeof(size_t))
         return nlp_error_set(e, NLP_ERANGE, path, line, "too many examples");
-    if (grow((void **)&d->start, &r->cap_ex, (size_t)d->n + 2, sizeof *d->start) != NLP_OK ||
-        grow((void **)&d->label, &r->cap_label, (size_t)d->n + 1, sizeof *d->label) != NLP_OK ||
-        grow((void **)&d->line, &r->cap_line, (size_t)d->n + 1, sizeof *d->line) != NLP_OK)
+    if (nlp_grow((void **)&d->start, &r->cap_ex, (size_t)d->n + 2, sizeof *d->start, 256) != NLP_OK ||
+        nlp_grow((void **)&d->label, &r->cap_label, (size_t)d->n + 1, sizeof *d->label, 256) != NLP_OK ||
+        nlp_grow((void **)&d->line, &r->cap_line, (size_t)d->n + 1, sizeof *d->line, 256) != NLP_OK)
         return nlp_error_set(e, NLP_ENOMEM, path, line, NULL);
 
     long lid = nlp_vocab_add(d->labels, label, llen);
@@ -179,7 +161,7 @@ static int add_example(reader *r, const char *label, size_t llen, const char *te
             i++;
         if (k >= INT_MAX)
             return nlp_error_set(e, NLP_ERANGE, path, line, "more than %d tokens", INT_MAX);
-        if (grow((void **)&d->tok, &r->cap_tok, k + 1, sizeof *d->tok) != NLP_OK)
+        if (nlp_grow((void **)&d->tok, &r->cap_tok, k + 1, sizeof *d->tok, 256) != NLP_OK)
             return nlp_error_set(e, NLP_ENOMEM, path, line, NULL);
         long id = nlp_vocab_add(d->words, text + s, i - s);
         if (id < 0)
@@ -304,6 +286,11 @@ done:
 
 /* ==== Vocabulary and labels ============================================== */
 
+static int more_frequent(const void *ctx, long a, long b)
+{
+    return nlp_vocab_count(ctx, a) > nlp_vocab_count(ctx, b);
+}
+
 int nlp_classify_words_build(nlp_vocab **out, long *trained, const nlp_vocab *counts,
                              long min_count, const nlp_vectors *vectors, long max_extra)
 {
@@ -323,8 +310,7 @@ int nlp_classify_words_build(nlp_vocab **out, long *trained, const nlp_vocab *co
         goto done;
     }
     nlp_vocab_pin(v);
-    /* Most frequent first, ties in id order: a stable bottom-up merge sort
-    ** (qsort is neither stable by contract nor given a context). */
+    /* Most frequent first, ties in id order. */
     for (long i = 0; i < n; i++)
         ids[i] = i;
     {
@@ -333,20 +319,7 @@ int nlp_classify_words_build(nlp_vocab **out, long *trained, const nlp_vocab *co
             rc = NLP_ENOMEM;
             goto done;
         }
-        for (long w = 1; w < n; w *= 2) {
-            for (long lo = 0; lo < n; lo += 2 * w) {
-                long mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-                long a = lo, b = mid, k = lo;
-                while (a < mid && b < hi)
-                    tmp[k++] = nlp_vocab_count(counts, ids[b]) > nlp_vocab_count(counts, ids[a])
-                                   ? ids[b++] : ids[a++];
-                while (a < mid)
-                    tmp[k++] = ids[a++];
-                while (b < hi)
-                    tmp[k++] = ids[b++];
-            }
-            memcpy(ids, tmp, (size_t)n * sizeof *ids);
-        }
+        nlp_sort_stable(ids, tmp, n, more_frequent, counts);
         nlp_free(tmp);
     }
     for (long i = 0; i < n; i++) {
@@ -1515,31 +1488,27 @@ int nlp_classify_set_make(nlp_classify_set **out, const nlp_classify *m,
     return NLP_OK;
 }
 
+typedef struct {
+    const nlp_classify_set *s;
+    const uint64_t *key;
+} length_order;
+
+static int shorter(const void *ctx, long a, long b)
+{
+    const length_order *o = ctx;
+    const size_t la = o->s->start[a + 1] - o->s->start[a], lb = o->s->start[b + 1] - o->s->start[b];
+    return la < lb || (la == lb && o->key && o->key[a] < o->key[b]);
+}
+
 /* Sorts idx (n) by the length of the examples of s, shortest first, ties
-** by key (n, may be NULL: then by index).  A merge sort: stable and free
-** of qsort's context problem. */
+** by key (n, may be NULL: then in idx's order). */
 static int sort_by_length(long *idx, long n, const nlp_classify_set *s, const uint64_t *key)
 {
     long *tmp = nlp_malloc((size_t)(n ? n : 1) * sizeof *tmp);
     if (!tmp)
         return NLP_ENOMEM;
-#define LEN(i) (s->start[(i) + 1] - s->start[(i)])
-#define LESS(a, b) (LEN(a) < LEN(b) || (LEN(a) == LEN(b) && key && key[a] < key[b]))
-    for (long w = 1; w < n; w *= 2) {
-        for (long lo = 0; lo < n; lo += 2 * w) {
-            long mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            long a = lo, b = mid, k = lo;
-            while (a < mid && b < hi)
-                tmp[k++] = LESS(idx[b], idx[a]) ? idx[b++] : idx[a++];
-            while (a < mid)
-                tmp[k++] = idx[a++];
-            while (b < hi)
-                tmp[k++] = idx[b++];
-        }
-        memcpy(idx, tmp, (size_t)n * sizeof *idx);
-    }
-#undef LESS
-#undef LEN
+    const length_order o = {s, key};
+    nlp_sort_stable(idx, tmp, n, shorter, &o);
     nlp_free(tmp);
     return NLP_OK;
 }

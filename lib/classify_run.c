@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sort.h"
+
 /* ==== Lines in input order ============================================== */
 
 typedef struct stream_line {
@@ -26,11 +28,11 @@ struct nlp_classify_stream {
     stream_line *lines;     /* (window) */
     int nlines;             /* held */
     int ready;              /* the held lines were classified */
-    int *order, *tmp;       /* (window) lines sorted by length, merge buffer */
+    long *order, *tmp;      /* (window) lines sorted by length, merge buffer */
     const int **seqs;       /* (batch) */
     int *lens;              /* (batch) */
     float *probs;           /* (window + batch, K): lines', then a batch's */
-    int *rank, *rtmp;       /* (K) */
+    long *rank, *rtmp;      /* (K) */
     size_t ntok, nunk;
 };
 
@@ -98,25 +100,16 @@ int nlp_classify_stream_add(nlp_classify_stream *s, const char *text, size_t len
     return ++s->nlines == s->window;
 }
 
-/* Sorts idx (n) by key[idx], ties by index: a stable bottom-up merge. */
-static void merge_sort(int *idx, int *tmp, int n, const void *key, int by_length)
+static int shorter_line(const void *ctx, long a, long b)
 {
-#define KEY_LESS(a, b) (by_length ? ((const stream_line *)key)[a].n < ((const stream_line *)key)[b].n \
-                                  : ((const float *)key)[a] > ((const float *)key)[b])
-    for (int w = 1; w < n; w *= 2) {
-        for (int lo = 0; lo < n; lo += 2 * w) {
-            int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            int a = lo, b = mid, k = lo;
-            while (a < mid && b < hi)
-                tmp[k++] = KEY_LESS(idx[b], idx[a]) ? idx[b++] : idx[a++];
-            while (a < mid)
-                tmp[k++] = idx[a++];
-            while (b < hi)
-                tmp[k++] = idx[b++];
-        }
-        memcpy(idx, tmp, (size_t)n * sizeof *idx);
-    }
-#undef KEY_LESS
+    const stream_line *l = ctx;
+    return l[a].n < l[b].n;
+}
+
+static int more_likely(const void *ctx, long a, long b)
+{
+    const float *p = ctx;
+    return p[a] > p[b];
 }
 
 int nlp_classify_stream_flush(nlp_classify_stream *s, int *n)
@@ -129,7 +122,7 @@ int nlp_classify_stream_flush(nlp_classify_stream *s, int *n)
     const int K = s->K;
     for (int i = 0; i < s->nlines; i++)
         s->order[i] = i;
-    merge_sort(s->order, s->tmp, s->nlines, s->lines, 1);
+    nlp_sort_stable(s->order, s->tmp, s->nlines, shorter_line, s->lines);
     float *out = s->probs + (size_t)s->window * K; /* a batch's rows, then to their lines */
     /* Longest batch first: the workspace grows once, not at every length. */
     for (int i = s->nlines ? (s->nlines - 1) / s->batch * s->batch : 0;
@@ -156,11 +149,11 @@ const float *nlp_classify_stream_probs(const nlp_classify_stream *s, int i)
     return s->probs + (size_t)i * s->K;
 }
 
-const int *nlp_classify_stream_rank(nlp_classify_stream *s, int i)
+const long *nlp_classify_stream_rank(nlp_classify_stream *s, int i)
 {
     for (int k = 0; k < s->K; k++)
         s->rank[k] = k;
-    merge_sort(s->rank, s->rtmp, s->K, nlp_classify_stream_probs(s, i), 0);
+    nlp_sort_stable(s->rank, s->rtmp, s->K, more_likely, nlp_classify_stream_probs(s, i));
     return s->rank;
 }
 

@@ -224,20 +224,6 @@ static char *dupstr(const char *s)
     return d;
 }
 
-/* Makes room for one more element of size sz in *arr (count n, capacity *cap). */
-static int grow(void **arr, size_t n, size_t *cap, size_t sz)
-{
-    if (n < *cap)
-        return NLP_OK;
-    size_t nc = *cap ? *cap * 2 : 8;
-    void *p = nlp_realloc(*arr, nc * sz);
-    if (!p)
-        return NLP_ENOMEM;
-    *arr = p;
-    *cap = nc;
-    return NLP_OK;
-}
-
 int nlp_model_new(nlp_model **out, const char *kind)
 {
     *out = NULL;
@@ -315,7 +301,7 @@ int nlp_model_set_meta(nlp_model *m, const char *key, const char *value)
         return NLP_OK;
     }
     char *k = dupstr(key);
-    if (!k || grow((void **)&m->meta, m->nmeta, &m->capmeta, sizeof *m->meta) != NLP_OK ||
+    if (!k || nlp_grow((void **)&m->meta, &m->capmeta, m->nmeta + 1, sizeof *m->meta, 8) != NLP_OK ||
         index_reserve(m, &m->meta_ix, m->meta, sizeof *m->meta, m->nmeta, m->nmeta + 1)) {
         nlp_free(k);
         nlp_free(v);
@@ -379,7 +365,7 @@ int nlp_model_add_tensor(nlp_model *m, const char *name, const float *data,
     if (shape_count(ndim, shape, &count) != NLP_OK || find_tensor(m, name))
         return NLP_EINVAL;
     char *nm = dupstr(name);
-    if (!nm || grow((void **)&m->tensors, m->ntensors, &m->captensors, sizeof *m->tensors) != NLP_OK ||
+    if (!nm || nlp_grow((void **)&m->tensors, &m->captensors, m->ntensors + 1, sizeof *m->tensors, 8) != NLP_OK ||
         index_reserve(m, &m->tensor_ix, m->tensors, sizeof *m->tensors, m->ntensors,
                       m->ntensors + 1)) {
         nlp_free(nm);
@@ -402,7 +388,7 @@ int nlp_model_add_blob(nlp_model *m, const char *name, const void *data, size_t 
     if (!m || !name || !name[0] || (!data && n > 0) || find_blob(m, name))
         return NLP_EINVAL;
     char *nm = dupstr(name);
-    if (!nm || grow((void **)&m->blobs, m->nblobs, &m->capblobs, sizeof *m->blobs) != NLP_OK ||
+    if (!nm || nlp_grow((void **)&m->blobs, &m->capblobs, m->nblobs + 1, sizeof *m->blobs, 8) != NLP_OK ||
         index_reserve(m, &m->blob_ix, m->blobs, sizeof *m->blobs, m->nblobs, m->nblobs + 1)) {
         nlp_free(nm);
         return NLP_ENOMEM;

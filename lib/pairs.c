@@ -20,25 +20,6 @@ static int is_blank(unsigned char c, int tab_is_space)
     return c == ' ' || c == '\v' || c == '\f' || c == '\r' || (tab_is_space && c == '\t');
 }
 
-/* Grows *p (an array of *cap elements of size sz) to hold at least need. */
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return NLP_OK;
-    size_t n = *cap ? *cap : 16;
-    while (n < need) {
-        if (n > SIZE_MAX / 2 / sz)
-            return NLP_ENOMEM;
-        n *= 2;
-    }
-    void *q = nlp_realloc(*p, n * sz);
-    if (!q)
-        return NLP_ENOMEM;
-    *p = q;
-    *cap = n;
-    return NLP_OK;
-}
-
 /* The growable arrays behind a corpus being read. */
 typedef struct reader {
     nlp_pairs *p;
@@ -75,7 +56,7 @@ static int add_side(nlp_vocab *words, int **tok, size_t *cap, size_t *k, const c
         if (*k >= (size_t)INT_MAX)
             return nlp_error_set(e, NLP_ERANGE, path, line, "more than %d tokens in all",
                                  INT_MAX);
-        if (grow((void **)tok, cap, *k + 1, sizeof **tok) != NLP_OK)
+        if (nlp_grow((void **)tok, cap, *k + 1, sizeof **tok, 16) != NLP_OK)
             return nlp_error_set(e, NLP_ENOMEM, path, line, NULL);
         long id = nlp_vocab_add(words, s + st, i - st);
         if (id < 0)
@@ -97,7 +78,7 @@ static int add_pair(reader *r, const char *src, size_t slen, const char *spath, 
     nlp_pairs *p = r->p;
     if (p->n >= LONG_MAX - 1 || (size_t)p->n + 2 > SIZE_MAX / sizeof(size_t))
         return nlp_error_set(e, NLP_ERANGE, spath, line, "too many pairs");
-    if (grow((void **)&p->src_start, &r->cap_pair, (size_t)p->n + 2, sizeof *p->src_start)
+    if (nlp_grow((void **)&p->src_start, &r->cap_pair, (size_t)p->n + 2, sizeof *p->src_start, 16)
             != NLP_OK)
         return nlp_error_set(e, NLP_ENOMEM, spath, line, NULL);
     /* tgt_start grows with src_start: the same capacity (they are two arrays). */
@@ -106,7 +87,7 @@ static int add_pair(reader *r, const char *src, size_t slen, const char *spath, 
     if (!q)
         return nlp_error_set(e, NLP_ENOMEM, spath, line, NULL);
     p->tgt_start = q;
-    if (grow((void **)&p->line, &r->cap_line, (size_t)p->n + 1, sizeof *p->line) != NLP_OK)
+    if (nlp_grow((void **)&p->line, &r->cap_line, (size_t)p->n + 1, sizeof *p->line, 16) != NLP_OK)
         return nlp_error_set(e, NLP_ENOMEM, spath, line, NULL);
     size_t ks = p->src_start[p->n], kt = p->tgt_start[p->n];
     int ns, nt;

@@ -85,24 +85,6 @@ void nlp_tokenize_config_default(nlp_tokenize_config *o)
     o->normalize = NLP_TOKENIZE_NFC;
 }
 
-/* Grows *p (of element size sz, capacity *cap) to hold need elements. */
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (*cap >= need)
-        return NLP_OK;
-    size_t c = *cap ? *cap : 256;
-    while (c < need)
-        c *= 2;
-    if (c > SIZE_MAX / sz)
-        return NLP_ENOMEM;
-    void *q = nlp_realloc(*p, c * sz);
-    if (!q)
-        return NLP_ENOMEM;
-    *p = q;
-    *cap = c;
-    return NLP_OK;
-}
-
 static int is_ascii_alpha(unsigned char c)
 {
     return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
@@ -358,7 +340,7 @@ static int normalize_chunked(nlp_tokenizer *t, const char *s, size_t n, int flag
         }
         size_t m = end - i;
         if (nlp_utf8_map_is_identity(s + i, m, flags)) {
-            if (grow((void **)&t->nbuf, &t->ncap, o + m, 1))
+            if (nlp_grow((void **)&t->nbuf, &t->ncap, o + m, 1, 256))
                 return NLP_ENOMEM;
             memcpy(t->nbuf + o, s + i, m);
             o += m;
@@ -368,7 +350,7 @@ static int normalize_chunked(nlp_tokenizer *t, const char *s, size_t n, int flag
             int rc = nlp_utf8_map(s + i, m, flags, &p, &plen);
             if (rc != NLP_OK)
                 return rc;
-            if (grow((void **)&t->nbuf, &t->ncap, o + plen, 1)) {
+            if (nlp_grow((void **)&t->nbuf, &t->ncap, o + plen, 1, 256)) {
                 nlp_free(p);
                 return NLP_ENOMEM;
             }
@@ -486,7 +468,7 @@ static int other_kind(int32_t cp)
 
 static inline int push(nlp_tokenizer *t, size_t start, size_t end, int kind)
 {
-    if (t->ntok == t->cap && grow((void **)&t->tok, &t->cap, t->ntok + 1, sizeof *t->tok))
+    if (t->ntok == t->cap && nlp_grow((void **)&t->tok, &t->cap, t->ntok + 1, sizeof *t->tok, 256))
         return NLP_ENOMEM;
     nlp_token *k = &t->tok[t->ntok++];
     k->start = (uint32_t)start;
@@ -609,7 +591,7 @@ static int email_domain(unsigned char c)
 static int add_span(nlp_tokenizer *t, size_t a, size_t b, int kind)
 {
     if (t->nspans == t->spancap &&
-        grow((void **)&t->spans, &t->spancap, t->nspans + 1, sizeof *t->spans))
+        nlp_grow((void **)&t->spans, &t->spancap, t->nspans + 1, sizeof *t->spans, 256))
         return NLP_ENOMEM;
     t->spans[t->nspans++] = (span){a, b, kind};
     return NLP_OK;
@@ -669,7 +651,7 @@ static int find_spans(nlp_tokenizer *t, size_t lo, size_t hi)
 
 static int push2(nlp_tokenizer *t, size_t *w, size_t start, size_t end, int kind, int flags)
 {
-    if (*w == t->cap2 && grow((void **)&t->tok2, &t->cap2, *w + 1, sizeof *t->tok2))
+    if (*w == t->cap2 && nlp_grow((void **)&t->tok2, &t->cap2, *w + 1, sizeof *t->tok2, 256))
         return NLP_ENOMEM;
     t->tok2[*w] = (nlp_token){(uint32_t)start, (uint32_t)(end - start), (uint16_t)kind,
                               (uint16_t)flags, 0};
@@ -1170,7 +1152,7 @@ static int pass_splits(nlp_tokenizer *t, size_t lo, size_t hi)
             continue;
         /* copy the unchanged run before this token, then the pieces */
         size_t run = r - copied;
-        if (grow((void **)&t->tok2, &t->cap2, w + run + (size_t)nc + 1, sizeof *t->tok2))
+        if (nlp_grow((void **)&t->tok2, &t->cap2, w + run + (size_t)nc + 1, sizeof *t->tok2, 256))
             return NLP_ENOMEM;
         memcpy(t->tok2 + w, t->tok + copied, run * sizeof *t->tok);
         w += run;
@@ -1185,7 +1167,7 @@ static int pass_splits(nlp_tokenizer *t, size_t lo, size_t hi)
     if (copied == 0)
         return NLP_OK;   /* nothing split: no copy */
     size_t run = n - copied;
-    if (grow((void **)&t->tok2, &t->cap2, w + run, sizeof *t->tok2))
+    if (nlp_grow((void **)&t->tok2, &t->cap2, w + run, sizeof *t->tok2, 256))
         return NLP_ENOMEM;
     memcpy(t->tok2 + w, t->tok + copied, run * sizeof *t->tok);
     swap_tokens(t, w + run);
@@ -1244,7 +1226,7 @@ static int pass_finish(nlp_tokenizer *t)
         if (fold) {
             const char *s = t->text + k.start;
             size_t ascii = ascii_run(s, k.len);
-            if (grow((void **)&t->fbuf, &t->fcap, t->flen + k.len, 1))
+            if (nlp_grow((void **)&t->fbuf, &t->fcap, t->flen + k.len, 1, 256))
                 return NLP_ENOMEM;
             if (ascii == k.len) {
                 char *o = t->fbuf + t->flen;
@@ -1260,7 +1242,7 @@ static int pass_finish(nlp_tokenizer *t)
                 int rc = nlp_utf8_map(s, k.len, fold_flags, &m, &mlen);
                 if (rc != NLP_OK)
                     return rc;
-                if (mlen == 0 || grow((void **)&t->fbuf, &t->fcap, t->flen + mlen, 1)) {
+                if (mlen == 0 || nlp_grow((void **)&t->fbuf, &t->fcap, t->flen + mlen, 1, 256)) {
                     nlp_free(m);
                     if (mlen == 0)
                         continue;   /* folded to nothing: cannot happen, be safe */

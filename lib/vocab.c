@@ -9,6 +9,7 @@
 #include "nlp/vocab.h"
 #include "nlp/alloc.h"
 #include "nlp/model.h"
+#include "sort.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -316,30 +317,11 @@ static int renumber(nlp_vocab *v, const long *keep, long m)
     return NLP_OK;
 }
 
-/* Merge sort of ids: count descending, ties by id (stable); tmp has room for n. */
-static int before(const nlp_vocab *v, long a, long b)
+/* Count descending; ties keep id order (the sort is stable). */
+static int more_frequent(const void *ctx, long a, long b)
 {
-    const entry *x = &v->e[a], *y = &v->e[b];
-    if (x->count != y->count)
-        return x->count > y->count;
-    return a < b;
-}
-
-static void merge_sort(const nlp_vocab *v, long *ids, long *tmp, long n)
-{
-    if (n < 2)
-        return;
-    long h = n / 2;
-    merge_sort(v, ids, tmp, h);
-    merge_sort(v, ids + h, tmp, n - h);
-    long i = 0, j = h, k = 0;
-    while (i < h && j < n)
-        tmp[k++] = before(v, ids[j], ids[i]) ? ids[j++] : ids[i++];
-    while (i < h)
-        tmp[k++] = ids[i++];
-    while (j < n)
-        tmp[k++] = ids[j++];
-    memcpy(ids, tmp, (size_t)n * sizeof *ids);
+    const nlp_vocab *v = ctx;
+    return v->e[a].count > v->e[b].count;
 }
 
 int nlp_vocab_sort(nlp_vocab *v)
@@ -354,7 +336,7 @@ int nlp_vocab_sort(nlp_vocab *v)
     }
     for (long i = 0; i < n; i++)
         ids[i] = i;
-    merge_sort(v, ids + v->pinned, tmp, n - v->pinned);
+    nlp_sort_stable(ids + v->pinned, tmp, n - v->pinned, more_frequent, v);
     nlp_free(tmp);
     int rc = renumber(v, ids, n);
     nlp_free(ids);

@@ -1,4 +1,5 @@
-/* Unit tests for the core modules: err, rng, progress. */
+/* Unit tests for the core modules: err, rng, progress, alloc (with nlp_grow)
+** and the stable index sort of lib/sort.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "nlp.h"
+#include "../lib/sort.h"
 
 static void test_error_format(void **state)
 {
@@ -149,6 +151,68 @@ static void test_alloc_schedule(void **state)
     nlp_free(NULL);
 }
 
+static void test_grow(void **state)
+{
+    (void)state;
+    int *p = NULL;
+    size_t cap = 0;
+    assert_int_equal(nlp_grow((void **)&p, &cap, 0, sizeof *p, 4), NLP_OK);
+    assert_null(p);                       /* nothing needed, nothing allocated */
+    assert_int_equal(nlp_grow((void **)&p, &cap, 3, sizeof *p, 4), NLP_OK);
+    assert_int_equal(cap, 4);             /* starts at first */
+    p[0] = 7;
+    void *before = p;
+    assert_int_equal(nlp_grow((void **)&p, &cap, 4, sizeof *p, 4), NLP_OK);
+    assert_ptr_equal(p, before);          /* room enough: untouched */
+    assert_int_equal(nlp_grow((void **)&p, &cap, 9, sizeof *p, 4), NLP_OK);
+    assert_int_equal(cap, 16);            /* doubles past need */
+    assert_int_equal(p[0], 7);            /* contents kept */
+    before = p;
+    assert_int_equal(nlp_grow((void **)&p, &cap, SIZE_MAX / 2, sizeof *p, 4), NLP_ENOMEM);
+    assert_ptr_equal(p, before);          /* size overflow: refused, array kept */
+    assert_int_equal(cap, 16);
+    nlp_alloc_fail_at(1, 0);
+    assert_int_equal(nlp_grow((void **)&p, &cap, 17, sizeof *p, 4), NLP_ENOMEM);
+    assert_int_equal(cap, 16);
+    assert_int_equal(p[0], 7);
+    nlp_alloc_fail_at(0, 0);
+    nlp_free(p);
+}
+
+/* Orders by key[] ascending only: equal keys are the ties. */
+static int key_less(const void *ctx, long a, long b)
+{
+    const int *key = ctx;
+    return key[a] < key[b];
+}
+
+static void test_sort_stable(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    long idx[N], tmp[N];
+    int key[N];
+    nlp_rng rng;
+    nlp_rng_seed(&rng, 17);
+    for (long n = 0; n <= N; n += n < 20 ? 1 : 37) {
+        for (long i = 0; i < n; i++) {
+            key[i] = (int)(nlp_rng_u64(&rng) % 5); /* many ties */
+            idx[i] = n - 1 - i;                    /* ties must keep this order */
+        }
+        nlp_sort_stable(idx, tmp, n, key_less, key);
+        int seen[N] = {0};
+        for (long i = 0; i < n; i++) {
+            assert_true(idx[i] >= 0 && idx[i] < n);
+            assert_int_equal(seen[idx[i]]++, 0);   /* a permutation */
+            if (i > 0) {
+                assert_true(key[idx[i - 1]] <= key[idx[i]]);
+                if (key[idx[i - 1]] == key[idx[i]])
+                    assert_true(idx[i - 1] > idx[i]); /* stable: input order */
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +222,8 @@ int main(void)
         cmocka_unit_test(test_rng_split),
         cmocka_unit_test(test_progress),
         cmocka_unit_test(test_alloc_schedule),
+        cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_sort_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

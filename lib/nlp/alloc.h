@@ -31,6 +31,14 @@ void *nlp_aligned_alloc(size_t align, size_t bytes);
 void nlp_free(void *p);
 
 /*
+** Grows the array *p, of *cap elements of size bytes each, to hold at least
+** need elements: the capacity doubles, starting from first when it is 0.
+** Returns 0, or NLP_ENOMEM (-1; *p and *cap untouched) when the memory or
+** the size arithmetic runs out.
+*/
+int nlp_grow(void **p, size_t *cap, size_t need, size_t size, size_t first);
+
+/*
 ** Test hooks.  nlp_alloc_fail_at(n) with n >= 1 makes the n-th allocation
 ** from now fail (return NULL), and every one after it too when sticky is
 ** non-zero; n = 0 disarms.  nlp_alloc_count() is the number of allocation

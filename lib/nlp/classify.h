@@ -367,7 +367,7 @@ int nlp_classify_stream_add(nlp_classify_stream *s, const char *text, size_t len
 */
 int nlp_classify_stream_flush(nlp_classify_stream *s, int *n);
 const float *nlp_classify_stream_probs(const nlp_classify_stream *s, int i);
-const int *nlp_classify_stream_rank(nlp_classify_stream *s, int i);
+const long *nlp_classify_stream_rank(nlp_classify_stream *s, int i);
 
 /* Tokens added so far and how many of them were not in the vocabulary. */
 void nlp_classify_stream_counts(const nlp_classify_stream *s, size_t *tokens, size_t *unknown);
