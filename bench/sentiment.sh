@@ -30,7 +30,8 @@
 # environment: RUNS (3), TORCH_RUNS (RUNS), THREADS (1), PRED_REPEAT (20),
 #   EPOCHS (10), TOOLS ("ours fasttext torch"), SENTIMENT_EXTRA (extra
 #   flags for our train), BENCH_DIR (scratch; vectors are kept there),
-#   TRAIN2_EPOCHS (3; 0 = no 2-thread run)
+#   TRAIN2_EPOCHS (3; 0 = no 2-thread run), KINDS ("random vectors": the
+#   embeddings of the neural runs)
 set -eu
 LC_ALL=C
 export LC_ALL
@@ -46,6 +47,7 @@ EPOCHS=${EPOCHS:-10}
 TOOLS=${TOOLS:-"ours fasttext torch"}
 SENTIMENT_EXTRA=${SENTIMENT_EXTRA:-}
 TRAIN2_EPOCHS=${TRAIN2_EPOCHS:-3}
+KINDS=${KINDS:-"random vectors"}
 # ../shared beside the checkout (or beside a worktree's parent directory).
 shared=$top_srcdir/../shared
 [ -d "$shared" ] || shared=$top_srcdir/../../shared
@@ -76,7 +78,7 @@ npred=$(wc -l < "$work/pred.txt")
 # The vectors: gutenberg plus the training sentences (already tokenised
 # and lower case), 100 dimensions, our word2vec's defaults otherwise.
 vec=$work/vectors.txt
-if [ ! -s "$vec" ] && { has ours || has torch; }; then
+if [ ! -s "$vec" ] && { has ours || has torch; } && case " $KINDS " in *" vectors "*) true;; *) false;; esac; then
     gut=$("$top_srcdir/corpora/fetch.sh" english/gutenberg.txt)
     echo "vectors: tokenize --lang en --lower < gutenberg.txt; cut -f2 train.tsv | word2vec -size 100 -threads 2"
     t0=$(now)
@@ -91,7 +93,7 @@ fi
 record() { echo "$1 $2 $3 $4" >> "$work/results"; echo "  $1: dev $2%, train $3 sentences/s, predict $4 sentences/s"; }
 
 if has ours; then
-    for kind in random vectors; do
+    for kind in $KINDS; do
         r=1
         while [ $r -le "$RUNS" ]; do
             emb=
@@ -143,7 +145,7 @@ fi
 
 if has torch; then
     [ -f "$ANCHOR" ] || { echo "bench: $ANCHOR missing" >&2; exit 1; }
-    for kind in random vectors; do
+    for kind in $KINDS; do
         r=1
         while [ $r -le "$TORCH_RUNS" ]; do
             emb=
@@ -182,7 +184,7 @@ done
 echo
 echo "ratios (ours / reference):"
 printf '%-10s %22s %22s %14s\n' kind "train vs anchor" "predict vs anchor" "dev - fastText"
-for kind in random vectors; do
+for kind in $KINDS; do
     o=ours-$kind a=torch-$kind
     dft=-
     [ -n "$(med "$o" 2)" ] && [ -n "$ftbest" ] && dft=$(awk -v a="$(med "$o" 2)" -v b="$ftbest" 'BEGIN {printf "%+.2f", a - b}')
