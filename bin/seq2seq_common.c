@@ -264,11 +264,7 @@ static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, d
     *count = 0;
     if (nb == 0)
         return NLP_OK;
-    nlp_rng r = t->rng;
-    uint64_t seed = 0;
-    for (int k = 0; k <= i; k++)
-        seed = nlp_rng_u64(&r);
-    nlp_rng_seed(&t->wk[i].rng, seed);
+    nlp_train_share_rng(&t->wk[i].rng, &t->rng, i);
     nlp_seq2seq_batch sb = as_model_batch(b);
     double sum;
     size_t n;
@@ -287,8 +283,7 @@ static int task_step_end(void *ctx, int W, nlp_error *e)
     if (W != t->nwk)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "step_end for %d threads, prepared for %d",
                              W, t->nwk);
-    for (int k = 0; k < W; k++)
-        (void)nlp_rng_u64(&t->rng);
+    nlp_train_share_rng_end(&t->rng, W);
     t->tokens += (double)t->cur->tokens;
     int last = nlp_pairs_batcher_advance(t->batches);
     int rc = fill_current(t);

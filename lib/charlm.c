@@ -1134,11 +1134,7 @@ static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, d
     const size_t H = (size_t)m->cfg.hidden;
     w->params = *m->params;
     w->params.grad = grad;
-    nlp_rng r = t->rng;
-    uint64_t seed = 0;
-    for (int k = 0; k <= i; k++)
-        seed = nlp_rng_u64(&r);
-    nlp_rng_seed(&w->rng, seed);
+    nlp_train_share_rng(&w->rng, &t->rng, i);
 
     for (int s = 0; s < T; s++)
         for (int j = 0; j < nb; j++) {
@@ -1169,8 +1165,7 @@ static int task_step_end(void *ctx, int W, nlp_error *e)
     if (W != t->nwk)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "step_end for %d threads, prepared for %d",
                              W, t->nwk);
-    for (int k = 0; k < W; k++)
-        (void)nlp_rng_u64(&t->rng);
+    nlp_train_share_rng_end(&t->rng, W);
     return advance(t);
 }
 

@@ -1953,15 +1953,10 @@ static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, d
     nlp_train_share(i, W, B, &b0, &nb);
     w->params = *t->m->params;
     w->params.grad = grad;
-    if (W == 1) {
+    if (W == 1)
         w->rng = t->rng;
-    } else {
-        nlp_rng r = t->rng;
-        uint64_t seed = 0;
-        for (int k = 0; k <= i; k++)
-            seed = nlp_rng_u64(&r);
-        nlp_rng_seed(&w->rng, seed);
-    }
+    else
+        nlp_train_share_rng(&w->rng, &t->rng, i);
     *loss = 0;
     *count = 0;
     if (nb == 0)
@@ -1995,8 +1990,7 @@ static int task_step_end(void *ctx, int W, nlp_error *e)
     if (W == 1)
         t->rng = t->wk[0].rng;
     else
-        for (int k = 0; k < W; k++)
-            (void)nlp_rng_u64(&t->rng);
+        nlp_train_share_rng_end(&t->rng, W);
     t->m->pstale = 1; /* the update follows: the main model's rows are old */
     long first;
     return advance(t, batch_at(t, &first), e);

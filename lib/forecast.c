@@ -989,11 +989,7 @@ static int task_step_share(void *ctx, int i, int W, float *grad, double *loss, d
     fc_ws *w = &t->wk[i];
     w->params = *t->m->params;
     w->params.grad = grad;
-    nlp_rng r = t->rng;
-    uint64_t seed = 0;
-    for (int j = 0; j <= i; j++)
-        seed = nlp_rng_u64(&r);
-    nlp_rng_seed(&w->rng, seed);
+    nlp_train_share_rng(&w->rng, &t->rng, i);
     const double den = (double)B * t->m->cfg.horizon;
     double sse;
     int rc = fwd_bwd(t->m, w, t->x, t->order + first + b0, nb, den, 1, &w->rng, &sse);
@@ -1014,8 +1010,7 @@ static int task_step_end(void *ctx, int W, nlp_error *e)
     int B;
     batch(t, &first, &B);
     t->trained += B;
-    for (int j = 0; j < W; j++)
-        (void)nlp_rng_u64(&t->rng);
+    nlp_train_share_rng_end(&t->rng, W);
     if (++t->pos == t->nbatch) {
         t->epoch++;
         draw_order(t);

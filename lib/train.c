@@ -1708,6 +1708,21 @@ void nlp_train_share(int i, int W, int n, int *first, int *count)
     *count = (int)((long long)(i + 1) * n / W) - *first;
 }
 
+void nlp_train_share_rng(nlp_rng *worker, const nlp_rng *run, int i)
+{
+    nlp_rng r = *run;
+    uint64_t seed = 0;
+    for (int k = 0; k <= i; k++)
+        seed = nlp_rng_u64(&r);
+    nlp_rng_seed(worker, seed);
+}
+
+void nlp_train_share_rng_end(nlp_rng *run, int W)
+{
+    for (int k = 0; k < W; k++)
+        (void)nlp_rng_u64(run);
+}
+
 int nlp_train_add_rng(nlp_model *file, const char *name, const nlp_rng *r)
 {
     if (!file || !name || !r)

@@ -424,6 +424,13 @@ int nlp_train_checkpoint(nlp_train *t, nlp_error *e);
 ** 0 <= i < W and n >= 0. */
 void nlp_train_share(int i, int W, int n, int *first, int *count);
 
+/* The dropout rng of worker i's share: seeded from the (i+1)-th draw of
+** the run's rng, which nlp_train_share_rng_end then makes once all W
+** shares are done, so the masks depend on the run and W only, and a
+** checkpoint needs nothing more than the run's rng. */
+void nlp_train_share_rng(nlp_rng *worker, const nlp_rng *run, int i);
+void nlp_train_share_rng_end(nlp_rng *run, int W);
+
 /* ==== Helpers for tasks' save_state/load_state =========================== */
 
 /* Stores the state of r in file as metadata name (64 hex digits) / restores
