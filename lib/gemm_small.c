@@ -10,12 +10,12 @@
 **       vector of partial dot products over k, summed across lanes at the
 **       end (one transposing reduction per row of the tile).
 **
-** Each kernel is compiled for AVX-512 and for AVX2+FMA through target
-** attributes and picked at run time, so the library still runs anywhere.
-** nlp_tensor_gemm uses the AVX-512 ones only: the AVX2 ones, measured
-** against OpenBLAS's AVX2 kernels (OPENBLAS_CORETYPE=Haswell) on Zen 4,
-** lose for NN (likely: 12 ymm FMAs per strided row of B hide too little) and
-** only tie for NT; they stay here, tested, as the start for such CPUs.
+** The kernels are compiled for AVX-512 through target attributes and used
+** only when the CPU has it, so the library still runs anywhere.  There are
+** no AVX2 versions: written and measured against OpenBLAS's AVX2 kernels
+** (OPENBLAS_CORETYPE=Haswell) on Zen 4, they lost for NN (12 ymm FMAs per
+** strided row of B hide too little) and only tied for NT, so on such CPUs
+** cblas_sgemm does everything.
 ** Tails (rows, columns, k) are handled by masks, so any M, N, K and any
 ** leading dimension work.  beta == 0 never reads C.
 */
@@ -35,8 +35,6 @@ int gemm_small_isa(void)
     /* GCC and clang check the OS saves the wide registers too (XCR0). */
     if (__builtin_cpu_supports("avx512f"))
         return GEMM_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return GEMM_ISA_AVX2;
     return GEMM_ISA_NONE;
 }
 
@@ -46,8 +44,6 @@ int gemm_small_isa(void)
 
 #define INLINE512 static inline __attribute__((always_inline, target("avx512f")))
 #define TARGET512 static __attribute__((target("avx512f")))
-#define INLINE256 static inline __attribute__((always_inline, target("avx2,fma")))
-#define TARGET256 static __attribute__((target("avx2,fma")))
 
 /*
 ** k is blocked so that one block of B's rows stays in the TLB and L2 while
@@ -262,197 +258,6 @@ TARGET512 void nt512(int M, int N, int K, float alpha, const float *A, size_t ld
     }
 }
 
-/* ==== AVX2 + FMA ====================================================== */
-
-#define NN256_MR 4 /* 12 accumulators + 3 rows of B + 1 broadcast = 16 */
-#define NN256_NV 3
-
-/* Lanes [0, n) set: a mask for _mm256_maskload/maskstore_ps. */
-INLINE256 __m256i mask256(int n)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-INLINE256 void nn256_tile(int mr, int nv, int masked, __m256i last, int K, const float *A, size_t lda,
-                          const float *B, size_t ldb, float alpha, float beta, float *C,
-                          size_t ldc)
-{
-    __m256 acc[NN256_MR][NN256_NV];
-    UNROLL
-    for (int i = 0; i < mr; i++)
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            acc[i][v] = _mm256_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        const float *b = B + (size_t)k * ldb;
-        __m256 bv[NN256_NV];
-        UNROLL
-        for (int v = 0; v < nv; v++)
-            bv[v] = masked && v == nv - 1 ? _mm256_maskload_ps(b + 8 * v, last)
-                                          : _mm256_loadu_ps(b + 8 * v);
-        UNROLL
-        for (int i = 0; i < mr; i++) {
-            __m256 a = _mm256_broadcast_ss(A + (size_t)i * lda + k);
-            UNROLL
-            for (int v = 0; v < nv; v++)
-                acc[i][v] = _mm256_fmadd_ps(a, bv[v], acc[i][v]);
-        }
-    }
-    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    UNROLL
-    for (int i = 0; i < mr; i++)
-        UNROLL
-        for (int v = 0; v < nv; v++) {
-            float *c = C + (size_t)i * ldc + 8 * v;
-            __m256 r = _mm256_mul_ps(va, acc[i][v]);
-            if (masked && v == nv - 1) {
-                if (beta != 0.0f)
-                    r = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c, last), r);
-                _mm256_maskstore_ps(c, last, r);
-            } else {
-                if (beta != 0.0f)
-                    r = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), r);
-                _mm256_storeu_ps(c, r);
-            }
-        }
-}
-
-#define NN256_CASE(MR, NV)                                                                    \
-    case (MR) * 4 + (NV):                                                                     \
-        nn256_tile(MR, NV, 0, last, K, A, lda, B, ldb, alpha, beta, C, ldc);                  \
-        break;                                                                                \
-    case 32 + (MR) * 4 + (NV):                                                                \
-        nn256_tile(MR, NV, 1, last, K, A, lda, B, ldb, alpha, beta, C, ldc);                  \
-        break;
-#define NN256_ROW(MR) NN256_CASE(MR, 1) NN256_CASE(MR, 2) NN256_CASE(MR, 3)
-
-TARGET256 void nn256_tile_any(int mr, int nv, int masked, __m256i last, int K, const float *A,
-                              size_t lda, const float *B, size_t ldb, float alpha, float beta,
-                              float *C, size_t ldc)
-{
-    /* vmaskmovps is slow on some CPUs (AMD): only the column tail uses it. */
-    switch (masked * 32 + mr * 4 + nv) {
-        NN256_ROW(1) NN256_ROW(2) NN256_ROW(3) NN256_ROW(4)
-    default:
-        break;
-    }
-}
-
-TARGET256 void nn256(int M, int N, int K, float alpha, const float *A, size_t lda,
-                     const float *B, size_t ldb, float beta, float *C, size_t ldc)
-{
-    for (int k0 = 0; k0 < K; k0 += KBLOCK) {
-        const int kc = K - k0 < KBLOCK ? K - k0 : KBLOCK;
-        const float bk = k0 == 0 ? beta : 1.0f;
-        for (int j0 = 0; j0 < N; j0 += 8 * NN256_NV) {
-            const int nc = N - j0 < 8 * NN256_NV ? N - j0 : 8 * NN256_NV;
-            const int nv = (nc + 7) / 8;
-            const __m256i last = mask256(nc - 8 * (nv - 1));
-            const int masked = nc % 8 != 0;
-            for (int i0 = 0; i0 < M; i0 += NN256_MR) {
-                const int mr = M - i0 < NN256_MR ? M - i0 : NN256_MR;
-                nn256_tile_any(mr, nv, masked, last, kc, A + (size_t)i0 * lda + k0, lda,
-                               B + (size_t)k0 * ldb + j0, ldb, alpha, bk,
-                               C + (size_t)i0 * ldc + j0, ldc);
-            }
-        }
-    }
-}
-
-#define NT256_MR 3 /* 12 accumulators + 3 rows of A + 1 of B = 16 */
-#define NT256_NR 4
-
-/* The lane sums of v[0..3] (v[n..3] as zero). */
-INLINE256 __m128 hsum4_256(const __m256 *v, int n)
-{
-    __m256 w[4];
-    UNROLL
-    for (int j = 0; j < 4; j++)
-        w[j] = j < n ? v[j] : _mm256_setzero_ps();
-    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(w[0], w[1]), _mm256_hadd_ps(w[2], w[3]));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
-INLINE256 void nt256_tile(int mr, int nr, __m256i ktail, int K, const float *A, size_t lda,
-                          const float *B, size_t ldb, float alpha, float beta, float *C,
-                          size_t ldc)
-{
-    __m256 acc[NT256_MR][NT256_NR];
-    UNROLL
-    for (int i = 0; i < mr; i++)
-        UNROLL
-        for (int j = 0; j < nr; j++)
-            acc[i][j] = _mm256_setzero_ps();
-    int k = 0;
-    for (; k + 8 <= K; k += 8) {
-        __m256 a[NT256_MR];
-        UNROLL
-        for (int i = 0; i < mr; i++)
-            a[i] = _mm256_loadu_ps(A + (size_t)i * lda + k);
-        UNROLL
-        for (int j = 0; j < nr; j++) {
-            __m256 b = _mm256_loadu_ps(B + (size_t)j * ldb + k);
-            UNROLL
-            for (int i = 0; i < mr; i++)
-                acc[i][j] = _mm256_fmadd_ps(a[i], b, acc[i][j]);
-        }
-    }
-    if (k < K) {
-        __m256 a[NT256_MR];
-        UNROLL
-        for (int i = 0; i < mr; i++)
-            a[i] = _mm256_maskload_ps(A + (size_t)i * lda + k, ktail);
-        UNROLL
-        for (int j = 0; j < nr; j++) {
-            __m256 b = _mm256_maskload_ps(B + (size_t)j * ldb + k, ktail);
-            UNROLL
-            for (int i = 0; i < mr; i++)
-                acc[i][j] = _mm256_fmadd_ps(a[i], b, acc[i][j]);
-        }
-    }
-    const __m128i m = _mm_cmpgt_epi32(_mm_set1_epi32(nr), _mm_setr_epi32(0, 1, 2, 3));
-    const __m128 va = _mm_set1_ps(alpha), vb = _mm_set1_ps(beta);
-    UNROLL
-    for (int i = 0; i < mr; i++) {
-        float *c = C + (size_t)i * ldc;
-        __m128 r = _mm_mul_ps(va, hsum4_256(acc[i], nr));
-        if (beta != 0.0f)
-            r = _mm_fmadd_ps(vb, _mm_maskload_ps(c, m), r);
-        _mm_maskstore_ps(c, m, r);
-    }
-}
-
-#define NT256_CASE(MR, NR)                                                                    \
-    case (MR) * 8 + (NR):                                                                     \
-        nt256_tile(MR, NR, ktail, K, A, lda, B, ldb, alpha, beta, C, ldc);                    \
-        break;
-#define NT256_ROW(MR) NT256_CASE(MR, 1) NT256_CASE(MR, 2) NT256_CASE(MR, 3) NT256_CASE(MR, 4)
-
-TARGET256 void nt256_tile_any(int mr, int nr, __m256i ktail, int K, const float *A, size_t lda,
-                              const float *B, size_t ldb, float alpha, float beta, float *C,
-                              size_t ldc)
-{
-    switch (mr * 8 + nr) {
-        NT256_ROW(1) NT256_ROW(2) NT256_ROW(3)
-    default:
-        break;
-    }
-}
-
-TARGET256 void nt256(int M, int N, int K, float alpha, const float *A, size_t lda,
-                     const float *B, size_t ldb, float beta, float *C, size_t ldc)
-{
-    const __m256i ktail = mask256(K % 8);
-    for (int j0 = 0; j0 < N; j0 += NT256_NR) {
-        const int nr = N - j0 < NT256_NR ? N - j0 : NT256_NR;
-        for (int i0 = 0; i0 < M; i0 += NT256_MR) {
-            const int mr = M - i0 < NT256_MR ? M - i0 : NT256_MR;
-            nt256_tile_any(mr, nr, ktail, K, A + (size_t)i0 * lda, lda, B + (size_t)j0 * ldb,
-                           ldb, alpha, beta, C + (size_t)i0 * ldc + j0, ldc);
-        }
-    }
-}
-
 void gemm_small(int isa, int transB, int M, int N, int K, float alpha, const float *A,
                 int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -462,11 +267,6 @@ void gemm_small(int isa, int transB, int M, int N, int K, float alpha, const flo
             nt512(M, N, K, alpha, A, la, B, lb, beta, C, lc);
         else
             nn512(M, N, K, alpha, A, la, B, lb, beta, C, lc);
-    } else if (isa == GEMM_ISA_AVX2) {
-        if (transB)
-            nt256(M, N, K, alpha, A, la, B, lb, beta, C, lc);
-        else
-            nn256(M, N, K, alpha, A, la, B, lb, beta, C, lc);
     }
 }
 

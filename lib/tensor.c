@@ -65,9 +65,9 @@ void nlp_tensor_gemm(int transA, int transB, int M, int N, int K, float alpha,
     if (!transA && M <= GEMM_SMALL_MAX_M) {
         /* A few rows (a recurrent step): sgemm packs all of B on every
            call, as costly as the product; the small kernels read B in
-           place (lib/gemm_small.c, bench/gemm.sh).  AVX-512 only: the
-           AVX2 kernels do not beat OpenBLAS's own AVX2 (Haswell) kernels
-           (NN 0.65-0.95x, NT 0.9-1.0x at M = 16..32), so a CPU without
+           place (lib/gemm_small.c, bench/gemm.sh).  AVX-512 only: AVX2
+           versions lost to OpenBLAS's own AVX2 (Haswell) kernels (NN
+           0.65-0.95x, NT 0.9-1.0x at M = 16..32), so a CPU without
            AVX-512 keeps cblas. */
         if (gemm_small_isa() == GEMM_ISA_AVX512) {
             gemm_small(GEMM_ISA_AVX512, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -149,16 +149,6 @@ static void test_avx512(void **state)
     sweep(GEMM_ISA_AVX512);
 }
 
-static void test_avx2(void **state)
-{
-    (void)state;
-    if (gemm_small_isa() < GEMM_ISA_AVX2) {
-        fprintf(stderr, "CPU without AVX2+FMA: kernel not tested here\n");
-        skip();
-    }
-    sweep(GEMM_ISA_AVX2);
-}
-
 static void test_public(void **state)
 {
     (void)state;
@@ -196,7 +186,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avx512),
-        cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_public),
         cmocka_unit_test(test_special),
     };
