@@ -7,7 +7,8 @@
 # sides through `tokenize --lang de|en --lower`, the same files for both
 # systems.  Sizes as the anchor's defaults: embed 128, hidden 256, bi-GRU
 # encoder, GRU decoder, Bahdanau attention, dropout 0.2, batch 64,
-# min-count 2, Adam 1e-3, clip 1; 1 thread each (the anchor's best here).
+# min-count 2, Adam 1e-3, clip 1, no label smoothing and no weight average
+# (ours has them by default); 1 thread each (the anchor's best here).
 #
 # Each system trains for the same wall time (--minutes, default 20; ours
 # validates on val by perplexity within that time and keeps its best
@@ -24,7 +25,13 @@
 #   memory       peak resident set (/usr/bin/time -v) of our training and
 #                decoding runs and of the anchor's whole run.
 #
+# With --default, instead: our default configuration alone (no size flags,
+# only --threads, default 2, and --time-limit, default 60 minutes), the
+# length penalty of beam 5 chosen among 0, 0.5 and 1 by BLEU on val, then
+# test_2016_flickr BLEU greedy and beam 5 with it (target: beam 5 >= 35).
+#
 # usage: bench/seq2seq.sh [--minutes M] [--smoke] [--threads N] [--keep DIR]
+#                         [--default]
 #   --smoke      a short run to check the script: 1 minute each (--minutes
 #                still overrides), both searches
 #   --threads N  our training threads (default 1); the anchor stays on 1
@@ -43,19 +50,22 @@ shared=${NLP_SHARED:-$top/../shared}
 REF=${NLP_ANCHORS:-$shared/anchors}/torch_seq2seq.py
 DATA=${NLP_MULTI30K:-$shared/corpora/multi30k}
 
-minutes=20 smoke=0 threads=1 keep= extra= minutes_given=0 lp=0
+minutes=20 smoke=0 threads=1 keep= extra= minutes_given=0 lp=0 default=0 threads_given=0
 while [ $# -gt 0 ]; do
     case $1 in
     --minutes) minutes=$2; minutes_given=1; shift 2 ;;
     --smoke) smoke=1; shift ;;
-    --threads) threads=$2; shift 2 ;;
+    --threads) threads=$2; threads_given=1; shift 2 ;;
+    --default) default=1; shift ;;
     --keep) keep=$2; shift 2 ;;
     --extra) extra=$2; shift 2 ;;
     --length-penalty) lp=$2; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "seq2seq.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
+[ "$default" = 1 ] && [ "$minutes_given" = 0 ] && minutes=60
+[ "$default" = 1 ] && [ "$threads_given" = 0 ] && threads=2
 [ "$smoke" = 1 ] && [ "$minutes_given" = 0 ] && minutes=1
 [ -x "$S" ] && [ -x "$TOK" ] || { echo "seq2seq.sh: build first (make)" >&2; exit 1; }
 $PY -c 'import torch' 2> /dev/null || { echo "seq2seq.sh: $PY cannot import torch (apt-get install python3-torch)" >&2; exit 1; }
@@ -73,7 +83,7 @@ value() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | tail -n 1; }
 peak() { sed -n 's/.*Maximum resident set size (kbytes): *\([0-9]*\).*/\1/p' "$1" | tail -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-echo "seq2seq bench: $(nproc) CPUs, $minutes minute(s) of training each, our threads $threads"
+echo "seq2seq bench: $(nproc --all) CPUs, $minutes minute(s) of training each, our threads $threads"
 echo "torch $($PY -c 'import torch; print(torch.__version__)'), seq2seq $("$S" --version | awk '{ print $NF }')"
 uptime
 
@@ -84,12 +94,44 @@ for split in train val test_2016_flickr; do
 done
 echo "data: $(wc -l < "$tmp/train.de") training, $(wc -l < "$tmp/val.de") validation, $(wc -l < "$tmp/test_2016_flickr.de") test pairs"
 
+bleu_of() { "$S" bleu --lowercase "$1" < "$2" | sed -n 's/^BLEU = \([0-9.]*\).*/\1/p'; }
+
+# ---- the default configuration, alone -------------------------------------------
+if [ "$default" = 1 ]; then
+    echo "ours, default configuration: training for at most $seconds s on $threads threads"
+    /usr/bin/time -v "$S" train -o "$tmp/default.model" --source "$tmp/train.de" --target "$tmp/train.en" \
+        --valid-source "$tmp/val.de" --valid-target "$tmp/val.en" \
+        --time-limit "$seconds" --threads "$threads" $extra > /dev/null 2> "$tmp/default.train.err" || {
+        tail -20 "$tmp/default.train.err" >&2; exit 1; }
+    grep -E '^epoch|^done|^seq2seq' "$tmp/default.train.err"
+    best_lp=0 best_val=-1
+    for a in 0 0.5 1; do
+        "$S" translate -m "$tmp/default.model" --beam 5 --length-penalty "$a" --threads "$threads" \
+            < "$tmp/val.de" > "$tmp/val.lp$a.hyp"
+        b=$(bleu_of "$DATA/val.en" "$tmp/val.lp$a.hyp")
+        echo "val BLEU beam 5, length penalty $a: $b"
+        if awk -v b="$b" -v m="$best_val" 'BEGIN { exit !(b > m) }'; then best_val=$b best_lp=$a; fi
+    done
+    "$S" translate -m "$tmp/default.model" --beam 1 --threads "$threads" \
+        < "$tmp/test_2016_flickr.de" > "$tmp/test.greedy.hyp"
+    "$S" translate -m "$tmp/default.model" --beam 5 --length-penalty "$best_lp" --threads "$threads" \
+        < "$tmp/test_2016_flickr.de" > "$tmp/test.beam5.hyp"
+    g=$(bleu_of "$DATA/test_2016_flickr.en" "$tmp/test.greedy.hyp")
+    b5=$(bleu_of "$DATA/test_2016_flickr.en" "$tmp/test.beam5.hyp")
+    echo "test_2016_flickr BLEU: greedy $g, beam 5 $b5 (length penalty $best_lp, chosen on val; target beam 5 >= 35)"
+    echo "peak RSS train (MB): $(($(peak "$tmp/default.train.err") / 1024))"
+    echo "default_test_bleu_greedy=$g default_test_bleu_beam5=$b5 default_length_penalty=$best_lp"
+    uptime
+    exit 0
+fi
+
 # ---- ours -------------------------------------------------------------------
 echo "ours: training for $seconds s"
 /usr/bin/time -v "$S" train -o "$tmp/ours.model" --source "$tmp/train.de" --target "$tmp/train.en" \
     --valid-source "$tmp/val.de" --valid-target "$tmp/val.en" \
     --embed 128 --hidden 256 --cell gru --attention bahdanau --dropout 0.2 --batch 64 \
-    --min-count 2 --lr 0.001 --clip 1 --epochs 0 --patience 0 --time-limit "$seconds" \
+    --min-count 2 --lr 0.001 --clip 1 --label-smoothing 0 --average 0 \
+    --epochs 0 --patience 0 --time-limit "$seconds" \
     --threads "$threads" -v $extra > /dev/null 2> "$tmp/ours.train.err" || {
     tail -20 "$tmp/ours.train.err" >&2; exit 1; }
 grep -E '^epoch|^done' "$tmp/ours.train.err" | tail -n 3
