@@ -535,7 +535,7 @@ static void test_stream_and_scores(void **state)
                 assert_int_equal(nlp_classify_predict(m, seqs, &len, 1, want), NLP_OK);
                 const float *got = nlp_classify_stream_probs(st, j);
                 assert_close(got, want, 3, 1e-6f);
-                const int *rank = nlp_classify_stream_rank(st, j);
+                const long *rank = nlp_classify_stream_rank(st, j);
                 assert_true(got[rank[0]] >= got[rank[1]] && got[rank[1]] >= got[rank[2]]);
                 assert_true(rank[0] != rank[1] && rank[1] != rank[2] && rank[0] != rank[2]);
             }
