@@ -7,6 +7,10 @@
 ** --batch lines, translates them together (beam search, nlp/beam.h, over
 ** the model's decoder) and writes one line per input line, in order, then
 ** flushes: a pipe sees each batch's translations as soon as they are done.
+** From a regular file, where nobody waits for a line, READ_AHEAD batches
+** are read at once and regrouped by source length, so the sentences of a
+** batch finish together: the steps where only a few rows remain, each
+** still paying a full pass over the output layer's weights, get rare.
 */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +18,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cli.h"
@@ -24,6 +29,7 @@
 #include "nlp/utf8.h"
 
 #define DEF_BATCH 64
+#define READ_AHEAD 8 /* batches read at once from a regular file */
 
 void seq2seq_translate_help(void)
 {
@@ -223,6 +229,8 @@ typedef struct batch_line {
     size_t len, cap;
     nlp_pairs_tokens tok;
     long line;
+    char *res;            /* its output lines, written in input order */
+    size_t res_len, res_cap;
 } batch_line;
 
 /* A rough bound on the search's memory for group sentences of up to S
@@ -236,12 +244,27 @@ static double search_cost(const s2s_search_config *c, int group, int S)
 
 /* Writes the translations of lines lo..hi-1 (which[i]: the line's
 ** sentence in the last search, -1 for an empty line). */
-static void print_lines(const batch_line *bl, int lo, int hi, const int *which,
-                        const s2s_search *search, const s2s_search_config *sc,
-                        const nlp_vocab *tv, int replace_unk, panels *ps, const char ***words,
-                        size_t **wlen, int *words_cap, char **out, size_t *out_cap)
+/* Appends n bytes to line b's output. */
+static void line_out(batch_line *b, const char *s, size_t n)
 {
-    for (int i = lo; i < hi; i++) {
+    if (b->res_len + n > b->res_cap) {
+        b->res_cap = 2 * (b->res_len + n);
+        if (!(b->res = realloc(b->res, b->res_cap)))
+            cli_die("out of memory");
+    }
+    memcpy(b->res + b->res_len, s, n);
+    b->res_len += n;
+}
+
+/* The output of lines idx[0..k) (in input order) from the search's rows
+** which[line] (-1: an empty line), appended to each line's res. */
+static void format_lines(batch_line *bl, const int *idx, int k, const int *which,
+                         const s2s_search *search, const s2s_search_config *sc,
+                         const nlp_vocab *tv, int replace_unk, panels *ps, const char ***words,
+                         size_t **wlen, int *words_cap, char **out, size_t *out_cap)
+{
+    for (int r = 0; r < k; r++) {
+        const int i = idx[r];
         int hyps = which[i] < 0 ? 1 : nlp_beam_count(search->beam, which[i]);
         for (int j = 0; j < hyps; j++) {
             nlp_beam_hyp h = {0};
@@ -288,7 +311,7 @@ static void print_lines(const batch_line *bl, int lo, int hi, const int *which,
                 o += (*wlen)[t];
             }
             (*out)[o++] = '\n';
-            cli_write(*out, o);
+            line_out(&bl[i], *out, o);
             if (ps && j == 0 && which[i] >= 0)
                 panels_add(ps, bl[i].line, &h, bl[i].text, &bl[i].tok, *words, *wlen);
         }
@@ -345,11 +368,16 @@ int seq2seq_translate_main(int argc, char **argv)
     char *gl = NULL;
     size_t gl_cap = 0;
     long nlines = 0;
-    batch_line *bl = calloc((size_t)batch, sizeof *bl);
+    /* Read ahead only where no one waits for each line, and not with
+    ** --attention-out, whose panels follow the order of translation. */
+    struct stat st;
+    const int window = !attn_out && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode)
+                           && batch <= INT_MAX / READ_AHEAD ? batch * READ_AHEAD : batch;
+    batch_line *bl = calloc((size_t)window, sizeof *bl);
     const int **ids = calloc((size_t)batch, sizeof *ids);
-    int *len = calloc((size_t)batch, sizeof *len), *which = calloc((size_t)batch, sizeof *which);
-    int *order = calloc((size_t)batch, sizeof *order);
-    if (!bl || !ids || !len || !which || !order)
+    int *len = calloc((size_t)batch, sizeof *len), *which = calloc((size_t)window, sizeof *which);
+    int *order = calloc((size_t)window, sizeof *order), *done = calloc((size_t)window, sizeof *done);
+    if (!bl || !ids || !len || !which || !order || !done)
         cli_die("out of memory");
     s2s_search *search = NULL;
     int search_S = 0;
@@ -365,7 +393,7 @@ int seq2seq_translate_main(int argc, char **argv)
     int eof = 0;
     while (!eof) {
         int n = 0;
-        while (n < batch) {
+        while (n < window) {
             /* getline, not nlp_lines: it returns each line as soon as it
             ** arrives from a pipe (nlp_lines fills a 64 KiB block first). */
             errno = 0;
@@ -438,35 +466,52 @@ int seq2seq_translate_main(int argc, char **argv)
             if (s2s_search_new(&search, m, &sc, group, search_S, &e) != NLP_OK)
                 cli_die_error(&e);
         }
-        for (int lo = 0; lo < n;) {
-            /* The group's sentences go to the search shortest first (stable):
-            ** sentences of one length finish together, so the rows the
-            ** search drops are contiguous and the padding is small. */
-            int k = 0, hi = lo;
-            while (hi < n && k < group) {
-                which[hi] = -1;
-                if (bl[hi].tok.n > 0) {
-                    int at = k++;
-                    while (at > 0 && bl[order[at - 1]].tok.n > bl[hi].tok.n) {
-                        order[at] = order[at - 1];
-                        at--;
-                    }
-                    order[at] = hi;
-                }
-                hi++;
+        /* The window's non-empty lines shortest first (stable): sentences of one length finish
+        ** together, so the rows the search drops are contiguous and the
+        ** padding is small.  Each group of them is searched in turn. */
+        int ne = 0;
+        for (int i = 0; i < n; i++) {
+            which[i] = -1;
+            if (bl[i].tok.n == 0)
+                continue;
+            int at = ne++;
+            while (at > 0 && bl[order[at - 1]].tok.n > bl[i].tok.n) {
+                order[at] = order[at - 1];
+                at--;
             }
-            for (int q = 0; q < k; q++) {
-                ids[q] = bl[order[q]].tok.id;
-                len[q] = bl[order[q]].tok.n;
-                which[order[q]] = q;
-            }
-            if (k > 0 && s2s_search_run(search, ids, len, k, &e) != NLP_OK)
-                cli_die_error(&e);
-            print_lines(bl, lo, hi, which, search, &sc, tv, replace_unk, attn_out ? &ps : NULL,
-                        &words, &wlen, &words_cap, &out, &out_cap);
-            nsent += hi - lo;
-            lo = hi;
+            order[at] = i;
         }
+        for (int lo = 0; lo < ne; lo += group) {
+            const int k = ne - lo < group ? ne - lo : group;
+            for (int q = 0; q < k; q++) {
+                ids[q] = bl[order[lo + q]].tok.id;
+                len[q] = bl[order[lo + q]].tok.n;
+                which[order[lo + q]] = q;
+            }
+            if (s2s_search_run(search, ids, len, k, &e) != NLP_OK)
+                cli_die_error(&e);
+            /* This group's lines, in input order (for --attention-out). */
+            int nd = 0;
+            for (int i = 0; i < n; i++)
+                if (which[i] >= 0) /* earlier groups' are -2, later ones' -1 */
+                    done[nd++] = i;
+            format_lines(bl, done, nd, which, search, &sc, tv, replace_unk, attn_out ? &ps : NULL,
+                         &words, &wlen, &words_cap, &out, &out_cap);
+            for (int q = 0; q < k; q++)
+                which[order[lo + q]] = -2; /* formatted */
+        }
+        /* The empty lines, then everything in input order. */
+        int nd = 0;
+        for (int i = 0; i < n; i++)
+            if (which[i] == -1)
+                done[nd++] = i;
+        format_lines(bl, done, nd, which, search, &sc, tv, replace_unk, NULL, &words, &wlen,
+                     &words_cap, &out, &out_cap);
+        for (int i = 0; i < n; i++) {
+            cli_write(bl[i].res, bl[i].res_len);
+            bl[i].res_len = 0;
+        }
+        nsent += n;
         if (fflush(stdout) != 0)
             cli_write_error();
     }
@@ -479,7 +524,8 @@ int seq2seq_translate_main(int argc, char **argv)
                  unk, ntok);
     }
     panels_free(&ps);
-    for (int i = 0; i < batch; i++) {
+    for (int i = 0; i < window; i++) {
+        free(bl[i].res);
         free(bl[i].text);
         nlp_pairs_tokens_free(&bl[i].tok);
     }
@@ -488,6 +534,7 @@ int seq2seq_translate_main(int argc, char **argv)
     free(len);
     free(which);
     free(order);
+    free(done);
     free(words);
     free(wlen);
     free(out);

@@ -57,6 +57,14 @@ check "one translation per line (greedy)" test "$(wc -l < "$T/greedy.hyp")" -eq 
 "$S" translate -m "$T/m.model" --beam 1 --batch 1 < "$T/dev.src" > "$T/greedy1.hyp"
 check "the same translations whatever the batch" compare "$T/greedy.hyp" "$T/greedy1.hyp"
 check "one translation per line (beam)" test "$(wc -l < "$T/beam.hyp")" -eq 150
+# From a regular file several batches are read ahead and regrouped by
+# length; from a pipe each batch goes as it is: the same lines either way,
+# empty lines and n-best lists included.
+awk 'NR % 13 == 0 { print "" } { print }' "$T/dev.src" > "$T/blanks.src"
+"$S" translate -m "$T/m.model" --beam 3 --n-best 2 --batch 7 < "$T/blanks.src" > "$T/ahead.hyp"
+cat "$T/blanks.src" | "$S" translate -m "$T/m.model" --beam 3 --n-best 2 --batch 7 > "$T/piped.hyp"
+check "read ahead from a file = batch by batch from a pipe" compare "$T/ahead.hyp" "$T/piped.hyp"
+check "n-best lines for every line, empty ones too" test "$(cut -f1 "$T/ahead.hyp" | sort -un | wc -l)" -eq "$(wc -l < "$T/blanks.src")"
 g=$(exact "$T/greedy.hyp" "$T/dev.ref"); b=$(exact "$T/beam.hyp" "$T/dev.ref")
 u=$(exact "$T/unk.hyp" "$T/dev.ref")
 echo "exact match: greedy $g, beam 5 $b, greedy --replace-unk $u"
