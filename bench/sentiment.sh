@@ -162,6 +162,7 @@ if has torch; then
     done
 fi
 
+: > "$work/medians"   # BENCH_DIR may hold an earlier run
 echo
 echo "medians over runs (SST-2 dev, $THREADS thread(s)):"
 printf '%-20s %8s %16s %16s\n' system "dev %" "train sent/s" "predict sent/s"
