@@ -144,7 +144,7 @@ for k in 1 5; do
         tail -5 "$tmp/ours.dec$k.err" >&2; exit 1; }
     eval "ours_sps$k=\$(sed -n 's/.*(\([0-9.]*\) sentences\/s).*/\1/p' \"\$tmp/ours.dec$k.err\")"
     eval "ours_dec_kb$k=\$(peak \"\$tmp/ours.dec$k.err\")"
-    eval "ours_bleu$k=\$(\"\$S\" bleu --lowercase \"\$DATA/test_2016_flickr.en\" < \"\$tmp/ours.beam$k.hyp\" | sed -n 's/^BLEU = \([0-9.]*\).*/\1/p')"
+    eval "ours_bleu$k=\$(bleu_of \"\$DATA/test_2016_flickr.en\" \"\$tmp/ours.beam$k.hyp\")"
 done
 
 # ---- the anchor ---------------------------------------------------------------
@@ -157,7 +157,7 @@ torch_tps=$(value tgt_tokens_per_s < "$tmp/torch.out")
 torch_sps=$(value decode_sents_per_s < "$tmp/torch.out")
 torch_own=$(value test_bleu < "$tmp/torch.out")
 torch_kb=$(peak "$tmp/torch.err")
-torch_bleu=$("$S" bleu --lowercase "$DATA/test_2016_flickr.en" < "$tmp/torch.hyp" | sed -n 's/^BLEU = \([0-9.]*\).*/\1/p')
+torch_bleu=$(bleu_of "$DATA/test_2016_flickr.en" "$tmp/torch.hyp")
 
 # ---- the figures ----------------------------------------------------------------
 echo

@@ -141,10 +141,19 @@ static void panels_add(panels *ps, long line, const nlp_beam_hyp *h, const char 
 #define PANEL_CELL 24
 #define PANEL_ROOM (NLP_SVG_MAX_SIZE - 4000)
 
-/* Every panel into one SVG document, one below the other (each heatmap a
-** nested <svg> of lib/svg's drawing). */
+static int by_line(const void *a, const void *b)
+{
+    const long x = ((const panel *)a)->line, y = ((const panel *)b)->line;
+    return (x > y) - (x < y);
+}
+
+/* Every panel into one SVG document, one below the other in input order
+** (each heatmap a nested <svg> of lib/svg's drawing); lines are unique, so
+** the order does not depend on the order of translation. */
 static void panels_write(panels *ps, const char *path)
 {
+    if (ps->n > 1)
+        qsort(ps->p, ps->n, sizeof *ps->p, by_line);
     nlp_error e;
     nlp_outfile *o;
     if (nlp_outfile_new(&o, path, &e) != NLP_OK)
@@ -242,8 +251,6 @@ static double search_cost(const s2s_search_config *c, int group, int S)
     return rows * len * (c->want_attention ? S : 1) + rows * S * 4096.0;
 }
 
-/* Writes the translations of lines lo..hi-1 (which[i]: the line's
-** sentence in the last search, -1 for an empty line). */
 /* Appends n bytes to line b's output. */
 static void line_out(batch_line *b, const char *s, size_t n)
 {
@@ -256,8 +263,8 @@ static void line_out(batch_line *b, const char *s, size_t n)
     b->res_len += n;
 }
 
-/* The output of lines idx[0..k) (in input order) from the search's rows
-** which[line] (-1: an empty line), appended to each line's res. */
+/* The output of lines idx[0..k) from the search's rows which[line] (-1:
+** an empty line), appended to each line's res. */
 static void format_lines(batch_line *bl, const int *idx, int k, const int *which,
                          const s2s_search *search, const s2s_search_config *sc,
                          const nlp_vocab *tv, int replace_unk, panels *ps, const char ***words,
@@ -368,16 +375,15 @@ int seq2seq_translate_main(int argc, char **argv)
     char *gl = NULL;
     size_t gl_cap = 0;
     long nlines = 0;
-    /* Read ahead only where no one waits for each line, and not with
-    ** --attention-out, whose panels follow the order of translation. */
+    /* Read ahead only where no one waits for each line. */
     struct stat st;
-    const int window = !attn_out && fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode)
+    const int window = fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode)
                            && batch <= INT_MAX / READ_AHEAD ? batch * READ_AHEAD : batch;
     batch_line *bl = calloc((size_t)window, sizeof *bl);
     const int **ids = calloc((size_t)batch, sizeof *ids);
     int *len = calloc((size_t)batch, sizeof *len), *which = calloc((size_t)window, sizeof *which);
-    int *order = calloc((size_t)window, sizeof *order), *done = calloc((size_t)window, sizeof *done);
-    if (!bl || !ids || !len || !which || !order || !done)
+    int *order = calloc((size_t)window, sizeof *order);
+    if (!bl || !ids || !len || !which || !order)
         cli_die("out of memory");
     s2s_search *search = NULL;
     int search_S = 0;
@@ -466,14 +472,18 @@ int seq2seq_translate_main(int argc, char **argv)
             if (s2s_search_new(&search, m, &sc, group, search_S, &e) != NLP_OK)
                 cli_die_error(&e);
         }
-        /* The window's non-empty lines shortest first (stable): sentences of one length finish
-        ** together, so the rows the search drops are contiguous and the
-        ** padding is small.  Each group of them is searched in turn. */
+        /* The window's non-empty lines shortest first (stable): sentences
+        ** of one length finish together, so the rows the search drops are
+        ** contiguous and the padding is small.  Each group of them is
+        ** searched in turn; an empty line is an empty line at once. */
         int ne = 0;
         for (int i = 0; i < n; i++) {
             which[i] = -1;
-            if (bl[i].tok.n == 0)
+            if (bl[i].tok.n == 0) {
+                format_lines(bl, &i, 1, which, search, &sc, tv, replace_unk, NULL, &words,
+                             &wlen, &words_cap, &out, &out_cap);
                 continue;
+            }
             int at = ne++;
             while (at > 0 && bl[order[at - 1]].tok.n > bl[i].tok.n) {
                 order[at] = order[at - 1];
@@ -490,23 +500,9 @@ int seq2seq_translate_main(int argc, char **argv)
             }
             if (s2s_search_run(search, ids, len, k, &e) != NLP_OK)
                 cli_die_error(&e);
-            /* This group's lines, in input order (for --attention-out). */
-            int nd = 0;
-            for (int i = 0; i < n; i++)
-                if (which[i] >= 0) /* earlier groups' are -2, later ones' -1 */
-                    done[nd++] = i;
-            format_lines(bl, done, nd, which, search, &sc, tv, replace_unk, attn_out ? &ps : NULL,
-                         &words, &wlen, &words_cap, &out, &out_cap);
-            for (int q = 0; q < k; q++)
-                which[order[lo + q]] = -2; /* formatted */
+            format_lines(bl, order + lo, k, which, search, &sc, tv, replace_unk,
+                         attn_out ? &ps : NULL, &words, &wlen, &words_cap, &out, &out_cap);
         }
-        /* The empty lines, then everything in input order. */
-        int nd = 0;
-        for (int i = 0; i < n; i++)
-            if (which[i] == -1)
-                done[nd++] = i;
-        format_lines(bl, done, nd, which, search, &sc, tv, replace_unk, NULL, &words, &wlen,
-                     &words_cap, &out, &out_cap);
         for (int i = 0; i < n; i++) {
             cli_write(bl[i].res, bl[i].res_len);
             bl[i].res_len = 0;
@@ -534,7 +530,6 @@ int seq2seq_translate_main(int argc, char **argv)
     free(len);
     free(which);
     free(order);
-    free(done);
     free(words);
     free(wlen);
     free(out);
