@@ -31,7 +31,7 @@
 #include "nlp/vectors.h"
 
 /* Defaults of sentiment's own options and of the shared ones it sets. */
-#define DEF_EPOCHS 10
+#define DEF_EPOCHS 20
 #define DEF_LR_ADAM 0.001
 #define DEF_MIN_COUNT 1
 #define DEF_MAX_VECTORS 200000
@@ -83,11 +83,13 @@ static void help_train(const cli_train *tr)
            "      --word-dropout Q       in training a token becomes <unk> with\n"
            "                             probability Q [%g; with --embeddings %g]\n"
            "      --batch N              sentences per step (of similar length) [%d]\n"
+           "      --bucket-pool N        each epoch, shuffle and sort by length in pools of\n"
+           "                             N batches; 0 = sort the whole set [%d]\n"
            "      --min-count N          training words seen fewer times are <unk> [%d]\n"
            "\n",
            DEF_MAX_VECTORS, nlp_rnn_cell_name(m.cell), m.layers, m.hidden, m.embed,
            nlp_classify_pool_name(m.pool), m.attention, (double)m.dropout,
-           DEF_WORD_DROPOUT_RANDOM, DEF_WORD_DROPOUT_VECTORS, t.batch,
+           DEF_WORD_DROPOUT_RANDOM, DEF_WORD_DROPOUT_VECTORS, t.batch, t.bucket_pool,
            DEF_MIN_COUNT);
     cli_train_help(tr, stdout);
 }
@@ -199,7 +201,7 @@ static void report_unseen(const nlp_classify_data *d, const nlp_classify_set *s,
 enum {
     OPT_VALID = 256, OPT_FORMAT, OPT_EMBEDDINGS, OPT_FREEZE, OPT_MAX_VECTORS, OPT_CELL,
     OPT_LAYERS, OPT_HIDDEN, OPT_EMBED, OPT_POOL, OPT_ATTENTION, OPT_DROPOUT, OPT_WORD_DROPOUT,
-    OPT_BATCH,
+    OPT_BATCH, OPT_BUCKET_POOL,
     OPT_MIN_COUNT, OPT_ALL, OPT_THREADS, OPT_VERSION
 };
 
@@ -219,6 +221,7 @@ static const struct option train_options[] = {
     {"dropout", required_argument, NULL, OPT_DROPOUT},
     {"word-dropout", required_argument, NULL, OPT_WORD_DROPOUT},
     {"batch", required_argument, NULL, OPT_BATCH},
+    {"bucket-pool", required_argument, NULL, OPT_BUCKET_POOL},
     {"min-count", required_argument, NULL, OPT_MIN_COUNT},
     CLI_TRAIN_LONG_OPTIONS,
     {"help", no_argument, NULL, 'h'},
@@ -296,6 +299,9 @@ static int cmd_train(int argc, char **argv)
             word_dropout_given = 1;
             break;
         case OPT_BATCH: tc.batch = (int)cli_parse_long(flag, optarg, 1, 1 << 16); break;
+        case OPT_BUCKET_POOL:
+            tc.bucket_pool = (int)cli_parse_long(flag, optarg, 0, 1 << 20);
+            break;
         case OPT_MIN_COUNT: min_count = cli_parse_long(flag, optarg, 1, LONG_MAX); break;
         case 'h':
             help_train(&tr);

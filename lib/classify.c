@@ -1780,6 +1780,7 @@ void nlp_classify_train_config_default(nlp_classify_train_config *c)
     c->batch = 32;
     c->eval_batch = 256;
     c->seed = 1;
+    c->bucket_pool = 0;
 }
 
 static void workers_free(nlp_classify_trainer *t)
@@ -1820,9 +1821,23 @@ static int draw_order(nlp_classify_trainer *t)
         t->order[i] = i;
         t->key[i] = nlp_rng_u64(&t->order_rng);
     }
-    int rc = sort_by_length(t->order, n, t->train, t->key);
-    if (rc != NLP_OK)
-        return rc;
+    /* Pools of bucket_pool batches from a shuffle, each sorted by length:
+    ** batches still of similar length, but not the same company of
+    ** sentences every epoch. */
+    long pool = t->cfg.bucket_pool > 0 ? (long)t->cfg.bucket_pool * t->cfg.batch : n;
+    if (pool < n)
+        for (long i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            long j = (long)nlp_rng_below(&t->order_rng, (uint64_t)i + 1);
+            long x = t->order[i];
+            t->order[i] = t->order[j];
+            t->order[j] = x;
+        }
+    for (long first = 0; first < n; first += pool) {
+        int rc = sort_by_length(t->order + first, n - first < pool ? n - first : pool, t->train,
+                                t->key);
+        if (rc != NLP_OK)
+            return rc;
+    }
     for (long i = 0; i < t->nbatch; i++)
         t->border[i] = i;
     for (long i = t->nbatch - 1; i > 0; i--) { /* Fisher-Yates */
@@ -2034,6 +2049,7 @@ static int task_save_state(void *ctx, nlp_model *f, nlp_error *e)
     const nlp_classify_trainer *t = ctx;
     int rc = nlp_model_set_meta_long(f, "sentiment.batch", t->cfg.batch);
     if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.seed", t->cfg.seed);
+    if (rc == NLP_OK) rc = nlp_model_set_meta_long(f, "sentiment.bucket_pool", t->cfg.bucket_pool);
     if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.epoch", (uint64_t)t->epoch);
     if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.pos", (uint64_t)t->pos);
     if (rc == NLP_OK) rc = nlp_model_set_meta_u64(f, "sentiment.train_n", (uint64_t)t->train->n);
@@ -2052,15 +2068,20 @@ int nlp_classify_train_config_read(nlp_classify_train_config *c, const nlp_model
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
                              "not a checkpoint (a model saved as the best one has no "
                              "training state; resume from the .ckpt file)");
-    uint64_t batch, seed;
+    uint64_t batch, seed, pool = 0;
     int rc;
     if ((rc = nlp_model_meta_u64(f, "sentiment.batch", 1 << 20, &batch, e)) != NLP_OK ||
         (rc = nlp_model_meta_u64(f, "sentiment.seed", UINT64_MAX, &seed, e)) != NLP_OK)
+        return rc;
+    /* (absent from checkpoints made before pools: one pool) */
+    if (nlp_model_meta(f, "sentiment.bucket_pool") &&
+        (rc = nlp_model_meta_u64(f, "sentiment.bucket_pool", 1 << 20, &pool, e)) != NLP_OK)
         return rc;
     if (batch < 1)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0, "checkpoint: batch is 0");
     c->batch = (int)batch;
     c->seed = seed;
+    c->bucket_pool = (int)pool;
     return NLP_OK;
 }
 
@@ -2071,9 +2092,9 @@ static int task_load_state(void *ctx, const nlp_model *f, nlp_error *e)
     int rc = nlp_classify_train_config_read(&c, f, e);
     if (rc != NLP_OK)
         return rc;
-    if (c.batch != t->cfg.batch || c.seed != t->cfg.seed)
+    if (c.batch != t->cfg.batch || c.seed != t->cfg.seed || c.bucket_pool != t->cfg.bucket_pool)
         return nlp_error_set(e, NLP_EFORMAT, NULL, 0,
-                             "checkpoint: batch or seed differ from the trainer's");
+                             "checkpoint: batch, seed or bucket pool differ from the trainer's");
     uint64_t epoch, pos, tn, tcrc, dn, dcrc;
     if ((rc = nlp_model_meta_u64(f, "sentiment.train_n", UINT64_MAX, &tn, e)) != NLP_OK ||
         (rc = nlp_model_meta_u64(f, "sentiment.train_crc", UINT32_MAX, &tcrc, e)) != NLP_OK ||
@@ -2108,7 +2129,7 @@ int nlp_classify_trainer_new(nlp_classify_trainer **out, nlp_classify *m,
                              nlp_error *e)
 {
     *out = NULL;
-    if (cfg->batch < 1 || cfg->eval_batch < 1)
+    if (cfg->batch < 1 || cfg->eval_batch < 1 || cfg->bucket_pool < 0)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "batch sizes must be at least 1");
     if (!train || train->n < 1)
         return nlp_error_set(e, NLP_EEMPTY, NULL, 0, "no training examples");
@@ -2195,4 +2216,12 @@ const nlp_train_task *nlp_classify_trainer_task(nlp_classify_trainer *t)
 long nlp_classify_trainer_sentences(const nlp_classify_trainer *t)
 {
     return t->trained;
+}
+
+int nlp_classify_trainer_next_batch(const nlp_classify_trainer *t, long *examples)
+{
+    long first;
+    int B = batch_at(t, &first);
+    memcpy(examples, t->order + first, (size_t)B * sizeof *examples);
+    return B;
 }

@@ -148,7 +148,8 @@ check "subcommand --help" sh -c "'$S' predict --help | grep -q -- '--all'"
 CMP=$top_builddir/tests/model_cmp
 [ -x "$CMP" ] || framework_failure_ "tests/model_cmp not built"
 gen 7 3000 tsv > "$T/long.tsv"
-RUN="--hidden 48 --embed 32 --batch 8 --dropout 0.3 --seed 5 --epochs 3 --valid-every 20 --checkpoint-every 100000 --valid $T/dev.tsv"
+# (pools of 3 batches: the checkpoint must bring back their shuffled order)
+RUN="--hidden 48 --embed 32 --batch 8 --bucket-pool 3 --dropout 0.3 --seed 5 --epochs 3 --valid-every 20 --checkpoint-every 100000 --valid $T/dev.tsv"
 check "uninterrupted run" run_ 0 "$T/a.err" "$S" train $RUN -o "$T/a.model" "$T/long.tsv"
 "$S" train $RUN -o "$T/b.model" "$T/long.tsv" 2> "$T/b.err" &
 # Once the first validation line is out, the handler is installed: interrupt.
@@ -173,6 +174,15 @@ check "--threads 2: the same model twice" "$CMP" "$T/t2a.model" "$T/t2b.model"
 acc2=$(awk '$1 == "accuracy" {print $2}' "$T/eval_t2.out")
 check "--threads 2 learns as well ($acc2)" awk -v a="$acc2" 'BEGIN {exit !(a >= 0.9)}'
 check "--threads above --batch is a usage error" run_ 2 "$T/u.err" "$S" train $SMALL --threads 17 -o "$T/x.model" "$T/train.tsv"
+
+# ---- --bucket-pool: other batches, learning as well -------------------------------
+check "one pool (the default)" run_ 0 "$T/bp0.err" "$S" train $SMALL --epochs 6 --valid "$T/dev.tsv" -o "$T/bp0.model" "$T/train.tsv"
+check "--bucket-pool 2 trains" run_ 0 "$T/bp.err" "$S" train $SMALL --bucket-pool 2 --epochs 6 --valid "$T/dev.tsv" -o "$T/bp.model" "$T/train.tsv"
+check "--bucket-pool 2: other batches, another model" sh -c '! "$1" "$2" "$3" 2> /dev/null' sh "$CMP" "$T/bp.model" "$T/bp0.model"
+"$S" eval -m "$T/bp.model" "$T/dev.tsv" > "$T/eval_bp.out"
+accbp=$(awk '$1 == "accuracy" {print $2}' "$T/eval_bp.out")
+check "--bucket-pool 2 learns as well ($accbp)" awk -v a="$accbp" 'BEGIN {exit !(a >= 0.9)}'
+check "--bucket-pool -1 is a usage error" run_ 2 "$T/u.err" "$S" train $SMALL --bucket-pool -1 -o "$T/x.model" "$T/train.tsv"
 
 # --plot and --quiet.
 check "--plot writes an SVG" run_ 0 "$T/null.err" "$S" train $SMALL --epochs 2 --valid "$T/dev.tsv" --plot "$T/p.svg" -o "$T/p.model" "$T/train.tsv"

@@ -707,6 +707,112 @@ static void test_parallel_step(void **state)
     free(tr.s);
 }
 
+/* Padding of an epoch's batches (tokens short of each batch's longest);
+** checks every example comes once and each batch is sorted by length, and
+** records which batch each example was in. */
+static long epoch_batches(const nlp_train_task *task, nlp_classify_trainer *t,
+                          const nlp_classify_set *s, long *batch_of)
+{
+    long seen = 0, pad = 0, ex[4];
+    for (long i = 0; i < s->n; i++)
+        batch_of[i] = -1;
+    for (long b = 0; seen < s->n; b++) {
+        int B = nlp_classify_trainer_next_batch(t, ex);
+        assert_true(B >= 1 && B <= 4);
+        long maxlen = 0;
+        for (int i = 0; i < B; i++) {
+            long len = (long)(s->start[ex[i] + 1] - s->start[ex[i]]);
+            if (i > 0)
+                assert_true(len >= (long)(s->start[ex[i - 1] + 1] - s->start[ex[i - 1]]));
+            maxlen = len > maxlen ? len : maxlen;
+            assert_int_equal(batch_of[ex[i]], -1);
+            batch_of[ex[i]] = b;
+        }
+        for (int i = 0; i < B; i++)
+            pad += maxlen - (long)(s->start[ex[i] + 1] - s->start[ex[i]]);
+        double loss, count;
+        nlp_error e;
+        int r = task->step(task->ctx, &loss, &count, &e);
+        assert_true(r == (seen + B == s->n));
+        seen += B;
+    }
+    return pad;
+}
+
+/*
+** Bucket pools: every epoch visits each example once in batches sorted by
+** length; one pool (0) pads least but keeps the same batches every epoch,
+** pools of 4 batches pad far less than pools of 1 (batches at random) and
+** mix the batches between epochs.
+*/
+static void test_bucket_pools(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    nlp_rng r;
+    nlp_rng_seed(&r, 8);
+    int len[N];
+    for (int i = 0; i < N; i++)
+        len[i] = i + 1;
+    for (int i = N - 1; i > 0; i--) {
+        int j = (int)nlp_rng_below(&r, (uint64_t)i + 1), x = len[i];
+        len[i] = len[j];
+        len[j] = x;
+    }
+    buf text = {0};
+    for (int i = 0; i < N; i++) {
+        put(&text, i % 2 ? "b\t" : "a\t");
+        for (int k = 0; k < len[i]; k++)
+            put(&text, k ? " w" : "w");
+        put(&text, "\n");
+    }
+    nlp_error e;
+    nlp_classify_data *d = read_text(text.s, NLP_CLASSIFY_TSV, NLP_OK, &e);
+    nlp_classify_config cfg;
+    nlp_classify_config_default(&cfg);
+    cfg.embed = 2;
+    cfg.hidden = 2;
+    const int pools[3] = {0, 1, 4};
+    long pad[3], same[3];
+    for (int p = 0; p < 3; p++) {
+        nlp_classify *m = model_for(d, &cfg, NULL, 0, 1);
+        nlp_classify_set *s;
+        assert_int_equal(nlp_classify_set_make(&s, m, d, NULL, NULL), NLP_OK);
+        nlp_classify_train_config tc;
+        nlp_classify_train_config_default(&tc);
+        tc.batch = 4;
+        tc.bucket_pool = pools[p];
+        nlp_classify_trainer *t;
+        assert_int_equal(nlp_classify_trainer_new(&t, m, &tc, s, NULL, &e), NLP_OK);
+        const nlp_train_task *task = nlp_classify_trainer_task(t);
+        long b1[N], b2[N];
+        pad[p] = epoch_batches(task, t, s, b1);
+        epoch_batches(task, t, s, b2);
+        /* Pairs of examples in one batch in epoch 1 still together in 2. */
+        long together = 0, pairs = 0;
+        for (int i = 0; i < N; i++)
+            for (int j = i + 1; j < N; j++)
+                if (b1[i] == b1[j]) {
+                    pairs++;
+                    together += b2[i] == b2[j];
+                }
+        assert_int_equal(pairs, N / 4 * 6);
+        same[p] = together;
+        nlp_classify_trainer_free(t);
+        nlp_classify_set_free(s);
+        nlp_classify_free(m);
+    }
+    /* Lengths 1..64 all differ: one pool is batches of 4 neighbours. */
+    assert_int_equal(pad[0], N / 4 * 6);
+    assert_int_equal(same[0], N / 4 * 6);
+    if (!(pad[2] < pad[1] / 2))
+        fail_msg("pools of 4 batches pad %ld tokens, batches at random %ld", pad[2], pad[1]);
+    if (!(same[2] < same[0] / 2))
+        fail_msg("pools of 4 batches keep %ld of %ld pairs together", same[2], same[0]);
+    nlp_classify_data_free(d);
+    free(text.s);
+}
+
 static void test_formats_same_model(void **state)
 {
     (void)state;
@@ -1068,6 +1174,7 @@ int main(void)
         cmocka_unit_test(test_stream_and_scores),
         cmocka_unit_test(test_word_order),
         cmocka_unit_test(test_parallel_step),
+        cmocka_unit_test(test_bucket_pools),
         cmocka_unit_test(test_formats_same_model),
         cmocka_unit_test(test_vectors_used),
         cmocka_unit_test(test_bad_vectors),

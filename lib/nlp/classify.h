@@ -439,6 +439,8 @@ typedef struct nlp_classify_train_config {
     int batch;              /* sentences per step; 32 */
     int eval_batch;         /* sentences per validation batch; 256 */
     uint64_t seed;          /* order of the batches and dropout masks; 1 */
+    int bucket_pool;        /* batches per pool sorted by length; 0 = the
+                               whole set is one pool; 0 */
 } nlp_classify_train_config;
 
 void nlp_classify_train_config_default(nlp_classify_train_config *c);
@@ -448,9 +450,10 @@ typedef struct nlp_classify_trainer nlp_classify_trainer; /* opaque */
 /*
 ** A training task (nlp/train.h) for m over the set train (>= 1 example)
 ** with validation on dev (may be NULL: no validation; dev accuracy in
-** percent otherwise).  Each epoch the examples are sorted by length with
-** random tie-breaks, cut into batches of cfg.batch and the batches
-** shuffled.  m, train and dev are borrowed and must outlive the trainer.
+** percent otherwise).  Each epoch the examples are shuffled and cut into
+** pools of cfg.bucket_pool batches (one pool: all of them), each pool is
+** sorted by length with random tie-breaks and cut into batches of
+** cfg.batch, and the batches are shuffled.  m, train and dev are borrowed and must outlive the trainer.
 ** Reserves m's workspace.  NLP_OK, NLP_EINVAL, NLP_ENOMEM with e.
 */
 int nlp_classify_trainer_new(nlp_classify_trainer **out, nlp_classify *m,
@@ -467,9 +470,13 @@ const nlp_train_task *nlp_classify_trainer_task(nlp_classify_trainer *t);
 /* Sentences trained on by t's task so far (in this process). */
 long nlp_classify_trainer_sentences(const nlp_classify_trainer *t);
 
+/* The examples (indices into the training set) of t's next step, into
+** examples (room for cfg.batch); returns how many. */
+int nlp_classify_trainer_next_batch(const nlp_classify_trainer *t, long *examples);
+
 /*
 ** Reads the training configuration a checkpoint was written with (batch,
-** seed) into c.  NLP_OK or NLP_EFORMAT ("not a checkpoint", out of range).
+** seed, bucket pool) into c.  NLP_OK or NLP_EFORMAT ("not a checkpoint", out of range).
 */
 int nlp_classify_train_config_read(nlp_classify_train_config *c, const nlp_model *ckpt,
                                    nlp_error *e);
