@@ -32,6 +32,10 @@
 
 /* Defaults of sentiment's own options and of the shared ones it sets. */
 #define DEF_EPOCHS 20
+/* Dev accuracy on small sets swings by points between validations, and a
+** patience of 2 (the harness's) halved the rate too soon: SST-2 dev, 20
+** epochs, seeds 1-5, without vectors a median of 79.47% against 79.01%. */
+#define DEF_LR_PATIENCE 4
 #define DEF_LR_ADAM 0.001
 #define DEF_MIN_COUNT 1
 #define DEF_MAX_VECTORS 200000
@@ -126,6 +130,15 @@ static void help_eval(void)
            "\n");
 }
 
+/* The harness's options with sentiment's own defaults. */
+static void train_defaults(cli_train *tr)
+{
+    cli_train_init(tr);
+    tr->cfg.epochs = DEF_EPOCHS;
+    tr->cfg.lr_patience = DEF_LR_PATIENCE;
+    tr->lr[NLP_OPTIM_ADAM] = DEF_LR_ADAM;
+}
+
 static void help_tail(void)
 {
     printf("  -h, --help                 display this help and exit\n"
@@ -139,9 +152,7 @@ static void help_tail(void)
 static void help_all(void)
 {
     cli_train tr;
-    cli_train_init(&tr);
-    tr.cfg.epochs = DEF_EPOCHS;
-    tr.lr[NLP_OPTIM_ADAM] = DEF_LR_ADAM;
+    train_defaults(&tr);
     printf("Usage: sentiment COMMAND [OPTION]...\n"
            "A recurrent sentence classifier: embeddings, bidirectional LSTM or GRU,\n"
            "pooling, softmax.  Commands: train, predict, eval.\n\n");
@@ -246,9 +257,7 @@ static long meta_long(const nlp_model *f, const char *key, long lo, long hi, con
 static int cmd_train(int argc, char **argv)
 {
     cli_train tr;
-    cli_train_init(&tr);
-    tr.cfg.epochs = DEF_EPOCHS;
-    tr.lr[NLP_OPTIM_ADAM] = DEF_LR_ADAM;
+    train_defaults(&tr);
     nlp_classify_config mc;
     nlp_classify_train_config tc;
     nlp_classify_config_default(&mc);
