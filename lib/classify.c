@@ -1501,14 +1501,21 @@ static int shorter(const void *ctx, long a, long b)
 }
 
 /* Sorts idx (n) by the length of the examples of s, shortest first, ties
-** by key (n, may be NULL: then in idx's order). */
+** by key (n, may be NULL: then in idx's order); tmp has room for n. */
+static void sort_by_length_in(long *idx, long *tmp, long n, const nlp_classify_set *s,
+                              const uint64_t *key)
+{
+    const length_order o = {s, key};
+    nlp_sort_stable(idx, tmp, n, shorter, &o);
+}
+
+/* sort_by_length_in with a scratch buffer of its own. */
 static int sort_by_length(long *idx, long n, const nlp_classify_set *s, const uint64_t *key)
 {
     long *tmp = nlp_malloc((size_t)(n ? n : 1) * sizeof *tmp);
     if (!tmp)
         return NLP_ENOMEM;
-    const length_order o = {s, key};
-    nlp_sort_stable(idx, tmp, n, shorter, &o);
+    sort_by_length_in(idx, tmp, n, s, key);
     nlp_free(tmp);
     return NLP_OK;
 }
@@ -1826,26 +1833,19 @@ static int draw_order(nlp_classify_trainer *t)
     ** sentences every epoch. */
     long pool = t->cfg.bucket_pool > 0 ? (long)t->cfg.bucket_pool * t->cfg.batch : n;
     if (pool < n)
-        for (long i = n - 1; i > 0; i--) { /* Fisher-Yates */
-            long j = (long)nlp_rng_below(&t->order_rng, (uint64_t)i + 1);
-            long x = t->order[i];
-            t->order[i] = t->order[j];
-            t->order[j] = x;
-        }
-    for (long first = 0; first < n; first += pool) {
-        int rc = sort_by_length(t->order + first, n - first < pool ? n - first : pool, t->train,
-                                t->key);
-        if (rc != NLP_OK)
-            return rc;
-    }
+        nlp_rng_shuffle(&t->order_rng, t->order, n);
+    else
+        pool = n;
+    long *tmp = nlp_malloc((size_t)pool * sizeof *tmp);
+    if (!tmp)
+        return NLP_ENOMEM;
+    for (long first = 0; first < n; first += pool)
+        sort_by_length_in(t->order + first, tmp, n - first < pool ? n - first : pool, t->train,
+                          t->key);
+    nlp_free(tmp);
     for (long i = 0; i < t->nbatch; i++)
         t->border[i] = i;
-    for (long i = t->nbatch - 1; i > 0; i--) { /* Fisher-Yates */
-        long j = (long)nlp_rng_below(&t->order_rng, (uint64_t)i + 1);
-        long x = t->border[i];
-        t->border[i] = t->border[j];
-        t->border[j] = x;
-    }
+    nlp_rng_shuffle(&t->order_rng, t->border, t->nbatch);
     t->pos = 0;
     return NLP_OK;
 }
@@ -2129,8 +2129,10 @@ int nlp_classify_trainer_new(nlp_classify_trainer **out, nlp_classify *m,
                              nlp_error *e)
 {
     *out = NULL;
-    if (cfg->batch < 1 || cfg->eval_batch < 1 || cfg->bucket_pool < 0)
+    if (cfg->batch < 1 || cfg->eval_batch < 1)
         return nlp_error_set(e, NLP_EINVAL, NULL, 0, "batch sizes must be at least 1");
+    if (cfg->bucket_pool < 0)
+        return nlp_error_set(e, NLP_EINVAL, NULL, 0, "the bucket pool cannot be negative");
     if (!train || train->n < 1)
         return nlp_error_set(e, NLP_EEMPTY, NULL, 0, "no training examples");
     for (long i = 0; i < train->n; i++)

@@ -924,12 +924,7 @@ static void draw_order(nlp_forecast_trainer *t)
     t->epoch_rng = t->order_rng;
     for (long i = 0; i < t->ntr; i++)
         t->order[i] = t->tr[i];
-    for (long i = t->ntr - 1; i > 0; i--) { /* Fisher-Yates */
-        long j = (long)nlp_rng_below(&t->order_rng, (uint64_t)i + 1);
-        long v = t->order[i];
-        t->order[i] = t->order[j];
-        t->order[j] = v;
-    }
+    nlp_rng_shuffle(&t->order_rng, t->order, t->ntr);
     t->pos = 0;
 }
 

@@ -539,16 +539,6 @@ static void sort_by_length(const nlp_pairs *p, long *a, long n, long *tmp)
     }
 }
 
-static void shuffle(nlp_rng *r, long *a, long n)
-{
-    for (long i = n - 1; i > 0; i--) {
-        long j = (long)nlp_rng_below(r, (uint64_t)i + 1);
-        long t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-    }
-}
-
 /* Draws the order of an epoch from b->rng (kept first in epoch_rng) and
 ** cuts it into batches; also records the largest batch shapes seen. */
 static void draw_epoch(nlp_pairs_batcher *b)
@@ -559,7 +549,7 @@ static void draw_epoch(nlp_pairs_batcher *b)
     for (long i = 0; i < n; i++)
         b->order[i] = i;
     if (b->cfg.shuffle)
-        shuffle(&b->rng, b->order, n);
+        nlp_rng_shuffle(&b->rng, b->order, n);
     const long pool = b->cfg.pool > 0 ? b->cfg.pool : n;
     for (long lo = 0; lo < n; lo += pool)
         sort_by_length(p, b->order + lo, lo + pool < n ? pool : n - lo, b->tmp);
@@ -601,7 +591,7 @@ static void draw_epoch(nlp_pairs_batcher *b)
     for (long j = 0; j < k; j++)
         b->perm[j] = j;
     if (b->cfg.shuffle)
-        shuffle(&b->rng, b->perm, k);
+        nlp_rng_shuffle(&b->rng, b->perm, k);
     b->pos = 0;
 }
 

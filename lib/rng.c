@@ -50,6 +50,16 @@ uint64_t nlp_rng_below(nlp_rng *r, uint64_t n)
     return x % n;
 }
 
+void nlp_rng_shuffle(nlp_rng *r, long *a, long n)
+{
+    for (long i = n - 1; i > 0; i--) {
+        long j = (long)nlp_rng_below(r, (uint64_t)i + 1);
+        long x = a[i];
+        a[i] = a[j];
+        a[j] = x;
+    }
+}
+
 float nlp_rng_uniform(nlp_rng *r)
 {
     return (float)(nlp_rng_u64(r) >> 40) * (1.0f / 16777216.0f);

@@ -751,14 +751,10 @@ static void test_bucket_pools(void **state)
     enum { N = 64 };
     nlp_rng r;
     nlp_rng_seed(&r, 8);
-    int len[N];
+    long len[N];
     for (int i = 0; i < N; i++)
         len[i] = i + 1;
-    for (int i = N - 1; i > 0; i--) {
-        int j = (int)nlp_rng_below(&r, (uint64_t)i + 1), x = len[i];
-        len[i] = len[j];
-        len[j] = x;
-    }
+    nlp_rng_shuffle(&r, len, N);
     buf text = {0};
     for (int i = 0; i < N; i++) {
         put(&text, i % 2 ? "b\t" : "a\t");

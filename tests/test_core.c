@@ -74,6 +74,31 @@ static void test_rng_distributions(void **state)
     assert_true(fabs(var - 1.0) < 0.03);
 }
 
+/* nlp_rng_shuffle: a permutation, each of the 6 orders of 3 about as often;
+** 0 and 1 elements are left alone. */
+static void test_rng_shuffle(void **state)
+{
+    (void)state;
+    nlp_rng r;
+    nlp_rng_seed(&r, 11);
+    enum { N = 60000 };
+    long counts[9] = {0};
+    for (int i = 0; i < N; i++) {
+        long a[3] = {0, 1, 2};
+        nlp_rng_shuffle(&r, a, 3);
+        assert_true(a[0] != a[1] && a[1] != a[2] && a[0] != a[2]);
+        counts[a[0] * 3 + a[1]]++;
+    }
+    double sd = sqrt(N * (1.0 / 6) * (5.0 / 6));
+    for (int k = 0; k < 9; k++)
+        if (k / 3 != k % 3)
+            assert_true(fabs((double)counts[k] - N / 6.0) < 5 * sd);
+    long one = 7;
+    nlp_rng_shuffle(&r, &one, 1);
+    assert_int_equal(one, 7);
+    nlp_rng_shuffle(&r, NULL, 0);
+}
+
 static void test_rng_split(void **state)
 {
     (void)state;
@@ -218,6 +243,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_format),
         cmocka_unit_test(test_rng_repeatable),
+        cmocka_unit_test(test_rng_shuffle),
         cmocka_unit_test(test_rng_distributions),
         cmocka_unit_test(test_rng_split),
         cmocka_unit_test(test_progress),

@@ -453,7 +453,8 @@ typedef struct nlp_classify_trainer nlp_classify_trainer; /* opaque */
 ** percent otherwise).  Each epoch the examples are shuffled and cut into
 ** pools of cfg.bucket_pool batches (one pool: all of them), each pool is
 ** sorted by length with random tie-breaks and cut into batches of
-** cfg.batch, and the batches are shuffled.  m, train and dev are borrowed and must outlive the trainer.
+** cfg.batch, and the batches are shuffled.  m, train and dev are borrowed
+** and must outlive the trainer.
 ** Reserves m's workspace.  NLP_OK, NLP_EINVAL, NLP_ENOMEM with e.
 */
 int nlp_classify_trainer_new(nlp_classify_trainer **out, nlp_classify *m,
@@ -476,7 +477,8 @@ int nlp_classify_trainer_next_batch(const nlp_classify_trainer *t, long *example
 
 /*
 ** Reads the training configuration a checkpoint was written with (batch,
-** seed, bucket pool) into c.  NLP_OK or NLP_EFORMAT ("not a checkpoint", out of range).
+** seed, bucket pool) into c.  NLP_OK or NLP_EFORMAT ("not a checkpoint",
+** out of range).
 */
 int nlp_classify_train_config_read(nlp_classify_train_config *c, const nlp_model *ckpt,
                                    nlp_error *e);

@@ -23,6 +23,10 @@ uint64_t nlp_rng_u64(nlp_rng *r);
 /* Uniform integer in [0, n); n > 0.  Unbiased (rejection sampling). */
 uint64_t nlp_rng_below(nlp_rng *r, uint64_t n);
 
+/* Shuffles a (n) in place, every order equally likely (Fisher-Yates, n-1
+** draws of nlp_rng_below). */
+void nlp_rng_shuffle(nlp_rng *r, long *a, long n);
+
 /* Uniform float in [0, 1), 24 random bits. */
 float nlp_rng_uniform(nlp_rng *r);
 
